@@ -1,1 +1,20 @@
-//! Aladdin
+//! Aladdin: a self-hosted server to define, run and watch AI agents.
+//!
+//! `main` is thin; everything lives here so that tests and benchmarks build the same
+//! application as production.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod sandbox;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

@@ -1,1 +1,34 @@
+//! Database schema of Aladdin, as sea-orm migrations. The same migrations run on SQLite and
+//! PostgreSQL; JSON columns are `jsonb` on PostgreSQL and JSON text on SQLite.
+
 pub use sea_orm_migration::prelude::*;
+
+mod timestamps;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_departments;
+mod m20261123_000003_create_agents;
+mod m20261123_000004_create_custom_tools;
+mod m20261123_000005_create_projects;
+mod m20261123_000006_create_executions;
+mod m20261123_000007_create_models;
+mod m20261123_000008_create_tool_documents;
+
+/// Runs every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_departments::Migration),
+            Box::new(m20261123_000003_create_agents::Migration),
+            Box::new(m20261123_000004_create_custom_tools::Migration),
+            Box::new(m20261123_000005_create_projects::Migration),
+            Box::new(m20261123_000006_create_executions::Migration),
+            Box::new(m20261123_000007_create_models::Migration),
+            Box::new(m20261123_000008_create_tool_documents::Migration),
+        ]
+    }
+}

@@ -1,0 +1,4 @@
+//! Authentication: password hashing, API keys and tokens.
+
+pub mod password;
+pub mod tokens;

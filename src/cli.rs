@@ -1,0 +1,59 @@
+//! The command line: `aladdin [serve] | migrate | create-user | seed`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Aladdin: define, run and watch AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "aladdin", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, load first-start data, and serve HTTP until SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a user (the password is read from stdin or asked for).
+    CreateUser {
+        /// Email address (the login).
+        #[arg(long)]
+        email: String,
+        /// Role of the new user.
+        #[arg(long, value_enum, default_value_t = RoleArg::Editor)]
+        role: RoleArg,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Insert the demo data that is missing (idempotent: a second run changes nothing).
+    Seed,
+}
+
+/// Roles as the CLI spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Read-only.
+    Viewer,
+    /// Content and runs.
+    Editor,
+    /// Everything, including users and prices.
+    Admin,
+}
+
+impl From<RoleArg> for crate::domain::users::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Viewer => Self::Viewer,
+            RoleArg::Editor => Self::Editor,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}

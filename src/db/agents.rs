@@ -1,0 +1,201 @@
+//! Agents.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::domain::agents::{AgentInput, tool_names_json};
+use crate::domain::now;
+use crate::entities::{agents, departments};
+use crate::error::{AppError, AppResult};
+
+/// The agent with this row id.
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Option<agents::Model>, DbErr> {
+    agents::Entity::find_by_id(id).one(db).await
+}
+
+/// The agent with this agentId (slug).
+pub async fn find_by_agent_id(
+    db: &impl ConnectionTrait,
+    agent_id: &str,
+) -> Result<Option<agents::Model>, DbErr> {
+    agents::Entity::find()
+        .filter(agents::Column::AgentId.eq(agent_id))
+        .one(db)
+        .await
+}
+
+/// The agent with its department, for pages that show both.
+pub async fn find_with_department(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Option<(agents::Model, Option<departments::Model>)>, DbErr> {
+    agents::Entity::find_by_id(id)
+        .find_also_related(departments::Entity)
+        .one(db)
+        .await
+}
+
+fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel {
+    row.agent_id = Set(input.agent_id);
+    row.name = Set(input.name);
+    row.description = Set(input.description);
+    row.department_id = Set(input.department_id);
+    row.is_department_head = Set(input.is_department_head);
+    row.model = Set(input.model);
+    row.instructions_prompt = Set(input.instructions_prompt);
+    row.tool_names = Set(tool_names_json(&input.tool_names));
+    row.max_agent_steps = Set(input.max_agent_steps);
+    row.is_active = Set(input.is_active);
+    row.execution_settings = Set(input.execution_settings.to_json());
+    row.output_schema = Set(input.output_schema);
+    row.updated_at = Set(now());
+    row
+}
+
+/// Checks the relations and the one-head-per-department rule inside the transaction.
+async fn check_rules(
+    db: &impl ConnectionTrait,
+    input: &AgentInput,
+    this_id: Option<i32>,
+) -> AppResult<()> {
+    if departments::Entity::find_by_id(input.department_id)
+        .one(db)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field(
+            "department",
+            "This department does not exist.",
+        ));
+    }
+    if input.is_department_head {
+        let head = agents::Entity::find()
+            .filter(agents::Column::DepartmentId.eq(input.department_id))
+            .filter(agents::Column::IsDepartmentHead.eq(true))
+            .one(db)
+            .await?;
+        if let Some(head) = head.filter(|h| Some(h.id) != this_id) {
+            return Err(AppError::field(
+                "isDepartmentHead",
+                format!(
+                    "This department already has a head: {} ({}).",
+                    head.name, head.agent_id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn map_unique(err: DbErr) -> AppError {
+    let field = match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains("department") => {
+            "isDepartmentHead"
+        }
+        _ => "agentId",
+    };
+    super::unique_violation(err, field)
+}
+
+/// Creates an agent.
+pub async fn create(db: &impl TransactionTrait, input: AgentInput) -> AppResult<agents::Model> {
+    let txn = db.begin().await?;
+    check_rules(&txn, &input, None).await?;
+    let row = apply(
+        agents::ActiveModel {
+            total_executions: Set(0),
+            successful_executions: Set(0),
+            failed_executions: Set(0),
+            total_execution_time_ms: Set(0),
+            created_at: Set(now()),
+            ..Default::default()
+        },
+        input,
+    )
+    .insert(&txn)
+    .await
+    .map_err(map_unique)?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Replaces an agent's editable fields (metrics are kept).
+pub async fn update(
+    db: &impl TransactionTrait,
+    id: i32,
+    input: AgentInput,
+) -> AppResult<agents::Model> {
+    let txn = db.begin().await?;
+    let existing = find_by_id(&txn, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    check_rules(&txn, &input, Some(id)).await?;
+    let row = apply(existing.into(), input)
+        .update(&txn)
+        .await
+        .map_err(map_unique)?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Deletes an agent (its executions stay, with the agent's slug and configuration snapshot).
+pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<agents::Model> {
+    let existing = find_by_id(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    agents::Entity::delete_by_id(id).exec(db).await?;
+    Ok(existing)
+}
+
+/// Sets `isActive` (the list page's inline toggle).
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i32,
+    active: bool,
+) -> AppResult<agents::Model> {
+    let existing = find_by_id(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let mut row: agents::ActiveModel = existing.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(now());
+    Ok(row.update(db).await?)
+}
+
+/// Counts one finished execution into the agent's metrics with a single atomic UPDATE, so
+/// concurrent runs never lose an increment.
+pub async fn record_execution(
+    db: &impl ConnectionTrait,
+    id: i32,
+    succeeded: bool,
+    duration_ms: i64,
+) -> Result<(), DbErr> {
+    use agents::Column as C;
+    agents::Entity::update_many()
+        .col_expr(C::TotalExecutions, Expr::col(C::TotalExecutions).add(1))
+        .col_expr(
+            C::SuccessfulExecutions,
+            Expr::col(C::SuccessfulExecutions).add(i64::from(succeeded)),
+        )
+        .col_expr(
+            C::FailedExecutions,
+            Expr::col(C::FailedExecutions).add(i64::from(!succeeded)),
+        )
+        .col_expr(
+            C::TotalExecutionTimeMs,
+            Expr::col(C::TotalExecutionTimeMs).add(Ord::max(duration_ms, 0)),
+        )
+        .col_expr(C::LastExecutedAt, Expr::value(now()))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,185 @@
+//! Hand-written queries and mutations, one file per collection, named like sentences.
+//! Handlers and the runner never build queries themselves.
+
+pub mod agents;
+pub mod api_tokens;
+pub mod custom_tools;
+pub mod departments;
+pub mod executions;
+pub mod models;
+pub mod projects;
+pub mod sessions;
+pub mod settings;
+pub mod tool_documents;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QuerySelect, Select, SqlErr, Statement,
+};
+
+use crate::error::AppError;
+
+/// Opens the pool. For SQLite, creates the file's directory and uses WAL with a busy timeout,
+/// so the server and the CLI can share the file.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(opts)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
+}
+
+/// The file path of a `sqlite://` URL (None for in-memory and other databases).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs `SELECT 1`: the health check.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT 1",
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// True on PostgreSQL.
+pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// Rows matching the filter, over all pages.
+    pub total: u64,
+    /// 1-based page number.
+    pub page: u64,
+    /// Page size (0: everything on one page).
+    pub limit: u64,
+}
+
+impl<T> Page<T> {
+    /// Number of pages (at least 1).
+    pub fn total_pages(&self) -> u64 {
+        if self.limit == 0 {
+            1
+        } else {
+            self.total.div_ceil(self.limit).max(1)
+        }
+    }
+
+    /// Maps the rows, keeping the counts.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+            page: self.page,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Largest page size served.
+pub const MAX_LIMIT: u64 = 1000;
+
+/// Fetches one page of `select` (already filtered and sorted) and counts the whole set.
+/// `limit == 0` means no pagination (capped at [`MAX_LIMIT`] rows... per the caller's choice).
+pub async fn paginate<E>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    limit: u64,
+    page: u64,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
+    let page = page.max(1);
+    let total = select.clone().count(db).await?;
+    let query = if limit == 0 {
+        select
+    } else {
+        select.limit(limit).offset((page - 1).saturating_mul(limit))
+    };
+    let items = query.all(db).await?;
+    Ok(Page {
+        items,
+        total,
+        page,
+        limit,
+    })
+}
+
+/// Turns a unique-constraint violation into a field error on `field`, other errors as usual.
+pub fn unique_violation(err: DbErr, field: &str) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::field(field, "Value must be unique.")
+        }
+        _ => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found() {
+        assert_eq!(
+            sqlite_path("sqlite://data/aladdin.db?mode=rwc"),
+            Some("data/aladdin.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://bob:secret@localhost/db"),
+            "postgres://bob:***@localhost/db"
+        );
+    }
+}

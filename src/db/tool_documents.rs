@@ -1,0 +1,102 @@
+//! Documents written by custom tools, always addressed through their project.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::Value;
+
+use crate::domain::now;
+use crate::entities::tool_documents;
+
+/// Most documents of one collection a tool query considers.
+pub const MAX_SCAN: u64 = 10_000;
+
+/// The document `id` if it belongs to `project_id` and `collection`.
+pub async fn find_in_project(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    collection: &str,
+    id: i32,
+) -> Result<Option<tool_documents::Model>, DbErr> {
+    tool_documents::Entity::find_by_id(id)
+        .filter(tool_documents::Column::ProjectId.eq(project_id))
+        .filter(tool_documents::Column::Collection.eq(collection))
+        .one(db)
+        .await
+}
+
+/// The documents of a collection in a project, oldest first (at most [`MAX_SCAN`]).
+pub async fn all_in_collection(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    collection: &str,
+) -> Result<Vec<tool_documents::Model>, DbErr> {
+    tool_documents::Entity::find()
+        .filter(tool_documents::Column::ProjectId.eq(project_id))
+        .filter(tool_documents::Column::Collection.eq(collection))
+        .order_by_asc(tool_documents::Column::Id)
+        .limit(MAX_SCAN)
+        .all(db)
+        .await
+}
+
+/// Creates a document.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    collection: &str,
+    data: Value,
+) -> Result<tool_documents::Model, DbErr> {
+    let ts = now();
+    tool_documents::ActiveModel {
+        collection: Set(collection.to_owned()),
+        project_id: Set(project_id),
+        data: Set(data),
+        created_at: Set(ts),
+        updated_at: Set(ts),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Replaces a document's data.
+pub async fn replace_data(
+    db: &impl ConnectionTrait,
+    doc: tool_documents::Model,
+    data: Value,
+) -> Result<tool_documents::Model, DbErr> {
+    let mut row: tool_documents::ActiveModel = doc.into();
+    row.data = Set(data);
+    row.updated_at = Set(now());
+    row.update(db).await
+}
+
+/// Deletes a document.
+pub async fn delete(db: &impl ConnectionTrait, id: i32) -> Result<(), DbErr> {
+    tool_documents::Entity::delete_by_id(id)
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct CollectionRow {
+    collection: String,
+}
+
+/// The collection names in use, for the admin's tool-data browser.
+pub async fn collection_names(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    Ok(tool_documents::Entity::find()
+        .select_only()
+        .column(tool_documents::Column::Collection)
+        .distinct()
+        .order_by_asc(tool_documents::Column::Collection)
+        .into_model::<CollectionRow>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.collection)
+        .collect())
+}

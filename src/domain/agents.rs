@@ -1,0 +1,275 @@
+//! Agents: identity, department, model, prompt, tools, limits and metrics.
+
+use serde_json::{Value, json};
+
+use super::fields::Fields;
+use super::iso;
+use crate::entities::agents::Model;
+use crate::error::AppError;
+
+/// Per-agent execution settings; `None` means "use the server default".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionSettings {
+    /// Retries per provider request, 0–10.
+    pub max_retries: Option<i32>,
+    /// Whole-run deadline in seconds.
+    pub timeout_secs: Option<i64>,
+    /// Sampling temperature, 0–2.
+    pub temperature: Option<f64>,
+}
+
+impl ExecutionSettings {
+    /// Reads the stored JSON (never fails: unknown or malformed values are ignored).
+    pub fn from_stored(v: &Value) -> Self {
+        Self {
+            max_retries: v["maxRetries"].as_i64().map(|n| n as i32),
+            timeout_secs: v["timeout"].as_i64(),
+            temperature: v["temperature"].as_f64(),
+        }
+    }
+
+    /// The stored JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "maxRetries": self.max_retries,
+            "timeout": self.timeout_secs,
+            "temperature": self.temperature,
+        })
+    }
+}
+
+/// A validated agent.
+#[derive(Debug, Clone)]
+pub struct AgentInput {
+    /// Unique slug, e.g. `story-head-001`.
+    pub agent_id: String,
+    /// Display name.
+    pub name: String,
+    /// What the agent is for.
+    pub description: String,
+    /// Department id (required).
+    pub department_id: i32,
+    /// At most one head per department.
+    pub is_department_head: bool,
+    /// Model id; empty means the department's or the server's default.
+    pub model: String,
+    /// System prompt.
+    pub instructions_prompt: String,
+    /// Names of the tools the agent may call (empty: every tool available to its department).
+    pub tool_names: Vec<String>,
+    /// Model calls per run, 1–100.
+    pub max_agent_steps: Option<i32>,
+    /// Inactive agents cannot run.
+    pub is_active: bool,
+    /// Retries, timeout, temperature.
+    pub execution_settings: ExecutionSettings,
+    /// JSON Schema of the structured output, if any.
+    pub output_schema: Option<Value>,
+}
+
+impl AgentInput {
+    /// Parses and validates an agent document.
+    pub fn from_json(doc: &Value) -> Result<Self, AppError> {
+        let mut f = Fields::new(doc)?;
+        let agent_id = f.slug("agentId");
+        let name = f.string("name", true, 200);
+        let description = f.string("description", false, 5000);
+        let department_id = f.relation("department", true).unwrap_or(0);
+        let is_department_head = f.boolean("isDepartmentHead", false);
+        let model = f.string("model", false, 200);
+        let instructions_prompt = f.string("instructionsPrompt", false, 100_000);
+        let tool_names = tool_names(&mut f);
+        let max_agent_steps = f.int("maxAgentSteps", 1, 100).map(|n| n as i32);
+        let is_active = f.boolean("isActive", true);
+        let execution_settings = execution_settings(&mut f);
+        let output_schema = f.json_schema("outputSchema");
+        f.finish()?;
+        Ok(Self {
+            agent_id,
+            name,
+            description,
+            department_id,
+            is_department_head,
+            model,
+            instructions_prompt,
+            tool_names,
+            max_agent_steps,
+            is_active,
+            execution_settings,
+            output_schema,
+        })
+    }
+}
+
+/// A tool name as agents reference it.
+pub fn is_tool_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.len() <= 64
+}
+
+fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
+    let raw = match f.json("toolNames") {
+        None => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            f.error("toolNames", "Must be a list of {toolName} entries.");
+            return Vec::new();
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (i, item) in raw.iter().enumerate() {
+        let name = match item {
+            Value::String(s) => s.trim(),
+            Value::Object(o) => o
+                .get("toolName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim(),
+            _ => "",
+        };
+        let path = format!("toolNames.{i}.toolName");
+        if name.is_empty() {
+            f.error(path, "This field is required.");
+        } else if !is_tool_name(name) {
+            f.error(
+                path,
+                "Must start with a letter and contain only letters, digits, '_' and '-'.",
+            );
+        } else if names.iter().any(|n| n == name) {
+            f.error(path, format!("The tool {name} is listed twice."));
+        } else {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
+    let raw = match f.json("executionSettings") {
+        None => return ExecutionSettings::default(),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => {
+            f.error("executionSettings", "Must be an object.");
+            return ExecutionSettings::default();
+        }
+    };
+    ExecutionSettings {
+        max_retries: f
+            .int_opt("executionSettings.maxRetries", &raw["maxRetries"], 0, 10)
+            .map(|n| n as i32),
+        timeout_secs: f.int_opt("executionSettings.timeout", &raw["timeout"], 1, 86_400),
+        temperature: f.number_opt(
+            "executionSettings.temperature",
+            &raw["temperature"],
+            0.0,
+            2.0,
+        ),
+    }
+}
+
+/// Stored tool names (`[{toolName}]`) as a list.
+pub fn stored_tool_names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["toolName"].as_str().or_else(|| i.as_str()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Tool names in their stored (and API) shape.
+pub fn tool_names_json(names: &[String]) -> Value {
+    Value::Array(names.iter().map(|n| json!({ "toolName": n })).collect())
+}
+
+/// Derived performance metrics, from the stored totals.
+pub fn performance_metrics(m: &Model) -> Value {
+    let total = m.total_executions.max(0);
+    let average = if total > 0 {
+        m.total_execution_time_ms / total
+    } else {
+        0
+    };
+    let rate = if total > 0 {
+        (m.successful_executions as f64 * 10_000.0 / total as f64).round() / 100.0
+    } else {
+        0.0
+    };
+    json!({
+        "totalExecutions": total,
+        "successfulExecutions": m.successful_executions,
+        "failedExecutions": m.failed_executions,
+        "averageExecutionTime": average,
+        "successRate": rate,
+    })
+}
+
+/// The agent as an API document (the department as its id).
+pub fn to_doc(m: &Model) -> Value {
+    json!({
+        "id": m.id,
+        "agentId": m.agent_id,
+        "name": m.name,
+        "description": m.description,
+        "department": m.department_id,
+        "isDepartmentHead": m.is_department_head,
+        "model": m.model,
+        "instructionsPrompt": m.instructions_prompt,
+        "toolNames": tool_names_json(&stored_tool_names(&m.tool_names)),
+        "maxAgentSteps": m.max_agent_steps,
+        "isActive": m.is_active,
+        "executionSettings": ExecutionSettings::from_stored(&m.execution_settings).to_json(),
+        "outputSchema": m.output_schema,
+        "performanceMetrics": performance_metrics(m),
+        "lastExecutedAt": m.last_executed_at.as_ref().map(iso),
+        "createdAt": iso(&m.created_at),
+        "updatedAt": iso(&m.updated_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Value {
+        json!({"agentId": "story-head-001", "name": "Story Head", "department": 1})
+    }
+
+    #[test]
+    fn a_minimal_agent_is_valid() {
+        let a = AgentInput::from_json(&valid()).expect("valid");
+        assert!(a.is_active);
+        assert!(a.tool_names.is_empty());
+    }
+
+    #[test]
+    fn tool_name_errors_carry_their_path() {
+        let mut doc = valid();
+        doc["toolNames"] = json!([{"toolName": "ok"}, {"toolName": ""}, {"toolName": "bad name"}]);
+        let Err(AppError::Validation(errors)) = AgentInput::from_json(&doc) else {
+            panic!("expected errors")
+        };
+        assert!(errors.contains_key("toolNames.1.toolName"));
+        assert!(errors.contains_key("toolNames.2.toolName"));
+    }
+
+    #[test]
+    fn ranges_are_enforced() {
+        let mut doc = valid();
+        doc["maxAgentSteps"] = json!(101);
+        doc["executionSettings"] = json!({"maxRetries": 11, "temperature": 2.5});
+        let Err(AppError::Validation(errors)) = AgentInput::from_json(&doc) else {
+            panic!("expected errors")
+        };
+        assert!(errors.contains_key("maxAgentSteps"));
+        assert!(errors.contains_key("executionSettings.maxRetries"));
+        assert!(errors.contains_key("executionSettings.temperature"));
+    }
+}

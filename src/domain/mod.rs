@@ -1,0 +1,25 @@
+//! The collections as documents: validated inputs parsed from JSON (API bodies, and admin
+//! forms turned into JSON), and the camelCase documents that the API returns and the admin
+//! edits. One set of rules for every surface.
+
+pub mod agents;
+pub mod custom_tools;
+pub mod departments;
+pub mod executions;
+pub mod fields;
+pub mod models;
+pub mod projects;
+pub mod users;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+
+/// A timestamp as Payload writes it: RFC 3339, UTC, millisecond precision.
+pub fn iso(ts: &DateTime<FixedOffset>) -> String {
+    ts.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The current time, as stored in the database.
+pub fn now() -> DateTime<FixedOffset> {
+    Utc::now().fixed_offset()
+}

@@ -1,0 +1,153 @@
+//! Demo data: the film studio of the seed system. Loaded on the first start of an empty
+//! database and by `aladdin seed`. Idempotent: a row is inserted only when its natural key
+//! (slug, agentId, toolName, modelId) is absent, so editors' changes are never overwritten.
+
+use std::fmt;
+
+use anyhow::Context as _;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::Value;
+
+use crate::domain::{
+    agents::AgentInput, custom_tools::ToolInput, departments::DepartmentInput, models::ModelInput,
+    projects::ProjectInput,
+};
+use crate::{db, entities};
+
+const DEPARTMENTS: &str = include_str!("data/departments.json");
+const AGENTS: &str = include_str!("data/agents.json");
+const TOOLS: &str = include_str!("data/tools.json");
+const PROJECT: &str = include_str!("data/project.json");
+const MODELS: &str = include_str!("data/models.json");
+
+/// How many rows of each kind a seeding run inserted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Departments inserted.
+    pub departments: usize,
+    /// Price-table rows inserted.
+    pub models: usize,
+    /// Custom tools inserted.
+    pub tools: usize,
+    /// Agents inserted.
+    pub agents: usize,
+    /// Projects inserted.
+    pub projects: usize,
+}
+
+impl SeedReport {
+    /// True when nothing was inserted.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl fmt::Display for SeedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} departments, {} models, {} tools, {} agents, {} projects",
+            self.departments, self.models, self.tools, self.agents, self.projects
+        )
+    }
+}
+
+/// True when the database holds no departments, agents or projects yet.
+pub async fn database_is_empty(db: &DatabaseConnection) -> Result<bool, sea_orm::DbErr> {
+    Ok(entities::departments::Entity::find().count(db).await? == 0
+        && entities::agents::Entity::find().count(db).await? == 0
+        && entities::projects::Entity::find().count(db).await? == 0)
+}
+
+/// Inserts whatever demo rows are missing.
+pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport::default();
+    for doc in array(DEPARTMENTS, "departments")? {
+        let input = DepartmentInput::from_json(&doc).map_err(invalid("department"))?;
+        if db::departments::find_by_slug(db, &input.slug)
+            .await?
+            .is_none()
+        {
+            db::departments::create(db, input)
+                .await
+                .map_err(invalid("department"))?;
+            report.departments += 1;
+        }
+    }
+    for doc in array(MODELS, "models")? {
+        let input = ModelInput::from_json(&doc).map_err(invalid("model"))?;
+        if db::models::find_price(db, &input.model_id)
+            .await?
+            .is_none_or(|m| m.model_id != input.model_id)
+        {
+            db::models::create(db, input)
+                .await
+                .map_err(invalid("model"))?;
+            report.models += 1;
+        }
+    }
+    for mut doc in array(TOOLS, "tools")? {
+        doc["departments"] = department_ids(db, &doc["departments"]).await?;
+        let input = ToolInput::from_json(&doc).map_err(invalid("tool"))?;
+        if db::custom_tools::find_by_name(db, &input.tool_name)
+            .await?
+            .is_none()
+        {
+            db::custom_tools::create(db, input)
+                .await
+                .map_err(invalid("tool"))?;
+            report.tools += 1;
+        }
+    }
+    for mut doc in array(AGENTS, "agents")? {
+        let slug = doc["department"].as_str().unwrap_or_default().to_owned();
+        let department = db::departments::find_by_slug(db, &slug)
+            .await?
+            .with_context(|| format!("demo agent names an unknown department `{slug}`"))?;
+        doc["department"] = department.id.into();
+        let input = AgentInput::from_json(&doc).map_err(invalid("agent"))?;
+        if db::agents::find_by_agent_id(db, &input.agent_id)
+            .await?
+            .is_none()
+        {
+            db::agents::create(db, input)
+                .await
+                .map_err(invalid("agent"))?;
+            report.agents += 1;
+        }
+    }
+    let project: Value = serde_json::from_str(PROJECT).context("demo project.json")?;
+    let input = ProjectInput::from_json(&project).map_err(invalid("project"))?;
+    if db::projects::find_by_slug(db, &input.slug).await?.is_none() {
+        db::projects::create(db, input)
+            .await
+            .map_err(invalid("project"))?;
+        report.projects += 1;
+    }
+    Ok(report)
+}
+
+fn array(raw: &str, name: &str) -> anyhow::Result<Vec<Value>> {
+    serde_json::from_str(raw).with_context(|| format!("demo {name}.json is not a JSON array"))
+}
+
+async fn department_ids(db: &DatabaseConnection, slugs: &Value) -> anyhow::Result<Value> {
+    let mut ids = Vec::new();
+    for slug in slugs.as_array().into_iter().flatten() {
+        let slug = slug.as_str().unwrap_or_default();
+        let department = db::departments::find_by_slug(db, slug)
+            .await?
+            .with_context(|| format!("demo tool names an unknown department `{slug}`"))?;
+        ids.push(Value::from(department.id));
+    }
+    Ok(Value::Array(ids))
+}
+
+fn invalid(what: &'static str) -> impl Fn(crate::error::AppError) -> anyhow::Error {
+    move |e| match e {
+        crate::error::AppError::Validation(errors) => {
+            anyhow::anyhow!("invalid demo {what}: {errors:?}")
+        }
+        other => anyhow::anyhow!("cannot insert demo {what}: {other}"),
+    }
+}

@@ -1,0 +1,113 @@
+//! Building the application: database, migrations, first-start data, HTTP server.
+//! `main` and the tests call the same [`Application::build`].
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{App, HttpServer, dev::Server, web::Data};
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tracing_actix_web::TracingLogger;
+
+use crate::{bootstrap, config::Settings, db, state::AppState, web};
+
+/// A built, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, prepares first-start data and binds the listener
+    /// (`BIND` with port 0 picks a free port, as tests do).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect_and_migrate(&settings).await?;
+        bootstrap::prepare(&db, &settings).await?;
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+        };
+        let listener = TcpListener::bind(&state.settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests use its database handle).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        handle.stop(true).await;
+        server.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the server is stopped or dropped, without handling signals (tests).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects to the database and applies every pending migration.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(&settings.database.url, settings.database.max_connections).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("cannot apply the database migrations")?;
+    Ok(db)
+}
+
+fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let data = Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .configure(web::configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,145 @@
+//! The foundation: health, migrations on both databases, demo data, first admin.
+
+use aladdin::{db, seed};
+use sea_orm::{EntityTrait, PaginatorTrait};
+
+use crate::helpers::{TestOptions, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_reports_the_database() {
+    // Arrange
+    let app = spawn_app().await;
+    // Act
+    let response = app.get("/healthz").await;
+    // Assert
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}));
+}
+
+#[tokio::test]
+async fn healthz_is_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.db.clone().close().await.expect("pool closes");
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 503);
+}
+
+#[tokio::test]
+async fn the_demo_data_is_loaded_on_first_start_and_seeding_again_changes_nothing() {
+    // Arrange
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    use aladdin::entities::prelude::*;
+    // Assert: the seed's seven departments, a head per department, the demo tools and project
+    assert_eq!(Departments::find().count(&app.db).await.expect("count"), 7);
+    assert!(Agents::find().count(&app.db).await.expect("count") >= 10);
+    for head in ["story-head-001", "world-head-001", "production-head-001"] {
+        let agent = db::agents::find_by_agent_id(&app.db, head)
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("{head} seeded"));
+        assert!(agent.is_department_head);
+        assert!(
+            agent.instructions_prompt.len() > 300,
+            "{head} has a real prompt"
+        );
+    }
+    for tool in [
+        "saveWorldRule",
+        "validatePlotStructure",
+        "calculateScenePacing",
+        "assessContentQuality",
+    ] {
+        assert!(
+            db::custom_tools::find_by_name(&app.db, tool)
+                .await
+                .expect("query")
+                .is_some(),
+            "{tool}"
+        );
+    }
+    assert!(
+        db::projects::find_by_slug(&app.db, "epic-quest")
+            .await
+            .expect("query")
+            .is_some()
+    );
+    let price = db::models::find_price(&app.db, "anthropic/claude-sonnet-4.5")
+        .await
+        .expect("query")
+        .expect("priced");
+    assert_eq!(price.input_price_per_mtok, 3.0);
+    assert_eq!(price.output_price_per_mtok, 15.0);
+    // Act: seeding again
+    let report = seed::run(&app.db).await.expect("seed runs");
+    // Assert
+    assert!(report.is_empty(), "second seed inserted {report}");
+}
+
+#[tokio::test]
+async fn an_empty_database_stays_empty_without_demo_data() {
+    let app = spawn_app().await;
+    use aladdin::entities::prelude::*;
+    assert_eq!(Agents::find().count(&app.db).await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_environment() {
+    let app = spawn_app_with(
+        TestOptions::default()
+            .var("ADMIN_EMAIL", "Boss@Example.com")
+            .var("ADMIN_PASSWORD", "correct horse battery"),
+    )
+    .await;
+    let user = db::users::find_by_email(&app.db, "boss@example.com")
+        .await
+        .expect("query")
+        .expect("admin created");
+    assert_eq!(user.role, "admin");
+    assert!(user.password_hash.starts_with("$argon2id$"));
+}
+
+#[tokio::test]
+async fn a_department_with_agents_cannot_be_deleted_and_heads_are_unique() {
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    let story = db::departments::find_by_slug(&app.db, "story")
+        .await
+        .expect("query")
+        .expect("story");
+    // Core department
+    let err = db::departments::delete(&app.db, story.id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("core department"), "{err}");
+    // A second head in the same department is refused with a field error
+    let doc = serde_json::json!({
+        "agentId": "second-head", "name": "Second", "department": story.id, "isDepartmentHead": true
+    });
+    let input = aladdin::domain::agents::AgentInput::from_json(&doc).expect("valid shape");
+    let err = db::agents::create(&app.db, input).await.unwrap_err();
+    match err {
+        aladdin::error::AppError::Validation(errors) => {
+            assert!(errors.contains_key("isDepartmentHead"))
+        }
+        other => panic!("expected a field error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_non_core_department_in_use_explains_why_it_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let input = aladdin::domain::departments::DepartmentInput::from_json(
+        &serde_json::json!({"slug": "sfx", "name": "SFX"}),
+    )
+    .expect("valid");
+    let dep = db::departments::create(&app.db, input)
+        .await
+        .expect("created");
+    let agent = aladdin::domain::agents::AgentInput::from_json(
+        &serde_json::json!({"agentId": "sfx-1", "name": "SFX one", "department": dep.id}),
+    )
+    .expect("valid");
+    db::agents::create(&app.db, agent).await.expect("created");
+    let err = db::departments::delete(&app.db, dep.id).await.unwrap_err();
+    assert!(err.to_string().contains("1 agent still belongs"), "{err}");
+}

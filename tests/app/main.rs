@@ -1,0 +1,6 @@
+//! The integration tests: one binary, the real application on a random port, a fresh
+//! database per test (SQLite by default; PostgreSQL when `TEST_DATABASE_URL` is set).
+
+mod helpers;
+
+mod foundation;
