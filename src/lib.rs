@@ -1,1 +1,4 @@
 //! Aladdin
+
+pub mod runner;
+pub mod testing;
