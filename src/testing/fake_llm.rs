@@ -67,7 +67,10 @@ impl FakeLlm {
     /// Starts a server that waits `latency` before answering each request (for benches).
     pub async fn start_with_latency(latency: Duration) -> FakeLlm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("fake LLM: bind a local port");
-        let port = listener.local_addr().expect("fake LLM: local address").port();
+        let port = listener
+            .local_addr()
+            .expect("fake LLM: local address")
+            .port();
         let shared = Arc::new(Shared {
             latency,
             ..Shared::default()
@@ -127,7 +130,10 @@ impl FakeLlm {
 
     /// Every request body received, in order.
     pub fn requests(&self) -> Vec<Value> {
-        lock(&self.shared.recorded).iter().map(|r| r.body.clone()).collect()
+        lock(&self.shared.recorded)
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
     }
 
     /// Every request received, with path and headers, in order.
@@ -150,7 +156,9 @@ impl Drop for FakeLlm {
 
 /// A poisoned lock only means another test thread panicked; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One write of a streamed response.
@@ -180,11 +188,19 @@ enum Rendered {
 
 impl Rendered {
     fn error(status: u16, retry_after: Option<u64>, body: Value) -> Self {
-        Self::Json { status, retry_after, body }
+        Self::Json {
+            status,
+            retry_after,
+            body,
+        }
     }
 
     fn json(status: u16, body: Value) -> Self {
-        Self::Json { status, retry_after: None, body }
+        Self::Json {
+            status,
+            retry_after: None,
+            body,
+        }
     }
 
     fn stream(frames: Vec<Frame>) -> Self {
@@ -214,14 +230,22 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
     let wire = match req.path() {
         p if p.ends_with("/chat/completions") => Wire::OpenAi,
         p if p.ends_with("/messages") => Wire::Anthropic,
-        _ => return HttpResponse::NotFound().body("the fake LLM serves /chat/completions and /messages"),
+        _ => {
+            return HttpResponse::NotFound()
+                .body("the fake LLM serves /chat/completions and /messages");
+        }
     };
     let json = serde_json::from_slice::<Value>(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     let headers = req
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     lock(&shared.recorded).push(RecordedRequest {
         path: req.path().to_owned(),
@@ -229,9 +253,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         body: json.clone(),
     });
     if !json.is_object() {
-        return respond(Rendered::error(400, None, error_body(wire, 400, "the body is not a JSON object"))).await;
+        return respond(Rendered::error(
+            400,
+            None,
+            error_body(wire, 400, "the body is not a JSON object"),
+        ))
+        .await;
     }
-    let mut reply = lock(&shared.script).pop_front().unwrap_or_else(|| Reply::text("ok"));
+    let mut reply = lock(&shared.script)
+        .pop_front()
+        .unwrap_or_else(|| Reply::text("ok"));
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
@@ -241,7 +272,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
     }
     let rendered = match &reply {
         Reply::Hang => Rendered::Hang,
-        Reply::Raw { status, content_type, body } => {
+        Reply::Raw {
+            status,
+            content_type,
+            body,
+        } => {
             return HttpResponse::build(status_code(*status))
                 .content_type(content_type.as_str())
                 .body(body.clone());
@@ -262,13 +297,18 @@ fn error_body(wire: Wire, status: u16, message: &str) -> Value {
 }
 
 fn status_code(status: u16) -> actix_web::http::StatusCode {
-    actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+    actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn respond(rendered: Rendered) -> HttpResponse {
     match rendered {
         Rendered::Hang => std::future::pending().await,
-        Rendered::Json { status, retry_after, body } => {
+        Rendered::Json {
+            status,
+            retry_after,
+            body,
+        } => {
             let mut response = HttpResponse::build(status_code(status));
             if let Some(seconds) = retry_after {
                 response.insert_header(("retry-after", seconds.to_string()));
@@ -283,7 +323,11 @@ async fn respond(rendered: Rendered) -> HttpResponse {
                         Frame::Pause => tokio::time::sleep(Duration::from_millis(5)).await,
                         Frame::Hang => std::future::pending::<()>().await,
                         Frame::Abort => {
-                            let err = actix_web::error::ErrorInternalServerError("stream dropped on purpose");
+                            // Let the earlier writes reach the client before the break.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            let err = actix_web::error::ErrorInternalServerError(
+                                "stream dropped on purpose",
+                            );
                             return Some((Err(err), frames));
                         }
                     }

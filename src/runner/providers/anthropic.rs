@@ -105,7 +105,11 @@ fn request_body(req: &ChatRequest) -> Value {
                 for call in tool_calls {
                     // The API only takes an object here; unparseable arguments (kept as a
                     // string) were already reported to the model through the tool result.
-                    let input = if call.input.is_object() { call.input.clone() } else { json!({}) };
+                    let input = if call.input.is_object() {
+                        call.input.clone()
+                    } else {
+                        json!({})
+                    };
                     blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
                 }
                 ("assistant", blocks)
@@ -167,7 +171,11 @@ mod tests {
     use crate::runner::providers::{ToolCall, ToolSpec};
 
     fn call(id: &str) -> ToolCall {
-        ToolCall { id: id.into(), name: "lookup".into(), input: json!({"id": id}) }
+        ToolCall {
+            id: id.into(),
+            name: "lookup".into(),
+            input: json!({"id": id}),
+        }
     }
 
     fn result(id: &str) -> Message {
@@ -185,8 +193,13 @@ mod tests {
             model: "claude-sonnet-4-5".into(),
             system: "Be brief.".into(),
             messages: vec![
-                Message::User { content: "Look up a and b".into() },
-                Message::Assistant { text: "Looking.".into(), tool_calls: vec![call("a"), call("b")] },
+                Message::User {
+                    content: "Look up a and b".into(),
+                },
+                Message::Assistant {
+                    text: "Looking.".into(),
+                    tool_calls: vec![call("a"), call("b")],
+                },
                 result("a"),
                 result("b"),
             ],
@@ -227,9 +240,17 @@ mod tests {
             model: "claude-x".into(),
             system: String::new(),
             messages: vec![
-                Message::Assistant { text: String::new(), tool_calls: vec![] },
-                Message::Assistant { text: String::new(), tool_calls: vec![call("a")] },
-                Message::User { content: "also this".into() },
+                Message::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![],
+                },
+                Message::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![call("a")],
+                },
+                Message::User {
+                    content: "also this".into(),
+                },
                 result("a"),
             ],
             tools: vec![],
@@ -256,7 +277,10 @@ mod tests {
                 Duration::from_secs(1),
             )
         };
-        assert_eq!(make("https://api.anthropic.com").endpoint, "https://api.anthropic.com/v1/messages");
+        assert_eq!(
+            make("https://api.anthropic.com").endpoint,
+            "https://api.anthropic.com/v1/messages"
+        );
         assert_eq!(make("http://h:1/v1/").endpoint, "http://h:1/v1/messages");
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::error::{ProviderError, clean_message};
+use super::error::{ProviderError, clean_message, status_for_error_type};
 use super::http::StreamDecoder;
 use super::{ChatResponse, StopReason, ToolCall, Usage, parse_tool_input};
 
@@ -49,15 +49,26 @@ impl AnthropicDecoder {
     fn add_usage(&mut self, usage: &Value) {
         let count = |key: &str| usage.get(key).and_then(Value::as_u64);
         let current = self.usage.get_or_insert_with(Usage::default);
-        let input = ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]
-            .iter()
-            .filter_map(|key| count(key))
-            .reduce(|a, b| a + b);
+        let input = [
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+        ]
+        .iter()
+        .filter_map(|key| count(key))
+        .reduce(|a, b| a + b);
         if let Some(input) = input {
             current.input_tokens = input;
         }
         if let Some(output) = count("output_tokens") {
             current.output_tokens = output;
+        }
+    }
+
+    fn push_text(&mut self, text: &str, on_text: &(dyn Fn(&str) + Send + Sync)) {
+        if !text.is_empty() {
+            self.text.push_str(text);
+            on_text(text);
         }
     }
 
@@ -71,29 +82,16 @@ impl AnthropicDecoder {
 
     fn error_event(&self, json: &Value) -> ProviderError {
         let error = json.get("error").unwrap_or(&Value::Null);
-        let kind = error.get("type").and_then(Value::as_str).unwrap_or("api_error");
+        let kind = error
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("api_error");
         let message = error.get("message").and_then(Value::as_str).unwrap_or(kind);
         ProviderError::Http {
             status: status_for_error_type(kind),
             message: clean_message(message, self.secret.as_deref()),
             retry_after: None,
         }
-    }
-}
-
-/// The HTTP status Anthropic documents for each error type.
-pub(crate) fn status_for_error_type(kind: &str) -> u16 {
-    match kind {
-        "invalid_request_error" => 400,
-        "authentication_error" => 401,
-        "billing_error" => 402,
-        "permission_error" => 403,
-        "not_found_error" => 404,
-        "request_too_large" => 413,
-        "rate_limit_error" => 429,
-        "timeout_error" => 504,
-        "overloaded_error" => 529,
-        _ => 500,
     }
 }
 
@@ -122,10 +120,7 @@ impl StreamDecoder for AnthropicDecoder {
                 let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default();
                 let started = match block.get("type").and_then(Value::as_str) {
                     Some("text") => {
-                        if !text("text").is_empty() {
-                            self.text.push_str(text("text"));
-                            on_text(text("text"));
-                        }
+                        self.push_text(text("text"), on_text);
                         Block::Text
                     }
                     Some("tool_use") => Block::ToolUse {
@@ -147,11 +142,8 @@ impl StreamDecoder for AnthropicDecoder {
                 };
                 match (block, delta.get("type").and_then(Value::as_str)) {
                     (Block::Text, Some("text_delta")) => {
-                        let text = delta.get("text").and_then(Value::as_str).unwrap_or_default();
-                        if !text.is_empty() {
-                            self.text.push_str(text);
-                            on_text(text);
-                        }
+                        let text = delta.get("text").and_then(Value::as_str);
+                        self.push_text(text.unwrap_or_default(), on_text);
                     }
                     (Block::ToolUse { json, .. }, Some("input_json_delta")) => {
                         let part = delta.get("partial_json").and_then(Value::as_str);
@@ -179,9 +171,17 @@ impl StreamDecoder for AnthropicDecoder {
     fn finish(self) -> Result<ChatResponse, ProviderError> {
         let mut tool_calls = Vec::new();
         for (_, block) in self.blocks {
-            if let Block::ToolUse { id, name, json, initial } = block {
+            if let Block::ToolUse {
+                id,
+                name,
+                json,
+                initial,
+            } = block
+            {
                 if id.is_empty() || name.is_empty() {
-                    return Err(ProviderError::Malformed("a tool_use block has no id or name".into()));
+                    return Err(ProviderError::Malformed(
+                        "a tool_use block has no id or name".into(),
+                    ));
                 }
                 let input = if !json.trim().is_empty() {
                     parse_tool_input(&json)
@@ -234,17 +234,23 @@ mod tests {
     }
 
     fn start(input_tokens: u64) -> (&'static str, Value) {
-        ("message_start", json!({"type": "message_start", "message": {
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
             "id": "msg_1", "type": "message", "role": "assistant", "content": [],
             "model": "claude-x", "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}))
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        )
     }
 
     fn stop(reason: &str, output_tokens: u64) -> [(&'static str, Value); 2] {
         [
-            ("message_delta", json!({"type": "message_delta",
+            (
+                "message_delta",
+                json!({"type": "message_delta",
                 "delta": {"stop_reason": reason, "stop_sequence": null},
-                "usage": {"output_tokens": output_tokens}})),
+                "usage": {"output_tokens": output_tokens}}),
+            ),
             ("message_stop", json!({"type": "message_stop"})),
         ]
     }
@@ -253,14 +259,26 @@ mod tests {
     fn text_deltas_are_reported_and_usage_is_merged() {
         let mut events = vec![
             start(25),
-            ("content_block_start", json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": ""}})),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ),
             ("ping", json!({"type": "ping"})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": "Hi"}})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": " there"}})),
-            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": "Hi"}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": " there"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
         ];
         events.extend(stop("end_turn", 15));
         let (response, seen) = decode(&events);
@@ -270,25 +288,43 @@ mod tests {
         assert_eq!(response.stop_reason, StopReason::EndTurn);
         assert_eq!(
             response.usage,
-            Some(Usage { input_tokens: 25, output_tokens: 15, cost: None })
+            Some(Usage {
+                input_tokens: 25,
+                output_tokens: 15,
+                cost: None
+            })
         );
     }
 
     #[test]
     fn tool_input_is_assembled_from_partial_json() {
-        let delta = |part: &str| ("content_block_delta", json!({"type": "content_block_delta",
-            "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}));
+        let delta = |part: &str| {
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta",
+            "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
+            )
+        };
         let mut events = vec![
             start(10),
-            ("content_block_start", json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": "Checking."}})),
-            ("content_block_start", json!({"type": "content_block_start", "index": 1,
-                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}})),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": "Checking."}}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}}),
+            ),
             delta(""),
             delta("{\"city\": \"Os"),
             delta("lo\"}"),
-            ("content_block_start", json!({"type": "content_block_start", "index": 2,
-                "content_block": {"type": "tool_use", "id": "toolu_2", "name": "now", "input": {}}})),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 2,
+                "content_block": {"type": "tool_use", "id": "toolu_2", "name": "now", "input": {}}}),
+            ),
         ];
         events.extend(stop("tool_use", 40));
         let (response, seen) = decode(&events);
@@ -298,8 +334,16 @@ mod tests {
         assert_eq!(
             response.tool_calls,
             [
-                ToolCall { id: "toolu_1".into(), name: "weather".into(), input: json!({"city": "Oslo"}) },
-                ToolCall { id: "toolu_2".into(), name: "now".into(), input: json!({}) },
+                ToolCall {
+                    id: "toolu_1".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Oslo"})
+                },
+                ToolCall {
+                    id: "toolu_2".into(),
+                    name: "now".into(),
+                    input: json!({})
+                },
             ]
         );
     }
@@ -308,7 +352,10 @@ mod tests {
     fn an_overloaded_error_event_is_a_transient_529() {
         let (result, _) = decode(&[
             start(1),
-            ("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+            (
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ),
         ]);
         let err = result.expect_err("error events fail the call");
         assert_eq!(err.to_string(), "HTTP 529: Overloaded");
@@ -328,7 +375,10 @@ mod tests {
     fn max_tokens_and_malformed_data_are_reported() {
         let mut events = vec![start(1)];
         events.extend(stop("max_tokens", 4096));
-        assert_eq!(decode(&events).0.expect("decodes").stop_reason, StopReason::MaxTokens);
+        assert_eq!(
+            decode(&events).0.expect("decodes").stop_reason,
+            StopReason::MaxTokens
+        );
 
         let mut decoder = AnthropicDecoder::new(None);
         let result = decoder.feed("content_block_delta", "{\"type\":", &|_: &str| {});

@@ -85,10 +85,12 @@ impl ProviderError {
             Self::Timeout
         } else if err.is_connect() {
             Self::Connect(error_chain(&err))
-        } else if err.is_body() || err.is_decode() {
-            Self::StreamDropped(error_chain(&err))
-        } else {
+        } else if err.is_builder() {
+            // An unusable base URL: retrying will not help, but it is no HTTP status either.
             Self::Connect(error_chain(&err))
+        } else {
+            // The connection broke after it was made: while sending, or while reading.
+            Self::StreamDropped(error_chain(&err))
         }
     }
 }
@@ -176,6 +178,22 @@ pub(crate) fn clean_message(message: &str, secret: Option<&str>) -> String {
     message
 }
 
+/// The HTTP status Anthropic documents for each error type.
+pub(crate) fn status_for_error_type(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
+}
+
 fn default_reason(status: u16) -> &'static str {
     reqwest::StatusCode::from_u16(status)
         .ok()
@@ -215,7 +233,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(" 1.5 "),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(Duration::ZERO)
@@ -231,12 +252,18 @@ mod tests {
     fn error_bodies_yield_the_provider_message() {
         let openai = r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#;
         let anthropic = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
-        assert_eq!(http_error(401, None, openai, None).to_string(), "HTTP 401: Incorrect API key");
+        assert_eq!(
+            http_error(401, None, openai, None).to_string(),
+            "HTTP 401: Incorrect API key"
+        );
         assert_eq!(
             http_error(401, None, anthropic, None).to_string(),
             "HTTP 401: invalid x-api-key"
         );
-        assert_eq!(http_error(502, None, "", None).to_string(), "HTTP 502: Bad Gateway");
+        assert_eq!(
+            http_error(502, None, "", None).to_string(),
+            "HTTP 502: Bad Gateway"
+        );
         assert_eq!(
             http_error(503, None, "<html>busy</html>", None).to_string(),
             "HTTP 503: <html>busy</html>"
@@ -249,6 +276,9 @@ mod tests {
         let err = http_error(401, None, body, Some("sk-secret-123"));
         assert_eq!(err.to_string(), "HTTP 401: bad key [redacted]");
         let long = "x".repeat(2000);
-        assert_eq!(clean_message(&long, None).chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(
+            clean_message(&long, None).chars().count(),
+            MAX_MESSAGE_CHARS + 1
+        );
     }
 }

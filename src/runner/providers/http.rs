@@ -61,7 +61,10 @@ pub(crate) async fn stream_chat<D: StreamDecoder>(
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = read_capped(response, timeouts.idle).await;
-        tracing::debug!(http.status = status, "provider answered with an error status");
+        tracing::debug!(
+            http.status = status,
+            "provider answered with an error status"
+        );
         return Err(http_error(status, retry_after, &body, secret));
     }
     let content_type = response
@@ -74,7 +77,8 @@ pub(crate) async fn stream_chat<D: StreamDecoder>(
         return Err(unexpected_body(response, &content_type, timeouts.idle, secret).await);
     }
 
-    let mut events = std::pin::pin!(idle_bounded(response.bytes_stream(), timeouts.idle).eventsource());
+    let mut events =
+        std::pin::pin!(idle_bounded(response.bytes_stream(), timeouts.idle).eventsource());
     while let Some(item) = events.next().await {
         let event = item.map_err(event_error)?;
         if decoder.feed(&event.event, &event.data, on_text)? {

@@ -52,7 +52,11 @@ impl OpenAiProvider {
             flavor,
             http,
             endpoint: format!("{base}/chat/completions"),
-            max_tokens_field: if is_openai { "max_completion_tokens" } else { "max_tokens" },
+            max_tokens_field: if is_openai {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            },
             api_key,
             timeouts: Timeouts {
                 idle: idle_timeout,
@@ -79,14 +83,23 @@ impl OpenAiProvider {
             .json(&self.request_body(req));
         if let Some(key) = secret {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| ProviderError::Malformed("the API key is not a valid header".into()))?;
+                .map_err(|_| {
+                    ProviderError::Malformed("the API key is not a valid header".into())
+                })?;
             value.set_sensitive(true);
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         if self.flavor == Flavor::OpenRouter {
             request = request.header("X-Title", "Aladdin");
         }
-        stream_chat(request, self.timeouts, secret, OpenAiDecoder::new(secret), on_text).await
+        stream_chat(
+            request,
+            self.timeouts,
+            secret,
+            OpenAiDecoder::new(secret),
+            on_text,
+        )
+        .await
     }
 }
 
@@ -128,7 +141,11 @@ fn request_body(req: &ChatRequest, flavor: Flavor, max_tokens_field: &str) -> Va
                             "name": call.name, "arguments": arguments_text(&call.input)}})
                     })
                     .collect();
-                let content = if text.is_empty() { Value::Null } else { json!(text) };
+                let content = if text.is_empty() {
+                    Value::Null
+                } else {
+                    json!(text)
+                };
                 json!({"role": "assistant", "content": content, "tool_calls": calls})
             }
             Message::ToolResult {
@@ -137,7 +154,11 @@ fn request_body(req: &ChatRequest, flavor: Flavor, max_tokens_field: &str) -> Va
                 is_error,
                 ..
             } => {
-                let content = if *is_error { format!("Error: {content}") } else { content.clone() };
+                let content = if *is_error {
+                    format!("Error: {content}")
+                } else {
+                    content.clone()
+                };
                 json!({"role": "tool", "tool_call_id": tool_call_id, "content": content})
             }
         });
@@ -190,7 +211,9 @@ mod tests {
             model: "openai/gpt-4o-mini".into(),
             system: "Be brief.".into(),
             messages: vec![
-                Message::User { content: "Weather?".into() },
+                Message::User {
+                    content: "Weather?".into(),
+                },
                 Message::Assistant {
                     text: String::new(),
                     tool_calls: vec![ToolCall {
@@ -271,6 +294,9 @@ mod tests {
         let body = provider.request_body(&conversation());
         assert_eq!(body["max_completion_tokens"], 100);
         assert!(body.get("max_tokens").is_none());
-        assert_eq!(provider.endpoint, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(
+            provider.endpoint,
+            "https://api.openai.com/v1/chat/completions"
+        );
     }
 }

@@ -50,7 +50,9 @@ impl OpenAiDecoder {
                 .calls
                 .iter()
                 .rposition(|c| c.index == Some(index))
-                .filter(|&at| id.is_none_or(|id| self.calls[at].id.is_empty() || self.calls[at].id == id)),
+                .filter(|&at| {
+                    id.is_none_or(|id| self.calls[at].id.is_empty() || self.calls[at].id == id)
+                }),
             (None, Some(id)) => self.calls.iter().position(|c| c.id == id),
             // No index and no id: a continuation of the latest call.
             (None, None) => self.calls.len().checked_sub(1),
@@ -158,10 +160,16 @@ impl StreamDecoder for OpenAiDecoder {
         let mut tool_calls = Vec::with_capacity(self.calls.len());
         for (n, call) in self.calls.into_iter().enumerate() {
             if call.name.is_empty() {
-                return Err(ProviderError::Malformed(format!("tool call {n} has no name")));
+                return Err(ProviderError::Malformed(format!(
+                    "tool call {n} has no name"
+                )));
             }
             tool_calls.push(ToolCall {
-                id: if call.id.is_empty() { format!("call_{n}") } else { call.id },
+                id: if call.id.is_empty() {
+                    format!("call_{n}")
+                } else {
+                    call.id
+                },
                 name: call.name,
                 input: parse_tool_input(&call.arguments),
             });
@@ -247,14 +255,23 @@ mod tests {
     #[test]
     fn tool_calls_are_assembled_by_index_from_fragments() {
         let (response, _) = decode(&[
-            delta(json!({"tool_calls": [
-                {"index": 0, "id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": ""}}
-            ]}), Value::Null),
-            delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}), Value::Null),
-            delta(json!({"tool_calls": [
-                {"index": 1, "id": "call_b", "function": {"name": "noop", "arguments": ""}},
-                {"index": 0, "function": {"arguments": " \"x\"}"}}
-            ]}), Value::Null),
+            delta(
+                json!({"tool_calls": [
+                    {"index": 0, "id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+                ]}),
+                Value::Null,
+            ),
+            delta(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}),
+                Value::Null,
+            ),
+            delta(
+                json!({"tool_calls": [
+                    {"index": 1, "id": "call_b", "function": {"name": "noop", "arguments": ""}},
+                    {"index": 0, "function": {"arguments": " \"x\"}"}}
+                ]}),
+                Value::Null,
+            ),
             delta(json!({}), json!("tool_calls")),
             json!("[DONE]"),
         ]);
@@ -264,8 +281,16 @@ mod tests {
         assert_eq!(
             response.tool_calls,
             [
-                ToolCall { id: "call_a".into(), name: "lookup".into(), input: json!({"q": "x"}) },
-                ToolCall { id: "call_b".into(), name: "noop".into(), input: json!({}) },
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "lookup".into(),
+                    input: json!({"q": "x"})
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "noop".into(),
+                    input: json!({})
+                },
             ]
         );
     }
@@ -273,12 +298,22 @@ mod tests {
     #[test]
     fn a_reused_index_with_a_new_id_starts_a_new_call() {
         let (response, _) = decode(&[
-            delta(json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}), Value::Null),
-            delta(json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": "{}"}}]}), json!("stop")),
+            delta(
+                json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
+                Value::Null,
+            ),
+            delta(
+                json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": "{}"}}]}),
+                json!("stop"),
+            ),
             json!("[DONE]"),
         ]);
         let response = response.expect("decodes");
-        let names: Vec<_> = response.tool_calls.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = response
+            .tool_calls
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["f", "g"]);
         assert_eq!(response.stop_reason, StopReason::ToolUse);
     }
@@ -286,16 +321,28 @@ mod tests {
     #[test]
     fn unparseable_arguments_are_kept_raw() {
         let (response, _) = decode(&[
-            delta(json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{oops"}}]}), json!("tool_calls")),
+            delta(
+                json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{oops"}}]}),
+                json!("tool_calls"),
+            ),
             json!("[DONE]"),
         ]);
-        assert_eq!(response.expect("decodes").tool_calls[0].input, json!("{oops"));
+        assert_eq!(
+            response.expect("decodes").tool_calls[0].input,
+            json!("{oops")
+        );
     }
 
     #[test]
     fn length_means_max_tokens() {
-        let (response, _) = decode(&[delta(json!({"content": "cut"}), json!("length")), json!("[DONE]")]);
-        assert_eq!(response.expect("decodes").stop_reason, StopReason::MaxTokens);
+        let (response, _) = decode(&[
+            delta(json!({"content": "cut"}), json!("length")),
+            json!("[DONE]"),
+        ]);
+        assert_eq!(
+            response.expect("decodes").stop_reason,
+            StopReason::MaxTokens
+        );
     }
 
     #[test]
@@ -306,7 +353,10 @@ mod tests {
                    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
         ]);
         let err = result.expect_err("an error chunk fails the call");
-        assert_eq!(err.to_string(), "HTTP 502: Provider disconnected ([redacted])");
+        assert_eq!(
+            err.to_string(),
+            "HTTP 502: Provider disconnected ([redacted])"
+        );
         assert!(err.is_transient());
     }
 

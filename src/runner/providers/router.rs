@@ -137,22 +137,44 @@ impl ProviderRouter {
         let openrouter = key(settings.openrouter_api_key).map(|api_key| {
             let base = url(settings.openrouter_base_url);
             let base = base.as_deref().unwrap_or(OPENROUTER_DEFAULT_BASE_URL);
-            let client = OpenAiProvider::new(Flavor::OpenRouter, http.clone(), base, Some(api_key), idle, connect);
+            let client = OpenAiProvider::new(
+                Flavor::OpenRouter,
+                http.clone(),
+                base,
+                Some(api_key),
+                idle,
+                connect,
+            );
             Arc::new(client) as Arc<dyn Provider>
         });
         let openai_key = key(settings.openai_api_key);
         let openai = match url(settings.openai_base_url) {
             Some(base) => Some(base),
-            None => openai_key.as_ref().map(|_| OPENAI_DEFAULT_BASE_URL.to_owned()),
+            None => openai_key
+                .as_ref()
+                .map(|_| OPENAI_DEFAULT_BASE_URL.to_owned()),
         }
         .map(|base| {
-            let client = OpenAiProvider::new(Flavor::Compatible, http.clone(), &base, openai_key, idle, connect);
+            let client = OpenAiProvider::new(
+                Flavor::Compatible,
+                http.clone(),
+                &base,
+                openai_key,
+                idle,
+                connect,
+            );
             Arc::new(client) as Arc<dyn Provider>
         });
         let anthropic = key(settings.anthropic_api_key).map(|api_key| {
             let base = url(settings.anthropic_base_url);
             let base = base.as_deref().unwrap_or(ANTHROPIC_DEFAULT_BASE_URL);
-            Arc::new(AnthropicProvider::new(http.clone(), base, api_key, idle, connect)) as Arc<dyn Provider>
+            Arc::new(AnthropicProvider::new(
+                http.clone(),
+                base,
+                api_key,
+                idle,
+                connect,
+            )) as Arc<dyn Provider>
         });
         Self {
             openrouter,
@@ -180,7 +202,8 @@ impl ProviderRouter {
             (true, None) => {
                 return Err(NoProvider {
                     model: String::new(),
-                    message: "no model set: give the agent a model or set OPENROUTER_DEFAULT_MODEL".into(),
+                    message: "no model set: give the agent a model or set OPENROUTER_DEFAULT_MODEL"
+                        .into(),
                 });
             }
         };
@@ -196,7 +219,10 @@ impl ProviderRouter {
         }
         Err(NoProvider {
             model: model.to_owned(),
-            message: format!("no provider configured for model '{model}': set {}", hint(model)),
+            message: format!(
+                "no provider configured for model '{model}': set {}",
+                hint(model)
+            ),
         })
     }
 }
@@ -206,12 +232,20 @@ fn candidates(model: &str) -> Vec<(Target, String)> {
     let as_is = || model.to_owned();
     if let Some(rest) = model.strip_prefix("anthropic/") {
         let direct = rest.split(':').next().unwrap_or(rest).replace('.', "-");
-        vec![(Target::OpenRouter, as_is()), (Target::Anthropic, direct), (Target::OpenAi, as_is())]
+        vec![
+            (Target::OpenRouter, as_is()),
+            (Target::Anthropic, direct),
+            (Target::OpenAi, as_is()),
+        ]
     } else if model.contains('/') {
         vec![(Target::OpenRouter, as_is()), (Target::OpenAi, as_is())]
     } else if model.starts_with("claude-") {
         let routed = format!("anthropic/{model}");
-        vec![(Target::Anthropic, as_is()), (Target::OpenRouter, routed), (Target::OpenAi, as_is())]
+        vec![
+            (Target::Anthropic, as_is()),
+            (Target::OpenRouter, routed),
+            (Target::OpenAi, as_is()),
+        ]
     } else {
         vec![(Target::OpenAi, as_is()), (Target::OpenRouter, as_is())]
     }
@@ -280,15 +314,28 @@ mod tests {
     fn openrouter_alone_takes_everything_and_prefixes_bare_claude_ids() {
         assert_eq!(
             routes(true, false, false, MODELS)[3..],
-            ["openrouter anthropic/claude-3-5-sonnet-20241022", "openrouter llama3.1:8b"]
+            [
+                "openrouter anthropic/claude-3-5-sonnet-20241022",
+                "openrouter llama3.1:8b"
+            ]
         );
     }
 
     #[test]
     fn anthropic_alone_takes_claude_ids_in_both_spellings() {
-        let got = routes(false, false, true, &["anthropic/claude-sonnet-4.5:thinking", "claude-x", "gpt-4o"]);
-        assert_eq!(got[..2], ["anthropic claude-sonnet-4-5", "anthropic claude-x"]);
-        assert!(got[2].starts_with("no_provider: no provider configured for model 'gpt-4o': set OPENAI_BASE_URL"));
+        let got = routes(
+            false,
+            false,
+            true,
+            &["anthropic/claude-sonnet-4.5:thinking", "claude-x", "gpt-4o"],
+        );
+        assert_eq!(
+            got[..2],
+            ["anthropic claude-sonnet-4-5", "anthropic claude-x"]
+        );
+        assert!(got[2].starts_with(
+            "no_provider: no provider configured for model 'gpt-4o': set OPENAI_BASE_URL"
+        ));
     }
 
     #[test]

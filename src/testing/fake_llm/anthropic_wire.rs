@@ -8,7 +8,10 @@ use super::{Frame, Rendered, next_id};
 /// Renders `reply` for a request to `/v1/messages`.
 pub(super) fn render(reply: &Reply, request: &Value) -> Rendered {
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("fake-model");
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model");
     let id = format!("msg_fake{}", next_id());
     match reply {
         Reply::Status { status, retry_after, message } => Rendered::error(*status, *retry_after, error_body(*status, message)),
@@ -52,22 +55,31 @@ fn event(name: &str, data: Value) -> Frame {
 }
 
 fn message_start(id: &str, model: &str, input_tokens: u64) -> Frame {
-    event("message_start", json!({"type": "message_start", "message": {
+    event(
+        "message_start",
+        json!({"type": "message_start", "message": {
         "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": null, "stop_sequence": null,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}))
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+    )
 }
 
 fn text_delta(index: usize, text: &str) -> Frame {
-    event("content_block_delta", json!({"type": "content_block_delta", "index": index,
-        "delta": {"type": "text_delta", "text": text}}))
+    event(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": index,
+        "delta": {"type": "text_delta", "text": text}}),
+    )
 }
 
 fn first_frames(id: &str, model: &str, end: Frame) -> Vec<Frame> {
     vec![
         message_start(id, model, 0),
-        event("content_block_start", json!({"type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}})),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        ),
         text_delta(0, "Hel"),
         end,
     ]
@@ -86,29 +98,47 @@ fn stream(c: &Completion, id: &str, model: &str) -> Vec<Frame> {
     let mut frames = vec![message_start(id, model, usage.input_tokens)];
     let mut index = 0;
     if !c.text.is_empty() {
-        frames.push(event("content_block_start", json!({"type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}})));
+        frames.push(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        ));
         frames.push(event("ping", json!({"type": "ping"})));
         for part in split(&c.text, c.chunks) {
             frames.push(text_delta(0, &part));
         }
-        frames.push(event("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+        frames.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
         index = 1;
     }
     for call in &c.tool_calls {
-        frames.push(event("content_block_start", json!({"type": "content_block_start", "index": index,
-            "content_block": {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}})));
+        frames.push(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}}),
+        ));
         let parts = std::iter::once(String::new()).chain(split(&call.input.to_string(), 3));
         for part in parts {
-            frames.push(event("content_block_delta", json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "input_json_delta", "partial_json": part}})));
+            frames.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": part}}),
+            ));
         }
-        frames.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+        frames.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
         index += 1;
     }
-    frames.push(event("message_delta", json!({"type": "message_delta",
+    frames.push(event(
+        "message_delta",
+        json!({"type": "message_delta",
         "delta": {"stop_reason": stop_reason(c), "stop_sequence": null},
-        "usage": {"output_tokens": usage.output_tokens}})));
+        "usage": {"output_tokens": usage.output_tokens}}),
+    ));
     frames.push(event("message_stop", json!({"type": "message_stop"})));
     frames
 }
@@ -119,7 +149,9 @@ fn complete_body(c: &Completion, id: &str, model: &str) -> Value {
         content.push(json!({"type": "text", "text": c.text}));
     }
     for call in &c.tool_calls {
-        content.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}));
+        content.push(
+            json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}),
+        );
     }
     let usage = c.usage.unwrap_or_default();
     json!({

@@ -8,7 +8,10 @@ use super::{Frame, Rendered, next_id, unix_now};
 /// Renders `reply` for a request to `/chat/completions`.
 pub(super) fn render(reply: &Reply, request: &Value) -> Rendered {
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("fake-model");
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model");
     let chunks = Chunks {
         id: format!("chatcmpl-{}", next_id()),
         created: unix_now(),
@@ -16,21 +19,33 @@ pub(super) fn render(reply: &Reply, request: &Value) -> Rendered {
         usage_null: request.pointer("/stream_options/include_usage") == Some(&json!(true)),
     };
     match reply {
-        Reply::Status { status, retry_after, message } => Rendered::error(*status, *retry_after, error_body(*status, message)),
+        Reply::Status {
+            status,
+            retry_after,
+            message,
+        } => Rendered::error(*status, *retry_after, error_body(*status, message)),
         Reply::Complete(c) if !streaming => Rendered::json(200, complete_body(c, &chunks)),
         Reply::Complete(c) => Rendered::stream(stream(c, &chunks)),
-        Reply::MidStreamError { message } if !streaming => Rendered::error(502, None, error_body(502, message)),
+        Reply::MidStreamError { message } if !streaming => {
+            Rendered::error(502, None, error_body(502, message))
+        }
         Reply::MidStreamError { message } => {
             let mut error = chunks.delta(json!({"content": ""}), json!("error"));
             error["error"] = json!({"code": 502, "message": message});
             error["provider"] = json!("fake");
-            Rendered::stream(vec![chunks.data(&chunks.role()), Frame::Data(format!("data: {error}\n\n"))])
+            Rendered::stream(vec![
+                chunks.data(&chunks.role()),
+                Frame::Data(format!("data: {error}\n\n")),
+            ])
         }
         Reply::HangAfterFirstChunk => Rendered::stream(first_frames(&chunks, Frame::Hang)),
         Reply::DropStream => Rendered::stream(first_frames(&chunks, Frame::Abort)),
         Reply::MalformedJson => Rendered::stream(vec![
             chunks.data(&chunks.role()),
-            Frame::Data(format!("data: {{\"id\":\"{}\",\"choices\":[{{\"delta\":{{\"content\":\"hi\"}}\n\n", chunks.id)),
+            Frame::Data(format!(
+                "data: {{\"id\":\"{}\",\"choices\":[{{\"delta\":{{\"content\":\"hi\"}}\n\n",
+                chunks.id
+            )),
             Frame::Data("data: [DONE]\n\n".into()),
         ]),
         // Hang, Raw and Delay are handled before rendering.
@@ -72,7 +87,10 @@ impl Chunks {
     }
 
     fn role(&self) -> Value {
-        self.delta(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null)
+        self.delta(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            Value::Null,
+        )
     }
 
     fn data(&self, chunk: &Value) -> Frame {
@@ -110,9 +128,15 @@ fn usage_json(usage: FakeUsage) -> Value {
 
 fn stream(c: &Completion, chunks: &Chunks) -> Vec<Frame> {
     // OpenRouter sends keep-alive comments; clients must skip them.
-    let mut frames = vec![Frame::Data(": OPENROUTER PROCESSING\n\n".into()), chunks.data(&chunks.role())];
+    let mut frames = vec![
+        Frame::Data(": OPENROUTER PROCESSING\n\n".into()),
+        chunks.data(&chunks.role()),
+    ];
     for (n, part) in split(&c.text, c.chunks).into_iter().enumerate() {
-        let line = format!("data: {}\n\n", chunks.delta(json!({"content": part}), Value::Null));
+        let line = format!(
+            "data: {}\n\n",
+            chunks.delta(json!({"content": part}), Value::Null)
+        );
         if n == 0 {
             // Cut the first event in two writes, so clients must reassemble lines.
             let mut cut = line.len() / 2;

@@ -203,9 +203,23 @@ mod tests {
 
     #[test]
     fn builders_reach_through_delays() {
-        let reply = Reply::text("hi").delayed(Duration::from_millis(5)).with_usage(3, 4).with_cost(0.5);
-        let Reply::Delay(_, inner) = reply else { panic!("still delayed") };
-        let Reply::Complete(c) = *inner else { panic!("a completion") };
-        assert_eq!(c.usage, Some(FakeUsage { input_tokens: 3, output_tokens: 4, cost: Some(0.5) }));
+        let reply = Reply::text("hi")
+            .delayed(Duration::from_millis(5))
+            .with_usage(3, 4)
+            .with_cost(0.5);
+        let Reply::Delay(_, inner) = reply else {
+            panic!("still delayed")
+        };
+        let Reply::Complete(c) = *inner else {
+            panic!("a completion")
+        };
+        assert_eq!(
+            c.usage,
+            Some(FakeUsage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cost: Some(0.5)
+            })
+        );
     }
 }
