@@ -68,7 +68,7 @@ impl AnthropicProvider {
             .header("anthropic-version", ANTHROPIC_VERSION)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(&request_body(req));
-        let decoder = AnthropicDecoder::new(Some(secret));
+        let decoder = AnthropicDecoder::default();
         stream_chat(request, self.timeouts, Some(secret), decoder, on_text).await
     }
 }

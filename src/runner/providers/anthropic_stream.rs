@@ -31,19 +31,9 @@ pub(crate) struct AnthropicDecoder {
     blocks: Vec<(u64, Block)>,
     stop_reason: Option<String>,
     usage: Option<Usage>,
-    /// The API key, to redact it from error messages.
-    secret: Option<String>,
 }
 
 impl AnthropicDecoder {
-    /// A decoder that redacts `secret` from provider messages.
-    pub(crate) fn new(secret: Option<&str>) -> Self {
-        Self {
-            secret: secret.map(str::to_owned),
-            ..Self::default()
-        }
-    }
-
     /// Merges a `usage` object: input counts include cache reads and writes; fields that
     /// are absent keep their earlier value (`message_delta` usually carries output only).
     fn add_usage(&mut self, usage: &Value) {
@@ -89,7 +79,7 @@ impl AnthropicDecoder {
         let message = error.get("message").and_then(Value::as_str).unwrap_or(kind);
         ProviderError::Http {
             status: status_for_error_type(kind),
-            message: clean_message(message, self.secret.as_deref()),
+            message: clean_message(message),
             retry_after: None,
         }
     }
@@ -222,7 +212,7 @@ mod tests {
     fn decode(events: &[(&str, Value)]) -> (Result<ChatResponse, ProviderError>, Vec<String>) {
         let seen = Mutex::new(Vec::new());
         let on_text = |t: &str| seen.lock().expect("not poisoned").push(t.to_owned());
-        let mut decoder = AnthropicDecoder::new(Some("sk-ant-secret"));
+        let mut decoder = AnthropicDecoder::default();
         for (event, data) in events {
             match decoder.feed(event, &data.to_string(), &on_text) {
                 Ok(true) => return (decoder.finish(), seen.into_inner().expect("not poisoned")),
@@ -380,7 +370,7 @@ mod tests {
             StopReason::MaxTokens
         );
 
-        let mut decoder = AnthropicDecoder::new(None);
+        let mut decoder = AnthropicDecoder::default();
         let result = decoder.feed("content_block_delta", "{\"type\":", &|_: &str| {});
         assert!(matches!(result, Err(ProviderError::Malformed(_))));
     }

@@ -79,6 +79,29 @@ impl ProviderError {
     }
 
     /// Maps a reqwest failure. The URL is stripped: a base URL may carry credentials.
+    /// Replaces `secret` (the API key) wherever a message quotes it.
+    pub(crate) fn redact(self, secret: Option<&str>) -> Self {
+        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+            return self;
+        };
+        let clean = |text: String| text.replace(secret, "[redacted]");
+        match self {
+            Self::Http {
+                status,
+                message,
+                retry_after,
+            } => Self::Http {
+                status,
+                message: clean(message),
+                retry_after,
+            },
+            Self::Connect(text) => Self::Connect(clean(text)),
+            Self::StreamDropped(text) => Self::StreamDropped(clean(text)),
+            Self::Malformed(text) => Self::Malformed(clean(text)),
+            other => other,
+        }
+    }
+
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         let err = err.without_url();
         if err.is_timeout() {
@@ -126,12 +149,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// Builds the error for a non-2xx response from its status, `Retry-After` and body.
 /// Both wire formats put the message at `error.message`; anything else is kept as text.
-pub(crate) fn http_error(
-    status: u16,
-    retry_after: Option<Duration>,
-    body: &str,
-    secret: Option<&str>,
-) -> ProviderError {
+pub(crate) fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> ProviderError {
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|json| error_message(&json))
@@ -145,7 +163,7 @@ pub(crate) fn http_error(
         });
     ProviderError::Http {
         status,
-        message: clean_message(&message, secret),
+        message: clean_message(&message),
         retry_after,
     }
 }
@@ -165,12 +183,9 @@ pub(crate) fn error_message(json: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Redacts the API key if the provider echoed it, and caps the length.
-pub(crate) fn clean_message(message: &str, secret: Option<&str>) -> String {
-    let mut message = match secret {
-        Some(secret) if !secret.is_empty() => message.replace(secret, "[redacted]"),
-        _ => message.to_owned(),
-    };
+/// Caps the length of a provider message.
+pub(crate) fn clean_message(message: &str) -> String {
+    let mut message = message.to_owned();
     if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
         message.truncate(cut);
         message.push('…');
@@ -206,7 +221,7 @@ mod tests {
     use super::*;
 
     fn http(status: u16) -> ProviderError {
-        http_error(status, None, "", None)
+        http_error(status, None, "")
     }
 
     #[test]
@@ -253,32 +268,32 @@ mod tests {
         let openai = r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#;
         let anthropic = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
         assert_eq!(
-            http_error(401, None, openai, None).to_string(),
+            http_error(401, None, openai).to_string(),
             "HTTP 401: Incorrect API key"
         );
         assert_eq!(
-            http_error(401, None, anthropic, None).to_string(),
+            http_error(401, None, anthropic).to_string(),
             "HTTP 401: invalid x-api-key"
         );
         assert_eq!(
-            http_error(502, None, "", None).to_string(),
+            http_error(502, None, "").to_string(),
             "HTTP 502: Bad Gateway"
         );
         assert_eq!(
-            http_error(503, None, "<html>busy</html>", None).to_string(),
+            http_error(503, None, "<html>busy</html>").to_string(),
             "HTTP 503: <html>busy</html>"
         );
     }
 
     #[test]
     fn echoed_keys_are_redacted_and_long_messages_cut() {
+        let key = Some("sk-secret-123");
         let body = r#"{"error":{"message":"bad key sk-secret-123"}}"#;
-        let err = http_error(401, None, body, Some("sk-secret-123"));
+        let err = http_error(401, None, body).redact(key);
         assert_eq!(err.to_string(), "HTTP 401: bad key [redacted]");
+        let err = ProviderError::Connect("http://u:sk-secret-123@h".into()).redact(key);
+        assert_eq!(err, ProviderError::Connect("http://u:[redacted]@h".into()));
         let long = "x".repeat(2000);
-        assert_eq!(
-            clean_message(&long, None).chars().count(),
-            MAX_MESSAGE_CHARS + 1
-        );
+        assert_eq!(clean_message(&long).chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 }

@@ -39,11 +39,22 @@ pub(crate) trait StreamDecoder {
 }
 
 /// Sends `request` and decodes its event stream with `decoder`.
-/// `secret` is the API key, used only to redact it from provider messages.
+/// `secret` is the API key, used only to redact it from error messages.
 pub(crate) async fn stream_chat<D: StreamDecoder>(
     request: reqwest::RequestBuilder,
     timeouts: Timeouts,
     secret: Option<&str>,
+    decoder: D,
+    on_text: &(dyn Fn(&str) + Send + Sync),
+) -> Result<ChatResponse, ProviderError> {
+    receive(request, timeouts, decoder, on_text)
+        .await
+        .map_err(|err| err.redact(secret))
+}
+
+async fn receive<D: StreamDecoder>(
+    request: reqwest::RequestBuilder,
+    timeouts: Timeouts,
     mut decoder: D,
     on_text: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<ChatResponse, ProviderError> {
@@ -65,7 +76,7 @@ pub(crate) async fn stream_chat<D: StreamDecoder>(
             http.status = status,
             "provider answered with an error status"
         );
-        return Err(http_error(status, retry_after, &body, secret));
+        return Err(http_error(status, retry_after, &body));
     }
     let content_type = response
         .headers()
@@ -74,7 +85,7 @@ pub(crate) async fn stream_chat<D: StreamDecoder>(
         .unwrap_or("text/event-stream")
         .to_owned();
     if !content_type.starts_with("text/event-stream") {
-        return Err(unexpected_body(response, &content_type, timeouts.idle, secret).await);
+        return Err(unexpected_body(response, &content_type, timeouts.idle).await);
     }
 
     let mut events =
@@ -96,7 +107,6 @@ async fn unexpected_body(
     response: reqwest::Response,
     content_type: &str,
     idle: Duration,
-    secret: Option<&str>,
 ) -> ProviderError {
     let body = read_capped(response, idle).await;
     match serde_json::from_str::<serde_json::Value>(&body)
@@ -105,12 +115,12 @@ async fn unexpected_body(
     {
         Some(message) => ProviderError::Http {
             status: 502,
-            message: clean_message(&message, secret),
+            message: clean_message(&message),
             retry_after: None,
         },
         None => ProviderError::Malformed(format!(
             "expected an event stream, got {}",
-            clean_message(content_type, None)
+            clean_message(content_type)
         )),
     }
 }

@@ -19,7 +19,10 @@ mod http_tests;
 use futures_util::future::BoxFuture;
 
 pub use error::ProviderError;
-pub use router::{NoProvider, ProviderRouter, ProviderSettings};
+pub use router::{
+    ANTHROPIC_DEFAULT_BASE_URL, NoProvider, OPENAI_DEFAULT_BASE_URL, OPENROUTER_DEFAULT_BASE_URL,
+    ProviderRouter, ProviderSettings,
+};
 
 /// One model call: everything a provider needs, in neutral form.
 #[derive(Debug, Clone, PartialEq)]

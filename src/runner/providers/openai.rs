@@ -96,7 +96,7 @@ impl OpenAiProvider {
             request,
             self.timeouts,
             secret,
-            OpenAiDecoder::new(secret),
+            OpenAiDecoder::default(),
             on_text,
         )
         .await

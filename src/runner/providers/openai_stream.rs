@@ -24,19 +24,9 @@ pub(crate) struct OpenAiDecoder {
     calls: Vec<PartialCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
-    /// The API key, to redact it from mid-stream error messages.
-    secret: Option<String>,
 }
 
 impl OpenAiDecoder {
-    /// A decoder that redacts `secret` from provider messages.
-    pub(crate) fn new(secret: Option<&str>) -> Self {
-        Self {
-            secret: secret.map(str::to_owned),
-            ..Self::default()
-        }
-    }
-
     /// Merges one `delta.tool_calls[]` fragment into the call it continues, or starts one.
     fn merge_tool_call(&mut self, fragment: &Value) {
         let index = fragment.get("index").and_then(Value::as_u64);
@@ -98,7 +88,7 @@ impl OpenAiDecoder {
         let message = error_message(chunk).unwrap_or_else(|| "the generation failed".into());
         ProviderError::Http {
             status,
-            message: clean_message(&message, self.secret.as_deref()),
+            message: clean_message(&message),
             retry_after: None,
         }
     }
@@ -213,7 +203,7 @@ mod tests {
     fn decode(chunks: &[Value]) -> (Result<ChatResponse, ProviderError>, Vec<String>) {
         let seen = Mutex::new(Vec::new());
         let on_text = |t: &str| seen.lock().expect("not poisoned").push(t.to_owned());
-        let mut decoder = OpenAiDecoder::new(Some("sk-secret"));
+        let mut decoder = OpenAiDecoder::default();
         for chunk in chunks {
             let data = match chunk {
                 Value::String(s) => s.clone(),
@@ -349,14 +339,11 @@ mod tests {
     fn a_mid_stream_error_chunk_becomes_an_http_error() {
         let (result, _) = decode(&[
             delta(json!({"content": "par"}), Value::Null),
-            json!({"id": "c", "error": {"code": 502, "message": "Provider disconnected (sk-secret)"},
+            json!({"id": "c", "error": {"code": 502, "message": "Provider disconnected"},
                    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
         ]);
         let err = result.expect_err("an error chunk fails the call");
-        assert_eq!(
-            err.to_string(),
-            "HTTP 502: Provider disconnected ([redacted])"
-        );
+        assert_eq!(err.to_string(), "HTTP 502: Provider disconnected");
         assert!(err.is_transient());
     }
 
