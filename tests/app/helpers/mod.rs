@@ -177,3 +177,4 @@ pub async fn fresh_database() -> (String, DbGuard) {
         }
     }
 }
+pub mod fake_llm;
