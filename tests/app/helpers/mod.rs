@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use std::collections::HashMap;
 
 use aladdin::{config::Settings, startup::Application};
@@ -177,4 +179,3 @@ pub async fn fresh_database() -> (String, DbGuard) {
         }
     }
 }
-pub mod fake_llm;
