@@ -1,1 +1,2 @@
 //! Aladdin
+pub mod sandbox;

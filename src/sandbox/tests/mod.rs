@@ -1,0 +1,5 @@
+//! Sandbox tests: contract, hostile code, pool isolation.
+
+mod support;
+
+mod probe;
