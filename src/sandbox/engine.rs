@@ -191,6 +191,9 @@ fn wrap(source: &str) -> String {
 
 /// Compiles the tool's source as an expression and checks it is a function.
 fn compile<'js>(ctx: &Ctx<'js>, source: &str) -> Result<Function<'js>, Failure> {
+    if source.trim().is_empty() {
+        return Err(ToolError::Compile(not_a_function()).into());
+    }
     let mut opts = EvalOptions::default();
     // Sloppy mode like the seed's `new Function`; a tool can opt in with 'use strict'.
     opts.strict = false;

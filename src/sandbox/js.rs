@@ -42,7 +42,9 @@ pub(crate) fn describe<'js>(ctx: &Ctx<'js>, thrown: Value<'js>) -> Caught {
         if thrown.is_uncatchable_error() && message == "interrupted" {
             return Caught::Interrupted;
         }
-        if name == "InternalError" && message == "out of memory" {
+        // "string too long": a string past QuickJS's 2^30 characters, which ropes let a
+        // doubling loop reach without allocating; no heap limit would have held it anyway.
+        if name == "InternalError" && (message == "out of memory" || message == "string too long") {
             return Caught::OutOfMemory;
         }
         if (name == "RangeError" && message == "Maximum call stack size exceeded")

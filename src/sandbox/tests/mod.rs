@@ -1,5 +1,6 @@
-//! Sandbox tests: contract, hostile code, pool isolation.
+//! Sandbox tests: the contract with the runner, hostile code, pool isolation.
 
+mod contract;
+mod hostile;
+mod pool;
 mod support;
-
-mod probe;

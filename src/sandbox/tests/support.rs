@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::sandbox::memory::MemoryStore;
-use crate::sandbox::{Limits, Sandbox, ToolRun};
+use crate::sandbox::{DataApi, DataOp, Limits, Sandbox, ToolError, ToolRun};
 
 pub(super) fn limits_ms(ms: u64) -> Limits {
     Limits {
@@ -16,9 +17,10 @@ pub(super) fn limits_ms(ms: u64) -> Limits {
 }
 
 pub(super) fn project() -> Value {
-    json!({ "id": "p1", "name": "Demo", "slug": "demo" })
+    json!({ "id": "p1", "name": "Demo", "slug": "demo", "genre": "fantasy" })
 }
 
+/// A store with projects p1 (the caller's) and p2 (someone else's).
 pub(super) fn store() -> MemoryStore {
     let store = MemoryStore::new();
     store.add_project(project());
@@ -26,18 +28,51 @@ pub(super) fn store() -> MemoryStore {
     store
 }
 
-/// Runs `source` for project p1 on `sandbox` with `input`.
-pub(super) async fn run_on(
+/// Runs `source` for project p1 against `store`.
+pub(super) async fn run_in(
     sandbox: &Sandbox,
+    store: &MemoryStore,
     source: &str,
     input: Value,
     limits: Limits,
 ) -> ToolRun {
-    let api = Arc::new(store().api("p1"));
+    let api = Arc::new(store.api("p1"));
     sandbox.run(source, input, project(), api, limits).await
 }
 
-/// Runs `source` on a fresh 2-worker sandbox with a 2 s limit and `{}` input.
+/// Runs `source` with `input` on a fresh 2-worker sandbox and store, with `limits`.
+pub(super) async fn run_with(source: &str, input: Value, limits: Limits) -> ToolRun {
+    run_in(&Sandbox::new(2), &store(), source, input, limits).await
+}
+
+/// Runs `source` with `{}` input and a 5 s limit.
 pub(super) async fn run(source: &str) -> ToolRun {
-    run_on(&Sandbox::new(2), source, json!({}), limits_ms(2000)).await
+    run_with(source, json!({}), limits_ms(5000)).await
+}
+
+/// The returned value, panicking with the error and console otherwise.
+#[track_caller]
+pub(super) fn ok(run: &ToolRun) -> &Value {
+    match &run.result {
+        Ok(v) => v,
+        Err(e) => panic!("expected success, got {e:?}\nconsole: {}", run.console),
+    }
+}
+
+/// The error, panicking if the call succeeded.
+#[track_caller]
+pub(super) fn err(run: &ToolRun) -> &ToolError {
+    match &run.result {
+        Ok(v) => panic!("expected an error, got {v}"),
+        Err(e) => e,
+    }
+}
+
+/// A data API whose calls never complete.
+pub(super) struct Hanging;
+
+impl DataApi for Hanging {
+    fn call(&self, _op: DataOp) -> BoxFuture<'static, Result<Value, String>> {
+        Box::pin(futures_util::future::pending())
+    }
 }
