@@ -8,9 +8,6 @@ use tokio::runtime::Handle;
 
 use super::{DataApi, DataOp};
 
-/// The JavaScript evaluated before the tool: builds the frozen `console` and `payload` objects.
-pub(crate) const PRELUDE: &str = include_str!("prelude.js");
-
 /// Console output captured during one call, capped at `cap` bytes.
 #[derive(Debug)]
 pub(crate) struct Console {

@@ -1,5 +1,5 @@
 //! One tool call on the current (blocking) thread: a fresh QuickJS runtime and realm with the
-//! limits installed, the prelude, the tool's function, the async job loop, the result.
+//! limits installed, the bindings, the tool's function, the async job loop, the result.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::context::EvalOptions;
-use rquickjs::{Context, Ctx, Exception, Function, Object, Runtime, Value};
+use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
 use tokio::runtime::Handle;
 
-use super::api::{self, Host, PRELUDE, SharedConsole};
+use super::api::{Host, SharedConsole};
+use super::bindings;
 use super::error::{CompileError, ToolError};
 use super::js::{self, Caught};
 use super::{DataApi, Limits};
@@ -132,7 +133,7 @@ fn run_in_realm<'js>(
     job: &Job,
     interrupted: &Rc<Cell<bool>>,
 ) -> Result<serde_json::Value, Failure> {
-    let payload = install_prelude(ctx, job)?;
+    let payload = install_bindings(ctx, job)?;
     let tool = compile(ctx, &job.source)?;
     let input = ctx
         .json_parse(job.input_json.as_bytes())
@@ -151,33 +152,14 @@ fn run_in_realm<'js>(
     to_json(ctx, value, &job.limits)
 }
 
-/// Evaluates the prelude, wiring its two private natives; returns the frozen `payload`.
-fn install_prelude<'js>(ctx: &Ctx<'js>, job: &Job) -> Result<Object<'js>, Failure> {
-    let console = job.console.clone();
-    let log = Function::new(ctx.clone(), move |level: String, line: String| {
-        api::console_push(&console, &level, &line);
-    })
-    .map_err(|e| caught(ctx, e))?;
+/// Installs `console` and the frozen `payload` (see [`bindings`]); returns `payload`.
+fn install_bindings<'js>(ctx: &Ctx<'js>, job: &Job) -> Result<Object<'js>, Failure> {
     let host = Host {
         api: job.api.clone(),
         handle: job.handle.clone(),
         deadline: job.deadline,
     };
-    let call = Function::new(
-        ctx.clone(),
-        move |ctx: Ctx<'js>, method: String, args: String| -> rquickjs::Result<String> {
-            host.call(&method, &args)
-                .map_err(|message| Exception::throw_message(&ctx, &message))
-        },
-    )
-    .map_err(|e| caught(ctx, e))?;
-    let mut opts = EvalOptions::default();
-    opts.strict = true;
-    opts.filename = Some("sandbox-prelude.js".into());
-    let prelude: Function = ctx
-        .eval_with_options(PRELUDE, opts)
-        .map_err(|e| caught(ctx, e))?;
-    prelude.call((log, call)).map_err(|e| caught(ctx, e))
+    bindings::install(ctx, &job.console, host).map_err(|e| caught(ctx, e))
 }
 
 /// `(` + source + `\n)`: the newline keeps a trailing `// comment` from eating the paren.

@@ -28,6 +28,28 @@ pub(crate) enum Caught {
 /// Classifies a thrown value. Reads only own data (`name`, `message`, `stack`); a property
 /// that cannot be read is left out rather than failing.
 pub(crate) fn describe<'js>(ctx: &Ctx<'js>, thrown: Value<'js>) -> Caught {
+    match classify(ctx, thrown) {
+        Caught::Thrown(text) => Caught::Thrown(clip(text)),
+        other => other,
+    }
+}
+
+/// Longest error text kept (a script can throw a 10 MB string; events need not carry it).
+pub(crate) const MAX_ERROR_BYTES: usize = 4096;
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_ERROR_BYTES {
+        let mut cut = MAX_ERROR_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("… [truncated]");
+    }
+    text
+}
+
+fn classify<'js>(ctx: &Ctx<'js>, thrown: Value<'js>) -> Caught {
     if thrown.is_null() {
         return Caught::Null {
             gc_threshold: gc_threshold(ctx),
@@ -90,7 +112,7 @@ fn gc_threshold(ctx: &Ctx<'_>) -> usize {
     usize::try_from(threshold).unwrap_or(usize::MAX)
 }
 
-/// The first stack frame inside the tool's own code (skipping prelude frames), else the first.
+/// The first stack frame inside the tool's own code (skipping native and host frames), else the first.
 fn tool_frame(stack: &str) -> Option<&str> {
     let mut frames = stack.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = frames.clone().next();
@@ -173,8 +195,11 @@ mod tests {
         assert_eq!(position("    at f (tool.js:12:40)"), Some((12, 40)));
         assert_eq!(position("    at other.js:1:1"), None);
         assert_eq!(
-            tool_frame("    at call (sandbox-prelude.js:4:5)\n    at f (tool.js:2:3)\n"),
+            tool_frame("    at find (native)\n    at f (tool.js:2:3)\n"),
             Some("at f (tool.js:2:3)")
         );
+        let long = clip("é".repeat(3000));
+        assert!(long.len() <= MAX_ERROR_BYTES + "… [truncated]".len());
+        assert!(long.ends_with("… [truncated]"));
     }
 }

@@ -10,6 +10,7 @@
 //! needed, move [`engine::execute`] into a child process with rlimits behind the same API.
 
 mod api;
+mod bindings;
 mod engine;
 mod error;
 mod js;

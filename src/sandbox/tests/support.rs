@@ -45,6 +45,11 @@ pub(super) async fn run_with(source: &str, input: Value, limits: Limits) -> Tool
     run_in(&Sandbox::new(2), &store(), source, input, limits).await
 }
 
+/// Runs `source` with `{}` input and a limit of `ms` milliseconds.
+pub(super) async fn run_ms(source: &str, ms: u64) -> ToolRun {
+    run_with(source, json!({}), limits_ms(ms)).await
+}
+
 /// Runs `source` with `{}` input and a 5 s limit.
 pub(super) async fn run(source: &str) -> ToolRun {
     run_with(source, json!({}), limits_ms(5000)).await
