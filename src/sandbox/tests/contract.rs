@@ -48,7 +48,7 @@ async fn awaits_several_payload_calls() {
         await payload.create({ collection: 'world-rules', data: { title: 'other', rank: 1 } });
         const found = await payload.find({ collection: 'world-rules', where: { title: { equals: title } }, limit: 5 });
         const sorted = await payload.find({ collection: 'world-rules', sort: 'rank' });
-        const { totalDocs } = await payload.count({ collection: 'world-rules' });
+        const { totalDocs } = await payload.count({ collection: 'world-rules' }, 'ignored extra');
         const byId = await payload.findByID({ collection: 'world-rules', id: a.id });
         const updated = await payload.update({ collection: 'world-rules', id: a.id, data: { rank: 9 } });
         const me = await payload.find({ collection: 'projects' });

@@ -21,6 +21,7 @@ async fn infinite_loops_time_out() {
         "async () => { await null; while (true) {} }",
         "async (_, { payload }) => { await payload.count({ collection: 'x' }); for (;;) {} }",
         "async () => { for (;;) await null; }",
+        "async (_, { payload }) => { for (;;) await payload.count({ collection: 'x' }); }",
         "() => { const f = () => Promise.resolve().then(f); f(); return new Promise(() => {}) }",
         "() => { [1, 2, 3].sort(() => { while (true) {} }) }",
         "() => JSON.stringify({ toJSON() { for (;;) {} } })",
