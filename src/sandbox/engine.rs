@@ -122,10 +122,8 @@ pub(crate) fn execute(job: Job) -> Result<serde_json::Value, ToolError> {
     let limits = job.limits;
     let sb = sandboxed(limits.memory_bytes, limits.stack_bytes, job.deadline)?;
     let outcome = sb.ctx.with(|ctx| run_in_realm(&ctx, &job, &sb.interrupted));
-    let result = outcome.map_err(|f| sb.finish(f, &limits));
-    // Drop the realm before the runtime (Context holds a runtime reference anyway).
-    drop(sb);
-    result
+    // The runtime and realm are dropped here, on this thread (they are !Send).
+    outcome.map_err(|f| sb.finish(f, &limits))
 }
 
 fn run_in_realm<'js>(
