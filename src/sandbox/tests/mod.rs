@@ -1,0 +1,8 @@
+//! Sandbox tests: the contract with the runner, hostile code, pool isolation.
+
+mod bench;
+mod contract;
+mod escape;
+mod hostile;
+mod pool;
+mod support;
