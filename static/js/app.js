@@ -17,6 +17,8 @@
  * - [data-autoscroll] containers stay pinned to the bottom while content streams in, unless the
  *   user has scrolled up.
  * - [data-copy="#id"] copies the text (or value) of the target; [data-copy-text="…"] copies that text.
+ * - [data-submit-on-change] on a form control submits its form when it changes (the page-size
+ *   select of lists, which belongs to the filter form through its form="…" attribute).
  */
 (function () {
   'use strict';
@@ -333,6 +335,13 @@
       btn.title = 'Copied';
       setTimeout(function () { btn.removeAttribute('data-copied'); btn.title = old; }, 1500);
     });
+  });
+
+  /* ---------- Submit on change ---------- */
+  doc.addEventListener('change', function (evt) {
+    var el = evt.target;
+    if (!el.hasAttribute || !el.hasAttribute('data-submit-on-change') || !el.form) return;
+    if (el.form.requestSubmit) el.form.requestSubmit(); else el.form.submit();
   });
 
   /* ---------- Auto-scroll for streaming transcripts ---------- */
