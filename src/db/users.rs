@@ -215,21 +215,6 @@ pub async fn search(
     super::paginate(db, select, limit, page).await
 }
 
-/// Changes a user's role, refusing to demote the last enabled admin.
-pub async fn change_role(db: &impl ConnectionTrait, id: i32, role: Role) -> AppResult<users::Model> {
-    let user = find_or_404(db, id).await?;
-    if user.role == Role::Admin.as_str()
-        && role != Role::Admin
-        && !user.disabled
-        && count_active_admins(db).await? <= 1
-    {
-        return Err(AppError::Conflict(
-            "This is the last administrator: make someone else an administrator first.".into(),
-        ));
-    }
-    update_profile(db, id, &user.email, &user.name, role).await
-}
-
 /// Disables a user (revoking their sessions), refusing to disable the last enabled admin.
 pub async fn disable(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Model> {
     let user = find_or_404(db, id).await?;
@@ -239,4 +224,27 @@ pub async fn disable(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Mod
         ));
     }
     set_disabled(db, id, true).await
+}
+
+/// Changes profile fields like [`update_profile`], refusing to demote the last enabled admin
+/// (a field error on `role`).
+pub async fn update_profile_keeping_an_admin(
+    db: &impl ConnectionTrait,
+    id: i32,
+    email: &str,
+    name: &str,
+    role: Role,
+) -> AppResult<users::Model> {
+    let user = find_or_404(db, id).await?;
+    if user.role == Role::Admin.as_str()
+        && role != Role::Admin
+        && !user.disabled
+        && count_active_admins(db).await? <= 1
+    {
+        return Err(AppError::field(
+            "role",
+            "This is the last administrator: make someone else an administrator first.",
+        ));
+    }
+    update_profile(db, id, email, name, role).await
 }

@@ -30,6 +30,11 @@ pub struct FormState {
 }
 
 impl FormState {
+    /// A form posting to `action` with these values and no errors.
+    pub fn blank(action: &str, values: FormValues) -> Self {
+        Self::new(action, values)
+    }
+
     fn new(base: &str, values: FormValues) -> Self {
         Self {
             action: base.to_owned(),

@@ -3,19 +3,19 @@
 //! Roles are checked in every handler through [`Ctx::require`] (viewer: read; editor:
 //! content; admin: users and the price table); templates hide what the role may not do.
 
-// TMP mod account;
+mod account;
 mod agents;
 mod crud;
 mod custom_tools;
 mod dashboard;
 mod departments;
-// TMP mod executions;
+mod executions;
 pub mod form;
 pub mod list;
-// TMP mod models;
-// TMP mod projects;
-// TMP mod tool_data;
-// TMP mod users;
+mod models;
+mod projects;
+mod tool_data;
+mod users;
 
 use std::future::{Ready, ready};
 
@@ -32,15 +32,15 @@ use crate::error::AppError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("").route(web::get().to(dashboard::show)))
         .service(web::resource("/").route(web::get().to(dashboard::show)))
-        // TMP .configure(account::configure)
+        .configure(account::configure)
         .configure(crud::configure::<agents::Agents>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
-        // TMP .configure(crud::configure::<projects::Projects>)
-        // TMP .configure(crud::configure::<models::Models>)
-        // TMP .configure(executions::configure)
-        // TMP .configure(tool_data::configure)
-        // TMP .configure(users::configure)
+        .configure(crud::configure::<projects::Projects>)
+        .configure(crud::configure::<models::Models>)
+        .configure(executions::configure)
+        .configure(tool_data::configure)
+        .configure(users::configure)
         // `/admin/agents/{agentId}/run` (the live run page) is mounted here by the runner work.
         .default_service(web::to(not_found));
 }
