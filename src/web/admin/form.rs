@@ -126,9 +126,10 @@ impl FormValues {
         let mut doc = Map::new();
         for (name, kind) in spec {
             let value = match kind {
+                // An empty field is an absent value, as in the API (required ones say so).
                 Kind::Text => match self.0.iter().find(|(k, _)| k == name) {
-                    Some((_, v)) => Value::String(v.clone()),
-                    None => continue,
+                    Some((_, v)) if !v.trim().is_empty() => Value::String(v.clone()),
+                    _ => continue,
                 },
                 Kind::Bool => Value::Bool(self.checked(name)),
                 Kind::Many => Value::Array(
