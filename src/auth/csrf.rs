@@ -78,7 +78,10 @@ pub async fn require_token(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
     if is_safe(req.method()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let expected = TypedSession::new(req.get_session()).existing_csrf_token();
     let given = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
@@ -102,11 +105,14 @@ pub async fn require_token(
         );
         return Ok(refuse(req, error));
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 fn refuse<B>(req: ServiceRequest, error: PageError) -> ServiceResponse<EitherBody<B>> {
-    req.into_response(error.error_response()).map_into_right_body()
+    req.into_response(error.error_response())
+        .map_into_right_body()
 }
 
 /// The sign-in form's token: the one already in the browser's cookie, or a new one together

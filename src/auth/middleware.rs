@@ -22,7 +22,9 @@ pub async fn require_login(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
     let session = TypedSession::new(req.get_session());
     let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError("application state missing"));
+        return Err(actix_web::error::ErrorInternalServerError(
+            "application state missing",
+        ));
     };
     let user = match session.user_id() {
         Some(id) => db::users::find_by_id(&state.db, id)
@@ -35,7 +37,9 @@ pub async fn require_login(
     match user {
         Some(user) => {
             req.extensions_mut().insert(user);
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
         }
         None => {
             if session.user_id().is_some() {
@@ -52,10 +56,7 @@ pub async fn require_login(
 /// loads); htmx requests get `HX-Redirect` so that the whole page navigates.
 fn to_login(req: &ServiceRequest) -> HttpResponse {
     let target = if req.method() == Method::GET {
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/admin", |p| p.as_str());
+        let path = req.uri().path_and_query().map_or("/admin", |p| p.as_str());
         match serde_urlencoded::to_string([("next", path)]) {
             Ok(query) => format!("/admin/login?{query}"),
             Err(_) => "/admin/login".to_owned(),

@@ -117,7 +117,10 @@ pub async fn cookie_key(
 
     if let Some(secret) = secret {
         let bytes = secret.expose_secret().as_bytes();
-        anyhow::ensure!(bytes.len() >= 32, "SECRET_KEY must be at least 32 bytes long");
+        anyhow::ensure!(
+            bytes.len() >= 32,
+            "SECRET_KEY must be at least 32 bytes long"
+        );
         return Ok(Key::derive_from(bytes));
     }
     let fresh = STANDARD.encode(Key::generate().master());

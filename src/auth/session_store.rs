@@ -83,9 +83,10 @@ impl SessionStore for DbSessionStore {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let body = encode(&state).map_err(UpdateError::Serialization)?;
-        let updated = db::sessions::update(&self.db, &row_id(&key), user_id(&state), &body, expiry(ttl))
-            .await
-            .map_err(|e| UpdateError::Other(e.into()))?;
+        let updated =
+            db::sessions::update(&self.db, &row_id(&key), user_id(&state), &body, expiry(ttl))
+                .await
+                .map_err(|e| UpdateError::Other(e.into()))?;
         if updated {
             return Ok(key);
         }

@@ -259,7 +259,10 @@ pub async fn search(
 }
 
 /// Ids of every agent matching the filter (for "delete all matching").
-pub async fn matching_ids(db: &impl ConnectionTrait, filter: &AgentFilter) -> Result<Vec<i32>, DbErr> {
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &AgentFilter,
+) -> Result<Vec<i32>, DbErr> {
     use sea_orm::QuerySelect;
     filtered(filter)
         .select_only()
@@ -268,4 +271,3 @@ pub async fn matching_ids(db: &impl ConnectionTrait, filter: &AgentFilter) -> Re
         .all(db)
         .await
 }
-

@@ -291,7 +291,10 @@ pub async fn search(
 }
 
 /// Ids of every tool matching the filter (for "delete all matching").
-pub async fn matching_ids(db: &impl ConnectionTrait, filter: &ToolFilter) -> Result<Vec<i32>, DbErr> {
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &ToolFilter,
+) -> Result<Vec<i32>, DbErr> {
     use sea_orm::QuerySelect;
     filtered(db, filter)
         .await?

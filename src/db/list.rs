@@ -77,7 +77,9 @@ pub fn order_by<E: EntityTrait>(
     sort: &Sort,
     id: impl ColumnTrait,
 ) -> Select<E> {
-    select.order_by(column, sort.order()).order_by(id, sort.order())
+    select
+        .order_by(column, sort.order())
+        .order_by(id, sort.order())
 }
 
 #[cfg(test)]

@@ -137,7 +137,10 @@ pub async fn search(
 }
 
 /// Ids of every row matching the filter (for "delete all matching").
-pub async fn matching_ids(db: &impl ConnectionTrait, filter: &ModelFilter) -> Result<Vec<i32>, DbErr> {
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &ModelFilter,
+) -> Result<Vec<i32>, DbErr> {
     use sea_orm::QuerySelect;
     filtered(filter)
         .select_only()

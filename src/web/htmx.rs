@@ -50,7 +50,10 @@ impl FromRequest for HxRequest {
 }
 
 /// Renders a template into an HTML response with `status`.
-pub fn render_with_status(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
+pub fn render_with_status(
+    status: StatusCode,
+    template: &impl Template,
+) -> Result<HttpResponse, AppError> {
     let body = template
         .render()
         .map_err(|e| AppError::Unexpected(anyhow::anyhow!("template error: {e}")))?;
@@ -187,8 +190,9 @@ pub struct ToastsOob<'a> {
 /// A response that only shows toasts (the target is left alone).
 pub fn toast_only(status: StatusCode, toasts: &[Toast]) -> Result<HttpResponse, AppError> {
     let mut response = render_with_status(status, &ToastsOob { toasts })?;
-    response
-        .headers_mut()
-        .insert(header::HeaderName::from_static("hx-reswap"), header::HeaderValue::from_static("none"));
+    response.headers_mut().insert(
+        header::HeaderName::from_static("hx-reswap"),
+        header::HeaderValue::from_static("none"),
+    );
     Ok(response)
 }

@@ -35,7 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         // Admin (HTML): server-side sessions; errors become toasts for htmx requests.
         .service(
             web::scope("/admin")
-                .app_data(web::PayloadConfig::new(state.settings.server.max_body_bytes))
+                .app_data(web::PayloadConfig::new(
+                    state.settings.server.max_body_bytes,
+                ))
                 // Sign-in and first user: before any session, with their own CSRF cookie.
                 .configure(auth::configure)
                 // Everything else needs a signed-in user and a CSRF token on every change.

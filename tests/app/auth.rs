@@ -3,7 +3,9 @@
 use aladdin::{db, domain::users::Role, entities::sessions};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::admin::{PASSWORD, create_user, csrf_from, form_token, location, sign_in, sign_in_as, submit_login};
+use crate::admin::{
+    PASSWORD, create_user, csrf_from, form_token, location, sign_in, sign_in_as, submit_login,
+};
 use crate::helpers::{client, spawn_app};
 
 #[tokio::test]
@@ -15,7 +17,10 @@ async fn anonymous_users_are_redirected_to_login_with_the_page_they_wanted() {
     let response = app.get("/admin/agents?q=story").await;
     // Assert
     assert_eq!(response.status(), 303);
-    assert_eq!(location(&response), "/admin/login?next=%2Fadmin%2Fagents%3Fq%3Dstory");
+    assert_eq!(
+        location(&response),
+        "/admin/login?next=%2Fadmin%2Fagents%3Fq%3Dstory"
+    );
 }
 
 #[tokio::test]
@@ -29,7 +34,12 @@ async fn htmx_requests_of_anonymous_users_get_hx_redirect() {
         .await
         .expect("sent");
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["HX-Redirect"].to_str().expect("ascii").starts_with("/admin/login"));
+    assert!(
+        response.headers()["HX-Redirect"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("/admin/login")
+    );
 }
 
 #[tokio::test]
@@ -53,7 +63,13 @@ async fn an_unknown_email_gets_the_same_message() {
     create_user(&app, "ada@example.com", Role::Editor).await;
     let response = submit_login(&app, &app.client, "nobody@example.com", PASSWORD).await;
     assert_eq!(response.status(), 401);
-    assert!(response.text().await.expect("html").contains("Invalid email or password."));
+    assert!(
+        response
+            .text()
+            .await
+            .expect("html")
+            .contains("Invalid email or password.")
+    );
 }
 
 #[tokio::test]
@@ -76,13 +92,19 @@ async fn the_right_password_signs_in_with_a_hardened_cookie_and_a_server_side_se
         .to_owned();
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("SameSite=Lax"));
-    assert!(!cookie.contains("Secure"), "not Secure unless COOKIE_SECURE");
+    assert!(
+        !cookie.contains("Secure"),
+        "not Secure unless COOKIE_SECURE"
+    );
     let rows = sessions::Entity::find()
         .filter(sessions::Column::UserId.eq(user.id))
         .count(&app.db)
         .await
         .expect("count");
-    assert_eq!(rows, 1, "the session is stored in the database with its user");
+    assert_eq!(
+        rows, 1,
+        "the session is stored in the database with its user"
+    );
     let dashboard = app.get("/admin").await;
     assert_eq!(dashboard.status(), 200);
     assert!(dashboard.text().await.expect("html").contains("Dashboard"));
@@ -92,13 +114,29 @@ async fn the_right_password_signs_in_with_a_hardened_cookie_and_a_server_side_se
 async fn sign_in_returns_to_the_requested_page_but_never_off_site() {
     let app = spawn_app().await;
     create_user(&app, "ada@example.com", Role::Editor).await;
-    for (next, expected) in [("/admin/agents?q=x", "/admin/agents?q=x"), ("https://evil.example/", "/admin"), ("//evil.example", "/admin")] {
+    for (next, expected) in [
+        ("/admin/agents?q=x", "/admin/agents?q=x"),
+        ("https://evil.example/", "/admin"),
+        ("//evil.example", "/admin"),
+    ] {
         let browser = client();
-        let page = browser.get(app.url("/admin/login")).send().await.expect("page").text().await.expect("html");
+        let page = browser
+            .get(app.url("/admin/login"))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
         let token = form_token(&page).expect("token");
         let response = browser
             .post(app.url("/admin/login"))
-            .form(&[("email", "ada@example.com"), ("password", PASSWORD), ("csrf_token", &token), ("next", next)])
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &token),
+                ("next", next),
+            ])
             .send()
             .await
             .expect("sent");
@@ -121,7 +159,10 @@ async fn sign_in_is_rate_limited_per_account_with_a_clear_message() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     let html = response.text().await.expect("html");
-    assert!(html.contains("Too many failed sign-in attempts for this account"), "{html}");
+    assert!(
+        html.contains("Too many failed sign-in attempts for this account"),
+        "{html}"
+    );
     // Another account from the same address is not locked by these five failures.
     create_user(&app, "bob@example.com", Role::Editor).await;
     let other = submit_login(&app, &client(), "bob@example.com", PASSWORD).await;
@@ -155,7 +196,13 @@ async fn the_first_user_is_created_from_the_setup_page_as_an_admin() {
     let invalid = app
         .client
         .post(app.url("/admin/setup"))
-        .form(&[("name", "Ada"), ("email", "not-an-email"), ("password", "short"), ("password_confirm", "short"), ("csrf_token", &token)])
+        .form(&[
+            ("name", "Ada"),
+            ("email", "not-an-email"),
+            ("password", "short"),
+            ("password_confirm", "short"),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .expect("sent");
@@ -167,14 +214,23 @@ async fn the_first_user_is_created_from_the_setup_page_as_an_admin() {
     let created = app
         .client
         .post(app.url("/admin/setup"))
-        .form(&[("name", "Ada"), ("email", "ada@example.com"), ("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf_token", &token)])
+        .form(&[
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .expect("sent");
     // Assert: an admin, signed in
     assert_eq!(created.status(), 303);
     assert_eq!(location(&created), "/admin");
-    let user = db::users::find_by_email(&app.db, "ada@example.com").await.expect("query").expect("created");
+    let user = db::users::find_by_email(&app.db, "ada@example.com")
+        .await
+        .expect("query")
+        .expect("created");
     assert_eq!(user.role, "admin");
     assert_eq!(app.get("/admin/users").await.status(), 200);
 }
@@ -190,12 +246,23 @@ async fn the_setup_page_is_closed_once_a_user_exists() {
     let response = app
         .client
         .post(app.url("/admin/setup"))
-        .form(&[("name", "Eve"), ("email", "eve@example.com"), ("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf_token", &token)])
+        .form(&[
+            ("name", "Eve"),
+            ("email", "eve@example.com"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .expect("sent");
     assert_eq!(response.status(), 303);
-    assert!(db::users::find_by_email(&app.db, "eve@example.com").await.expect("query").is_none());
+    assert!(
+        db::users::find_by_email(&app.db, "eve@example.com")
+            .await
+            .expect("query")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -208,7 +275,13 @@ async fn logout_deletes_the_session_so_the_old_cookie_is_useless() {
     // Assert
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/admin/login?signed_out=1");
-    assert_eq!(sessions::Entity::find().count(&app.db).await.expect("count"), 0);
+    assert_eq!(
+        sessions::Entity::find()
+            .count(&app.db)
+            .await
+            .expect("count"),
+        0
+    );
     assert_eq!(browser.get("/admin").await.status(), 303);
 }
 
@@ -219,9 +292,21 @@ async fn state_changing_requests_without_the_csrf_token_are_refused() {
     let browser = sign_in_as(&app, Role::Editor).await;
     let form = [("slug", "ops"), ("name", "Ops")];
     // Act / Assert: no token, a wrong token, then the right one (field and header)
-    let missing = browser.client.post(browser.url("/admin/departments")).form(&form).send().await.expect("sent");
+    let missing = browser
+        .client
+        .post(browser.url("/admin/departments"))
+        .form(&form)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(missing.status(), 403);
-    assert!(missing.text().await.expect("html").contains("did not come from this site"));
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("html")
+            .contains("did not come from this site")
+    );
     let wrong = browser
         .client
         .post(browser.url("/admin/departments"))
@@ -231,10 +316,22 @@ async fn state_changing_requests_without_the_csrf_token_are_refused() {
         .await
         .expect("sent");
     assert_eq!(wrong.status(), 403);
-    assert!(db::departments::find_by_slug(&app.db, "ops").await.expect("query").is_none());
-    assert_eq!(browser.post("/admin/departments", &form).await.status(), 303);
+    assert!(
+        db::departments::find_by_slug(&app.db, "ops")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert_eq!(
+        browser.post("/admin/departments", &form).await.status(),
+        303
+    );
     let header = browser.post_hx("/admin/departments/bulk-delete", &[]).await;
-    assert_eq!(header.status(), 200, "the header token works for htmx requests");
+    assert_eq!(
+        header.status(),
+        200,
+        "the header token works for htmx requests"
+    );
 }
 
 #[tokio::test]
@@ -246,17 +343,45 @@ async fn changing_ones_password_signs_out_the_other_sessions_only() {
     let phone = sign_in(&app, "ada@example.com").await;
     // Act: wrong current password, then right
     let refused = laptop
-        .post("/admin/account/password", &[("current_password", "nope-nope"), ("new_password", "new-password-1"), ("confirm_password", "new-password-1")])
+        .post(
+            "/admin/account/password",
+            &[
+                ("current_password", "nope-nope"),
+                ("new_password", "new-password-1"),
+                ("confirm_password", "new-password-1"),
+            ],
+        )
         .await;
     assert_eq!(refused.status(), 422);
-    assert!(refused.text().await.expect("html").contains("This is not your current password."));
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("html")
+            .contains("This is not your current password.")
+    );
     let changed = laptop
-        .post("/admin/account/password", &[("current_password", PASSWORD), ("new_password", "new-password-1"), ("confirm_password", "new-password-1")])
+        .post(
+            "/admin/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "new-password-1"),
+                ("confirm_password", "new-password-1"),
+            ],
+        )
         .await;
     // Assert
     assert_eq!(changed.status(), 303);
-    assert_eq!(laptop.get("/admin").await.status(), 200, "this browser continues");
-    assert_eq!(phone.get("/admin").await.status(), 303, "the other session is revoked");
+    assert_eq!(
+        laptop.get("/admin").await.status(),
+        200,
+        "this browser continues"
+    );
+    assert_eq!(
+        phone.get("/admin").await.status(),
+        303,
+        "the other session is revoked"
+    );
     let fresh = submit_login(&app, &client(), "ada@example.com", "new-password-1").await;
     assert_eq!(fresh.status(), 303);
 }
@@ -267,12 +392,20 @@ async fn a_disabled_user_is_signed_out_at_once_and_cannot_sign_in() {
     let admin = sign_in_as(&app, Role::Admin).await;
     let user = create_user(&app, "bob@example.com", Role::Editor).await;
     let bob = sign_in(&app, "bob@example.com").await;
-    let response = admin.post(&format!("/admin/users/{}/disable", user.id), &[]).await;
+    let response = admin
+        .post(&format!("/admin/users/{}/disable", user.id), &[])
+        .await;
     assert_eq!(response.status(), 303);
     assert_eq!(bob.get("/admin").await.status(), 303);
     let again = submit_login(&app, &client(), "bob@example.com", PASSWORD).await;
     assert_eq!(again.status(), 401);
-    assert!(again.text().await.expect("html").contains("This account is disabled."));
+    assert!(
+        again
+            .text()
+            .await
+            .expect("html")
+            .contains("This account is disabled.")
+    );
 }
 
 #[tokio::test]

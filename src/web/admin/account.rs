@@ -23,7 +23,13 @@ struct AccountPage {
 }
 
 fn page(ctx: &Ctx, errors: FieldErrors, status: StatusCode) -> Result<HttpResponse, PageError> {
-    Ok(render_with_status(status, &AccountPage { chrome: ctx.chrome("account"), errors })?)
+    Ok(render_with_status(
+        status,
+        &AccountPage {
+            chrome: ctx.chrome("account"),
+            errors,
+        },
+    )?)
 }
 
 /// GET /admin/account
@@ -32,28 +38,57 @@ async fn show(ctx: Ctx) -> Result<HttpResponse, PageError> {
 }
 
 /// POST /admin/account/password
-async fn change_password(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn change_password(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let form = FormValues::parse(&body);
-    let address = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     if let Err(limited) = state.login_limiter.check(&ctx.user.email, &address) {
         let minutes = limited.retry_after.as_secs().div_ceil(60).max(1);
-        let message = format!("Too many wrong passwords. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
-        return page(&ctx, FieldErrors::from([("current_password".to_owned(), message)]), StatusCode::TOO_MANY_REQUESTS);
+        let message = format!(
+            "Too many wrong passwords. Try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        );
+        return page(
+            &ctx,
+            FieldErrors::from([("current_password".to_owned(), message)]),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
     let errors = check_new_password(&form);
-    let user = db::users::find_by_id(&state.db, ctx.user.id).await?.ok_or(AppError::Unauthorized)?;
-    match password::verify(SecretString::from(form.get("current_password").to_owned()), Some(user.password_hash)).await {
+    let user = db::users::find_by_id(&state.db, ctx.user.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    match password::verify(
+        SecretString::from(form.get("current_password").to_owned()),
+        Some(user.password_hash),
+    )
+    .await
+    {
         Ok(()) if errors.is_empty() => {}
         Ok(()) => return page(&ctx, errors, StatusCode::UNPROCESSABLE_ENTITY),
         Err(PasswordError::Invalid) => {
-            state.login_limiter.record_failure(&ctx.user.email, &address);
+            state
+                .login_limiter
+                .record_failure(&ctx.user.email, &address);
             let mut errors = errors;
-            errors.insert("current_password".into(), "This is not your current password.".into());
+            errors.insert(
+                "current_password".into(),
+                "This is not your current password.".into(),
+            );
             return page(&ctx, errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
         Err(PasswordError::Unexpected(e)) => return Err(AppError::Unexpected(e).into()),
     }
-    let hash = password::hash(SecretString::from(form.get("new_password").to_owned())).await.map_err(AppError::Unexpected)?;
+    let hash = password::hash(SecretString::from(form.get("new_password").to_owned()))
+        .await
+        .map_err(AppError::Unexpected)?;
     db::users::set_password_hash(&state.db, ctx.user.id, hash).await?;
     ctx.session.sign_in(ctx.user.id);
     ctx.flash(Toast::success("Password changed").with_text("Your other sessions were signed out."));
@@ -65,9 +100,15 @@ fn check_new_password(form: &FormValues) -> FieldErrors {
     let mut errors = FieldErrors::new();
     let new = form.get("new_password");
     if new.chars().count() < MIN_PASSWORD_LEN {
-        errors.insert("new_password".into(), format!("Must be at least {MIN_PASSWORD_LEN} characters."));
+        errors.insert(
+            "new_password".into(),
+            format!("Must be at least {MIN_PASSWORD_LEN} characters."),
+        );
     } else if new != form.get("confirm_password") {
-        errors.insert("confirm_password".into(), "The passwords do not match.".into());
+        errors.insert(
+            "confirm_password".into(),
+            "The passwords do not match.".into(),
+        );
     }
     errors
 }

@@ -9,7 +9,7 @@ use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use super::{Chrome, fmt};
 use crate::db::{self, agents::AgentFilter, list::Sort};
-use crate::domain::agents::{AgentInput, stored_tool_names, to_doc};
+use crate::domain::agents::{AgentInput, to_doc};
 use crate::entities::{agent_executions, agents::Model, custom_tools, departments, models};
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -86,7 +86,10 @@ impl AgentForm {
     fn success_rate(&self) -> String {
         match &self.agent {
             Some(a) if a.total_executions > 0 => {
-                format!("{:.0}%", a.successful_executions as f64 * 100.0 / a.total_executions as f64)
+                format!(
+                    "{:.0}%",
+                    a.successful_executions as f64 * 100.0 / a.total_executions as f64
+                )
             }
             _ => "—".into(),
         }
@@ -94,7 +97,9 @@ impl AgentForm {
 
     fn average_time(&self) -> String {
         match &self.agent {
-            Some(a) if a.total_executions > 0 => fmt::duration_ms(&(a.total_execution_time_ms / a.total_executions)),
+            Some(a) if a.total_executions > 0 => {
+                fmt::duration_ms(&(a.total_execution_time_ms / a.total_executions))
+            }
             _ => "—".into(),
         }
     }
@@ -135,7 +140,10 @@ impl Resource for Agents {
     }
 
     fn duplicate(values: &mut FormValues) {
-        let (id, name) = (values.get("agentId").to_owned(), values.get("name").to_owned());
+        let (id, name) = (
+            values.get("agentId").to_owned(),
+            values.get("name").to_owned(),
+        );
         values.set("agentId", format!("{id}-copy"));
         values.set("name", format!("{name} (copy)"));
         values.set("isDepartmentHead", "false");
@@ -161,10 +169,17 @@ impl Resource for Agents {
         row.is_active
     }
 
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<AgentsPage> {
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<AgentsPage> {
         let filter = filter(query);
         let sort = query.sort(SORTS, "name");
-        let page = fetch_page(query, |limit, page| db::agents::search(&state.db, &filter, &sort, limit, page)).await?;
+        let page = fetch_page(query, |limit, page| {
+            db::agents::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
         Ok(AgentsPage {
             chrome,
             list: query.view(Self::BASE, sort.clone(), "name", page.page, page.total),
@@ -181,7 +196,12 @@ impl Resource for Agents {
         Ok(db::agents::matching_ids(db, &filter(query)).await?)
     }
 
-    async fn form_page(state: &AppState, chrome: Chrome, form: FormState, row: Option<&Model>) -> AppResult<AgentForm> {
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<AgentForm> {
         let recent = match row {
             Some(agent) => db::executions::latest(&state.db, Some(agent.id), 5).await?,
             None => Vec::new(),
@@ -208,13 +228,23 @@ fn filter(query: &ListQuery) -> AgentFilter {
 }
 
 async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
-    let tools = db::custom_tools::search(db, &Default::default(), &Sort::parse("toolName"), 0, 1).await?.items;
+    let tools = db::custom_tools::search(db, &Default::default(), &Sort::parse("toolName"), 0, 1)
+        .await?
+        .items;
     let mut choices: Vec<ToolChoice> = BUILT_IN_TOOLS
         .iter()
-        .map(|(name, title)| ToolChoice { name: (*name).into(), title: (*title).into(), scope: "built-in" })
+        .map(|(name, title)| ToolChoice {
+            name: (*name).into(),
+            title: (*title).into(),
+            scope: "built-in",
+        })
         .collect();
     choices.extend(tools.into_iter().map(|t: custom_tools::Model| ToolChoice {
-        title: if t.display_name.is_empty() { t.description.chars().take(60).collect() } else { t.display_name },
+        title: if t.display_name.is_empty() {
+            t.description.chars().take(60).collect()
+        } else {
+            t.display_name
+        },
         scope: match (t.is_active, t.is_global) {
             (false, _) => "inactive",
             (true, true) => "global",
@@ -226,16 +256,16 @@ async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
 }
 
 async fn all_models(db: &DatabaseConnection) -> AppResult<Vec<models::Model>> {
-    Ok(db::models::search(db, &Default::default(), &Sort::parse("modelId"), 0, 1).await?.items)
-}
-
-/// Tool counts per agent, for the list.
-pub fn tool_count(agent: &Model) -> usize {
-    stored_tool_names(&agent.tool_names).len()
+    Ok(
+        db::models::search(db, &Default::default(), &Sort::parse("modelId"), 0, 1)
+            .await?
+            .items,
+    )
 }
 
 /// Success rate of an agent's runs in percent, if it ran.
 pub fn success_rate(agent: &Model) -> Option<u64> {
-    (agent.total_executions > 0)
-        .then(|| (agent.successful_executions as f64 * 100.0 / agent.total_executions as f64).round() as u64)
+    (agent.total_executions > 0).then(|| {
+        (agent.successful_executions as f64 * 100.0 / agent.total_executions as f64).round() as u64
+    })
 }

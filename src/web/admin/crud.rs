@@ -13,7 +13,7 @@ use crate::domain::users::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::errors::PageError;
-use crate::web::htmx::{Toast, Tone, ToastsOob, page_or_fragment, render_with_status, see_other};
+use crate::web::htmx::{Toast, ToastsOob, Tone, page_or_fragment, render_with_status, see_other};
 
 /// A form being shown: its values, errors and target.
 pub struct FormState {
@@ -116,13 +116,22 @@ pub trait Resource: Sized + 'static {
         true
     }
     /// Builds the list page.
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<Self::ListPage>;
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<Self::ListPage>;
     /// The `list` block of the list page (what htmx swaps).
     fn list_fragment(page: &Self::ListPage) -> impl Template + '_;
     /// Ids of every row matching the list's filter.
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>>;
     /// Builds the form page (`row` is the stored row when editing).
-    async fn form_page(state: &AppState, chrome: Chrome, form: FormState, row: Option<&Self::Row>) -> AppResult<Self::FormPage>;
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Self::Row>,
+    ) -> AppResult<Self::FormPage>;
 }
 
 fn capitalized(noun: &str) -> String {
@@ -140,34 +149,64 @@ async fn find_or_404<R: Resource>(state: &AppState, raw_id: &str) -> AppResult<R
         .ok_or_else(|| AppError::NotFound("Not Found".into()))
 }
 
-async fn form_response<R: Resource>(state: &AppState, ctx: &Ctx, form: FormState, row: Option<&R::Row>, status: StatusCode) -> Result<HttpResponse, PageError> {
+async fn form_response<R: Resource>(
+    state: &AppState,
+    ctx: &Ctx,
+    form: FormState,
+    row: Option<&R::Row>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let page = R::form_page(state, ctx.chrome(R::NAV), form, row).await?;
     Ok(render_with_status(status, &page)?)
 }
 
 /// GET: the list, or its `list` block for htmx.
-async fn list<R: Resource>(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+async fn list<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     let page = R::list_page(&state, ctx.chrome(R::NAV), &ListQuery::from_request(&req)).await?;
     Ok(page_or_fragment(ctx.hx, &page, &R::list_fragment(&page))?)
 }
 
 /// GET /new
-async fn new_form<R: Resource>(ctx: Ctx, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn new_form<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
-    form_response::<R>(&state, &ctx, FormState::new(R::BASE, R::defaults()), None, StatusCode::OK).await
+    form_response::<R>(
+        &state,
+        &ctx,
+        FormState::new(R::BASE, R::defaults()),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// POST: creates, or shows the form again with every error (422).
-async fn create<R: Resource>(ctx: Ctx, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let values = FormValues::parse(&body);
     match R::create(&state.db, &values).await {
         Ok(row) => {
-            ctx.flash(Toast::success(format!("{} created", capitalized(R::NOUN))).with_text(R::label(&row)));
+            ctx.flash(
+                Toast::success(format!("{} created", capitalized(R::NOUN)))
+                    .with_text(R::label(&row)),
+            );
             Ok(see_other(&format!("{}/{}", R::BASE, R::id(&row))))
         }
         Err(AppError::Validation(errors)) => {
-            let form = FormState { errors: FormErrors::new(errors), ..FormState::new(R::BASE, values) };
+            let form = FormState {
+                errors: FormErrors::new(errors),
+                ..FormState::new(R::BASE, values)
+            };
             form_response::<R>(&state, &ctx, form, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => Err(e.into()),
@@ -175,7 +214,11 @@ async fn create<R: Resource>(ctx: Ctx, state: web::Data<AppState>, body: web::By
 }
 
 /// GET /{id}: the row's form (read-only below the write role).
-async fn show<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let row = find_or_404::<R>(&state, &path).await?;
     let values = R::values(&state.db, &row).await?;
     let form = FormState::edit(R::BASE, R::id(&row), R::label(&row), values);
@@ -183,7 +226,12 @@ async fn show<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path
 }
 
 /// POST /{id}: saves, or shows the form again with every error (422).
-async fn update<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn update<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let row = find_or_404::<R>(&state, &path).await?;
     let (id, values) = (R::id(&row), FormValues::parse(&body));
@@ -193,25 +241,47 @@ async fn update<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Pa
             Ok(see_other(&format!("{}/{id}", R::BASE)))
         }
         Err(AppError::Validation(errors)) => {
-            let form = FormState { errors: FormErrors::new(errors), ..FormState::edit(R::BASE, id, R::label(&row), values) };
-            form_response::<R>(&state, &ctx, form, Some(&row), StatusCode::UNPROCESSABLE_ENTITY).await
+            let form = FormState {
+                errors: FormErrors::new(errors),
+                ..FormState::edit(R::BASE, id, R::label(&row), values)
+            };
+            form_response::<R>(
+                &state,
+                &ctx,
+                form,
+                Some(&row),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// GET /{id}/duplicate: a new-row form filled with a copy.
-async fn duplicate<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn duplicate<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let row = find_or_404::<R>(&state, &path).await?;
     let mut values = R::values(&state.db, &row).await?;
     R::duplicate(&mut values);
-    let form = FormState { copy_of: Some(R::label(&row)), ..FormState::new(R::BASE, values) };
+    let form = FormState {
+        copy_of: Some(R::label(&row)),
+        ..FormState::new(R::BASE, values)
+    };
     form_response::<R>(&state, &ctx, form, None, StatusCode::OK).await
 }
 
 /// The list as the form's hidden fields described it, with toasts, after a change (htmx).
-async fn list_after_change<R: Resource>(state: &AppState, ctx: &Ctx, form: &FormValues, toasts: &[Toast]) -> Result<HttpResponse, PageError> {
+async fn list_after_change<R: Resource>(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &FormValues,
+    toasts: &[Toast],
+) -> Result<HttpResponse, PageError> {
     let query = ListQuery::from_pairs(
         ["q", "sort", "page", "per_page"]
             .iter()
@@ -220,29 +290,57 @@ async fn list_after_change<R: Resource>(state: &AppState, ctx: &Ctx, form: &Form
             .collect(),
     );
     let page = R::list_page(state, ctx.chrome(R::NAV), &query).await?;
-    let body = R::list_fragment(&page).render().map_err(|e| AppError::Unexpected(e.into()))?
-        + &ToastsOob { toasts }.render().map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+    let body = R::list_fragment(&page)
+        .render()
+        .map_err(|e| AppError::Unexpected(e.into()))?
+        + &ToastsOob { toasts }
+            .render()
+            .map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 /// Every filter name used by the lists (hidden fields of their bulk forms).
-const FILTER_KEYS: &[&str] = &["department", "active", "head", "global", "status", "provider", "role", "disabled", "agent", "project", "collection"];
+const FILTER_KEYS: &[&str] = &[
+    "department",
+    "active",
+    "head",
+    "global",
+    "status",
+    "provider",
+    "role",
+    "disabled",
+    "agent",
+    "project",
+    "collection",
+];
 
 /// POST /{id}/delete: from the list (htmx: the list again, with a toast) or from the row's page.
-async fn delete<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let id = parse_id(&path)?;
     match R::delete(&state.db, id).await {
         Ok(row) => {
-            let toast = Toast::success(format!("{} deleted", capitalized(R::NOUN))).with_text(R::label(&row));
+            let toast = Toast::success(format!("{} deleted", capitalized(R::NOUN)))
+                .with_text(R::label(&row));
             if ctx.hx.fragment {
-                return list_after_change::<R>(&state, &ctx, &FormValues::parse(&body), &[toast]).await;
+                return list_after_change::<R>(&state, &ctx, &FormValues::parse(&body), &[toast])
+                    .await;
             }
             ctx.flash(toast);
             Ok(see_other(R::BASE))
         }
         Err(AppError::Conflict(message)) if !ctx.hx.fragment => {
-            ctx.flash(Toast::error(format!("This {} cannot be deleted", R::NOUN), message));
+            ctx.flash(Toast::error(
+                format!("This {} cannot be deleted", R::NOUN),
+                message,
+            ));
             Ok(see_other(&format!("{}/{id}", R::BASE)))
         }
         Err(e) => Err(e.into()),
@@ -251,7 +349,11 @@ async fn delete<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Pa
 
 /// POST /bulk-delete: the selected rows, or (only when chosen explicitly, and only if the
 /// set did not change since it was shown) every row matching the filter.
-async fn bulk_delete<R: Resource>(ctx: Ctx, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn bulk_delete<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let form = FormValues::parse(&body);
     let ids = selected_ids::<R>(&state, &form).await?;
@@ -265,9 +367,19 @@ async fn bulk_delete<R: Resource>(ctx: Ctx, state: web::Data<AppState>, body: we
 
 async fn selected_ids<R: Resource>(state: &AppState, form: &FormValues) -> AppResult<Vec<i32>> {
     if form.get("scope") != "matching" {
-        return Ok(form.all("ids").iter().filter_map(|id| id.parse().ok()).collect());
+        return Ok(form
+            .all("ids")
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect());
     }
-    let query = ListQuery::from_pairs(FILTER_KEYS.iter().chain(&["q"]).map(|k| ((*k).to_owned(), form.get(k).to_owned())).collect());
+    let query = ListQuery::from_pairs(
+        FILTER_KEYS
+            .iter()
+            .chain(&["q"])
+            .map(|k| ((*k).to_owned(), form.get(k).to_owned()))
+            .collect(),
+    );
     let ids = R::matching_ids(&state.db, &query).await?;
     if form.get("expected_total") != ids.len().to_string() {
         return Err(AppError::Conflict(format!(
@@ -280,7 +392,11 @@ async fn selected_ids<R: Resource>(state: &AppState, form: &FormValues) -> AppRe
 
 async fn delete_many<R: Resource>(state: &AppState, ids: &[i32]) -> Vec<Toast> {
     if ids.is_empty() {
-        return vec![Toast::new(Tone::Warning, "Nothing selected", format!("Select the {} to delete first.", R::PLURAL))];
+        return vec![Toast::new(
+            Tone::Warning,
+            "Nothing selected",
+            format!("Select the {} to delete first.", R::PLURAL),
+        )];
     }
     let (mut deleted, mut refused) = (0, Vec::new());
     for id in ids {
@@ -313,7 +429,12 @@ struct ActiveToggle {
 }
 
 /// POST /{id}/active (htmx): flips isActive and answers with the toggle and a toast.
-async fn set_active<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn set_active<R: Resource>(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let id = parse_id(&path)?;
     let active = FormValues::parse(&body).checked("active");
@@ -322,20 +443,41 @@ async fn set_active<R: Resource>(ctx: Ctx, state: web::Data<AppState>, path: web
         return Ok(see_other(R::BASE));
     }
     let (label, active) = (R::label(&row), R::is_active(&row));
-    let toast = Toast::success(if active { "Activated" } else { "Deactivated" }).with_text(label.clone());
-    let toggle = ActiveToggle { url: format!("{}/{id}/active", R::BASE), active, enabled: true, label };
-    let body = toggle.render().map_err(|e| AppError::Unexpected(e.into()))? + &ToastsOob { toasts: &[toast] }.render().map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+    let toast =
+        Toast::success(if active { "Activated" } else { "Deactivated" }).with_text(label.clone());
+    let toggle = ActiveToggle {
+        url: format!("{}/{id}/active", R::BASE),
+        active,
+        enabled: true,
+        label,
+    };
+    let body = toggle
+        .render()
+        .map_err(|e| AppError::Unexpected(e.into()))?
+        + &ToastsOob { toasts: &[toast] }
+            .render()
+            .map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 /// Mounts the routes of `R` (under the admin scope).
 pub fn configure<R: Resource>(cfg: &mut web::ServiceConfig) {
     let base = R::BASE.trim_start_matches("/admin");
-    cfg.service(web::resource(base.to_owned()).route(web::get().to(list::<R>)).route(web::post().to(create::<R>)))
-        .service(web::resource(format!("{base}/new")).route(web::get().to(new_form::<R>)))
-        .service(web::resource(format!("{base}/bulk-delete")).route(web::post().to(bulk_delete::<R>)))
-        .service(web::resource(format!("{base}/{{id}}")).route(web::get().to(show::<R>)).route(web::post().to(update::<R>)))
-        .service(web::resource(format!("{base}/{{id}}/duplicate")).route(web::get().to(duplicate::<R>)))
-        .service(web::resource(format!("{base}/{{id}}/delete")).route(web::post().to(delete::<R>)))
-        .service(web::resource(format!("{base}/{{id}}/active")).route(web::post().to(set_active::<R>)));
+    cfg.service(
+        web::resource(base.to_owned())
+            .route(web::get().to(list::<R>))
+            .route(web::post().to(create::<R>)),
+    )
+    .service(web::resource(format!("{base}/new")).route(web::get().to(new_form::<R>)))
+    .service(web::resource(format!("{base}/bulk-delete")).route(web::post().to(bulk_delete::<R>)))
+    .service(
+        web::resource(format!("{base}/{{id}}"))
+            .route(web::get().to(show::<R>))
+            .route(web::post().to(update::<R>)),
+    )
+    .service(web::resource(format!("{base}/{{id}}/duplicate")).route(web::get().to(duplicate::<R>)))
+    .service(web::resource(format!("{base}/{{id}}/delete")).route(web::post().to(delete::<R>)))
+    .service(web::resource(format!("{base}/{{id}}/active")).route(web::post().to(set_active::<R>)));
 }

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use askama::Template;
 use sea_orm::DatabaseConnection;
 
+use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
-use super::Chrome;
 use crate::db::{self, custom_tools::ToolFilter};
 use crate::domain::custom_tools::{ToolInput, to_doc};
 use crate::entities::{custom_tools::Model, departments};
@@ -32,7 +32,7 @@ const FIELDS: &[(&str, Kind)] = &[
 
 const SORTS: &[&str] = &["toolName", "displayName", "calls", "version", "updated"];
 
-const EXAMPLE_FUNCTION: &str = "async ({ projectId }, { payload, project }) => {\n  const { docs } = await payload.find({ collection: 'world-rules', limit: 10 });\n  return { project: project.name, rules: docs.length };\n}";
+const EXAMPLE_FUNCTION: &str = "async (input, { payload, project }) => {\n  const { docs } = await payload.find({\n    collection: 'world-rules',\n    limit: 10,\n  });\n  return { project: project.name, rules: docs.length };\n}";
 
 /// The tool list.
 #[derive(Template)]
@@ -48,7 +48,10 @@ pub struct ToolsPage {
 impl ToolsPage {
     fn departments_of(&self, tool: &i32) -> Vec<&departments::Model> {
         let ids = self.links.get(tool).map(Vec::as_slice).unwrap_or_default();
-        self.departments.iter().filter(|d| ids.contains(&d.id)).collect()
+        self.departments
+            .iter()
+            .filter(|d| ids.contains(&d.id))
+            .collect()
     }
 }
 
@@ -66,14 +69,19 @@ pub struct ToolForm {
 impl ToolForm {
     fn failure_rate(&self) -> String {
         match &self.tool {
-            Some(t) if t.total_calls > 0 => format!("{:.1}%", t.failed_calls as f64 * 100.0 / t.total_calls as f64),
+            Some(t) if t.total_calls > 0 => format!(
+                "{:.1}%",
+                t.failed_calls as f64 * 100.0 / t.total_calls as f64
+            ),
             _ => "—".into(),
         }
     }
 
     fn average_time(&self) -> String {
         match &self.tool {
-            Some(t) if t.total_calls > 0 => super::fmt::duration_ms(&(t.total_execution_time_ms / t.total_calls)),
+            Some(t) if t.total_calls > 0 => {
+                super::fmt::duration_ms(&(t.total_execution_time_ms / t.total_calls))
+            }
             _ => "—".into(),
         }
     }
@@ -106,7 +114,10 @@ impl Resource for Tools {
     async fn values(db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
         let links = db::custom_tools::department_ids(db, &[row.id]).await?;
         let departments = links.get(&row.id).cloned().unwrap_or_default();
-        Ok(FormValues::from_doc(&to_doc(row, &departments), &["inputSchema", "exampleInputs"]))
+        Ok(FormValues::from_doc(
+            &to_doc(row, &departments),
+            &["inputSchema", "exampleInputs"],
+        ))
     }
 
     fn defaults() -> FormValues {
@@ -144,10 +155,17 @@ impl Resource for Tools {
         row.is_active
     }
 
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<ToolsPage> {
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<ToolsPage> {
         let filter = filter(query);
         let sort = query.sort(SORTS, "toolName");
-        let page = fetch_page(query, |limit, page| db::custom_tools::search(&state.db, &filter, &sort, limit, page)).await?;
+        let page = fetch_page(query, |limit, page| {
+            db::custom_tools::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
         let ids: Vec<i32> = page.items.iter().map(|t| t.id).collect();
         Ok(ToolsPage {
             chrome,
@@ -166,7 +184,12 @@ impl Resource for Tools {
         Ok(db::custom_tools::matching_ids(db, &filter(query)).await?)
     }
 
-    async fn form_page(state: &AppState, chrome: Chrome, form: FormState, row: Option<&Model>) -> AppResult<ToolForm> {
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<ToolForm> {
         Ok(ToolForm {
             chrome,
             form,

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use askama::Template;
 use sea_orm::DatabaseConnection;
 
+use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
-use super::Chrome;
 use crate::db::{self, departments::DepartmentFilter};
 use crate::domain::departments::{DepartmentInput, to_doc};
 use crate::entities::departments::Model;
@@ -120,10 +120,17 @@ impl Resource for Departments {
         row.is_active
     }
 
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<DepartmentsPage> {
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<DepartmentsPage> {
         let filter = filter(query);
         let sort = query.sort(SORTS, "priority");
-        let page = fetch_page(query, |limit, page| db::departments::search(&state.db, &filter, &sort, limit, page)).await?;
+        let page = fetch_page(query, |limit, page| {
+            db::departments::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
         Ok(DepartmentsPage {
             chrome,
             list: query.view(Self::BASE, sort.clone(), "priority", page.page, page.total),
@@ -140,12 +147,21 @@ impl Resource for Departments {
         Ok(db::departments::matching_ids(db, &filter(query)).await?)
     }
 
-    async fn form_page(state: &AppState, chrome: Chrome, form: FormState, row: Option<&Model>) -> AppResult<DepartmentForm> {
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<DepartmentForm> {
         let agent_count = match row {
             Some(row) => db::departments::count_agents(&state.db, row.id).await?,
             None => 0,
         };
-        Ok(DepartmentForm { chrome, form, agent_count })
+        Ok(DepartmentForm {
+            chrome,
+            form,
+            agent_count,
+        })
     }
 }
 

@@ -31,7 +31,10 @@ struct ExecutionsPage {
 impl ExecutionsPage {
     fn project_name(&self, id: &Option<i32>) -> Option<&str> {
         let id = (*id)?;
-        self.projects.iter().find(|p| p.id == id).map(|p| p.name.as_str())
+        self.projects
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.as_str())
     }
 }
 
@@ -71,7 +74,11 @@ impl ExecutionPage {
     }
 
     fn output_json(&self) -> Option<String> {
-        self.run.output.as_ref().filter(|v| !v.is_null()).map(Self::pretty)
+        self.run
+            .output
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(Self::pretty)
     }
 
     fn snapshot_field(&self, key: &str) -> String {
@@ -84,29 +91,51 @@ impl ExecutionPage {
 }
 
 /// GET /admin/executions
-async fn list(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+async fn list(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     let query = ListQuery::from_request(&req);
     let filter = ExecutionFilter {
         q: query.q(),
-        status: query.get("status").and_then(Status::parse).map(|s| s.as_str().to_owned()),
+        status: query
+            .get("status")
+            .and_then(Status::parse)
+            .map(|s| s.as_str().to_owned()),
         agent: query.get("agent").map(str::to_owned),
         project_id: query.id("project"),
     };
     let sort = query.sort(SORTS, "-created");
-    let page = fetch_page(&query, |limit, page| db::executions::search(&state.db, &filter, &sort, limit, page)).await?;
+    let page = fetch_page(&query, |limit, page| {
+        db::executions::search(&state.db, &filter, &sort, limit, page)
+    })
+    .await?;
     let view = ExecutionsPage {
         chrome: ctx.chrome("executions"),
         list: query.view(BASE, sort.clone(), "-created", page.page, page.total),
         rows: page.items,
         statuses: Status::ALL,
-        agents: db::agents::search(&state.db, &Default::default(), &Sort::parse("agentId"), 0, 1).await?.items,
+        agents: db::agents::search(
+            &state.db,
+            &Default::default(),
+            &Sort::parse("agentId"),
+            0,
+            1,
+        )
+        .await?
+        .items,
         projects: db::projects::list_for_picker(&state.db).await?,
     };
     Ok(page_or_fragment(ctx.hx, &view, &view.as_list())?)
 }
 
 /// GET /admin/executions/{id}
-async fn show(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let run = db::executions::find_by_id(&state.db, parse_id(&path)?)
         .await?
         .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
@@ -114,8 +143,17 @@ async fn show(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> 
         Some(id) => db::projects::find_by_id(&state.db, id).await?,
         None => None,
     };
-    let events = db::executions::events_after(&state.db, run.id, 0).await?.into_iter().map(EventView::from).collect();
-    Ok(render(&ExecutionPage { chrome: ctx.chrome("executions"), run, project, events })?)
+    let events = db::executions::events_after(&state.db, run.id, 0)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect();
+    Ok(render(&ExecutionPage {
+        chrome: ctx.chrome("executions"),
+        run,
+        project,
+        events,
+    })?)
 }
 
 /// Mounts the execution pages.

@@ -63,11 +63,9 @@ impl FormValues {
                 Value::Array(items) => {
                     for item in items {
                         let text = match item {
-                            Value::Object(o) => o
-                                .values()
-                                .next()
-                                .map(scalar_text)
-                                .unwrap_or_default(),
+                            Value::Object(o) => {
+                                o.values().next().map(scalar_text).unwrap_or_default()
+                            }
                             other => scalar_text(other),
                         };
                         self.push(&name, text);

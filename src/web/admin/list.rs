@@ -336,7 +336,10 @@ mod tests {
     fn links_keep_the_filter_and_flip_the_sort() {
         let q = query("q=story&department=2&sort=name&page=2");
         let view = q.view("/admin/agents", q.sort(&["name"], "name"), "name", 2, 120);
-        assert_eq!(view.sort_href("name"), "/admin/agents?q=story&department=2&sort=-name");
+        assert_eq!(
+            view.sort_href("name"),
+            "/admin/agents?q=story&department=2&sort=-name"
+        );
         assert_eq!(
             view.next_href().as_deref(),
             Some("/admin/agents?q=story&department=2&page=3")

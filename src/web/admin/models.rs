@@ -3,10 +3,10 @@
 use askama::Template;
 use sea_orm::DatabaseConnection;
 
+use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
-use super::Chrome;
 use crate::db::{self, models::ModelFilter};
 use crate::domain::models::{ModelInput, to_doc};
 use crate::domain::users::Role;
@@ -99,10 +99,17 @@ impl Resource for Models {
         db::models::delete(db, id).await
     }
 
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<ModelsPage> {
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<ModelsPage> {
         let filter = filter(query);
         let sort = query.sort(SORTS, "modelId");
-        let page = fetch_page(query, |limit, page| db::models::search(&state.db, &filter, &sort, limit, page)).await?;
+        let page = fetch_page(query, |limit, page| {
+            db::models::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
         Ok(ModelsPage {
             chrome,
             list: query.view(Self::BASE, sort.clone(), "modelId", page.page, page.total),
@@ -119,8 +126,17 @@ impl Resource for Models {
         Ok(db::models::matching_ids(db, &filter(query)).await?)
     }
 
-    async fn form_page(_state: &AppState, chrome: Chrome, form: FormState, _row: Option<&Model>) -> AppResult<ModelForm> {
-        Ok(ModelForm { chrome, form, providers: PROVIDERS })
+    async fn form_page(
+        _state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        _row: Option<&Model>,
+    ) -> AppResult<ModelForm> {
+        Ok(ModelForm {
+            chrome,
+            form,
+            providers: PROVIDERS,
+        })
     }
 }
 

@@ -3,10 +3,10 @@
 use askama::Template;
 use sea_orm::DatabaseConnection;
 
+use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
-use super::Chrome;
 use crate::db::{self, projects::ProjectFilter};
 use crate::domain::projects::{ProjectInput, STATUSES, to_doc};
 use crate::entities::projects::Model;
@@ -104,10 +104,17 @@ impl Resource for Projects {
         db::projects::delete(db, id).await
     }
 
-    async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<ProjectsPage> {
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<ProjectsPage> {
         let filter = filter(query);
         let sort = query.sort(SORTS, "name");
-        let page = fetch_page(query, |limit, page| db::projects::search(&state.db, &filter, &sort, limit, page)).await?;
+        let page = fetch_page(query, |limit, page| {
+            db::projects::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
         Ok(ProjectsPage {
             chrome,
             list: query.view(Self::BASE, sort.clone(), "name", page.page, page.total),
@@ -124,8 +131,17 @@ impl Resource for Projects {
         Ok(db::projects::matching_ids(db, &filter(query)).await?)
     }
 
-    async fn form_page(_state: &AppState, chrome: Chrome, form: FormState, _row: Option<&Model>) -> AppResult<ProjectForm> {
-        Ok(ProjectForm { chrome, form, statuses: STATUSES })
+    async fn form_page(
+        _state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        _row: Option<&Model>,
+    ) -> AppResult<ProjectForm> {
+        Ok(ProjectForm {
+            chrome,
+            form,
+            statuses: STATUSES,
+        })
     }
 }
 

@@ -31,7 +31,10 @@ struct DocumentsPage {
 
 impl DocumentsPage {
     fn project_name(&self, id: &i32) -> &str {
-        self.projects.iter().find(|p| p.id == *id).map_or("", |p| p.name.as_str())
+        self.projects
+            .iter()
+            .find(|p| p.id == *id)
+            .map_or("", |p| p.name.as_str())
     }
 
     /// The start of a document, for the table.
@@ -62,10 +65,17 @@ fn filter(query: &ListQuery) -> DocumentFilter {
     }
 }
 
-async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppResult<DocumentsPage> {
+async fn list_page(
+    state: &AppState,
+    chrome: Chrome,
+    query: &ListQuery,
+) -> AppResult<DocumentsPage> {
     let filter = filter(query);
     let sort = query.sort(SORTS, "-updated");
-    let page = fetch_page(query, |limit, page| db::tool_documents::search(&state.db, &filter, &sort, limit, page)).await?;
+    let page = fetch_page(query, |limit, page| {
+        db::tool_documents::search(&state.db, &filter, &sort, limit, page)
+    })
+    .await?;
     Ok(DocumentsPage {
         chrome,
         list: query.view(BASE, sort.clone(), "-updated", page.page, page.total),
@@ -76,66 +86,118 @@ async fn list_page(state: &AppState, chrome: Chrome, query: &ListQuery) -> AppRe
 }
 
 /// GET /admin/tool-data
-async fn list(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+async fn list(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     let page = list_page(&state, ctx.chrome("data"), &ListQuery::from_request(&req)).await?;
     Ok(page_or_fragment(ctx.hx, &page, &page.as_list())?)
 }
 
 /// GET /admin/tool-data/{id}
-async fn show(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let doc = db::tool_documents::find_by_id(&state.db, parse_id(&path)?)
         .await?
         .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
     let project = db::projects::find_by_id(&state.db, doc.project_id).await?;
     let json = serde_json::to_string_pretty(&doc.data).unwrap_or_default();
-    Ok(render(&DocumentPage { chrome: ctx.chrome("data"), doc, project, json })?)
+    Ok(render(&DocumentPage {
+        chrome: ctx.chrome("data"),
+        doc,
+        project,
+        json,
+    })?)
 }
 
 /// The list as the request's hidden fields described it, with toasts (htmx), or a redirect.
-async fn after_change(state: &AppState, ctx: &Ctx, form: &FormValues, toasts: Vec<Toast>) -> Result<HttpResponse, PageError> {
+async fn after_change(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &FormValues,
+    toasts: Vec<Toast>,
+) -> Result<HttpResponse, PageError> {
     if !ctx.hx.fragment {
         toasts.into_iter().for_each(|t| ctx.flash(t));
         return Ok(see_other(BASE));
     }
-    let query = ListQuery::from_pairs(STATE_KEYS.iter().map(|k| ((*k).to_owned(), form.get(k).to_owned())).collect());
+    let query = ListQuery::from_pairs(
+        STATE_KEYS
+            .iter()
+            .map(|k| ((*k).to_owned(), form.get(k).to_owned()))
+            .collect(),
+    );
     let page = list_page(state, ctx.chrome("data"), &query).await?;
-    let body = page.as_list().render().map_err(|e| AppError::Unexpected(e.into()))?
-        + &ToastsOob { toasts: &toasts }.render().map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+    let body = page
+        .as_list()
+        .render()
+        .map_err(|e| AppError::Unexpected(e.into()))?
+        + &ToastsOob { toasts: &toasts }
+            .render()
+            .map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 /// POST /admin/tool-data/{id}/delete
-async fn delete(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
     let id = parse_id(&path)?;
     let doc = db::tool_documents::find_by_id(&state.db, id)
         .await?
         .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
     db::tool_documents::delete(&state.db, id).await?;
-    let toast = Toast::success("Document deleted").with_text(format!("{} #{}", doc.collection, doc.id));
+    let toast =
+        Toast::success("Document deleted").with_text(format!("{} #{}", doc.collection, doc.id));
     after_change(&state, &ctx, &FormValues::parse(&body), vec![toast]).await
 }
 
 /// POST /admin/tool-data/bulk-delete: the selected documents, or every document matching
 /// the filter when that was chosen explicitly and the set did not change meanwhile.
-async fn bulk_delete(ctx: Ctx, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn bulk_delete(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
     let form = FormValues::parse(&body);
     let ids: Vec<i32> = if form.get("scope") == "matching" {
-        let query = ListQuery::from_pairs(STATE_KEYS.iter().map(|k| ((*k).to_owned(), form.get(k).to_owned())).collect());
+        let query = ListQuery::from_pairs(
+            STATE_KEYS
+                .iter()
+                .map(|k| ((*k).to_owned(), form.get(k).to_owned()))
+                .collect(),
+        );
         let ids = db::tool_documents::matching_ids(&state.db, &filter(&query)).await?;
         if form.get("expected_total") != ids.len().to_string() {
             return Err(AppError::Conflict("The documents matching this filter changed since the page was shown. Nothing was deleted; review the list and try again.".into()).into());
         }
         ids
     } else {
-        form.all("ids").iter().filter_map(|id| id.parse().ok()).collect()
+        form.all("ids")
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect()
     };
     for id in &ids {
         db::tool_documents::delete(&state.db, *id).await?;
     }
     let toast = match ids.len() {
-        0 => Toast::new(Tone::Warning, "Nothing selected", "Select the documents to delete first."),
+        0 => Toast::new(
+            Tone::Warning,
+            "Nothing selected",
+            "Select the documents to delete first.",
+        ),
         1 => Toast::success("Deleted 1 document"),
         n => Toast::success(format!("Deleted {n} documents")),
     };

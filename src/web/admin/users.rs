@@ -59,7 +59,11 @@ impl UserPage {
 }
 
 /// GET /admin/users
-async fn list(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+async fn list(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let query = ListQuery::from_request(&req);
     let filter = UserFilter {
@@ -68,7 +72,10 @@ async fn list(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<
         disabled: query.flag("disabled"),
     };
     let sort = query.sort(SORTS, "email");
-    let page = fetch_page(&query, |limit, page| db::users::search(&state.db, &filter, &sort, limit, page)).await?;
+    let page = fetch_page(&query, |limit, page| {
+        db::users::search(&state.db, &filter, &sort, limit, page)
+    })
+    .await?;
     let view = UsersPage {
         chrome: ctx.chrome("users"),
         list: query.view(BASE, sort.clone(), "email", page.page, page.total),
@@ -78,10 +85,22 @@ async fn list(ctx: Ctx, state: web::Data<AppState>, req: HttpRequest) -> Result<
     Ok(page_or_fragment(ctx.hx, &view, &view.as_list())?)
 }
 
-fn new_page(ctx: &Ctx, values: FormValues, errors: FieldErrors, status: StatusCode) -> Result<HttpResponse, PageError> {
+fn new_page(
+    ctx: &Ctx,
+    values: FormValues,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let mut form = FormState::blank(BASE, values);
     form.errors = FormErrors::new(errors);
-    Ok(render_with_status(status, &NewUserPage { chrome: ctx.chrome("users"), form, roles: Role::ALL })?)
+    Ok(render_with_status(
+        status,
+        &NewUserPage {
+            chrome: ctx.chrome("users"),
+            form,
+            roles: Role::ALL,
+        },
+    )?)
 }
 
 /// GET /admin/users/new
@@ -93,7 +112,11 @@ async fn new_form(ctx: Ctx) -> Result<HttpResponse, PageError> {
 }
 
 /// POST /admin/users
-async fn create(ctx: Ctx, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let values = FormValues::parse(&body);
     let doc = json!({"email": values.get("email"), "name": values.get("name"), "role": values.get("role"), "password": values.get("password")});
@@ -103,10 +126,15 @@ async fn create(ctx: Ctx, state: web::Data<AppState>, body: web::Bytes) -> Resul
     };
     match created {
         Ok(user) => {
-            ctx.flash(Toast::success("User created").with_text(format!("{} can now sign in.", user.email)));
+            ctx.flash(
+                Toast::success("User created")
+                    .with_text(format!("{} can now sign in.", user.email)),
+            );
             Ok(see_other(&format!("{BASE}/{}", user.id)))
         }
-        Err(AppError::Validation(errors)) => new_page(&ctx, values, errors, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(AppError::Validation(errors)) => {
+            new_page(&ctx, values, errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -123,30 +151,69 @@ async fn find_user(state: &AppState, raw_id: &str) -> AppResult<Model> {
 }
 
 /// Renders the user's page; `values`/`errors` are the profile form's.
-fn user_page(ctx: &Ctx, user: Model, values: Option<FormValues>, errors: FieldErrors, extra: (Option<String>, Option<String>), status: StatusCode) -> Result<HttpResponse, PageError> {
+fn user_page(
+    ctx: &Ctx,
+    user: Model,
+    values: Option<FormValues>,
+    errors: FieldErrors,
+    extra: (Option<String>, Option<String>),
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let values = values.unwrap_or_else(|| FormValues::from_doc(&to_doc(&user), &[]));
     let mut form = FormState::blank(&format!("{BASE}/{}", user.id), values);
     form.errors = FormErrors::new(errors);
     let (password_error, new_api_key) = extra;
-    let page = UserPage { chrome: ctx.chrome("users"), user, form, roles: Role::ALL, password_error, new_api_key };
+    let page = UserPage {
+        chrome: ctx.chrome("users"),
+        user,
+        form,
+        roles: Role::ALL,
+        password_error,
+        new_api_key,
+    };
     Ok(render_with_status(status, &page)?)
 }
 
 /// GET /admin/users/{id}
-async fn show(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let user = find_user(&state, &path).await?;
-    user_page(&ctx, user, None, FieldErrors::new(), (None, None), StatusCode::OK)
+    user_page(
+        &ctx,
+        user,
+        None,
+        FieldErrors::new(),
+        (None, None),
+        StatusCode::OK,
+    )
 }
 
 /// POST /admin/users/{id}: email, name and role.
-async fn update(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn update(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let user = find_user(&state, &path).await?;
     let values = FormValues::parse(&body);
     let doc = json!({"email": values.get("email"), "name": values.get("name"), "role": values.get("role")});
     let saved = match UserInput::from_json(&doc, false) {
-        Ok(input) => db::users::update_profile_keeping_an_admin(&state.db, user.id, &input.email, &input.name, input.role).await,
+        Ok(input) => {
+            db::users::update_profile_keeping_an_admin(
+                &state.db,
+                user.id,
+                &input.email,
+                &input.name,
+                input.role,
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     match saved {
@@ -154,43 +221,82 @@ async fn update(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, b
             ctx.flash(Toast::success("Changes saved").with_text(saved.email.clone()));
             Ok(see_other(&format!("{BASE}/{}", saved.id)))
         }
-        Err(AppError::Validation(errors)) => user_page(&ctx, user, Some(values), errors, (None, None), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(AppError::Validation(errors)) => user_page(
+            &ctx,
+            user,
+            Some(values),
+            errors,
+            (None, None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(e) => Err(e.into()),
     }
 }
 
 /// POST /admin/users/{id}/password: sets a new password and signs the user out everywhere.
-async fn reset_password(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn reset_password(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let user = find_user(&state, &path).await?;
     let values = FormValues::parse(&body);
     let new = values.get("password");
     if new.chars().count() < MIN_PASSWORD_LEN {
         let message = format!("Must be at least {MIN_PASSWORD_LEN} characters.");
-        return user_page(&ctx, user, None, FieldErrors::new(), (Some(message), None), StatusCode::UNPROCESSABLE_ENTITY);
+        return user_page(
+            &ctx,
+            user,
+            None,
+            FieldErrors::new(),
+            (Some(message), None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
-    let hash = password::hash(SecretString::from(new.to_owned())).await.map_err(AppError::Unexpected)?;
+    let hash = password::hash(SecretString::from(new.to_owned()))
+        .await
+        .map_err(AppError::Unexpected)?;
     db::users::set_password_hash(&state.db, user.id, hash).await?;
     if user.id == ctx.user.id {
         // Revoking every session included this one: continue in a fresh one.
         ctx.session.sign_in(user.id);
     }
-    ctx.flash(Toast::success("Password reset").with_text(format!("{} was signed out of every session.", user.email)));
+    ctx.flash(
+        Toast::success("Password reset")
+            .with_text(format!("{} was signed out of every session.", user.email)),
+    );
     Ok(see_other(&format!("{BASE}/{}", user.id)))
 }
 
 /// POST /admin/users/{id}/api-key: a new key, shown once on the page that answers.
-async fn generate_api_key(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn generate_api_key(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let user = find_user(&state, &path).await?;
     let key = tokens::generate();
     let user = db::users::set_api_key(&state.db, user.id, Some(tokens::hash(&key)), true).await?;
     tracing::info!(user.id = user.id, "generated a new API key");
-    user_page(&ctx, user, None, FieldErrors::new(), (None, Some(key)), StatusCode::OK)
+    user_page(
+        &ctx,
+        user,
+        None,
+        FieldErrors::new(),
+        (None, Some(key)),
+        StatusCode::OK,
+    )
 }
 
 /// POST /admin/users/{id}/api-key/revoke
-async fn revoke_api_key(ctx: Ctx, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn revoke_api_key(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let user = find_user(&state, &path).await?;
     db::users::set_api_key(&state.db, user.id, None, false).await?;
@@ -199,7 +305,11 @@ async fn revoke_api_key(ctx: Ctx, state: web::Data<AppState>, path: web::Path<St
 }
 
 /// POST /admin/users/{id}/disable and /enable
-async fn set_disabled(ctx: Ctx, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+async fn set_disabled(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let (raw_id, action) = path.into_inner();
     let user = find_user(&state, &raw_id).await?;
@@ -208,9 +318,14 @@ async fn set_disabled(ctx: Ctx, state: web::Data<AppState>, path: web::Path<(Str
         _ => db::users::set_disabled(&state.db, user.id, false).await,
     };
     match result {
-        Ok(user) if user.disabled => ctx.flash(Toast::success("User disabled").with_text(format!("{} was signed out and can no longer sign in.", user.email))),
+        Ok(user) if user.disabled => ctx.flash(Toast::success("User disabled").with_text(format!(
+            "{} was signed out and can no longer sign in.",
+            user.email
+        ))),
         Ok(user) => ctx.flash(Toast::success("User enabled").with_text(user.email)),
-        Err(AppError::Conflict(message)) => ctx.flash(Toast::error("Cannot disable this user", message)),
+        Err(AppError::Conflict(message)) => {
+            ctx.flash(Toast::error("Cannot disable this user", message))
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(see_other(&format!("{BASE}/{}", user.id)))
@@ -218,11 +333,21 @@ async fn set_disabled(ctx: Ctx, state: web::Data<AppState>, path: web::Path<(Str
 
 /// Mounts the user pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/users").route(web::get().to(list)).route(web::post().to(create)))
-        .service(web::resource("/users/new").route(web::get().to(new_form)))
-        .service(web::resource("/users/{id}").route(web::get().to(show)).route(web::post().to(update)))
-        .service(web::resource("/users/{id}/password").route(web::post().to(reset_password)))
-        .service(web::resource("/users/{id}/api-key").route(web::post().to(generate_api_key)))
-        .service(web::resource("/users/{id}/api-key/revoke").route(web::post().to(revoke_api_key)))
-        .service(web::resource("/users/{id}/{action:disable|enable}").route(web::post().to(set_disabled)));
+    cfg.service(
+        web::resource("/users")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/users/new").route(web::get().to(new_form)))
+    .service(
+        web::resource("/users/{id}")
+            .route(web::get().to(show))
+            .route(web::post().to(update)),
+    )
+    .service(web::resource("/users/{id}/password").route(web::post().to(reset_password)))
+    .service(web::resource("/users/{id}/api-key").route(web::post().to(generate_api_key)))
+    .service(web::resource("/users/{id}/api-key/revoke").route(web::post().to(revoke_api_key)))
+    .service(
+        web::resource("/users/{id}/{action:disable|enable}").route(web::post().to(set_disabled)),
+    );
 }

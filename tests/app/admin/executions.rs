@@ -1,6 +1,9 @@
 //! Executions: the read-only list and the detail page with its event timeline.
 
-use aladdin::{domain::users::Role, entities::{agent_executions, execution_events}};
+use aladdin::{
+    domain::users::Role,
+    entities::{agent_executions, execution_events},
+};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::json;
 
@@ -8,7 +11,11 @@ use super::sign_in_as;
 use crate::helpers::{TestOptions, spawn_app_with};
 
 /// Inserts a finished execution with two events (the runner is not part of these tests).
-pub async fn insert_execution(db: &sea_orm::DatabaseConnection, status: &str, prompt: &str) -> agent_executions::Model {
+pub async fn insert_execution(
+    db: &sea_orm::DatabaseConnection,
+    status: &str,
+    prompt: &str,
+) -> agent_executions::Model {
     let now = aladdin::domain::now();
     let run = agent_executions::ActiveModel {
         agent_id: Set(None),
@@ -64,11 +71,21 @@ async fn executions_are_listed_filtered_and_shown_with_their_events() {
     assert!(completed.contains("Write a logline"));
     assert!(!completed.contains("Another prompt"));
     // detail
-    let page = viewer.page(&format!("/admin/executions/{}", done.id), 200).await;
+    let page = viewer
+        .page(&format!("/admin/executions/{}", done.id), 200)
+        .await;
     assert!(page.contains("Run #"));
     assert!(page.contains("event-start") && page.contains("event-finish"));
-    assert!(page.contains("&#60;b&#62;model output&#60;/b&#62;"), "model output is escaped");
+    assert!(
+        page.contains("&#60;b&#62;model output&#60;/b&#62;"),
+        "model output is escaped"
+    );
     assert!(!page.contains("<script>alert(1)</script>"));
     // dashboard lists it too
-    assert!(viewer.page("/admin", 200).await.contains(&format!("/admin/executions/{}", done.id)));
+    assert!(
+        viewer
+            .page("/admin", 200)
+            .await
+            .contains(&format!("/admin/executions/{}", done.id))
+    );
 }

@@ -43,7 +43,8 @@ pub struct Browser {
 
 /// Value of `<meta name="csrf-token" content="…">`.
 pub fn csrf_from(html: &str) -> Option<String> {
-    let start = html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();
+    let start =
+        html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
 }
@@ -56,13 +57,27 @@ pub fn form_token(html: &str) -> Option<String> {
 }
 
 /// Submits the sign-in form with a fresh client; returns the client and the response.
-pub async fn submit_login(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> Response {
-    let page = client.get(app.url("/admin/login")).send().await.expect("login page");
+pub async fn submit_login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> Response {
+    let page = client
+        .get(app.url("/admin/login"))
+        .send()
+        .await
+        .expect("login page");
     let html = page.text().await.expect("html");
     let token = form_token(&html).expect("login form has a token");
     client
         .post(app.url("/admin/login"))
-        .form(&[("email", email), ("password", password), ("csrf_token", token.as_str()), ("next", "")])
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", token.as_str()),
+            ("next", ""),
+        ])
         .send()
         .await
         .expect("login posted")
@@ -70,7 +85,11 @@ pub async fn submit_login(app: &TestApp, client: &reqwest::Client, email: &str, 
 
 /// Creates a user of `role` and signs them in.
 pub async fn sign_in_as(app: &TestApp, role: Role) -> Browser {
-    let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+    let email = format!(
+        "{}-{}@example.com",
+        role.as_str(),
+        uuid::Uuid::new_v4().simple()
+    );
     create_user(app, &email, role).await;
     sign_in(app, &email).await
 }
@@ -80,9 +99,20 @@ pub async fn sign_in(app: &TestApp, email: &str) -> Browser {
     let client = client();
     let response = submit_login(app, &client, email, PASSWORD).await;
     assert_eq!(response.status(), 303, "sign-in succeeds");
-    let html = client.get(app.url("/admin/account")).send().await.expect("account").text().await.expect("html");
+    let html = client
+        .get(app.url("/admin/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
     let csrf = csrf_from(&html).expect("pages carry the CSRF token");
-    Browser { client, csrf, base: app.address.clone() }
+    Browser {
+        client,
+        csrf,
+        base: app.address.clone(),
+    }
 }
 
 impl Browser {
@@ -93,19 +123,33 @@ impl Browser {
 
     /// GET a page.
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// GET as htmx does (`HX-Request: true`).
     pub async fn get_hx(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).header("HX-Request", "true").send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// POST a form with the CSRF token field.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
         let mut body: Vec<(&str, &str)> = fields.to_vec();
         body.push(("csrf_token", &self.csrf));
-        self.client.post(self.url(path)).form(&body).send().await.expect("request sent")
+        self.client
+            .post(self.url(path))
+            .form(&body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// POST as htmx does: the token in `X-CSRF-Token`.

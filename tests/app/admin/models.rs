@@ -11,16 +11,41 @@ async fn an_admin_adds_and_edits_a_price() {
     let app = spawn_app().await;
     let admin = sign_in_as(&app, Role::Admin).await;
     let created = admin
-        .post("/admin/models", &[("modelId", "acme/brainy-1"), ("provider", "openrouter"), ("inputPricePerMTok", "1.5"), ("outputPricePerMTok", "6"), ("contextWindow", "128000")])
+        .post(
+            "/admin/models",
+            &[
+                ("modelId", "acme/brainy-1"),
+                ("provider", "openrouter"),
+                ("inputPricePerMTok", "1.5"),
+                ("outputPricePerMTok", "6"),
+                ("contextWindow", "128000"),
+            ],
+        )
         .await;
     assert_eq!(created.status(), 303);
-    let row = models::Entity::find().filter(models::Column::ModelId.eq("acme/brainy-1")).one(&app.db).await.expect("q").expect("created");
+    let row = models::Entity::find()
+        .filter(models::Column::ModelId.eq("acme/brainy-1"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("created");
     assert_eq!(row.input_price_per_mtok, 1.5);
     let edited = admin
-        .post(&format!("/admin/models/{}", row.id), &[("modelId", "acme/brainy-1"), ("provider", "openrouter"), ("inputPricePerMTok", "2"), ("outputPricePerMTok", "8")])
+        .post(
+            &format!("/admin/models/{}", row.id),
+            &[
+                ("modelId", "acme/brainy-1"),
+                ("provider", "openrouter"),
+                ("inputPricePerMTok", "2"),
+                ("outputPricePerMTok", "8"),
+            ],
+        )
         .await;
     assert_eq!(edited.status(), 303);
-    let row = db::models::find_by_id(&app.db, row.id).await.expect("q").expect("exists");
+    let row = db::models::find_by_id(&app.db, row.id)
+        .await
+        .expect("q")
+        .expect("exists");
     assert_eq!((row.input_price_per_mtok, row.context_window), (2.0, None));
 }
 
@@ -28,7 +53,17 @@ async fn an_admin_adds_and_edits_a_price() {
 async fn prices_are_validated() {
     let app = spawn_app().await;
     let admin = sign_in_as(&app, Role::Admin).await;
-    let response = admin.post("/admin/models", &[("modelId", ""), ("provider", "x"), ("inputPricePerMTok", "-1"), ("outputPricePerMTok", "")]).await;
+    let response = admin
+        .post(
+            "/admin/models",
+            &[
+                ("modelId", ""),
+                ("provider", "x"),
+                ("inputPricePerMTok", "-1"),
+                ("outputPricePerMTok", ""),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.expect("html");
     assert!(html.contains("id=\"modelId-err\">This field is required."));

@@ -29,7 +29,13 @@ const MATRIX: &[(&str, &str, u16, u16, u16)] = &[
     ("POST", "/admin/departments", 403, 422, 422),
     ("GET", "/admin/departments/{department}", 200, 200, 200),
     ("POST", "/admin/departments/{department}", 403, 422, 422),
-    ("GET", "/admin/departments/{department}/duplicate", 403, 200, 200),
+    (
+        "GET",
+        "/admin/departments/{department}/duplicate",
+        403,
+        200,
+        200,
+    ),
     ("POST", "/admin/departments/999999/delete", 403, 404, 404),
     ("POST", "/admin/departments/999999/active", 403, 404, 404),
     ("POST", "/admin/departments/bulk-delete", 403, 303, 303),
@@ -109,7 +115,11 @@ async fn every_admin_route_enforces_its_role() {
         };
         let response = request.send().await.expect("sent");
         if response.status() != 303 || !location(&response).starts_with("/admin/login") {
-            failures.push(format!("anonymous {method} {path}: {} → {}", response.status(), location(&response)));
+            failures.push(format!(
+                "anonymous {method} {path}: {} → {}",
+                response.status(),
+                location(&response)
+            ));
         }
     }
 
@@ -124,11 +134,18 @@ async fn every_admin_route_enforces_its_role() {
                 _ => browser.post(&path, &[]).await,
             };
             if response.status().as_u16() != expected {
-                failures.push(format!("{role} {method} {path}: expected {expected}, got {}", response.status()));
+                failures.push(format!(
+                    "{role} {method} {path}: expected {expected}, got {}",
+                    response.status()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "role matrix failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "role matrix failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -140,7 +157,9 @@ async fn a_forbidden_page_explains_itself_and_htmx_gets_a_toast() {
     let html = page.text().await.expect("html");
     assert!(html.contains("Not allowed"));
     assert!(html.contains("Your role does not allow this action."));
-    let fragment = viewer.post_hx("/admin/agents/1/active", &[("active", "false")]).await;
+    let fragment = viewer
+        .post_hx("/admin/agents/1/active", &[("active", "false")])
+        .await;
     assert_eq!(fragment.status(), 403);
     assert_eq!(fragment.headers()["hx-reswap"], "none");
     let toast = fragment.text().await.expect("html");
@@ -155,7 +174,10 @@ async fn the_ui_hides_what_a_role_may_not_do() {
     let list = viewer.page("/admin/agents", 200).await;
     assert!(!list.contains("New agent"));
     assert!(!list.contains("/admin/agents/1/delete"));
-    assert!(!list.contains("href=\"/admin/users\""), "no Users entry in the navigation");
+    assert!(
+        !list.contains("href=\"/admin/users\""),
+        "no Users entry in the navigation"
+    );
     let form = viewer.page("/admin/agents/1", 200).await;
     assert!(form.contains("Read-only"));
     assert!(form.contains("<fieldset class=\"form-body\" disabled>"));
@@ -164,5 +186,8 @@ async fn the_ui_hides_what_a_role_may_not_do() {
     assert!(list.contains("New agent"));
     assert!(list.contains("/admin/agents/1/delete"));
     let models = editor.page("/admin/models", 200).await;
-    assert!(!models.contains("New model"), "editors read the price table only");
+    assert!(
+        !models.contains("New model"),
+        "editors read the price table only"
+    );
 }

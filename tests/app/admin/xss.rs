@@ -17,13 +17,33 @@ async fn script_payloads_in_names_and_prompts_are_rendered_escaped() {
     let created = editor
         .post(
             "/admin/agents",
-            &[("name", name.as_str()), ("agentId", "evil-001"), ("department", "1"), ("instructionsPrompt", prompt.as_str()), ("description", PAYLOAD)],
+            &[
+                ("name", name.as_str()),
+                ("agentId", "evil-001"),
+                ("department", "1"),
+                ("instructionsPrompt", prompt.as_str()),
+                ("description", PAYLOAD),
+            ],
         )
         .await;
     assert_eq!(created.status(), 303);
-    let agent = db::agents::find_by_agent_id(&app.db, "evil-001").await.expect("q").expect("created");
-    editor.post("/admin/departments", &[("name", PAYLOAD), ("slug", "evil")]).await;
-    editor.post("/admin/projects", &[("name", PAYLOAD), ("slug", "evil"), ("description", PAYLOAD)]).await;
+    let agent = db::agents::find_by_agent_id(&app.db, "evil-001")
+        .await
+        .expect("q")
+        .expect("created");
+    editor
+        .post("/admin/departments", &[("name", PAYLOAD), ("slug", "evil")])
+        .await;
+    editor
+        .post(
+            "/admin/projects",
+            &[
+                ("name", PAYLOAD),
+                ("slug", "evil"),
+                ("description", PAYLOAD),
+            ],
+        )
+        .await;
     // Act / Assert: lists, forms, fragments, confirmations
     for path in [
         "/admin/agents".to_owned(),
@@ -34,15 +54,35 @@ async fn script_payloads_in_names_and_prompts_are_rendered_escaped() {
         "/admin/custom-tools/new".to_owned(),
     ] {
         let html = editor.page(&path, 200).await;
-        assert!(!html.contains("<script>alert"), "{path} renders a raw script tag");
+        assert!(
+            !html.contains("<script>alert"),
+            "{path} renders a raw script tag"
+        );
         assert!(!html.contains("<img src=x"), "{path} renders a raw img tag");
     }
     let list = editor.page("/admin/agents", 200).await;
-    assert!(list.contains("Evil &#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;") || list.contains("Evil &lt;script&gt;"), "escaped, still readable");
-    let fragment = editor.get_hx("/admin/agents?q=evil").await.text().await.expect("html");
+    assert!(
+        list.contains("Evil &#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;")
+            || list.contains("Evil &lt;script&gt;"),
+        "escaped, still readable"
+    );
+    let fragment = editor
+        .get_hx("/admin/agents?q=evil")
+        .await
+        .text()
+        .await
+        .expect("html");
     assert!(!fragment.contains("<script>alert"));
     // A failing form re-render with the payload is escaped too.
-    let invalid = editor.post("/admin/agents", &[("name", name.as_str()), ("agentId", "")]).await;
+    let invalid = editor
+        .post("/admin/agents", &[("name", name.as_str()), ("agentId", "")])
+        .await;
     assert_eq!(invalid.status(), 422);
-    assert!(!invalid.text().await.expect("html").contains("<script>alert"));
+    assert!(
+        !invalid
+            .text()
+            .await
+            .expect("html")
+            .contains("<script>alert")
+    );
 }
