@@ -43,6 +43,27 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
+impl Limited {
+    /// The message shown on the sign-in form.
+    pub fn message(&self) -> String {
+        let minutes = self.retry_after.as_secs().div_ceil(60).max(1);
+        let whose = if self.account {
+            "this account"
+        } else {
+            "your network address"
+        };
+        let plural = if minutes == 1 { "" } else { "s" };
+        format!(
+            "Too many failed sign-in attempts for {whose}. Try again in {minutes} minute{plural}."
+        )
+    }
+
+    /// Seconds until the next attempt may succeed (`Retry-After`), at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs().max(1)
+    }
+}
+
 /// Most keys remembered; past it, keys with no failure left in the window are dropped.
 const MAX_KEYS: usize = 100_000;
 

@@ -1,12 +1,16 @@
 //! Sign-in, sign-out and the first user.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::errors::{PageError, retry_after};
+use super::errors::PageError;
 use super::htmx::{Toast, render_with_status, see_other};
 use crate::auth::{csrf, password, session::TypedSession};
 use crate::domain::users::{Role, UserInput};
@@ -147,25 +151,10 @@ async fn login(
         })
     };
     if let Err(limited) = state.login_limiter.check(&form.email, &address) {
-        let minutes = limited.retry_after.as_secs().div_ceil(60).max(1);
-        let whose = if limited.account {
-            "this account"
-        } else {
-            "your network address"
-        };
-        let message = format!(
-            "Too many failed sign-in attempts for {whose}. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        );
-        let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, message)?;
-        let (name, value) = retry_after(limited.retry_after.as_secs());
+        let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, limited.message())?;
         response.headers_mut().insert(
-            name,
-            value
-                .parse()
-                .map_err(|e: actix_web::http::header::InvalidHeaderValue| {
-                    AppError::Unexpected(e.into())
-                })?,
+            header::RETRY_AFTER,
+            header::HeaderValue::from(limited.retry_after_secs()),
         );
         return Ok(response);
     }

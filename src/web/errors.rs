@@ -7,7 +7,7 @@ use actix_web::{
     HttpResponse, ResponseError,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::{StatusCode, header},
+    http::StatusCode,
     middleware::Next,
 };
 use askama::Template;
@@ -186,9 +186,4 @@ pub async fn htmx_errors(
         Some(view) => response.into_response(fragment_response(&view)),
         None => response,
     })
-}
-
-/// The `Retry-After` header for a 429, in seconds.
-pub fn retry_after(seconds: u64) -> (header::HeaderName, String) {
-    (header::RETRY_AFTER, seconds.max(1).to_string())
 }

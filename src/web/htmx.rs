@@ -196,3 +196,18 @@ pub fn toast_only(status: StatusCode, toasts: &[Toast]) -> Result<HttpResponse, 
     );
     Ok(response)
 }
+
+/// A fragment followed by out-of-band toasts (the answer to a change made from a list).
+pub fn fragment_with_toasts(
+    fragment: &impl Template,
+    toasts: &[Toast],
+) -> Result<HttpResponse, AppError> {
+    let render_error =
+        |e: askama::Error| AppError::Unexpected(anyhow::anyhow!("template error: {e}"));
+    let mut body = fragment.render().map_err(render_error)?;
+    body.push_str(&ToastsOob { toasts }.render().map_err(render_error)?);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}

@@ -416,3 +416,41 @@ async fn pages_carry_the_session_csrf_token_for_htmx() {
     assert_eq!(csrf_from(&html).as_deref(), Some(browser.csrf.as_str()));
     assert!(html.contains("name=\"csrf-param\" content=\"csrf_token\""));
 }
+
+#[tokio::test]
+async fn without_secret_key_a_cookie_key_is_generated_and_kept_in_the_database() {
+    let app = spawn_app().await;
+    let stored = db::settings::get(&app.db, "session_cookie_key")
+        .await
+        .expect("query")
+        .expect("stored on first start");
+    assert_eq!(stored.len(), 88, "64 random bytes, base64");
+}
+
+#[tokio::test]
+async fn with_secret_key_and_cookie_secure_the_cookie_is_secure_and_nothing_is_stored() {
+    let app = crate::helpers::spawn_app_with(
+        crate::helpers::TestOptions::default()
+            .var("SECRET_KEY", "k".repeat(64))
+            .var("COOKIE_SECURE", "true"),
+    )
+    .await;
+    assert!(
+        db::settings::get(&app.db, "session_cookie_key")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    create_user(&app, "ada@example.com", Role::Editor).await;
+    let response = submit_login(&app, &client(), "ada@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("aladdin_session="))
+        .expect("session cookie")
+        .to_owned();
+    assert!(cookie.contains("Secure"));
+}

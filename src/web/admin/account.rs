@@ -50,41 +50,18 @@ async fn change_password(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     if let Err(limited) = state.login_limiter.check(&ctx.user.email, &address) {
-        let minutes = limited.retry_after.as_secs().div_ceil(60).max(1);
-        let message = format!(
-            "Too many wrong passwords. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        );
-        return page(
-            &ctx,
-            FieldErrors::from([("current_password".to_owned(), message)]),
-            StatusCode::TOO_MANY_REQUESTS,
+        let errors = FieldErrors::from([("current_password".to_owned(), limited.message())]);
+        return page(&ctx, errors, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let mut errors = check_new_password(&form);
+    if !current_password_matches(&state, &ctx, form.get("current_password"), &address).await? {
+        errors.insert(
+            "current_password".into(),
+            "This is not your current password.".into(),
         );
     }
-    let errors = check_new_password(&form);
-    let user = db::users::find_by_id(&state.db, ctx.user.id)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    match password::verify(
-        SecretString::from(form.get("current_password").to_owned()),
-        Some(user.password_hash),
-    )
-    .await
-    {
-        Ok(()) if errors.is_empty() => {}
-        Ok(()) => return page(&ctx, errors, StatusCode::UNPROCESSABLE_ENTITY),
-        Err(PasswordError::Invalid) => {
-            state
-                .login_limiter
-                .record_failure(&ctx.user.email, &address);
-            let mut errors = errors;
-            errors.insert(
-                "current_password".into(),
-                "This is not your current password.".into(),
-            );
-            return page(&ctx, errors, StatusCode::UNPROCESSABLE_ENTITY);
-        }
-        Err(PasswordError::Unexpected(e)) => return Err(AppError::Unexpected(e).into()),
+    if !errors.is_empty() {
+        return page(&ctx, errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let hash = password::hash(SecretString::from(form.get("new_password").to_owned()))
         .await
@@ -94,6 +71,31 @@ async fn change_password(
     ctx.flash(Toast::success("Password changed").with_text("Your other sessions were signed out."));
     tracing::info!(user.id = ctx.user.id, "changed their password");
     Ok(see_other("/admin/account"))
+}
+
+/// Checks the current password; a wrong one counts against the sign-in limits.
+async fn current_password_matches(
+    state: &AppState,
+    ctx: &Ctx,
+    given: &str,
+    address: &str,
+) -> Result<bool, AppError> {
+    let user = db::users::find_by_id(&state.db, ctx.user.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    match password::verify(
+        SecretString::from(given.to_owned()),
+        Some(user.password_hash),
+    )
+    .await
+    {
+        Ok(()) => Ok(true),
+        Err(PasswordError::Invalid) => {
+            state.login_limiter.record_failure(&ctx.user.email, address);
+            Ok(false)
+        }
+        Err(PasswordError::Unexpected(e)) => Err(AppError::Unexpected(e)),
+    }
 }
 
 fn check_new_password(form: &FormValues) -> FieldErrors {

@@ -13,7 +13,7 @@ use crate::entities::{projects, tool_documents::Model};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::errors::PageError;
-use crate::web::htmx::{Toast, ToastsOob, Tone, page_or_fragment, render, see_other};
+use crate::web::htmx::{Toast, Tone, fragment_with_toasts, page_or_fragment, render, see_other};
 
 const BASE: &str = "/admin/tool-data";
 const SORTS: &[&str] = &["updated", "created", "collection", "id"];
@@ -132,16 +132,7 @@ async fn after_change(
             .collect(),
     );
     let page = list_page(state, ctx.chrome("data"), &query).await?;
-    let body = page
-        .as_list()
-        .render()
-        .map_err(|e| AppError::Unexpected(e.into()))?
-        + &ToastsOob { toasts: &toasts }
-            .render()
-            .map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    Ok(fragment_with_toasts(&page.as_list(), &toasts)?)
 }
 
 /// POST /admin/tool-data/{id}/delete
