@@ -151,6 +151,7 @@ async fn login(
         })
     };
     if let Err(limited) = state.login_limiter.check(&form.email, &address) {
+        tracing::warn!(client.address = %address, "sign-in refused by the rate limit");
         let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, limited.message())?;
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -166,6 +167,7 @@ async fn login(
             Ok(see_other(safe_next(&form.next)))
         }
         Err(message) => {
+            tracing::info!(client.address = %address, "sign-in failed");
             state.login_limiter.record_failure(&form.email, &address);
             refuse(StatusCode::UNAUTHORIZED, message.into())
         }
