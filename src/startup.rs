@@ -9,7 +9,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
-use crate::{bootstrap, config::Settings, db, state::AppState, web};
+use crate::{auth, bootstrap, config::Settings, db, state::AppState, web};
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -24,9 +24,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = connect_and_migrate(&settings).await?;
         bootstrap::prepare(&db, &settings).await?;
+        let cookie_key = auth::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
         let state = AppState {
             db,
             settings: Arc::new(settings),
+            cookie_key,
+            login_limiter: Arc::default(),
         };
         let listener = TcpListener::bind(&state.settings.server.bind)
             .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
@@ -75,12 +78,12 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
 }
 
 fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
-    let data = Data::new(state);
+    let data = Data::new(state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::default())
             .app_data(data.clone())
-            .configure(web::configure)
+            .configure(|cfg| web::configure(cfg, &state))
     })
     .disable_signals()
     .shutdown_timeout(10)

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use actix_web::cookie::Key;
 use sea_orm::DatabaseConnection;
 
+use crate::auth::rate_limit::LoginLimiter;
 use crate::config::Settings;
 
 /// Shared application state, cloned into each worker as `web::Data`.
@@ -13,4 +15,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Settings the server started with.
     pub settings: Arc<Settings>,
+    /// Signs and encrypts the admin session cookie (from `SECRET_KEY`, or stored in the database).
+    pub cookie_key: Key,
+    /// Failed sign-in attempts, shared by every worker of this process.
+    pub login_limiter: Arc<LoginLimiter>,
 }

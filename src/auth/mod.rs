@@ -1,5 +1,11 @@
-//! Authentication: password hashing, API keys and tokens.
+//! Authentication: passwords, API keys and tokens, and the admin's sessions, CSRF tokens and
+//! sign-in rate limits.
 
+pub mod csrf;
 pub mod current_user;
+pub mod middleware;
 pub mod password;
+pub mod rate_limit;
+pub mod session;
+pub mod session_store;
 pub mod tokens;

@@ -218,3 +218,104 @@ pub async fn record_call(
         .await
         .map(|_| ())
 }
+
+/// What the admin's tool list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    /// Text in the tool name, display name or description.
+    pub q: String,
+    /// Only tools shared with this department (global tools included).
+    pub department_id: Option<i32>,
+    /// Only global (true) or only department-scoped (false) tools.
+    pub global: Option<bool>,
+    /// Only active (true) or inactive (false) tools.
+    pub active: Option<bool>,
+}
+
+async fn filtered(
+    db: &impl ConnectionTrait,
+    filter: &ToolFilter,
+) -> Result<sea_orm::Select<custom_tools::Entity>, DbErr> {
+    use super::list::contains;
+    let mut select = custom_tools::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(
+            Condition::any()
+                .add(contains(custom_tools::Column::ToolName, &filter.q))
+                .add(contains(custom_tools::Column::DisplayName, &filter.q))
+                .add(contains(custom_tools::Column::Description, &filter.q)),
+        );
+    }
+    if let Some(department) = filter.department_id {
+        let shared: Vec<i32> = links::Entity::find()
+            .filter(links::Column::DepartmentId.eq(department))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|l| l.tool_id)
+            .collect();
+        select = select.filter(
+            Condition::any()
+                .add(custom_tools::Column::IsGlobal.eq(true))
+                .add(custom_tools::Column::Id.is_in(shared)),
+        );
+    }
+    if let Some(global) = filter.global {
+        select = select.filter(custom_tools::Column::IsGlobal.eq(global));
+    }
+    if let Some(active) = filter.active {
+        select = select.filter(custom_tools::Column::IsActive.eq(active));
+    }
+    Ok(select)
+}
+
+/// One page of tools for the admin list. Sort keys: `toolName` (default), `displayName`,
+/// `calls`, `version`, `updated`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &ToolFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<custom_tools::Model>, DbErr> {
+    use custom_tools::Column as C;
+    let column = match sort.key.as_str() {
+        "displayName" => C::DisplayName,
+        "calls" => C::TotalCalls,
+        "version" => C::Version,
+        "updated" => C::UpdatedAt,
+        _ => C::ToolName,
+    };
+    let select = super::list::order_by(filtered(db, filter).await?, column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Ids of every tool matching the filter (for "delete all matching").
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &ToolFilter,
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    filtered(db, filter)
+        .await?
+        .select_only()
+        .column(custom_tools::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Sets `isActive` (the list page's inline toggle).
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i32,
+    active: bool,
+) -> AppResult<custom_tools::Model> {
+    let existing = find_by_id(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let mut row: custom_tools::ActiveModel = existing.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(now());
+    Ok(row.update(db).await?)
+}

@@ -116,3 +116,94 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<departments
     departments::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
+
+/// What the admin's department list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct DepartmentFilter {
+    /// Text in the name, slug or description.
+    pub q: String,
+    /// Only active (true) or inactive (false) departments.
+    pub active: Option<bool>,
+}
+
+fn filtered(filter: &DepartmentFilter) -> sea_orm::Select<departments::Entity> {
+    use super::list::contains;
+    let mut select = departments::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(departments::Column::Name, &filter.q))
+                .add(contains(departments::Column::Slug, &filter.q))
+                .add(contains(departments::Column::Description, &filter.q)),
+        );
+    }
+    if let Some(active) = filter.active {
+        select = select.filter(departments::Column::IsActive.eq(active));
+    }
+    select
+}
+
+/// One page of departments for the admin list. Sort keys: `priority` (default), `name`,
+/// `slug`, `updated`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &DepartmentFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<departments::Model>, DbErr> {
+    use departments::Column as C;
+    let column = match sort.key.as_str() {
+        "name" => C::Name,
+        "slug" => C::Slug,
+        "updated" => C::UpdatedAt,
+        _ => C::Priority,
+    };
+    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Ids of every department matching the filter (for "delete all matching").
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &DepartmentFilter,
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    filtered(filter)
+        .select_only()
+        .column(departments::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Number of agents of each department.
+pub async fn agent_counts(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashMap<i32, i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(i32, i64)> = agents::Entity::find()
+        .select_only()
+        .column(agents::Column::DepartmentId)
+        .column_as(agents::Column::Id.count(), "n")
+        .group_by(agents::Column::DepartmentId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Sets `isActive` (the list page's inline toggle).
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i32,
+    active: bool,
+) -> AppResult<departments::Model> {
+    let existing = find_by_id(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let mut row: departments::ActiveModel = existing.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(now());
+    Ok(row.update(db).await?)
+}

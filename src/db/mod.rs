@@ -4,8 +4,10 @@
 pub mod agents;
 pub mod api_tokens;
 pub mod custom_tools;
+pub mod dashboard;
 pub mod departments;
 pub mod executions;
+pub mod list;
 pub mod models;
 pub mod projects;
 pub mod sessions;

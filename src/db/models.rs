@@ -89,3 +89,76 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<models::Mod
     models::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
+
+/// What the admin's price table is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFilter {
+    /// Text in the model id or display name.
+    pub q: String,
+    /// Only this provider.
+    pub provider: Option<String>,
+}
+
+fn filtered(filter: &ModelFilter) -> sea_orm::Select<models::Entity> {
+    use super::list::contains;
+    let mut select = models::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(models::Column::ModelId, &filter.q))
+                .add(contains(models::Column::DisplayName, &filter.q)),
+        );
+    }
+    if let Some(provider) = &filter.provider {
+        select = select.filter(models::Column::Provider.eq(provider.as_str()));
+    }
+    select
+}
+
+/// One page of the price table. Sort keys: `modelId` (default), `provider`, `input`,
+/// `output`, `context`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &ModelFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<models::Model>, DbErr> {
+    use models::Column as C;
+    let column = match sort.key.as_str() {
+        "provider" => C::Provider,
+        "input" => C::InputPricePerMtok,
+        "output" => C::OutputPricePerMtok,
+        "context" => C::ContextWindow,
+        _ => C::ModelId,
+    };
+    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Ids of every row matching the filter (for "delete all matching").
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &ModelFilter,
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    filtered(filter)
+        .select_only()
+        .column(models::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The providers named in the table, for the filter.
+pub async fn providers(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    models::Entity::find()
+        .select_only()
+        .column(models::Column::Provider)
+        .distinct()
+        .order_by_asc(models::Column::Provider)
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -87,3 +87,65 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<projects::M
     projects::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
+
+/// What the admin's project list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    /// Text in the name, slug, genre or description.
+    pub q: String,
+    /// Only this status.
+    pub status: Option<String>,
+}
+
+fn filtered(filter: &ProjectFilter) -> sea_orm::Select<projects::Entity> {
+    use super::list::contains;
+    let mut select = projects::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(projects::Column::Name, &filter.q))
+                .add(contains(projects::Column::Slug, &filter.q))
+                .add(contains(projects::Column::Genre, &filter.q))
+                .add(contains(projects::Column::Description, &filter.q)),
+        );
+    }
+    if let Some(status) = &filter.status {
+        select = select.filter(projects::Column::Status.eq(status.as_str()));
+    }
+    select
+}
+
+/// One page of projects for the admin list. Sort keys: `name` (default), `slug`, `genre`,
+/// `status`, `updated`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &ProjectFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<projects::Model>, DbErr> {
+    use projects::Column as C;
+    let column = match sort.key.as_str() {
+        "slug" => C::Slug,
+        "genre" => C::Genre,
+        "status" => C::Status,
+        "updated" => C::UpdatedAt,
+        _ => C::Name,
+    };
+    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Ids of every project matching the filter (for "delete all matching").
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &ProjectFilter,
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    filtered(filter)
+        .select_only()
+        .column(projects::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -100,3 +100,72 @@ pub async fn collection_names(db: &impl ConnectionTrait) -> Result<Vec<String>, 
         .map(|r| r.collection)
         .collect())
 }
+
+/// What the admin's tool-data browser is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentFilter {
+    /// Text anywhere in the document's JSON.
+    pub q: String,
+    /// Only this collection.
+    pub collection: Option<String>,
+    /// Only this project.
+    pub project_id: Option<i32>,
+}
+
+fn filtered(filter: &DocumentFilter) -> sea_orm::Select<tool_documents::Entity> {
+    let mut select = tool_documents::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(super::list::json_contains(
+            tool_documents::Column::Data,
+            &filter.q,
+        ));
+    }
+    if let Some(collection) = &filter.collection {
+        select = select.filter(tool_documents::Column::Collection.eq(collection.as_str()));
+    }
+    if let Some(project) = filter.project_id {
+        select = select.filter(tool_documents::Column::ProjectId.eq(project));
+    }
+    select
+}
+
+/// One page of tool documents for the admin. Sort keys: `updated` (default), `created`,
+/// `collection`, `id`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &DocumentFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<tool_documents::Model>, DbErr> {
+    use tool_documents::Column as C;
+    let column = match sort.key.as_str() {
+        "created" => C::CreatedAt,
+        "collection" => C::Collection,
+        "id" => C::Id,
+        _ => C::UpdatedAt,
+    };
+    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Ids of every document matching the filter (for "delete all matching").
+pub async fn matching_ids(
+    db: &impl ConnectionTrait,
+    filter: &DocumentFilter,
+) -> Result<Vec<i32>, DbErr> {
+    filtered(filter)
+        .select_only()
+        .column(tool_documents::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The document with this id.
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Option<tool_documents::Model>, DbErr> {
+    tool_documents::Entity::find_by_id(id).one(db).await
+}

@@ -168,3 +168,83 @@ async fn find_or_404(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Mod
         .await?
         .ok_or_else(|| AppError::NotFound("Not Found".into()))
 }
+
+/// What the admin's user list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Text in the email or name.
+    pub q: String,
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Only disabled (true) or only enabled (false) users.
+    pub disabled: Option<bool>,
+}
+
+/// One page of users for the admin list. Sort keys: `email` (default), `name`, `role`,
+/// `created`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &UserFilter,
+    sort: &super::list::Sort,
+    limit: u64,
+    page: u64,
+) -> Result<super::Page<users::Model>, DbErr> {
+    use super::list::contains;
+    use users::Column as C;
+    let mut select = users::Entity::find();
+    if !filter.q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(C::Email, &filter.q))
+                .add(contains(C::Name, &filter.q)),
+        );
+    }
+    if let Some(role) = filter.role {
+        select = select.filter(C::Role.eq(role.as_str()));
+    }
+    if let Some(disabled) = filter.disabled {
+        select = select.filter(C::Disabled.eq(disabled));
+    }
+    let column = match sort.key.as_str() {
+        "name" => C::Name,
+        "role" => C::Role,
+        "created" => C::CreatedAt,
+        _ => C::Email,
+    };
+    let select = super::list::order_by(select, column, sort, C::Id);
+    super::paginate(db, select, limit, page).await
+}
+
+/// Disables a user (revoking their sessions), refusing to disable the last enabled admin.
+pub async fn disable(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Model> {
+    let user = find_or_404(db, id).await?;
+    if user.role == Role::Admin.as_str() && !user.disabled && count_active_admins(db).await? <= 1 {
+        return Err(AppError::Conflict(
+            "This is the last administrator and cannot be disabled.".into(),
+        ));
+    }
+    set_disabled(db, id, true).await
+}
+
+/// Changes profile fields like [`update_profile`], refusing to demote the last enabled admin
+/// (a field error on `role`).
+pub async fn update_profile_keeping_an_admin(
+    db: &impl ConnectionTrait,
+    id: i32,
+    email: &str,
+    name: &str,
+    role: Role,
+) -> AppResult<users::Model> {
+    let user = find_or_404(db, id).await?;
+    if user.role == Role::Admin.as_str()
+        && role != Role::Admin
+        && !user.disabled
+        && count_active_admins(db).await? <= 1
+    {
+        return Err(AppError::field(
+            "role",
+            "This is the last administrator: make someone else an administrator first.",
+        ));
+    }
+    update_profile(db, id, email, name, role).await
+}

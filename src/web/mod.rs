@@ -1,13 +1,28 @@
 //! The HTTP surface. The whole route map is here, one group per line with its reason.
 
+pub mod admin;
+pub mod auth;
+pub mod errors;
 pub mod health;
+pub mod htmx;
 
 use std::path::PathBuf;
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::{HttpResponse, http::header, middleware::from_fn, web};
+
+use crate::auth::{csrf, middleware::require_login, session, session_store::DbSessionStore};
+use crate::state::AppState;
+
+/// Cache key of the static assets in page links (`?v=`): changes with each release.
+pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Mounts every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    let sessions = session::middleware(
+        DbSessionStore::new(state.db.clone()),
+        state.cookie_key.clone(),
+        state.settings.server.cookie_secure,
+    );
     cfg
         // Health: unauthenticated, used by load balancers and the CLI.
         .service(health::healthz)
@@ -16,6 +31,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             actix_files::Files::new("/static", static_dir())
                 .prefer_utf8(true)
                 .use_etag(true),
+        )
+        // Admin (HTML): server-side sessions; errors become toasts for htmx requests.
+        .service(
+            web::scope("/admin")
+                .app_data(web::PayloadConfig::new(
+                    state.settings.server.max_body_bytes,
+                ))
+                // Sign-in and first user: before any session, with their own CSRF cookie.
+                .configure(auth::configure)
+                // Everything else needs a signed-in user and a CSRF token on every change.
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(csrf::require_token))
+                        .wrap(from_fn(require_login))
+                        .configure(auth::configure_signed_in)
+                        .configure(admin::configure),
+                )
+                .wrap(from_fn(errors::htmx_errors))
+                .wrap(sessions),
         )
         .route(
             "/",

@@ -17,6 +17,9 @@
  * - [data-autoscroll] containers stay pinned to the bottom while content streams in, unless the
  *   user has scrolled up.
  * - [data-copy="#id"] copies the text (or value) of the target; [data-copy-text="…"] copies that text.
+ * - <input type="color" data-color-for="id"> and the text input #id keep each other in sync.
+ * - [data-submit-on-change] on a form control submits its form when it changes (the page-size
+ *   select of lists, which belongs to the filter form through its form="…" attribute).
  */
 (function () {
   'use strict';
@@ -333,6 +336,26 @@
       btn.title = 'Copied';
       setTimeout(function () { btn.removeAttribute('data-copied'); btn.title = old; }, 1500);
     });
+  });
+
+  /* ---------- Colour fields ---------- */
+  doc.addEventListener('input', function (evt) {
+    var el = evt.target;
+    if (!(el instanceof HTMLInputElement)) return;
+    if (el.type === 'color' && el.hasAttribute('data-color-for')) {
+      var text = doc.getElementById(el.getAttribute('data-color-for'));
+      if (text) text.value = el.value;
+    } else if (el.id && /^#[0-9a-fA-F]{6}$/.test(el.value)) {
+      var picker = doc.querySelector('input[type="color"][data-color-for="' + el.id + '"]');
+      if (picker) picker.value = el.value.toLowerCase();
+    }
+  });
+
+  /* ---------- Submit on change ---------- */
+  doc.addEventListener('change', function (evt) {
+    var el = evt.target;
+    if (!el.hasAttribute || !el.hasAttribute('data-submit-on-change') || !el.form) return;
+    if (el.form.requestSubmit) el.form.requestSubmit(); else el.form.submit();
   });
 
   /* ---------- Auto-scroll for streaming transcripts ---------- */

@@ -1,0 +1,271 @@
+//! Agents: list with department and status filters, and the form with the agent's metrics
+//! and latest runs beside it.
+
+use askama::Template;
+use sea_orm::DatabaseConnection;
+
+use super::crud::{FormState, Resource};
+use super::form::{FormValues, Kind};
+use super::list::{ListQuery, ListView, fetch_page};
+use super::{Chrome, fmt};
+use crate::db::{self, agents::AgentFilter, list::Sort};
+use crate::domain::agents::{AgentInput, to_doc};
+use crate::entities::{agent_executions, agents::Model, custom_tools, departments, models};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+const FIELDS: &[(&str, Kind)] = &[
+    ("agentId", Kind::Text),
+    ("name", Kind::Text),
+    ("description", Kind::Text),
+    ("department", Kind::Text),
+    ("isDepartmentHead", Kind::Bool),
+    ("model", Kind::Text),
+    ("instructionsPrompt", Kind::Text),
+    ("toolNames", Kind::Many),
+    ("maxAgentSteps", Kind::Text),
+    ("isActive", Kind::Bool),
+    ("executionSettings.maxRetries", Kind::Text),
+    ("executionSettings.timeout", Kind::Text),
+    ("executionSettings.temperature", Kind::Text),
+    ("outputSchema", Kind::Text),
+];
+
+const SORTS: &[&str] = &["name", "agentId", "model", "runs", "lastRun", "updated"];
+
+/// Tools every agent can name without a custom tool behind them.
+const BUILT_IN_TOOLS: &[(&str, &str)] = &[("getProjectContext", "Reads the execution's project")];
+
+/// The agent list.
+#[derive(Template)]
+#[template(path = "admin/agents/list.html", blocks = ["list"])]
+pub struct AgentsPage {
+    chrome: Chrome,
+    list: ListView,
+    rows: Vec<Model>,
+    departments: Vec<departments::Model>,
+}
+
+impl AgentsPage {
+    fn department(&self, id: &i32) -> Option<&departments::Model> {
+        self.departments.iter().find(|d| d.id == *id)
+    }
+}
+
+/// A tool offered in the agent form.
+pub struct ToolChoice {
+    name: String,
+    title: String,
+    scope: &'static str,
+}
+
+/// The agent form.
+#[derive(Template)]
+#[template(path = "admin/agents/form.html")]
+pub struct AgentForm {
+    chrome: Chrome,
+    form: FormState,
+    departments: Vec<departments::Model>,
+    tools: Vec<ToolChoice>,
+    models: Vec<models::Model>,
+    agent: Option<Model>,
+    recent: Vec<agent_executions::Model>,
+}
+
+impl AgentForm {
+    /// Tool names selected in the form that no longer exist (shown so that they can be removed).
+    fn unknown_tools(&self) -> Vec<&str> {
+        self.form
+            .values
+            .all("toolNames")
+            .into_iter()
+            .filter(|n| !self.tools.iter().any(|t| t.name == *n))
+            .collect()
+    }
+
+    fn success_rate(&self) -> String {
+        match &self.agent {
+            Some(a) if a.total_executions > 0 => {
+                format!(
+                    "{:.0}%",
+                    a.successful_executions as f64 * 100.0 / a.total_executions as f64
+                )
+            }
+            _ => "—".into(),
+        }
+    }
+
+    fn average_time(&self) -> String {
+        match &self.agent {
+            Some(a) if a.total_executions > 0 => {
+                fmt::duration_ms(&(a.total_execution_time_ms / a.total_executions))
+            }
+            _ => "—".into(),
+        }
+    }
+}
+
+/// Agents as a managed collection.
+pub struct Agents;
+
+impl Resource for Agents {
+    type Row = Model;
+    type ListPage = AgentsPage;
+    type FormPage = AgentForm;
+    const BASE: &'static str = "/admin/agents";
+    const NOUN: &'static str = "agent";
+    const PLURAL: &'static str = "agents";
+    const NAV: &'static str = "agents";
+
+    fn id(row: &Model) -> i32 {
+        row.id
+    }
+
+    fn label(row: &Model) -> String {
+        row.name.clone()
+    }
+
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
+        Ok(db::agents::find_by_id(db, id).await?)
+    }
+
+    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
+        Ok(FormValues::from_doc(&to_doc(row), &["outputSchema"]))
+    }
+
+    fn defaults() -> FormValues {
+        let mut values = FormValues::default();
+        values.set("isActive", "true");
+        values
+    }
+
+    fn duplicate(values: &mut FormValues) {
+        let (id, name) = (
+            values.get("agentId").to_owned(),
+            values.get("name").to_owned(),
+        );
+        values.set("agentId", format!("{id}-copy"));
+        values.set("name", format!("{name} (copy)"));
+        values.set("isDepartmentHead", "false");
+    }
+
+    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
+        db::agents::create(db, AgentInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
+        db::agents::update(db, id, AgentInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
+        db::agents::delete(db, id).await
+    }
+
+    async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {
+        db::agents::set_active(db, id, active).await
+    }
+
+    fn is_active(row: &Model) -> bool {
+        row.is_active
+    }
+
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<AgentsPage> {
+        let filter = filter(query);
+        let sort = query.sort(SORTS, "name");
+        let page = fetch_page(query, |limit, page| {
+            db::agents::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
+        Ok(AgentsPage {
+            chrome,
+            list: query.view(Self::BASE, sort.clone(), "name", page.page, page.total),
+            departments: db::departments::list_all(&state.db).await?,
+            rows: page.items,
+        })
+    }
+
+    fn list_fragment(page: &AgentsPage) -> impl Template + '_ {
+        page.as_list()
+    }
+
+    async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
+        Ok(db::agents::matching_ids(db, &filter(query)).await?)
+    }
+
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<AgentForm> {
+        let recent = match row {
+            Some(agent) => db::executions::latest(&state.db, Some(agent.id), 5).await?,
+            None => Vec::new(),
+        };
+        Ok(AgentForm {
+            chrome,
+            form,
+            departments: db::departments::list_all(&state.db).await?,
+            tools: tool_choices(&state.db).await?,
+            models: all_models(&state.db).await?,
+            agent: row.cloned(),
+            recent,
+        })
+    }
+}
+
+fn filter(query: &ListQuery) -> AgentFilter {
+    AgentFilter {
+        q: query.q(),
+        department_id: query.id("department"),
+        active: query.flag("active"),
+        head: query.flag("head"),
+    }
+}
+
+async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
+    let tools = db::custom_tools::search(db, &Default::default(), &Sort::parse("toolName"), 0, 1)
+        .await?
+        .items;
+    let mut choices: Vec<ToolChoice> = BUILT_IN_TOOLS
+        .iter()
+        .map(|(name, title)| ToolChoice {
+            name: (*name).into(),
+            title: (*title).into(),
+            scope: "built-in",
+        })
+        .collect();
+    choices.extend(tools.into_iter().map(|t: custom_tools::Model| ToolChoice {
+        title: if t.display_name.is_empty() {
+            t.description.chars().take(60).collect()
+        } else {
+            t.display_name
+        },
+        scope: match (t.is_active, t.is_global) {
+            (false, _) => "inactive",
+            (true, true) => "global",
+            (true, false) => "shared",
+        },
+        name: t.tool_name,
+    }));
+    Ok(choices)
+}
+
+async fn all_models(db: &DatabaseConnection) -> AppResult<Vec<models::Model>> {
+    Ok(
+        db::models::search(db, &Default::default(), &Sort::parse("modelId"), 0, 1)
+            .await?
+            .items,
+    )
+}
+
+/// Success rate of an agent's runs in percent, if it ran.
+pub fn success_rate(agent: &Model) -> Option<u64> {
+    (agent.total_executions > 0).then(|| {
+        (agent.successful_executions as f64 * 100.0 / agent.total_executions as f64).round() as u64
+    })
+}

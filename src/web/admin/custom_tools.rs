@@ -1,0 +1,210 @@
+//! Custom tools: JSON Schema input, JavaScript body compiled on save, and the departments
+//! they are shared with.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use sea_orm::DatabaseConnection;
+
+use super::Chrome;
+use super::crud::{FormState, Resource};
+use super::form::{FormValues, Kind};
+use super::list::{ListQuery, ListView, fetch_page};
+use crate::db::{self, custom_tools::ToolFilter};
+use crate::domain::custom_tools::{ToolInput, to_doc};
+use crate::entities::{custom_tools::Model, departments};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+const FIELDS: &[(&str, Kind)] = &[
+    ("toolName", Kind::Text),
+    ("displayName", Kind::Text),
+    ("description", Kind::Text),
+    ("inputSchema", Kind::Text),
+    ("exampleInputs", Kind::Text),
+    ("executeFunction", Kind::Text),
+    ("departments", Kind::Many),
+    ("isGlobal", Kind::Bool),
+    ("isActive", Kind::Bool),
+    ("timeoutMs", Kind::Text),
+    ("version", Kind::Text),
+];
+
+const SORTS: &[&str] = &["toolName", "displayName", "calls", "version", "updated"];
+
+const EXAMPLE_FUNCTION: &str = "async (input, { payload, project }) => {\n  const { docs } = await payload.find({\n    collection: 'world-rules',\n    limit: 10,\n  });\n  return { project: project.name, rules: docs.length };\n}";
+
+/// The tool list.
+#[derive(Template)]
+#[template(path = "admin/custom_tools/list.html", blocks = ["list"])]
+pub struct ToolsPage {
+    chrome: Chrome,
+    list: ListView,
+    rows: Vec<Model>,
+    departments: Vec<departments::Model>,
+    links: HashMap<i32, Vec<i32>>,
+}
+
+impl ToolsPage {
+    fn departments_of(&self, tool: &i32) -> Vec<&departments::Model> {
+        let ids = self.links.get(tool).map(Vec::as_slice).unwrap_or_default();
+        self.departments
+            .iter()
+            .filter(|d| ids.contains(&d.id))
+            .collect()
+    }
+}
+
+/// The tool form.
+#[derive(Template)]
+#[template(path = "admin/custom_tools/form.html")]
+pub struct ToolForm {
+    chrome: Chrome,
+    form: FormState,
+    departments: Vec<departments::Model>,
+    tool: Option<Model>,
+    example_function: &'static str,
+}
+
+impl ToolForm {
+    fn failure_rate(&self) -> String {
+        match &self.tool {
+            Some(t) if t.total_calls > 0 => format!(
+                "{:.1}%",
+                t.failed_calls as f64 * 100.0 / t.total_calls as f64
+            ),
+            _ => "—".into(),
+        }
+    }
+
+    fn average_time(&self) -> String {
+        match &self.tool {
+            Some(t) if t.total_calls > 0 => {
+                super::fmt::duration_ms(&(t.total_execution_time_ms / t.total_calls))
+            }
+            _ => "—".into(),
+        }
+    }
+}
+
+/// Custom tools as a managed collection.
+pub struct Tools;
+
+impl Resource for Tools {
+    type Row = Model;
+    type ListPage = ToolsPage;
+    type FormPage = ToolForm;
+    const BASE: &'static str = "/admin/custom-tools";
+    const NOUN: &'static str = "tool";
+    const PLURAL: &'static str = "tools";
+    const NAV: &'static str = "tools";
+
+    fn id(row: &Model) -> i32 {
+        row.id
+    }
+
+    fn label(row: &Model) -> String {
+        row.tool_name.clone()
+    }
+
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
+        Ok(db::custom_tools::find_by_id(db, id).await?)
+    }
+
+    async fn values(db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
+        let links = db::custom_tools::department_ids(db, &[row.id]).await?;
+        let departments = links.get(&row.id).cloned().unwrap_or_default();
+        Ok(FormValues::from_doc(
+            &to_doc(row, &departments),
+            &["inputSchema", "exampleInputs"],
+        ))
+    }
+
+    fn defaults() -> FormValues {
+        let mut values = FormValues::default();
+        values.set("isActive", "true");
+        values.set("timeoutMs", "5000");
+        values.set("version", "1.0.0");
+        values.set("inputSchema", "{\n  \"type\": \"object\",\n  \"properties\": {},\n  \"additionalProperties\": false\n}");
+        values.set("exampleInputs", "[]");
+        values
+    }
+
+    fn duplicate(values: &mut FormValues) {
+        let name = values.get("toolName").to_owned();
+        values.set("toolName", format!("{name}Copy"));
+    }
+
+    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
+        db::custom_tools::create(db, ToolInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
+        db::custom_tools::update(db, id, ToolInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
+        db::custom_tools::delete(db, id).await
+    }
+
+    async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {
+        db::custom_tools::set_active(db, id, active).await
+    }
+
+    fn is_active(row: &Model) -> bool {
+        row.is_active
+    }
+
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<ToolsPage> {
+        let filter = filter(query);
+        let sort = query.sort(SORTS, "toolName");
+        let page = fetch_page(query, |limit, page| {
+            db::custom_tools::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
+        let ids: Vec<i32> = page.items.iter().map(|t| t.id).collect();
+        Ok(ToolsPage {
+            chrome,
+            list: query.view(Self::BASE, sort.clone(), "toolName", page.page, page.total),
+            departments: db::departments::list_all(&state.db).await?,
+            links: db::custom_tools::department_ids(&state.db, &ids).await?,
+            rows: page.items,
+        })
+    }
+
+    fn list_fragment(page: &ToolsPage) -> impl Template + '_ {
+        page.as_list()
+    }
+
+    async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
+        Ok(db::custom_tools::matching_ids(db, &filter(query)).await?)
+    }
+
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<ToolForm> {
+        Ok(ToolForm {
+            chrome,
+            form,
+            departments: db::departments::list_all(&state.db).await?,
+            tool: row.cloned(),
+            example_function: EXAMPLE_FUNCTION,
+        })
+    }
+}
+
+fn filter(query: &ListQuery) -> ToolFilter {
+    ToolFilter {
+        q: query.q(),
+        department_id: query.id("department"),
+        global: query.flag("global"),
+        active: query.flag("active"),
+    }
+}

@@ -1,0 +1,173 @@
+//! Departments: list, form, and the rules that keep one from being deleted while in use.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use sea_orm::DatabaseConnection;
+
+use super::Chrome;
+use super::crud::{FormState, Resource};
+use super::form::{FormValues, Kind};
+use super::list::{ListQuery, ListView, fetch_page};
+use crate::db::{self, departments::DepartmentFilter};
+use crate::domain::departments::{DepartmentInput, to_doc};
+use crate::entities::departments::Model;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+const FIELDS: &[(&str, Kind)] = &[
+    ("slug", Kind::Text),
+    ("name", Kind::Text),
+    ("description", Kind::Text),
+    ("icon", Kind::Text),
+    ("color", Kind::Text),
+    ("priority", Kind::Text),
+    ("isActive", Kind::Bool),
+    ("coreDepartment", Kind::Bool),
+    ("defaultModel", Kind::Text),
+    ("maxAgentSteps", Kind::Text),
+];
+
+const SORTS: &[&str] = &["priority", "name", "slug", "updated"];
+
+/// The department list.
+#[derive(Template)]
+#[template(path = "admin/departments/list.html", blocks = ["list"])]
+pub struct DepartmentsPage {
+    chrome: Chrome,
+    list: ListView,
+    rows: Vec<Model>,
+    agents: HashMap<i32, i64>,
+}
+
+impl DepartmentsPage {
+    fn agent_count(&self, id: &i32) -> i64 {
+        self.agents.get(id).copied().unwrap_or(0)
+    }
+}
+
+/// The department form.
+#[derive(Template)]
+#[template(path = "admin/departments/form.html")]
+pub struct DepartmentForm {
+    chrome: Chrome,
+    form: FormState,
+    agent_count: u64,
+}
+
+/// Departments as a managed collection.
+pub struct Departments;
+
+impl Resource for Departments {
+    type Row = Model;
+    type ListPage = DepartmentsPage;
+    type FormPage = DepartmentForm;
+    const BASE: &'static str = "/admin/departments";
+    const NOUN: &'static str = "department";
+    const PLURAL: &'static str = "departments";
+    const NAV: &'static str = "departments";
+
+    fn id(row: &Model) -> i32 {
+        row.id
+    }
+
+    fn label(row: &Model) -> String {
+        row.name.clone()
+    }
+
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
+        Ok(db::departments::find_by_id(db, id).await?)
+    }
+
+    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
+        Ok(FormValues::from_doc(&to_doc(row), &[]))
+    }
+
+    fn defaults() -> FormValues {
+        let mut values = FormValues::default();
+        values.set("isActive", "true");
+        values.set("color", "#6366f1");
+        values.set("priority", "0");
+        values
+    }
+
+    fn duplicate(values: &mut FormValues) {
+        let (slug, name) = (values.get("slug").to_owned(), values.get("name").to_owned());
+        values.set("slug", format!("{slug}-copy"));
+        values.set("name", format!("{name} (copy)"));
+        values.set("coreDepartment", "false");
+    }
+
+    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
+        let input = DepartmentInput::from_json(&values.to_doc(FIELDS))?;
+        db::departments::create(db, input).await
+    }
+
+    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
+        let input = DepartmentInput::from_json(&values.to_doc(FIELDS))?;
+        db::departments::update(db, id, input).await
+    }
+
+    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
+        db::departments::delete(db, id).await
+    }
+
+    async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {
+        db::departments::set_active(db, id, active).await
+    }
+
+    fn is_active(row: &Model) -> bool {
+        row.is_active
+    }
+
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<DepartmentsPage> {
+        let filter = filter(query);
+        let sort = query.sort(SORTS, "priority");
+        let page = fetch_page(query, |limit, page| {
+            db::departments::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
+        Ok(DepartmentsPage {
+            chrome,
+            list: query.view(Self::BASE, sort.clone(), "priority", page.page, page.total),
+            agents: db::departments::agent_counts(&state.db).await?,
+            rows: page.items,
+        })
+    }
+
+    fn list_fragment(page: &DepartmentsPage) -> impl Template + '_ {
+        page.as_list()
+    }
+
+    async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
+        Ok(db::departments::matching_ids(db, &filter(query)).await?)
+    }
+
+    async fn form_page(
+        state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        row: Option<&Model>,
+    ) -> AppResult<DepartmentForm> {
+        let agent_count = match row {
+            Some(row) => db::departments::count_agents(&state.db, row.id).await?,
+            None => 0,
+        };
+        Ok(DepartmentForm {
+            chrome,
+            form,
+            agent_count,
+        })
+    }
+}
+
+fn filter(query: &ListQuery) -> DepartmentFilter {
+    DepartmentFilter {
+        q: query.q(),
+        active: query.flag("active"),
+    }
+}

@@ -1,0 +1,148 @@
+//! The model price table: read by everyone, changed by administrators.
+
+use askama::Template;
+use sea_orm::DatabaseConnection;
+
+use super::Chrome;
+use super::crud::{FormState, Resource};
+use super::form::{FormValues, Kind};
+use super::list::{ListQuery, ListView, fetch_page};
+use crate::db::{self, models::ModelFilter};
+use crate::domain::models::{ModelInput, to_doc};
+use crate::domain::users::Role;
+use crate::entities::models::Model;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+const FIELDS: &[(&str, Kind)] = &[
+    ("modelId", Kind::Text),
+    ("provider", Kind::Text),
+    ("displayName", Kind::Text),
+    ("inputPricePerMTok", Kind::Text),
+    ("outputPricePerMTok", Kind::Text),
+    ("contextWindow", Kind::Text),
+];
+
+const SORTS: &[&str] = &["modelId", "provider", "input", "output", "context"];
+
+/// Providers suggested in the form.
+const PROVIDERS: &[&str] = &["openrouter", "anthropic", "openai", "google", "ollama"];
+
+/// The price table.
+#[derive(Template)]
+#[template(path = "admin/models/list.html", blocks = ["list"])]
+pub struct ModelsPage {
+    chrome: Chrome,
+    list: ListView,
+    rows: Vec<Model>,
+    providers: Vec<String>,
+}
+
+/// A price-table row's form.
+#[derive(Template)]
+#[template(path = "admin/models/form.html")]
+pub struct ModelForm {
+    chrome: Chrome,
+    form: FormState,
+    providers: &'static [&'static str],
+}
+
+/// The price table as a managed collection.
+pub struct Models;
+
+impl Resource for Models {
+    type Row = Model;
+    type ListPage = ModelsPage;
+    type FormPage = ModelForm;
+    const BASE: &'static str = "/admin/models";
+    const NOUN: &'static str = "model";
+    const PLURAL: &'static str = "models";
+    const NAV: &'static str = "models";
+    const WRITE_ROLE: Role = Role::Admin;
+
+    fn id(row: &Model) -> i32 {
+        row.id
+    }
+
+    fn label(row: &Model) -> String {
+        row.model_id.clone()
+    }
+
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
+        Ok(db::models::find_by_id(db, id).await?)
+    }
+
+    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
+        Ok(FormValues::from_doc(&to_doc(row), &[]))
+    }
+
+    fn defaults() -> FormValues {
+        let mut values = FormValues::default();
+        values.set("provider", "openrouter");
+        values
+    }
+
+    fn duplicate(values: &mut FormValues) {
+        let id = values.get("modelId").to_owned();
+        values.set("modelId", format!("{id}-copy"));
+    }
+
+    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
+        db::models::create(db, ModelInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
+        db::models::update(db, id, ModelInput::from_json(&values.to_doc(FIELDS))?).await
+    }
+
+    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
+        db::models::delete(db, id).await
+    }
+
+    async fn list_page(
+        state: &AppState,
+        chrome: Chrome,
+        query: &ListQuery,
+    ) -> AppResult<ModelsPage> {
+        let filter = filter(query);
+        let sort = query.sort(SORTS, "modelId");
+        let page = fetch_page(query, |limit, page| {
+            db::models::search(&state.db, &filter, &sort, limit, page)
+        })
+        .await?;
+        Ok(ModelsPage {
+            chrome,
+            list: query.view(Self::BASE, sort.clone(), "modelId", page.page, page.total),
+            providers: db::models::providers(&state.db).await?,
+            rows: page.items,
+        })
+    }
+
+    fn list_fragment(page: &ModelsPage) -> impl Template + '_ {
+        page.as_list()
+    }
+
+    async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
+        Ok(db::models::matching_ids(db, &filter(query)).await?)
+    }
+
+    async fn form_page(
+        _state: &AppState,
+        chrome: Chrome,
+        form: FormState,
+        _row: Option<&Model>,
+    ) -> AppResult<ModelForm> {
+        Ok(ModelForm {
+            chrome,
+            form,
+            providers: PROVIDERS,
+        })
+    }
+}
+
+fn filter(query: &ListQuery) -> ModelFilter {
+    ModelFilter {
+        q: query.q(),
+        provider: query.get("provider").map(str::to_owned),
+    }
+}
