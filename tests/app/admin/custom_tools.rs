@@ -129,9 +129,7 @@ async fn schemas_and_examples_are_validated_at_their_fields() {
     assert!(html.contains("id=\"executeFunction-err\">This field is required."));
 }
 
-/// Needs the QuickJS syntax check of the sandbox work (the placeholder accepts any code).
 #[tokio::test]
-#[ignore = "enable once src/sandbox has the real QuickJS check_syntax"]
 async fn a_syntax_error_in_the_code_is_shown_with_its_line_and_column() {
     let app = spawn_app().await;
     let editor = sign_in_as(&app, Role::Editor).await;
