@@ -17,4 +17,6 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod runner;
+pub mod testing;
 pub mod web;
