@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
+use crate::runner::Runner;
 
 /// Shared application state, cloned into each worker as `web::Data`.
 #[derive(Clone)]
@@ -13,4 +14,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Settings the server started with.
     pub settings: Arc<Settings>,
+    /// The agent runner (queue, workers, event streams).
+    pub runner: Arc<Runner>,
 }
