@@ -1,7 +1,8 @@
 //! Token usage and cost of a run (DESIGN rule 7, LESSONS #3): usage is summed over the
 //! provider's reports; the cost is the provider's own figure when every call reported one
 //! (OpenRouter `usage.cost`), else the models price table, else unknown — and the source is
-//! recorded with it.
+//! recorded with it. A run whose provider reported no usage at all has an unknown cost, never
+//! a made-up zero.
 
 use sea_orm::{ConnectionTrait, DbErr};
 
@@ -50,7 +51,10 @@ impl Meter {
         let reported = self.calls.iter().flatten();
         let input_tokens: u64 = reported.clone().map(|u| u.input_tokens).sum();
         let output_tokens: u64 = reported.clone().map(|u| u.output_tokens).sum();
-        let (estimated_cost, source) = if self.fully_costed() {
+        let any_usage = self.calls.iter().any(Option::is_some);
+        let (estimated_cost, source) = if !any_usage {
+            (None, SOURCE_UNKNOWN)
+        } else if self.fully_costed() {
             (Some(reported.filter_map(|u| u.cost).sum()), SOURCE_PROVIDER)
         } else if let Some(price) = price {
             (
@@ -146,11 +150,14 @@ mod tests {
     }
 
     #[test]
-    fn missing_usage_counts_as_zero_and_no_calls_means_no_cost() {
+    fn no_reported_usage_means_an_unknown_cost_and_no_calls_no_cost_at_all() {
         let mut meter = Meter::default();
         assert_eq!(meter.summarize(Some(&price())), TokenUsage::default());
         meter.record(None);
         let total = meter.summarize(Some(&price()));
-        assert_eq!((total.total_tokens, total.estimated_cost), (0, Some(0.0)));
+        assert_eq!((total.total_tokens, total.estimated_cost), (0, None));
+        assert_eq!(total.cost_source.as_deref(), Some(SOURCE_UNKNOWN));
+        meter.record(usage(1_000_000, 0, None));
+        assert_eq!(meter.summarize(Some(&price())).estimated_cost, Some(3.0));
     }
 }
