@@ -12,12 +12,21 @@ use crate::on_both_wires;
 
 on_both_wires!(a_conversation_continues_from_its_completed_runs);
 
-async fn run_in(rig: &Rig, conversation: &str, prompt: &str) -> aladdin::entities::agent_executions::Model {
+async fn run_in(
+    rig: &Rig,
+    conversation: &str,
+    prompt: &str,
+) -> aladdin::entities::agent_executions::Model {
     let ctx = RunContext {
         conversation_id: Some(conversation.into()),
         ..rig.context().await
     };
-    let queued = rig.app.runner.execute("video-head-001", prompt, ctx).await.expect("queued");
+    let queued = rig
+        .app
+        .runner
+        .execute("video-head-001", prompt, ctx)
+        .await
+        .expect("queued");
     rig.wait(queued.id).await
 }
 
@@ -32,7 +41,9 @@ fn texts(rig: &Rig, n: usize) -> Vec<String> {
                 .filter(|m| m["role"] != "system")
                 .map(|m| match &m["content"] {
                     Value::String(s) => s.clone(),
-                    Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+                    Value::Array(blocks) => {
+                        blocks.iter().filter_map(|b| b["text"].as_str()).collect()
+                    }
                     _ => String::new(),
                 })
                 .collect()
@@ -47,8 +58,14 @@ async fn a_conversation_continues_from_its_completed_runs(wire: Wire) {
     rig.fake.push(Reply::status(401, "nope"));
     rig.fake.push(Reply::text("Elsewhere."));
     rig.fake.push(Reply::text("Your name is Ada."));
-    assert_eq!(run_in(&rig, "conv-1", "My name is Ada.").await.status, "completed");
-    assert_eq!(run_in(&rig, "conv-1", "This one fails.").await.status, "failed");
+    assert_eq!(
+        run_in(&rig, "conv-1", "My name is Ada.").await.status,
+        "completed"
+    );
+    assert_eq!(
+        run_in(&rig, "conv-1", "This one fails.").await.status,
+        "failed"
+    );
     run_in(&rig, "conv-2", "Unrelated.").await;
 
     // Act
@@ -59,7 +76,11 @@ async fn a_conversation_continues_from_its_completed_runs(wire: Wire) {
     assert_eq!(run.conversation_id, "conv-1");
     assert_eq!(
         texts(&rig, 3),
-        ["My name is Ada.", "Nice to meet you, Ada.", "What is my name?"]
+        [
+            "My name is Ada.",
+            "Nice to meet you, Ada.",
+            "What is my name?"
+        ]
     );
 }
 
@@ -67,7 +88,8 @@ async fn a_conversation_continues_from_its_completed_runs(wire: Wire) {
 async fn runs_of_one_conversation_execute_one_at_a_time_in_order() {
     // Arrange: the first answer is slow
     let rig = rig(Wire::OpenRouter).await;
-    rig.fake.push(Reply::text("First answer.").delayed(Duration::from_millis(400)));
+    rig.fake
+        .push(Reply::text("First answer.").delayed(Duration::from_millis(400)));
     rig.fake.push(Reply::text("Second answer."));
     let ctx = RunContext {
         conversation_id: Some("busy".into()),
@@ -75,12 +97,25 @@ async fn runs_of_one_conversation_execute_one_at_a_time_in_order() {
     };
 
     // Act: both queued at once
-    let first = rig.app.runner.execute("video-head-001", "one", ctx.clone()).await.expect("queued");
-    let second = rig.app.runner.execute("video-head-001", "two", ctx).await.expect("queued");
+    let first = rig
+        .app
+        .runner
+        .execute("video-head-001", "one", ctx.clone())
+        .await
+        .expect("queued");
+    let second = rig
+        .app
+        .runner
+        .execute("video-head-001", "two", ctx)
+        .await
+        .expect("queued");
     let (first, second) = (rig.wait(first.id).await, rig.wait(second.id).await);
 
     // Assert: the second waited and saw the first as history
-    assert_eq!((first.status.as_str(), second.status.as_str()), ("completed", "completed"));
+    assert_eq!(
+        (first.status.as_str(), second.status.as_str()),
+        ("completed", "completed")
+    );
     assert!(second.started_at >= first.completed_at);
     assert_eq!(texts(&rig, 1), ["one", "First answer.", "two"]);
 }

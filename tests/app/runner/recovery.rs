@@ -55,7 +55,9 @@ async fn executions_left_running_by_a_dead_process_fail_as_interrupted_when_the_
     let cli = left_running(&rig, "cli-alive", 600).await;
 
     // Act: the application starts again on the same database
-    let restarted = Application::build(rig.app.settings.clone()).await.expect("app builds");
+    let restarted = Application::build(rig.app.settings.clone())
+        .await
+        .expect("app builds");
 
     // Assert
     let find = |id| db::executions::find_by_id(&rig.app.db, id);
@@ -74,17 +76,31 @@ async fn executions_left_running_by_a_dead_process_fail_as_interrupted_when_the_
         // SQLite has one server by design: whatever it left running is dead.
         assert_eq!(leased.status, "failed");
     }
-    assert_eq!(find(cli.id).await.expect("q").expect("row").status, "running");
-    assert_eq!(rig.agent("video-head-001").await.failed_executions, if rig.app.settings.is_postgres() { 1 } else { 2 });
+    assert_eq!(
+        find(cli.id).await.expect("q").expect("row").status,
+        "running"
+    );
+    assert_eq!(
+        rig.agent("video-head-001").await.failed_executions,
+        if rig.app.settings.is_postgres() { 1 } else { 2 }
+    );
     drop(restarted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_interrupts_the_runs_that_outlast_the_grace_period() {
     // Arrange: a run that hangs, a 200 ms grace period
-    let rig = standalone(|o| RunnerOptions { shutdown_grace: Duration::from_millis(200), ..o }).await;
+    let rig = standalone(|o| RunnerOptions {
+        shutdown_grace: Duration::from_millis(200),
+        ..o
+    })
+    .await;
     rig.fake.push(Reply::Hang);
-    let queued = rig.runner.execute("video-head-001", "Hello", RunContext::default()).await.expect("queued");
+    let queued = rig
+        .runner
+        .execute("video-head-001", "Hello", RunContext::default())
+        .await
+        .expect("queued");
     within(async {
         while !rig.runner.is_running_here(queued.id) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -96,19 +112,36 @@ async fn shutdown_interrupts_the_runs_that_outlast_the_grace_period() {
     within(rig.runner.shutdown()).await;
 
     // Assert: ended, and no new run is accepted
-    let row = db::executions::find_by_id(&rig.db, queued.id).await.expect("q").expect("row");
+    let row = db::executions::find_by_id(&rig.db, queued.id)
+        .await
+        .expect("q")
+        .expect("row");
     assert_eq!(row.status, "failed");
     assert_eq!(row.error_code.as_deref(), Some("interrupted"));
-    assert_eq!(row.error_message.as_deref(), Some("The server shut down before the run finished."));
-    let refused = rig.runner.execute("video-head-001", "Again", RunContext::default()).await;
+    assert_eq!(
+        row.error_message.as_deref(),
+        Some("The server shut down before the run finished.")
+    );
+    let refused = rig
+        .runner
+        .execute("video-head-001", "Again", RunContext::default())
+        .await;
     assert!(refused.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_runner_runs_only_its_own_executions() {
     // Arrange: a CLI-mode runner next to a row it did not queue
-    let rig = standalone(|o| RunnerOptions { only_own_runs: true, concurrency: 1, ..o }).await;
-    let agent = db::agents::find_by_agent_id(&rig.db, "video-head-001").await.expect("q").expect("agent");
+    let rig = standalone(|o| RunnerOptions {
+        only_own_runs: true,
+        concurrency: 1,
+        ..o
+    })
+    .await;
+    let agent = db::agents::find_by_agent_id(&rig.db, "video-head-001")
+        .await
+        .expect("q")
+        .expect("agent");
     let foreign = db::executions::insert_pending(
         &rig.db,
         NewExecution {
@@ -131,13 +164,24 @@ async fn a_cli_runner_runs_only_its_own_executions() {
     rig.fake.push(Reply::text("mine"));
 
     // Act
-    let own = rig.runner.execute("video-head-001", "mine", RunContext::default()).await.expect("queued");
+    let own = rig
+        .runner
+        .execute("video-head-001", "mine", RunContext::default())
+        .await
+        .expect("queued");
     let own = within(rig.runner.wait(own.id)).await.expect("ended");
 
     // Assert
     assert_eq!(own.status, "completed");
-    assert!(own.lease_owner.as_deref().is_some_and(|o| o.starts_with("cli-")));
-    let foreign = db::executions::find_by_id(&rig.db, foreign.id).await.expect("q").expect("row");
+    assert!(
+        own.lease_owner
+            .as_deref()
+            .is_some_and(|o| o.starts_with("cli-"))
+    );
+    let foreign = db::executions::find_by_id(&rig.db, foreign.id)
+        .await
+        .expect("q")
+        .expect("row");
     assert_eq!(foreign.status, "pending");
     rig.runner.shutdown().await;
 }

@@ -22,8 +22,10 @@ on_both_wires!(
 async fn a_run_past_its_deadline_ends_as_timeout(wire: Wire) {
     // Arrange: a 1 s deadline and a provider that takes 5 s
     let rig = rig(wire).await;
-    rig.agent_settings("video-head-001", json!({"timeout": 1})).await;
-    rig.fake.push(Reply::text("too late").delayed(Duration::from_secs(5)));
+    rig.agent_settings("video-head-001", json!({"timeout": 1}))
+        .await;
+    rig.fake
+        .push(Reply::text("too late").delayed(Duration::from_secs(5)));
 
     // Act
     let started = Instant::now();
@@ -32,7 +34,10 @@ async fn a_run_past_its_deadline_ends_as_timeout(wire: Wire) {
     // Assert
     assert_eq!(run.status, "timeout");
     assert_eq!(run.error_code.as_deref(), Some("timeout"));
-    assert!(started.elapsed() < Duration::from_secs(4), "the in-flight request was abandoned");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the in-flight request was abandoned"
+    );
     assert_eq!(run.error_details.expect("details")["timeoutMs"], 1000);
     assert_eq!(rig.kinds(run.id).await.last(), Some(&"status"));
     let agent = rig.agent("video-head-001").await;
@@ -47,7 +52,9 @@ async fn cancelling_a_running_execution_aborts_it(wire: Wire) {
     rig.event_seen(queued.id, "status").await;
 
     // Act
-    let cancelled = within(rig.app.runner.cancel(queued.id)).await.expect("cancelled");
+    let cancelled = within(rig.app.runner.cancel(queued.id))
+        .await
+        .expect("cancelled");
 
     // Assert
     assert_eq!(cancelled.status, "cancelled");
@@ -57,13 +64,17 @@ async fn cancelling_a_running_execution_aborts_it(wire: Wire) {
     let last = rig.events_of(queued.id, "status").await;
     assert_eq!(last.last().expect("status")["status"], "cancelled");
     let again = rig.app.runner.cancel(queued.id).await;
-    assert!(matches!(again, Err(RunError::AlreadyFinished(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(RunError::AlreadyFinished(_))),
+        "{again:?}"
+    );
 }
 
 async fn the_step_limit_fails_the_run_and_keeps_the_partial_output(wire: Wire) {
     // Arrange: two steps allowed, a model that keeps calling tools
     let rig = rig(wire).await;
-    rig.edit_agent("video-head-001", |a| a.max_agent_steps = Set(Some(2))).await;
+    rig.edit_agent("video-head-001", |a| a.max_agent_steps = Set(Some(2)))
+        .await;
     for n in 1..=3 {
         rig.fake.push(Reply::text_then_tools(
             format!("Working, step {n}."),
@@ -93,13 +104,17 @@ async fn cancelling_a_pending_execution_ends_it_before_it_runs() {
     assert_eq!(waiting.status, "pending");
 
     // Act
-    let cancelled = within(rig.app.runner.cancel(waiting.id)).await.expect("cancelled");
+    let cancelled = within(rig.app.runner.cancel(waiting.id))
+        .await
+        .expect("cancelled");
 
     // Assert: ended at once, never sent to the provider, not counted as a run of the agent
     assert_eq!(cancelled.status, "cancelled");
     assert!(cancelled.started_at.is_none());
     assert_eq!(rig.kinds(waiting.id).await, ["error", "finish", "status"]);
-    within(rig.app.runner.cancel(busy.id)).await.expect("cancelled");
+    within(rig.app.runner.cancel(busy.id))
+        .await
+        .expect("cancelled");
     assert_eq!(rig.fake.request_count(), 1);
     assert_eq!(rig.agent("video-head-001").await.total_executions, 1);
 }
@@ -111,14 +126,20 @@ async fn an_agent_deactivated_while_its_run_waits_fails_it_as_unavailable() {
     let busy = rig.execute("video-head-001", "first").await;
     rig.event_seen(busy.id, "start").await;
     let waiting = rig.execute("audio-head-001", "second").await;
-    rig.edit_agent("audio-head-001", |a| a.is_active = Set(false)).await;
+    rig.edit_agent("audio-head-001", |a| a.is_active = Set(false))
+        .await;
 
-    within(rig.app.runner.cancel(busy.id)).await.expect("cancelled");
+    within(rig.app.runner.cancel(busy.id))
+        .await
+        .expect("cancelled");
     let run = rig.wait(waiting.id).await;
 
     assert_eq!(run.status, "failed");
     assert_eq!(run.error_code.as_deref(), Some("agent_unavailable"));
-    assert_eq!(run.error_message.as_deref(), Some("Agent not found or inactive: audio-head-001"));
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("Agent not found or inactive: audio-head-001")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,35 +148,66 @@ async fn without_a_provider_the_run_fails_at_once_naming_the_variables() {
     let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
 
     // Act
-    let queued = app.runner.execute("video-head-001", "Hello", RunContext::default()).await.expect("queued");
+    let queued = app
+        .runner
+        .execute("video-head-001", "Hello", RunContext::default())
+        .await
+        .expect("queued");
     let run = within(app.runner.wait(queued.id)).await.expect("ended");
 
     // Assert
     assert_eq!(run.status, "failed");
     assert_eq!(run.error_code.as_deref(), Some("no_provider"));
     let message = run.error_message.unwrap_or_default();
-    assert!(message.contains("ANTHROPIC_API_KEY") && message.contains("OPENROUTER_API_KEY"), "{message}");
+    assert!(
+        message.contains("ANTHROPIC_API_KEY") && message.contains("OPENROUTER_API_KEY"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_inactive_agents_are_refused_without_a_row() {
     // Arrange
     let rig = rig(Wire::OpenRouter).await;
-    rig.edit_agent("audio-head-001", |a| a.is_active = Set(false)).await;
+    rig.edit_agent("audio-head-001", |a| a.is_active = Set(false))
+        .await;
 
     // Act
-    let unknown = rig.app.runner.execute("nobody-001", "Hello", RunContext::default()).await;
-    let inactive = rig.app.runner.execute("audio-head-001", "Hello", RunContext::default()).await;
-    let ctx = RunContext { project_id: Some(987_654), ..RunContext::default() };
+    let unknown = rig
+        .app
+        .runner
+        .execute("nobody-001", "Hello", RunContext::default())
+        .await;
+    let inactive = rig
+        .app
+        .runner
+        .execute("audio-head-001", "Hello", RunContext::default())
+        .await;
+    let ctx = RunContext {
+        project_id: Some(987_654),
+        ..RunContext::default()
+    };
     let no_project = rig.app.runner.execute("video-head-001", "Hello", ctx).await;
 
     // Assert
     let unknown = unknown.expect_err("refused");
     assert!(matches!(unknown, RunError::AgentNotFound(_)));
-    assert_eq!(unknown.to_string(), "Agent not found or inactive: nobody-001");
-    assert_eq!(inactive.expect_err("refused").to_string(), "Agent not found or inactive: audio-head-001");
-    assert!(matches!(no_project, Err(RunError::ProjectNotFound(987_654))));
-    let rows = agent_executions::Entity::find().count(&rig.app.db).await.expect("count");
+    assert_eq!(
+        unknown.to_string(),
+        "Agent not found or inactive: nobody-001"
+    );
+    assert_eq!(
+        inactive.expect_err("refused").to_string(),
+        "Agent not found or inactive: audio-head-001"
+    );
+    assert!(matches!(
+        no_project,
+        Err(RunError::ProjectNotFound(987_654))
+    ));
+    let rows = agent_executions::Entity::find()
+        .count(&rig.app.db)
+        .await
+        .expect("count");
     assert_eq!(rows, 0);
     assert_eq!(rig.fake.request_count(), 0);
 }
@@ -163,7 +215,16 @@ async fn unknown_and_inactive_agents_are_refused_without_a_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_execution_is_reported_as_such() {
     let rig = rig(Wire::OpenRouter).await;
-    assert!(matches!(rig.app.runner.wait(4242).await, Err(RunError::ExecutionNotFound(4242))));
-    assert!(matches!(rig.app.runner.cancel(4242).await, Err(RunError::ExecutionNotFound(4242))));
-    assert!(matches!(rig.app.runner.subscribe(4242, 0).await, Err(RunError::ExecutionNotFound(4242))));
+    assert!(matches!(
+        rig.app.runner.wait(4242).await,
+        Err(RunError::ExecutionNotFound(4242))
+    ));
+    assert!(matches!(
+        rig.app.runner.cancel(4242).await,
+        Err(RunError::ExecutionNotFound(4242))
+    ));
+    assert!(matches!(
+        rig.app.runner.subscribe(4242, 0).await,
+        Err(RunError::ExecutionNotFound(4242))
+    ));
 }

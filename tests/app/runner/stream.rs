@@ -23,7 +23,8 @@ fn seqs(items: &[StreamItem]) -> Vec<i64> {
 async fn a_finished_run_streams_its_whole_history_then_ends() {
     // Arrange
     let rig = rig(Wire::OpenRouter).await;
-    rig.fake.push(Reply::tool_call("c1", "getProjectContext", json!({})));
+    rig.fake
+        .push(Reply::tool_call("c1", "getProjectContext", json!({})));
     rig.fake.push(Reply::text("Done."));
     let run = rig.run("video-head-001", "Hello").await;
 
@@ -36,7 +37,12 @@ async fn a_finished_run_streams_its_whole_history_then_ends() {
     assert!(items.last().is_some_and(StreamItem::is_terminal));
     let json = serde_json::to_value(&items[0]).expect("json");
     assert_eq!(json["seq"], 1);
-    assert!(json["createdAt"].as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z')), "{json}");
+    assert!(
+        json["createdAt"]
+            .as_str()
+            .is_some_and(|t| t.len() == 24 && t.ends_with('Z')),
+        "{json}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,19 +55,31 @@ async fn resuming_after_a_seq_yields_only_the_later_events() {
     let rest = collect(&rig, run.id, 3).await;
 
     assert_eq!(rest, all[3..]);
-    assert!(collect(&rig, run.id, 1000).await.is_empty(), "nothing after the end");
+    assert!(
+        collect(&rig, run.id, 1000).await.is_empty(),
+        "nothing after the end"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_watchers_get_text_deltas_and_every_stored_event_exactly_once() {
     // Arrange: a slow, chunked answer after a tool call, so watchers join mid-run
     let rig = rig(Wire::OpenRouter).await;
-    rig.fake.push(Reply::tool_call("c1", "getProjectContext", json!({})).delayed(Duration::from_millis(300)));
-    rig.fake.push(Reply::text_in_chunks("Hello brave new world", 4).delayed(Duration::from_millis(300)));
+    rig.fake.push(
+        Reply::tool_call("c1", "getProjectContext", json!({})).delayed(Duration::from_millis(300)),
+    );
+    rig.fake.push(
+        Reply::text_in_chunks("Hello brave new world", 4).delayed(Duration::from_millis(300)),
+    );
     let queued = rig.execute("video-head-001", "Hello").await;
 
     // Act: one watcher from the start, one joining after the tool result
-    let early = rig.app.runner.subscribe(queued.id, 0).await.expect("stream");
+    let early = rig
+        .app
+        .runner
+        .subscribe(queued.id, 0)
+        .await
+        .expect("stream");
     let early = tokio::spawn(async move { early.collect::<Vec<_>>().await });
     rig.event_seen(queued.id, "tool_result").await;
     let late = collect(&rig, queued.id, 0).await;
@@ -76,11 +94,29 @@ async fn live_watchers_get_text_deltas_and_every_stored_event_exactly_once() {
     let deltas: String = early
         .iter()
         .filter(|i| i.kind() == "text_delta")
-        .map(|i| serde_json::to_value(i).expect("json")["text"].as_str().unwrap_or_default().to_owned())
+        .map(|i| {
+            serde_json::to_value(i).expect("json")["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(deltas, "Hello brave new world");
-    let first_delta = early.iter().position(|i| i.kind() == "text_delta").expect("a delta");
-    let text_event = early.iter().position(|i| i.kind() == "text").expect("the text event");
-    assert!(first_delta < text_event, "deltas arrive before the stored message");
-    assert_eq!(rig.app.runner.hub().channel_count(), 0, "no channel is left behind");
+    let first_delta = early
+        .iter()
+        .position(|i| i.kind() == "text_delta")
+        .expect("a delta");
+    let text_event = early
+        .iter()
+        .position(|i| i.kind() == "text")
+        .expect("the text event");
+    assert!(
+        first_delta < text_event,
+        "deltas arrive before the stored message"
+    );
+    assert_eq!(
+        rig.app.runner.hub().channel_count(),
+        0,
+        "no channel is left behind"
+    );
 }

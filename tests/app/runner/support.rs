@@ -114,7 +114,9 @@ impl Rig {
 
     /// Waits for execution `id` to end.
     pub async fn wait(&self, id: i32) -> agent_executions::Model {
-        within(self.app.runner.wait(id)).await.expect("the execution exists")
+        within(self.app.runner.wait(id))
+            .await
+            .expect("the execution exists")
     }
 
     /// The stored events of execution `id`.
@@ -160,7 +162,8 @@ impl Rig {
 
     /// Sets agent `agent_id`'s executionSettings.
     pub async fn agent_settings(&self, agent_id: &str, settings: Value) {
-        self.edit_agent(agent_id, |a| a.execution_settings = Set(settings)).await;
+        self.edit_agent(agent_id, |a| a.execution_settings = Set(settings))
+            .await;
     }
 
     /// The request bodies the fake received.
@@ -217,10 +220,18 @@ pub async fn standalone(
     let fake = FakeLlm::start().await;
     let (url, guard) = crate::helpers::fresh_database().await;
     let settings = settings_for(&url, &fake);
-    let db = aladdin::startup::connect_and_migrate(&settings).await.expect("database");
+    let db = aladdin::startup::connect_and_migrate(&settings)
+        .await
+        .expect("database");
     aladdin::seed::run(&db).await.expect("demo data");
     let opts = options(aladdin::runner::RunnerOptions::from_settings(&settings));
-    let runner = aladdin::runner::Runner::new(db.clone(), std::sync::Arc::new(settings), opts).expect("runner");
+    let runner = aladdin::runner::Runner::new(db.clone(), std::sync::Arc::new(settings), opts)
+        .expect("runner");
     runner.start();
-    Standalone { runner, db, fake, _guard: guard }
+    Standalone {
+        runner,
+        db,
+        fake,
+        _guard: guard,
+    }
 }

@@ -14,20 +14,31 @@ on_both_wires!(tokens_are_exact_and_priced_from_the_price_table_without_a_report
 async fn openrouter_reported_costs_are_summed_with_exact_tokens() {
     // Arrange: two calls, each with its usage and cost
     let rig = rig(Wire::OpenRouter).await;
-    rig.fake.push(Reply::tool_call("c1", "getProjectContext", serde_json::json!({})).with_usage(1200, 35).with_cost(0.0042));
-    rig.fake.push(Reply::text("Done.").with_usage(1500, 120).with_cost(0.0063));
+    rig.fake.push(
+        Reply::tool_call("c1", "getProjectContext", serde_json::json!({}))
+            .with_usage(1200, 35)
+            .with_cost(0.0042),
+    );
+    rig.fake
+        .push(Reply::text("Done.").with_usage(1500, 120).with_cost(0.0063));
 
     // Act
     let run = rig.run("video-head-001", "Hello").await;
 
     // Assert
     assert_eq!(run.status, "completed", "{:?}", run.error_message);
-    assert_eq!((run.input_tokens, run.output_tokens, run.total_tokens), (2700, 155, 2855));
+    assert_eq!(
+        (run.input_tokens, run.output_tokens, run.total_tokens),
+        (2700, 155, 2855)
+    );
     assert_eq!(run.cost_source.as_deref(), Some("provider"));
     assert!((run.estimated_cost.expect("cost") - 0.0105).abs() < 1e-12);
     let usage = rig.events_of(run.id, "usage").await;
     assert_eq!(usage.len(), 2);
-    assert_eq!((usage[1]["inputTokens"].clone(), usage[1]["cost"].clone()), (1500.into(), 0.0063.into()));
+    assert_eq!(
+        (usage[1]["inputTokens"].clone(), usage[1]["cost"].clone()),
+        (1500.into(), 0.0063.into())
+    );
     let finish = &rig.events_of(run.id, "finish").await[0];
     assert_eq!(finish["tokenUsage"]["totalTokens"], 2855);
     assert_eq!(finish["tokenUsage"]["costSource"], "provider");
@@ -44,10 +55,17 @@ async fn tokens_are_exact_and_priced_from_the_price_table_without_a_reported_cos
 
     // Assert: claude-sonnet-4.5 costs $3 / $15 per million tokens in the demo price table
     assert_eq!(run.status, "completed", "{:?}", run.error_message);
-    assert_eq!((run.input_tokens, run.output_tokens, run.total_tokens), (1000, 500, 1500));
+    assert_eq!(
+        (run.input_tokens, run.output_tokens, run.total_tokens),
+        (1000, 500, 1500)
+    );
     assert_eq!(run.cost_source.as_deref(), Some("price_table"));
-    let price = db::models::find_price(&rig.app.db, "anthropic/claude-sonnet-4.5").await.expect("q").expect("row");
-    let expected = (1000.0 * price.input_price_per_mtok + 500.0 * price.output_price_per_mtok) / 1e6;
+    let price = db::models::find_price(&rig.app.db, "anthropic/claude-sonnet-4.5")
+        .await
+        .expect("q")
+        .expect("row");
+    let expected =
+        (1000.0 * price.input_price_per_mtok + 500.0 * price.output_price_per_mtok) / 1e6;
     assert!((run.estimated_cost.expect("cost") - expected).abs() < 1e-12);
     assert!((expected - 0.0105).abs() < 1e-12);
     assert!(rig.events_of(run.id, "warning").await.is_empty());
@@ -62,7 +80,12 @@ async fn a_provider_that_reports_no_usage_raises_a_warning_and_leaves_the_cost_u
     assert_eq!((run.total_tokens, run.estimated_cost), (0, None));
     assert_eq!(run.cost_source.as_deref(), Some("unknown"));
     let warnings = rig.events_of(run.id, "warning").await;
-    assert!(warnings[0]["message"].as_str().is_some_and(|m| m.contains("no token usage")), "{warnings:?}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no token usage")),
+        "{warnings:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +110,14 @@ async fn agent_metrics_are_exact_after_concurrent_runs() {
     let completed = runs.iter().filter(|r| r.status == "completed").count();
     assert_eq!(completed, 9);
     let agent = rig.agent("video-head-001").await;
-    assert_eq!((agent.total_executions, agent.successful_executions, agent.failed_executions), (12, 9, 3));
+    assert_eq!(
+        (
+            agent.total_executions,
+            agent.successful_executions,
+            agent.failed_executions
+        ),
+        (12, 9, 3)
+    );
     let time: i64 = runs.iter().filter_map(|r| r.execution_time_ms).sum();
     assert_eq!(agent.total_execution_time_ms, time);
     assert!(agent.last_executed_at.is_some());
