@@ -97,11 +97,22 @@ async fn overhead_per_call() {
         .expect("q")
         .map(|p| p.id);
     let settings = Arc::new(settings);
+    // The demo agent allows 15 steps; this run needs 21 model calls.
+    let agent = aladdin::db::agents::find_by_agent_id(&db, "video-head-001")
+        .await
+        .expect("q")
+        .expect("agent");
+    let mut agent = sea_orm::IntoActiveModel::into_active_model(agent);
+    agent.max_agent_steps = sea_orm::ActiveValue::Set(Some(50));
+    sea_orm::ActiveModelTrait::update(agent, &db)
+        .await
+        .expect("agent updated");
     let runner = Runner::new(
         db.clone(),
         settings.clone(),
         RunnerOptions::from_settings(&settings),
     )
+    .await
     .expect("runner");
     runner.start();
     let calls = (TOOL_CALLS + 1) as f64;
@@ -256,6 +267,7 @@ async fn in_flight() {
             settings.clone(),
             RunnerOptions::from_settings(&settings),
         )
+        .await
         .expect("runner"),
     );
     runner.start();
@@ -274,14 +286,18 @@ async fn in_flight() {
             }
         })
     };
-    let mut ids = Vec::with_capacity(IN_FLIGHT);
-    for n in 0..IN_FLIGHT {
-        let queued = runner
-            .execute("video-head-001", &format!("run {n}"), RunContext::default())
-            .await
-            .expect("queued");
-        ids.push(queued.id);
-    }
+    let queued = join_all((0..IN_FLIGHT).map(|n| {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            runner
+                .execute("video-head-001", &format!("run {n}"), RunContext::default())
+                .await
+                .expect("queued")
+                .id
+        })
+    }))
+    .await;
+    let ids: Vec<i32> = queued.into_iter().map(|id| id.expect("joined")).collect();
     let queued_after = started.elapsed();
     let rows = join_all(ids.iter().map(|id| runner.wait(*id))).await;
     let wall = started.elapsed();

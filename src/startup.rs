@@ -89,6 +89,7 @@ async fn start_runner(
         settings.clone(),
         RunnerOptions::from_settings(settings),
     )
+    .await
     .context("cannot build the runner")?;
     let recovered = runner
         .recover_interrupted()

@@ -28,7 +28,7 @@ pub(super) async fn run_agent(settings: Settings, args: RunArgs) -> anyhow::Resu
         None => None,
     };
     let settings = Arc::new(settings);
-    let runner = Runner::new(db, settings.clone(), RunnerOptions::for_cli(&settings))?;
+    let runner = Runner::new(db, settings.clone(), RunnerOptions::for_cli(&settings)).await?;
     runner.start();
     let result = run_and_print(&runner, &args, project_id).await;
     runner.shutdown().await;

@@ -103,14 +103,15 @@ pub(crate) async fn write(
         error_code: ending.error.as_ref().map(|f| f.code.clone()),
         error_details: ending.error.and_then(|f| f.details),
     };
-    if !db::executions::finish(&core.db, id, from, &finished, &rows).await? {
+    if !db::executions::finish(&core.writer, id, from, &finished, &rows).await? {
         return Ok(false);
     }
     log.publish(items);
     if count && let Some(agent_id) = agent_id {
         let succeeded = ending.status == Status::Completed;
         let duration = finished.execution_time_ms.unwrap_or(0);
-        if let Err(e) = db::agents::record_execution(&core.db, agent_id, succeeded, duration).await
+        if let Err(e) =
+            db::agents::record_execution(&core.writer, agent_id, succeeded, duration).await
         {
             tracing::error!(run.id = id, error = %e, "could not update the agent's metrics");
         }
@@ -133,7 +134,7 @@ pub(crate) async fn fail_running(
     code: &str,
     message: &str,
 ) -> Result<bool, DbErr> {
-    let mut log = EventLog::open(core.db.clone(), core.hub.clone(), row.id).await?;
+    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
     let mut ending = Ending::error(Status::Failed, code, message);
     ending.execution_time_ms = Some(elapsed_since_start(row));
     write(
@@ -152,7 +153,7 @@ pub(crate) async fn cancel_pending(
     core: &Core,
     row: &agent_executions::Model,
 ) -> Result<bool, DbErr> {
-    let mut log = EventLog::open(core.db.clone(), core.hub.clone(), row.id).await?;
+    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
     let mut ending = Ending::error(
         Status::Cancelled,
         codes::CANCELLED,

@@ -55,6 +55,15 @@ impl EventLog {
         Ok(())
     }
 
+    /// Stores several events in one statement, then broadcasts them.
+    pub(crate) async fn append_all(&mut self, events: Vec<Event>) -> Result<(), DbErr> {
+        let items: Vec<StreamItem> = events.into_iter().map(|e| self.number(e)).collect();
+        let rows: Vec<NewEvent> = items.iter().map(to_row).collect();
+        executions::append_events(&self.db, self.execution_id, &rows).await?;
+        self.publish(items);
+        Ok(())
+    }
+
     /// Broadcasts items stored by the caller (the final ones, written with the row update).
     pub(crate) fn publish(&self, items: Vec<StreamItem>) {
         for item in items {

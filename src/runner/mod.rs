@@ -127,13 +127,13 @@ impl std::fmt::Debug for Runner {
 impl Runner {
     /// Builds a runner on `db` (provider clients, sandbox pool). Call [`Runner::start`] to
     /// begin claiming executions. Needs a rustls crypto provider installed (see `main`).
-    pub fn new(
+    pub async fn new(
         db: DatabaseConnection,
         settings: Arc<Settings>,
         options: RunnerOptions,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            core: Arc::new(Core::new(db, settings, options)?),
+            core: Arc::new(Core::new(db, settings, options).await?),
         })
     }
 
@@ -203,7 +203,7 @@ impl Runner {
             agent_snapshot: config.to_snapshot(),
             created_by: ctx.created_by,
         };
-        let row = db::executions::insert_pending(&core.db, new).await?;
+        let row = db::executions::insert_pending(&core.writer, new).await?;
         core.queued(row.id);
         Ok(row)
     }
@@ -227,7 +227,7 @@ impl Runner {
         if status == Status::Pending && finish::cancel_pending(core, &row).await? {
             return core.find(id).await;
         }
-        db::executions::request_cancel(&core.db, id).await?;
+        db::executions::request_cancel(&core.writer, id).await?;
         if let Some(control) = core.control(id) {
             control.abort(Stop::Cancelled);
             if let Ok(ended) = tokio::time::timeout(Duration::from_secs(10), core.wait(id)).await {

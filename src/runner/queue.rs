@@ -78,10 +78,15 @@ async fn claim(core: &Core) -> Result<Option<agent_executions::Model>, DbErr> {
         if own.is_empty() {
             return Ok(None);
         }
-        return db::executions::claim_next(&core.db, &core.instance_id, lease_until, Some(&own))
-            .await;
+        return db::executions::claim_next(
+            &core.writer,
+            &core.instance_id,
+            lease_until,
+            Some(&own),
+        )
+        .await;
     }
-    db::executions::claim_next(&core.db, &core.instance_id, lease_until, None).await
+    db::executions::claim_next(&core.writer, &core.instance_id, lease_until, None).await
 }
 
 fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {
@@ -129,7 +134,7 @@ async fn heartbeat(core: Arc<Core>) {
 /// Renews this instance's leases, applies cancellation requests, and recovers the runs of
 /// instances that stopped renewing theirs.
 async fn beat(core: &Core) -> Result<(), DbErr> {
-    db::executions::renew_leases(&core.db, &core.instance_id, lease_until(core)).await?;
+    db::executions::renew_leases(&core.writer, &core.instance_id, lease_until(core)).await?;
     for id in db::executions::cancel_requests(&core.db, &core.instance_id).await? {
         if let Some(control) = core.control(id) {
             control.abort(Stop::Cancelled);

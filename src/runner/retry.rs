@@ -88,7 +88,7 @@ pub(crate) async fn call_model(
             reason: error.to_string(),
         })
         .await?;
-        db::executions::increment_retry_count(&cx.core.db, execution_id).await?;
+        db::executions::increment_retry_count(&cx.core.writer, execution_id).await?;
         cx.interrupts.race(tokio::time::sleep(delay)).await?;
     }
 }

@@ -51,7 +51,7 @@ async fn run(
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
-    let mut log = EventLog::open(core.db.clone(), core.hub.clone(), row.id).await?;
+    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
     let elapsed = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
 
     let agent = match row.agent_id {
@@ -75,26 +75,24 @@ async fn run(
 
     let loaded = loader::load(&core.db, &core.tools, &config).await?;
     let route = core.router.resolve(&config.model);
-    log.append(Event::Start {
-        agent_id: config.agent_id.clone(),
-        model: config.model.clone(),
-        provider: route.as_ref().ok().map(|(p, _)| p.name().to_owned()),
-        tools: loaded.tools.names(),
-        max_steps: config.max_steps,
-        max_retries: config.max_retries,
-        timeout_ms: config.timeout_ms,
-    })
-    .await?;
-    log.append(Event::Status {
-        status: Status::Running,
-    })
-    .await?;
-    for message in &loaded.warnings {
-        log.append(Event::Warning {
-            message: message.clone(),
-        })
-        .await?;
-    }
+    let mut opening = vec![
+        Event::Start {
+            agent_id: config.agent_id.clone(),
+            model: config.model.clone(),
+            provider: route.as_ref().ok().map(|(p, _)| p.name().to_owned()),
+            tools: loaded.tools.names(),
+            max_steps: config.max_steps,
+            max_retries: config.max_retries,
+            timeout_ms: config.timeout_ms,
+        },
+        Event::Status {
+            status: Status::Running,
+        },
+    ];
+    opening.extend(loaded.warnings.iter().map(|message| Event::Warning {
+        message: message.clone(),
+    }));
+    log.append_all(opening).await?;
     let (provider, model_id) = match route {
         Ok(route) => route,
         Err(no_provider) => {
@@ -133,9 +131,9 @@ async fn run(
     let tool_ctx = ToolContext {
         execution_id: row.id,
         project: project.clone(),
-        data_api: Arc::new(DbDataApi::new(core.db.clone(), project)),
+        data_api: Arc::new(DbDataApi::new(core.writer.clone(), project)),
         sandbox: core.sandbox.clone(),
-        db: core.db.clone(),
+        db: core.writer.clone(),
         memory_bytes: core.settings.sandbox.memory_mb.saturating_mul(1 << 20),
     };
     let deadline = started + Duration::from_millis(config.timeout_ms);

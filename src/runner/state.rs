@@ -54,13 +54,28 @@ impl Stats {
     }
 }
 
+/// The write connection for `db` (see [`Core::writer`]). In-memory SQLite databases exist
+/// once per pool, so they keep the shared one.
+async fn writer_for(db: &DatabaseConnection, url: &str) -> anyhow::Result<DatabaseConnection> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if db::is_postgres(db) || in_memory {
+        return Ok(db.clone());
+    }
+    db::connect(url, 1).await
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Everything the runner's tasks share.
 pub(crate) struct Core {
+    /// The shared pool, for reads.
     pub(crate) db: DatabaseConnection,
+    /// The connection the runner writes through: on SQLite a pool of one connection of its
+    /// own, so the runner's writes queue in-process instead of contending for SQLite's write
+    /// lock (whose busy handler sleeps for milliseconds); on PostgreSQL the shared pool.
+    pub(crate) writer: DatabaseConnection,
     pub(crate) settings: Arc<Settings>,
     pub(crate) router: ProviderRouter,
     pub(crate) sandbox: Sandbox,
@@ -83,11 +98,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         db: DatabaseConnection,
         settings: Arc<Settings>,
         options: RunnerOptions,
     ) -> anyhow::Result<Self> {
+        let writer = writer_for(&db, &settings.database.url).await?;
         let p = &settings.providers;
         let provider_settings = ProviderSettings {
             openrouter_base_url: p.openrouter_base_url.clone(),
@@ -112,6 +128,7 @@ impl Core {
             sandbox: Sandbox::new(settings.sandbox.workers),
             hub: Arc::new(Hub::default()),
             db,
+            writer,
             settings,
             router,
             options,

@@ -226,6 +226,7 @@ pub async fn standalone(
     aladdin::seed::run(&db).await.expect("demo data");
     let opts = options(aladdin::runner::RunnerOptions::from_settings(&settings));
     let runner = aladdin::runner::Runner::new(db.clone(), std::sync::Arc::new(settings), opts)
+        .await
         .expect("runner");
     runner.start();
     Standalone {
