@@ -136,6 +136,8 @@ pub async fn claim_next(
         .from_as(agent_executions::Entity, cand.clone())
         .and_where(Expr::col((cand.clone(), C::Status)).eq(Status::Pending.as_str()))
         .and_where(Expr::not_exists(blocking))
+        // (status, created_at) is indexed: the oldest pending rows come first, without a sort.
+        .order_by((cand.clone(), C::CreatedAt), Order::Asc)
         .order_by((cand.clone(), C::Id), Order::Asc)
         .limit(1);
     if let Some(ids) = only {
@@ -296,15 +298,16 @@ pub struct Finished {
 }
 
 /// Moves an execution from one of `from` to its terminal state and appends its last events,
-/// in one transaction. Returns false (and writes nothing) when the row is no longer in one of
-/// `from`: someone else finished it.
+/// in one transaction; the events are numbered inside it, after the execution's last stored
+/// seq, and the first seq used is returned. Returns `None` (and writes nothing) when the row
+/// is no longer in one of `from`: someone else finished it.
 pub async fn finish(
     db: &DatabaseConnection,
     id: i32,
     from: &[Status],
     result: &Finished,
     events: &[NewEvent],
-) -> Result<bool, DbErr> {
+) -> Result<Option<i64>, DbErr> {
     let status = result.status.unwrap_or(Status::Failed);
     let ts = now();
     let txn = db.begin().await?;
@@ -336,11 +339,20 @@ pub async fn finish(
         .await?;
     if updated.rows_affected == 0 {
         txn.rollback().await?;
-        return Ok(false);
+        return Ok(None);
     }
-    append_events(&txn, id, events).await?;
+    let first = max_seq(&txn, id).await? + 1;
+    let numbered: Vec<NewEvent> = events
+        .iter()
+        .zip(first..)
+        .map(|(event, seq)| NewEvent {
+            seq,
+            ..event.clone()
+        })
+        .collect();
+    append_events(&txn, id, &numbered).await?;
     txn.commit().await?;
-    Ok(true)
+    Ok(Some(first))
 }
 
 /// The completed executions of a conversation before `before_id`, oldest first (the last

@@ -142,20 +142,18 @@ pub(crate) async fn run(
 ) -> Result<Outcome, LoopError> {
     for step in 1..=cx.max_steps {
         let response = retry::call_model(cx, &st.request, log).await?;
-        record_usage(st, log, step, &response).await?;
+        record_usage(st, log, step, &response)?;
         if !response.text.is_empty() {
             st.last_text.clone_from(&response.text);
             log.append(Event::Text {
                 text: response.text.clone(),
-            })
-            .await?;
+            })?;
         }
         if response.tool_calls.is_empty() {
             if response.stop_reason == StopReason::MaxTokens {
                 log.append(Event::Warning {
                     message: "The model's answer was cut off at its output token limit.".into(),
-                })
-                .await?;
+                })?;
             }
             return Ok(final_answer(cx, response.text));
         }
@@ -181,7 +179,7 @@ pub(crate) async fn run(
     })
 }
 
-async fn record_usage(
+fn record_usage(
     st: &mut LoopState,
     log: &mut EventLog,
     step: u32,
@@ -189,16 +187,13 @@ async fn record_usage(
 ) -> Result<(), DbErr> {
     st.meter.record(response.usage);
     match response.usage {
-        Some(usage) => {
-            log.append(Event::Usage {
-                step,
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                total_tokens: usage.input_tokens + usage.output_tokens,
-                cost: usage.cost,
-            })
-            .await
-        }
+        Some(usage) => log.append(Event::Usage {
+            step,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            total_tokens: usage.input_tokens + usage.output_tokens,
+            cost: usage.cost,
+        }),
         None if !st.warned_no_usage => {
             st.warned_no_usage = true;
             log.append(Event::Warning {
@@ -206,7 +201,6 @@ async fn record_usage(
                     "The provider reported no token usage; token counts and cost are incomplete."
                         .into(),
             })
-            .await
         }
         None => Ok(()),
     }
@@ -272,8 +266,7 @@ async fn call_tool(
         tool_call_id: call.id.clone(),
         tool_name: call.name.clone(),
         input: call.input.clone(),
-    })
-    .await?;
+    })?;
     let started = Instant::now();
     let outcome = match cx.tools.get(&call.name) {
         None => ToolOutcome::error(format!(
@@ -309,8 +302,7 @@ async fn call_tool(
         error: error.clone(),
         duration_ms,
         console: outcome.console,
-    })
-    .await?;
+    })?;
     st.request.messages.push(Message::ToolResult {
         tool_call_id: call.id.clone(),
         tool_name: call.name.clone(),

@@ -7,7 +7,7 @@ use sea_orm::DbErr;
 use serde_json::{Value, json};
 
 use super::Core;
-use super::event::{Event, TokenUsage};
+use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
 use crate::db::{self, executions::Finished};
 use crate::domain::executions::{Status, codes};
@@ -60,34 +60,45 @@ impl Ending {
     }
 }
 
-/// Writes the ending of the execution `log` belongs to, if it is still in one of `from`.
-/// Returns false when someone else ended it first (nothing is written then). `count` adds
-/// the run to the agent's metrics.
+/// Writes the ending of execution `id`, if it is still in one of `from`: the events `log`
+/// still holds are stored first, then the row and the last events in one transaction.
+/// Returns false when someone else ended it first (nothing is written then). `count` adds the
+/// run to the agent's metrics.
 pub(crate) async fn write(
     core: &Core,
-    log: &mut EventLog,
+    log: Option<&EventLog>,
+    id: i32,
     from: &[Status],
     ending: Ending,
     agent_id: Option<i32>,
     count: bool,
 ) -> Result<bool, DbErr> {
-    let id = log.execution_id();
-    let mut items = Vec::with_capacity(3);
+    if let Some(log) = log
+        && let Err(e) = log.flush().await
+    {
+        // The run must still end; its last events are written with the row below.
+        tracing::error!(run.id = id, error = %e, "some events of the run could not be stored");
+    }
+    let mut events = Vec::with_capacity(3);
     if let Some(failure) = &ending.error {
-        items.push(log.number(Event::Error {
+        events.push(Event::Error {
             message: failure.message.clone(),
             code: failure.code.clone(),
-        }));
+        });
     }
-    items.push(log.number(Event::Finish {
+    events.push(Event::Finish {
         status: ending.status,
         output: ending.output.clone().unwrap_or(Value::Null),
         total_cost: ending.usage.estimated_cost,
         token_usage: ending.usage.clone(),
-    }));
-    items.push(log.number(Event::Status {
+    });
+    events.push(Event::Status {
         status: ending.status,
-    }));
+    });
+    let items: Vec<StreamItem> = events
+        .into_iter()
+        .map(|e| StreamItem::stored(0, e))
+        .collect();
     let rows: Vec<_> = items.iter().map(to_row).collect();
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let finished = Finished {
@@ -103,10 +114,19 @@ pub(crate) async fn write(
         error_code: ending.error.as_ref().map(|f| f.code.clone()),
         error_details: ending.error.and_then(|f| f.details),
     };
-    if !db::executions::finish(&core.writer, id, from, &finished, &rows).await? {
+    let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
+    else {
         return Ok(false);
+    };
+    for (item, seq) in items.into_iter().zip(first..) {
+        core.hub.publish(
+            id,
+            StreamItem {
+                seq: Some(seq),
+                ..item
+            },
+        );
     }
-    log.publish(items);
     if count && let Some(agent_id) = agent_id {
         let succeeded = ending.status == Status::Completed;
         let duration = finished.execution_time_ms.unwrap_or(0);
@@ -134,12 +154,12 @@ pub(crate) async fn fail_running(
     code: &str,
     message: &str,
 ) -> Result<bool, DbErr> {
-    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
     let mut ending = Ending::error(Status::Failed, code, message);
     ending.execution_time_ms = Some(elapsed_since_start(row));
     write(
         core,
-        &mut log,
+        None,
+        row.id,
         &[Status::Running],
         ending,
         row.agent_id,
@@ -153,7 +173,6 @@ pub(crate) async fn cancel_pending(
     core: &Core,
     row: &agent_executions::Model,
 ) -> Result<bool, DbErr> {
-    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
     let mut ending = Ending::error(
         Status::Cancelled,
         codes::CANCELLED,
@@ -164,7 +183,8 @@ pub(crate) async fn cancel_pending(
     }
     write(
         core,
-        &mut log,
+        None,
+        row.id,
         &[Status::Pending],
         ending,
         row.agent_id,

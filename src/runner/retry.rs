@@ -56,8 +56,8 @@ pub(crate) async fn call_model(
     log: &mut EventLog,
 ) -> Result<ChatResponse, LoopError> {
     let execution_id = log.execution_id();
-    let hub = cx.core.hub.clone();
-    let on_text = move |text: &str| hub.publish_delta(execution_id, text);
+    let deltas = log.deltas();
+    let on_text = move |text: &str| deltas.send(text);
     let mut attempt = 0u32;
     loop {
         let started = Instant::now();
@@ -86,8 +86,7 @@ pub(crate) async fn call_model(
             attempt,
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             reason: error.to_string(),
-        })
-        .await?;
+        })?;
         db::executions::increment_retry_count(&cx.core.writer, execution_id).await?;
         cx.interrupts.race(tokio::time::sleep(delay)).await?;
     }

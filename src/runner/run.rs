@@ -51,7 +51,7 @@ async fn run(
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
-    let mut log = EventLog::open(core.writer.clone(), core.hub.clone(), row.id).await?;
+    let mut log = EventLog::open(&core.db, core.writer.clone(), core.hub.clone(), row.id).await?;
     let elapsed = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
 
     let agent = match row.agent_id {
@@ -63,7 +63,8 @@ async fn run(
         let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
         finish::write(
             core,
-            &mut log,
+            Some(&log),
+            row.id,
             &[Status::Running],
             ending,
             row.agent_id,
@@ -92,7 +93,7 @@ async fn run(
     opening.extend(loaded.warnings.iter().map(|message| Event::Warning {
         message: message.clone(),
     }));
-    log.append_all(opening).await?;
+    log.append_all(opening)?;
     let (provider, model_id) = match route {
         Ok(route) => route,
         Err(no_provider) => {
@@ -101,7 +102,8 @@ async fn run(
             ending.execution_time_ms = Some(elapsed());
             finish::write(
                 core,
-                &mut log,
+                Some(&log),
+                row.id,
                 &[Status::Running],
                 ending,
                 row.agent_id,
@@ -176,7 +178,8 @@ async fn run(
     let ending = ending(outcome, &state, usage, elapsed());
     finish::write(
         core,
-        &mut log,
+        Some(&log),
+        row.id,
         &[Status::Running],
         ending,
         row.agent_id,
