@@ -1,4 +1,4 @@
-//! The command line: `aladdin [serve] | migrate | create-user | seed`.
+//! The command line: `aladdin [serve] | migrate | create-user | seed | run`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -35,6 +35,27 @@ pub enum Command {
     },
     /// Insert the demo data that is missing (idempotent: a second run changes nothing).
     Seed,
+    /// Run an agent once through the runner and stream its events to the terminal.
+    /// Exits 0 when the run completed, 1 otherwise (with the error on stderr).
+    Run(RunArgs),
+}
+
+/// Arguments of `aladdin run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The agent's agentId, e.g. `story-head-001`.
+    pub agent_id: String,
+    /// The prompt.
+    pub prompt: String,
+    /// The project the tools work on (slug or id).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Continue this conversation (earlier completed runs become history).
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Print one JSON event per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Roles as the CLI spells them.

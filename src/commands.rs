@@ -1,5 +1,7 @@
 //! What each CLI command does, on top of the same modules the server uses.
 
+mod run;
+
 use std::io::BufRead;
 
 use anyhow::Context as _;
@@ -44,6 +46,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Run(args) => run::run_agent(settings, args).await,
     }
 }
 

@@ -9,7 +9,14 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
-use crate::{auth, bootstrap, config::Settings, db, state::AppState, web};
+use crate::{
+    auth, bootstrap,
+    config::Settings,
+    db,
+    runner::{Runner, RunnerOptions},
+    state::AppState,
+    web,
+};
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -25,11 +32,14 @@ impl Application {
         let db = connect_and_migrate(&settings).await?;
         bootstrap::prepare(&db, &settings).await?;
         let cookie_key = auth::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
+        let settings = Arc::new(settings);
+        let runner = start_runner(&db, &settings).await?;
         let state = AppState {
             db,
-            settings: Arc::new(settings),
+            settings,
             cookie_key,
             login_limiter: Arc::default(),
+            runner,
         };
         let listener = TcpListener::bind(&state.settings.server.bind)
             .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
@@ -59,13 +69,44 @@ impl Application {
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
         handle.stop(true).await;
-        server.await.map_err(std::io::Error::other)?
+        let served = server.await.map_err(std::io::Error::other)?;
+        tracing::info!("stopping the runner");
+        self.state.runner.shutdown().await;
+        served
     }
 
     /// Serves until the server is stopped or dropped, without handling signals (tests).
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Builds the runner, fails the executions a dead process left running, and starts the
+/// workers.
+async fn start_runner(
+    db: &DatabaseConnection,
+    settings: &Arc<Settings>,
+) -> anyhow::Result<Arc<Runner>> {
+    let runner = Runner::new(
+        db.clone(),
+        settings.clone(),
+        RunnerOptions::from_settings(settings),
+    )
+    .await
+    .context("cannot build the runner")?;
+    let recovered = runner
+        .recover_interrupted()
+        .await
+        .context("cannot recover interrupted executions")?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "executions left running by a previous process were marked failed"
+        );
+    }
+    runner.start();
+    tracing::info!(providers = ?runner.providers(), "runner started");
+    Ok(Arc::new(runner))
 }
 
 /// Connects to the database and applies every pending migration.

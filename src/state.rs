@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::rate_limit::LoginLimiter;
 use crate::config::Settings;
+use crate::runner::Runner;
 
 /// Shared application state, cloned into each worker as `web::Data`.
 #[derive(Clone)]
@@ -19,4 +20,6 @@ pub struct AppState {
     pub cookie_key: Key,
     /// Failed sign-in attempts, shared by every worker of this process.
     pub login_limiter: Arc<LoginLimiter>,
+    /// The agent runner (queue, workers, event streams).
+    pub runner: Arc<Runner>,
 }

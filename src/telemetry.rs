@@ -2,7 +2,8 @@
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global subscriber: human-readable lines by default, JSON lines when
+/// Installs the global subscriber, writing to stderr (stdout is for command output such as
+/// `aladdin run --json`): human-readable lines by default, JSON lines when
 /// `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
@@ -11,10 +12,17 @@ pub fn init() {
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry
-            .with(fmt::layer().json().flatten_event(true))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+        registry
+            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .try_init()
     };
     // A second call (tests start many apps in one process) keeps the first subscriber.
     drop(result);

@@ -1,8 +1,22 @@
-//! Agent executions and their append-only events.
+//! Agent executions (the run queue and the history) and their append-only events.
+//!
+//! Status changes are conditional UPDATEs (`… WHERE status = 'pending'`), so a row is claimed,
+//! cancelled or finished exactly once even when several workers or instances race for it.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query},
+};
+use serde_json::Value;
 
+use crate::domain::executions::Status;
+use crate::domain::now;
 use crate::entities::{agent_executions, execution_events};
+
+use agent_executions::Column as C;
 
 /// The execution with this id.
 pub async fn find_by_id(
@@ -24,6 +38,341 @@ pub async fn events_after(
         .order_by_asc(execution_events::Column::Seq)
         .all(db)
         .await
+}
+
+/// An execution to queue.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Agent row id.
+    pub agent_id: i32,
+    /// Agent slug, kept if the agent is deleted.
+    pub agent_slug: String,
+    /// The agent's department.
+    pub department_id: Option<i32>,
+    /// The project the tools work on.
+    pub project_id: Option<i32>,
+    /// Optional episode reference.
+    pub episode_id: Option<String>,
+    /// Conversation this run continues (or starts).
+    pub conversation_id: String,
+    /// The execution that started this one, if any.
+    pub parent_execution_id: Option<i32>,
+    /// The user's prompt.
+    pub prompt: String,
+    /// Caller metadata.
+    pub params: Value,
+    /// Retries allowed per provider request.
+    pub max_retries: i32,
+    /// The agent configuration the run will use.
+    pub agent_snapshot: Value,
+    /// Who started it.
+    pub created_by: Option<i32>,
+}
+
+/// Inserts a `pending` execution.
+pub async fn insert_pending(
+    db: &impl ConnectionTrait,
+    new: NewExecution,
+) -> Result<agent_executions::Model, DbErr> {
+    let ts = now();
+    let row = agent_executions::ActiveModel {
+        agent_id: Set(Some(new.agent_id)),
+        agent_slug: Set(new.agent_slug),
+        department_id: Set(new.department_id),
+        project_id: Set(new.project_id),
+        episode_id: Set(new.episode_id),
+        conversation_id: Set(new.conversation_id),
+        parent_execution_id: Set(new.parent_execution_id),
+        prompt: Set(new.prompt),
+        params: Set(new.params),
+        status: Set(Status::Pending.as_str().to_owned()),
+        input_tokens: Set(0),
+        output_tokens: Set(0),
+        total_tokens: Set(0),
+        retry_count: Set(0),
+        max_retries: Set(new.max_retries),
+        agent_snapshot: Set(new.agent_snapshot),
+        created_by: Set(new.created_by),
+        cancel_requested: Set(false),
+        created_at: Set(ts),
+        updated_at: Set(ts),
+        ..Default::default()
+    };
+    agent_executions::Entity::insert(row)
+        .exec_with_returning(db)
+        .await
+}
+
+/// Claims the oldest runnable `pending` execution for `owner`: sets it `running` with a lease
+/// until `lease_until` and returns it. A run waits while an earlier run of its conversation is
+/// pending or running, so a conversation's runs execute in order, one at a time.
+///
+/// On PostgreSQL the candidate is picked with `FOR UPDATE SKIP LOCKED`, so instances sharing
+/// the queue never block on, nor double-claim, a row. `only` restricts the claim to those ids
+/// (the CLI runs only what it queued itself).
+pub async fn claim_next(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    lease_until: DateTime<FixedOffset>,
+    only: Option<&[i32]>,
+) -> Result<Option<agent_executions::Model>, DbErr> {
+    let (cand, other) = (Alias::new("cand"), Alias::new("other"));
+    let mut blocking = Query::select();
+    blocking
+        .expr(Expr::val(1))
+        .from_as(agent_executions::Entity, other.clone())
+        .and_where(
+            Expr::col((other.clone(), C::ConversationId)).equals((cand.clone(), C::ConversationId)),
+        )
+        .and_where(
+            Expr::col((other.clone(), C::Status))
+                .eq(Status::Running.as_str())
+                .or(Expr::col((other.clone(), C::Status))
+                    .eq(Status::Pending.as_str())
+                    .and(Expr::col((other, C::Id)).lt(Expr::col((cand.clone(), C::Id))))),
+        );
+    let mut pick = Query::select();
+    pick.column((cand.clone(), C::Id))
+        .from_as(agent_executions::Entity, cand.clone())
+        .and_where(Expr::col((cand.clone(), C::Status)).eq(Status::Pending.as_str()))
+        .and_where(Expr::not_exists(blocking))
+        // (status, created_at) is indexed: the oldest pending rows come first, without a sort.
+        .order_by((cand.clone(), C::CreatedAt), Order::Asc)
+        .order_by((cand.clone(), C::Id), Order::Asc)
+        .limit(1);
+    if let Some(ids) = only {
+        pick.and_where(Expr::col((cand, C::Id)).is_in(ids.iter().copied()));
+    }
+    if super::is_postgres(db) {
+        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let ts = now();
+    let rows = agent_executions::Entity::update_many()
+        .col_expr(C::Status, Expr::value(Status::Running.as_str()))
+        .col_expr(C::LeaseOwner, Expr::value(owner))
+        .col_expr(C::LeaseExpiresAt, Expr::value(lease_until))
+        .col_expr(C::StartedAt, Expr::value(ts))
+        .col_expr(C::UpdatedAt, Expr::value(ts))
+        .filter(Expr::col(C::Id).in_subquery(pick))
+        .filter(C::Status.eq(Status::Pending.as_str()))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Extends the leases of `owner`'s running executions; returns how many.
+pub async fn renew_leases(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    until: DateTime<FixedOffset>,
+) -> Result<u64, DbErr> {
+    let result = agent_executions::Entity::update_many()
+        .col_expr(C::LeaseExpiresAt, Expr::value(until))
+        .filter(C::LeaseOwner.eq(owner))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Ids of `owner`'s running executions that someone asked to cancel.
+pub async fn cancel_requests(db: &impl ConnectionTrait, owner: &str) -> Result<Vec<i32>, DbErr> {
+    agent_executions::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::LeaseOwner.eq(owner))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .filter(C::CancelRequested.eq(true))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Flags a running execution for cancellation by whichever instance runs it.
+pub async fn request_cancel(db: &impl ConnectionTrait, id: i32) -> Result<bool, DbErr> {
+    let result = agent_executions::Entity::update_many()
+        .col_expr(C::CancelRequested, Expr::value(true))
+        .col_expr(C::UpdatedAt, Expr::value(now()))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Counts one retry on the execution, atomically.
+pub async fn increment_retry_count(db: &impl ConnectionTrait, id: i32) -> Result<(), DbErr> {
+    agent_executions::Entity::update_many()
+        .col_expr(C::RetryCount, Expr::col(C::RetryCount).add(1))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Running executions whose lease expired before `at` (or that never had one): their process
+/// is gone. With `at = None`, every running execution.
+pub async fn stale_running(
+    db: &impl ConnectionTrait,
+    at: Option<DateTime<FixedOffset>>,
+) -> Result<Vec<agent_executions::Model>, DbErr> {
+    let mut query = agent_executions::Entity::find().filter(C::Status.eq(Status::Running.as_str()));
+    if let Some(at) = at {
+        query = query.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(at)));
+    }
+    query.order_by_asc(C::Id).limit(1000).all(db).await
+}
+
+/// The highest event seq of an execution (0 when it has none).
+pub async fn max_seq(db: &impl ConnectionTrait, execution_id: i32) -> Result<i64, DbErr> {
+    let max: Option<Option<i64>> = execution_events::Entity::find()
+        .select_only()
+        .expr(Expr::col(execution_events::Column::Seq).max())
+        .filter(execution_events::Column::ExecutionId.eq(execution_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(max.flatten().unwrap_or(0))
+}
+
+/// One event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Position in the execution's log.
+    pub seq: i64,
+    /// The event type.
+    pub kind: &'static str,
+    /// The event's fields.
+    pub data: Value,
+    /// When it happened.
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// Appends events to an execution's log.
+pub async fn append_events(
+    db: &impl ConnectionTrait,
+    execution_id: i32,
+    events: &[NewEvent],
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.iter().map(|e| execution_events::ActiveModel {
+        execution_id: Set(execution_id),
+        seq: Set(e.seq),
+        r#type: Set(e.kind.to_owned()),
+        data: Set(e.data.clone()),
+        created_at: Set(e.created_at),
+    });
+    execution_events::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// The result of a run, written in one UPDATE.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    /// Terminal status.
+    pub status: Option<Status>,
+    /// Output (text as a JSON string, or the structured object).
+    pub output: Option<Value>,
+    /// Output as text.
+    pub output_text: Option<String>,
+    /// Run time in milliseconds (None if it never ran).
+    pub execution_time_ms: Option<i64>,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Generated tokens.
+    pub output_tokens: i64,
+    /// Cost in USD.
+    pub estimated_cost: Option<f64>,
+    /// Where the cost comes from.
+    pub cost_source: Option<String>,
+    /// Error message.
+    pub error_message: Option<String>,
+    /// Error code.
+    pub error_code: Option<String>,
+    /// Error details.
+    pub error_details: Option<Value>,
+}
+
+/// Moves an execution from one of `from` to its terminal state and appends its last events,
+/// in one transaction; the events are numbered inside it, after the execution's last stored
+/// seq, and the first seq used is returned. Returns `None` (and writes nothing) when the row
+/// is no longer in one of `from`: someone else finished it.
+pub async fn finish(
+    db: &DatabaseConnection,
+    id: i32,
+    from: &[Status],
+    result: &Finished,
+    events: &[NewEvent],
+) -> Result<Option<i64>, DbErr> {
+    let status = result.status.unwrap_or(Status::Failed);
+    let ts = now();
+    let txn = db.begin().await?;
+    let updated = agent_executions::Entity::update_many()
+        .col_expr(C::Status, Expr::value(status.as_str()))
+        .col_expr(C::Output, Expr::value(result.output.clone()))
+        .col_expr(C::OutputText, Expr::value(result.output_text.clone()))
+        .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
+        .col_expr(C::InputTokens, Expr::value(result.input_tokens))
+        .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
+        .col_expr(
+            C::TotalTokens,
+            Expr::value(result.input_tokens + result.output_tokens),
+        )
+        .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
+        .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))
+        .col_expr(C::ErrorMessage, Expr::value(result.error_message.clone()))
+        .col_expr(C::ErrorCode, Expr::value(result.error_code.clone()))
+        .col_expr(C::ErrorDetails, Expr::value(result.error_details.clone()))
+        .col_expr(C::CompletedAt, Expr::value(ts))
+        .col_expr(C::UpdatedAt, Expr::value(ts))
+        .col_expr(
+            C::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<FixedOffset>>::None),
+        )
+        .filter(C::Id.eq(id))
+        .filter(C::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let first = max_seq(&txn, id).await? + 1;
+    let numbered: Vec<NewEvent> = events
+        .iter()
+        .zip(first..)
+        .map(|(event, seq)| NewEvent {
+            seq,
+            ..event.clone()
+        })
+        .collect();
+    append_events(&txn, id, &numbered).await?;
+    txn.commit().await?;
+    Ok(Some(first))
+}
+
+/// The completed executions of a conversation before `before_id`, oldest first (the last
+/// `limit` of them): the history a new run of the conversation continues from.
+pub async fn completed_in_conversation(
+    db: &impl ConnectionTrait,
+    conversation_id: &str,
+    before_id: i32,
+    limit: u64,
+) -> Result<Vec<agent_executions::Model>, DbErr> {
+    let mut rows = agent_executions::Entity::find()
+        .filter(C::ConversationId.eq(conversation_id))
+        .filter(C::Id.lt(before_id))
+        .filter(C::Status.eq(Status::Completed.as_str()))
+        .order_by_desc(C::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    rows.reverse();
+    Ok(rows)
 }
 
 /// What the admin's execution list is filtered by.

@@ -1,1 +1,282 @@
+//! The agent runner: one core used by the admin pages, the JSON API, the CLI and the tests.
+//! It knows nothing of HTTP servers.
+//!
+//! - [`Runner::execute`] checks the agent and queues an execution row (with a snapshot of the
+//!   agent configuration); a worker claims it and runs the tool-calling loop.
+//! - [`Runner::subscribe`] is the one event stream every adapter uses (stored events, then
+//!   live ones, ending after the terminal event); [`Runner::wait`] awaits the end.
+//! - [`Runner::cancel`] stops a pending or running execution.
+//!
+//! See `shared/DESIGN.md`, "The runner": every numbered rule is implemented here.
+
+mod agent_loop;
+mod control;
+mod error;
+pub mod event;
+mod finish;
+pub mod hub;
+mod log;
+pub mod pricing;
 pub mod providers;
+mod queue;
+pub mod retry;
+mod run;
+pub mod snapshot;
+mod state;
+mod stream;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+
+use crate::config::Settings;
+use crate::db;
+use crate::domain::executions::Status;
+use crate::entities::agent_executions;
+use crate::sandbox::Sandbox;
+
+pub use error::RunError;
+pub use event::{Event, StreamItem, TokenUsage};
+pub use hub::Hub;
+pub use state::ProviderTime;
+pub use stream::EventStream;
+
+use control::Stop;
+use snapshot::AgentConfig;
+use state::Core;
+
+/// Who and what an execution is for, besides its agent and prompt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunContext {
+    /// The project its tools work on (validated to exist).
+    pub project_id: Option<i32>,
+    /// Continue this conversation (runs sharing it see each other's prompts and outputs);
+    /// a new conversation id is generated when absent.
+    pub conversation_id: Option<String>,
+    /// Optional episode reference.
+    pub episode_id: Option<String>,
+    /// The execution that started this one.
+    pub parent_execution_id: Option<i32>,
+    /// Caller metadata, stored as the execution's `params`.
+    pub metadata: Value,
+    /// The user who started it.
+    pub created_by: Option<i32>,
+}
+
+/// How the runner queues and supervises executions.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Executions run at once by this process (`RUNNER_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How often the queue is polled for rows queued by other processes.
+    pub poll_interval: Duration,
+    /// How often leases are renewed and cancellation requests checked.
+    pub heartbeat_interval: Duration,
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// How long shutdown waits for runs before interrupting them.
+    pub shutdown_grace: Duration,
+    /// Only run executions queued by this runner (the CLI), never the shared queue.
+    pub only_own_runs: bool,
+    /// Delays between retries of a provider request.
+    pub backoff: retry::Backoff,
+}
+
+impl RunnerOptions {
+    /// The server's options: concurrency from the settings, 1 s poll, 5 s heartbeat, 30 s
+    /// leases, 10 s shutdown grace.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            concurrency: settings.runner.concurrency,
+            poll_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            only_own_runs: false,
+            backoff: retry::Backoff::default(),
+        }
+    }
+
+    /// The CLI's options: one run at a time, only its own.
+    pub fn for_cli(settings: &Settings) -> Self {
+        Self {
+            concurrency: 1,
+            only_own_runs: true,
+            ..Self::from_settings(settings)
+        }
+    }
+}
+
+/// The agent runner. Cheap to share (`Arc<Runner>` in the application state).
+pub struct Runner {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("instance_id", &self.core.instance_id)
+            .field("providers", &self.core.router.configured())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// Builds a runner on `db` (provider clients, sandbox pool). Call [`Runner::start`] to
+    /// begin claiming executions. Needs a rustls crypto provider installed (see `main`).
+    pub async fn new(
+        db: DatabaseConnection,
+        settings: Arc<Settings>,
+        options: RunnerOptions,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            core: Arc::new(Core::new(db, settings, options).await?),
+        })
+    }
+
+    /// Ends as `failed`/`interrupted` the executions a dead process left `running`; call once
+    /// before [`Runner::start`]. Returns how many.
+    pub async fn recover_interrupted(&self) -> Result<usize, sea_orm::DbErr> {
+        queue::recover(&self.core, true).await
+    }
+
+    /// Starts the dispatcher and the heartbeat on the current tokio runtime.
+    pub fn start(&self) {
+        let handles = queue::spawn(&self.core);
+        self.core.keep_tasks(handles);
+    }
+
+    /// Stops claiming, gives running executions the grace period, then ends the rest as
+    /// `failed`/`interrupted` and stops the background tasks.
+    pub async fn shutdown(&self) {
+        self.core.shutdown().await;
+    }
+
+    /// Queues a run of agent `agent_id` (DESIGN rule 1: a missing or inactive agent is an
+    /// error and creates no row) and returns the `pending` execution.
+    pub async fn execute(
+        &self,
+        agent_id: &str,
+        prompt: &str,
+        ctx: RunContext,
+    ) -> Result<agent_executions::Model, RunError> {
+        let core = &self.core;
+        if core.stop.is_cancelled() {
+            return Err(RunError::ShuttingDown);
+        }
+        let agent = db::agents::find_by_agent_id(&core.db, agent_id)
+            .await?
+            .filter(|a| a.is_active)
+            .ok_or_else(|| RunError::AgentNotFound(agent_id.to_owned()))?;
+        if let Some(project_id) = ctx.project_id
+            && db::projects::find_by_id(&core.db, project_id)
+                .await?
+                .is_none()
+        {
+            return Err(RunError::ProjectNotFound(project_id));
+        }
+        let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
+        let config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
+        let conversation_id = ctx
+            .conversation_id
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let new = db::executions::NewExecution {
+            agent_id: agent.id,
+            agent_slug: agent.agent_id.clone(),
+            department_id: Some(agent.department_id),
+            project_id: ctx.project_id,
+            episode_id: ctx.episode_id,
+            conversation_id,
+            parent_execution_id: ctx.parent_execution_id,
+            prompt: prompt.to_owned(),
+            params: if ctx.metadata.is_null() {
+                Value::Object(Default::default())
+            } else {
+                ctx.metadata
+            },
+            max_retries: i32::try_from(config.max_retries).unwrap_or(0),
+            agent_snapshot: config.to_snapshot(),
+            created_by: ctx.created_by,
+        };
+        let row = db::executions::insert_pending(&core.writer, new).await?;
+        core.queued(row.id);
+        Ok(row)
+    }
+
+    /// Waits until execution `id` has ended and returns it.
+    pub async fn wait(&self, id: i32) -> Result<agent_executions::Model, RunError> {
+        self.core.wait(id).await
+    }
+
+    /// Cancels execution `id`: a pending one at once; a running one here through its stop
+    /// handle (the result is returned once it has ended, within 10 s); a running one on
+    /// another instance by flagging `cancel_requested`, which that instance's heartbeat
+    /// applies. An execution that already ended is [`RunError::AlreadyFinished`].
+    pub async fn cancel(&self, id: i32) -> Result<agent_executions::Model, RunError> {
+        let core = &self.core;
+        let row = core.find(id).await?;
+        let status = Status::parse(&row.status).unwrap_or(Status::Failed);
+        if status.is_terminal() {
+            return Err(RunError::AlreadyFinished(status));
+        }
+        if status == Status::Pending && finish::cancel_pending(core, &row).await? {
+            return core.find(id).await;
+        }
+        db::executions::request_cancel(&core.writer, id).await?;
+        if let Some(control) = core.control(id) {
+            control.abort(Stop::Cancelled);
+            if let Ok(ended) = tokio::time::timeout(Duration::from_secs(10), core.wait(id)).await {
+                return ended;
+            }
+        }
+        core.find(id).await
+    }
+
+    /// The event stream of execution `id` after `after_seq` (0 for everything): stored events
+    /// from the database, then live ones including `text_delta` chunks, without gaps or
+    /// duplicates; it ends after the terminal `status` event (at once, after the history, for
+    /// a finished execution).
+    pub async fn subscribe(&self, id: i32, after_seq: i64) -> Result<EventStream, RunError> {
+        stream::open(self.core.clone(), id, after_seq).await
+    }
+
+    /// Whether execution `id` is running in this process.
+    pub fn is_running_here(&self, id: i32) -> bool {
+        self.core.is_running_here(id)
+    }
+
+    /// Executions running in this process right now.
+    pub fn running_count(&self) -> usize {
+        self.core.running_count()
+    }
+
+    /// The live broadcast hub (a cross-instance listener may publish into it).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.core.hub
+    }
+
+    /// The process-wide sandbox pool (the admin's "Try it" panel runs tools on it too).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.core.sandbox
+    }
+
+    /// Names of the configured providers.
+    pub fn providers(&self) -> Vec<&'static str> {
+        self.core.router.configured()
+    }
+
+    /// Time spent inside provider requests since start (for metrics and benchmarks).
+    pub fn provider_time(&self) -> ProviderTime {
+        self.core.stats.snapshot()
+    }
+
+    /// This process's id in leases (`lease_owner`).
+    pub fn instance_id(&self) -> &str {
+        &self.core.instance_id
+    }
+}

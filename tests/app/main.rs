@@ -6,3 +6,4 @@ mod helpers;
 mod admin;
 mod auth;
 mod foundation;
+mod runner;

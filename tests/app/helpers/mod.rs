@@ -2,11 +2,10 @@
 
 #![allow(dead_code)]
 
-pub mod fake_llm;
-
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use aladdin::{config::Settings, startup::Application};
+use aladdin::{config::Settings, runner::Runner, startup::Application};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
 /// A running application and a client for it.
@@ -21,6 +20,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// The settings the app was built with.
     pub settings: Settings,
+    /// The application's runner.
+    pub runner: Arc<Runner>,
     /// Removes the test database when dropped.
     _guard: DbGuard,
 }
@@ -69,6 +70,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         .expect("the application builds");
     let port = app.port();
     let db = app.state().db.clone();
+    let runner = app.state().runner.clone();
     tokio::spawn(app.run());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -76,6 +78,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         client: client(),
         db,
         settings,
+        runner,
         _guard: guard,
     }
 }

@@ -1,0 +1,208 @@
+//! `aladdin run AGENT_ID "prompt" [--project SLUG] [--conversation ID] [--json]`: one run
+//! through the same runner and database as the server (claiming only its own execution),
+//! streamed to the terminal as it happens.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+
+use crate::cli::RunArgs;
+use crate::config::Settings;
+use crate::db;
+use crate::domain::executions::Status;
+use crate::runner::{Event, RunContext, Runner, RunnerOptions, StreamItem};
+use crate::startup::connect_and_migrate;
+
+/// Longest tool input or output printed in text mode.
+const MAX_SHOWN: usize = 600;
+
+/// Runs the agent and prints its events; an error unless the run completed.
+pub(super) async fn run_agent(settings: Settings, args: RunArgs) -> anyhow::Result<()> {
+    let db = connect_and_migrate(&settings).await?;
+    let project_id = match &args.project {
+        Some(project) => Some(find_project(&db, project).await?),
+        None => None,
+    };
+    let settings = Arc::new(settings);
+    let runner = Runner::new(db, settings.clone(), RunnerOptions::for_cli(&settings)).await?;
+    runner.start();
+    let result = run_and_print(&runner, &args, project_id).await;
+    runner.shutdown().await;
+    result
+}
+
+async fn run_and_print(
+    runner: &Runner,
+    args: &RunArgs,
+    project_id: Option<i32>,
+) -> anyhow::Result<()> {
+    let ctx = RunContext {
+        project_id,
+        conversation_id: args.conversation.clone(),
+        ..RunContext::default()
+    };
+    let row = runner.execute(&args.agent_id, &args.prompt, ctx).await?;
+    let mut events = runner.subscribe(row.id, 0).await?;
+    let mut printer = Printer::new(args.json);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            item = events.next() => match item {
+                Some(item) => printer.print(&item)?,
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                eprintln!("\ncancelling execution {} …", row.id);
+                runner.cancel(row.id).await.ok();
+            }
+        }
+    }
+    let row = runner.wait(row.id).await?;
+    if row.status == Status::Completed.as_str() {
+        return Ok(());
+    }
+    let code = row.error_code.as_deref().unwrap_or(row.status.as_str());
+    let message = row.error_message.as_deref().unwrap_or("no error message");
+    anyhow::bail!("execution {} {} ({code}): {message}", row.id, row.status)
+}
+
+/// A project by slug, or by id.
+async fn find_project(db: &DatabaseConnection, project: &str) -> anyhow::Result<i32> {
+    let found = match db::projects::find_by_slug(db, project).await? {
+        Some(p) => Some(p),
+        None => match project.parse::<i32>() {
+            Ok(id) => db::projects::find_by_id(db, id).await?,
+            Err(_) => None,
+        },
+    };
+    found
+        .map(|p| p.id)
+        .with_context(|| format!("Project not found: {project}"))
+}
+
+/// Writes events to stdout: JSON lines, or text as it streams.
+struct Printer {
+    json: bool,
+    /// Text deltas of the current assistant message were printed.
+    streaming: bool,
+}
+
+impl Printer {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            streaming: false,
+        }
+    }
+
+    fn print(&mut self, item: &StreamItem) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            let line = serde_json::to_string(item).unwrap_or_default();
+            writeln!(out, "{line}")?;
+            return out.flush();
+        }
+        match &item.event {
+            Event::Start {
+                agent_id,
+                model,
+                provider,
+                tools,
+                ..
+            } => {
+                let via = provider.as_deref().unwrap_or("no provider");
+                writeln!(
+                    out,
+                    "==> {agent_id} · {model} via {via} · tools: {}",
+                    tools.join(", ")
+                )?;
+            }
+            Event::TextDelta { text } => {
+                self.streaming = true;
+                write!(out, "{text}")?;
+            }
+            Event::Text { text } => {
+                if !self.streaming {
+                    write!(out, "{text}")?;
+                }
+                self.streaming = false;
+                writeln!(out)?;
+            }
+            Event::ToolCall {
+                tool_name, input, ..
+            } => {
+                writeln!(out, "-> {tool_name} {}", shorten(input))?;
+            }
+            Event::ToolResult {
+                tool_name,
+                output,
+                error,
+                duration_ms,
+                console,
+                ..
+            } => {
+                for line in console.iter().flat_map(|c| c.lines()) {
+                    writeln!(out, "   console: {line}")?;
+                }
+                match error {
+                    Some(error) => {
+                        writeln!(out, "<- {tool_name} failed ({duration_ms} ms): {error}")?
+                    }
+                    None => writeln!(out, "<- {tool_name} ({duration_ms} ms) {}", shorten(output))?,
+                }
+            }
+            Event::Retry {
+                attempt,
+                delay_ms,
+                reason,
+            } => {
+                self.streaming = false;
+                writeln!(out, "\n[retry {attempt} in {delay_ms} ms] {reason}")?;
+            }
+            Event::Warning { message } => writeln!(out, "[warning] {message}")?,
+            Event::Finish {
+                status,
+                output,
+                token_usage,
+                ..
+            } => {
+                writeln!(out, "--- {status} ---")?;
+                if matches!(output, Value::Object(_) | Value::Array(_)) {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string_pretty(output).unwrap_or_default()
+                    )?;
+                }
+                let cost = match token_usage.estimated_cost {
+                    Some(cost) => format!("${cost:.6}"),
+                    None => "unknown".into(),
+                };
+                let source = token_usage.cost_source.as_deref().unwrap_or("none");
+                writeln!(
+                    out,
+                    "tokens: {} in · {} out · {} total · cost {cost} ({source})",
+                    token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
+                )?;
+            }
+            Event::Usage { .. } | Event::Status { .. } | Event::Error { .. } => {}
+        }
+        out.flush()
+    }
+}
+
+/// Compact JSON, cut at [`MAX_SHOWN`] characters.
+fn shorten(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= MAX_SHOWN {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_SHOWN).collect();
+    cut.push('…');
+    cut
+}

@@ -1,0 +1,344 @@
+//! The tool-calling loop (DESIGN rule 4): at most `max_steps` model calls; each tool call is
+//! validated against its input schema (problems go back to the model as the tool result), run,
+//! and answered; no tool calls means done. Structured output arrives through `set_output`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sea_orm::DbErr;
+use serde_json::{Value, json};
+
+use super::Core;
+use super::control::{Interrupts, Stop};
+use super::event::Event;
+use super::log::EventLog;
+use super::pricing::Meter;
+use super::providers::{
+    ChatRequest, ChatResponse, Message, Provider, ProviderError, StopReason, ToolCall,
+};
+use super::retry;
+use super::tools::builtin::SetOutput;
+use super::tools::{SET_OUTPUT, ToolContext, ToolOutcome, ToolSet};
+use crate::domain::executions::{Status, codes};
+
+/// Longest raw argument text quoted back to the model.
+const MAX_QUOTED_ARGS: usize = 500;
+
+/// What the loop needs, borrowed from the run.
+pub(crate) struct LoopCx<'a> {
+    /// The runner.
+    pub core: &'a Core,
+    /// The provider client for the run's model.
+    pub provider: Arc<dyn Provider>,
+    /// The run's tools.
+    pub tools: &'a ToolSet,
+    /// The structured output tool, when the agent has an outputSchema.
+    pub set_output: Option<&'a SetOutput>,
+    /// Passed to every tool call.
+    pub tool_ctx: &'a ToolContext,
+    /// Deadline and cancellation.
+    pub interrupts: &'a Interrupts<'a>,
+    /// Most model calls.
+    pub max_steps: u32,
+    /// Retries per request.
+    pub max_retries: u32,
+}
+
+/// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
+pub(crate) struct LoopState {
+    /// The next request: system prompt, messages so far, tools.
+    pub request: ChatRequest,
+    /// Usage of each successful model call.
+    pub meter: Meter,
+    /// The latest assistant text (the partial output of a run that stops).
+    pub last_text: String,
+    /// The output handed over through `set_output`.
+    pub structured: Option<Value>,
+    warned_no_usage: bool,
+}
+
+impl LoopState {
+    /// A loop about to send `request`.
+    pub(crate) fn new(request: ChatRequest) -> Self {
+        Self {
+            request,
+            meter: Meter::default(),
+            last_text: String::new(),
+            structured: None,
+            warned_no_usage: false,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// Finished with an output.
+    Completed {
+        /// The output: the final text as a JSON string, or the structured object.
+        output: Value,
+        /// The output as text.
+        output_text: String,
+    },
+    /// Ended without a valid output.
+    Failed {
+        /// `failed`, `timeout` or `cancelled`.
+        status: Status,
+        /// Error code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+        /// Specifics (provider status, limits, validation errors …).
+        details: Option<Value>,
+    },
+}
+
+impl Outcome {
+    /// A failure without details.
+    pub(crate) fn failed(status: Status, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Failed {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+}
+
+/// Why the loop stopped early.
+#[derive(Debug)]
+pub(crate) enum LoopError {
+    /// Deadline, cancellation or shutdown.
+    Stop(Stop),
+    /// The provider failed for good.
+    Provider {
+        /// The last error.
+        error: ProviderError,
+        /// Requests sent, retries included.
+        attempts: u32,
+    },
+    /// The database failed.
+    Db(DbErr),
+}
+
+impl From<Stop> for LoopError {
+    fn from(stop: Stop) -> Self {
+        Self::Stop(stop)
+    }
+}
+
+impl From<DbErr> for LoopError {
+    fn from(e: DbErr) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Runs the loop until the model answers without tool calls, hands over its output, or the
+/// step limit is reached.
+pub(crate) async fn run(
+    cx: &LoopCx<'_>,
+    st: &mut LoopState,
+    log: &mut EventLog,
+) -> Result<Outcome, LoopError> {
+    for step in 1..=cx.max_steps {
+        let response = retry::call_model(cx, &st.request, log).await?;
+        record_usage(st, log, step, &response)?;
+        if !response.text.is_empty() {
+            st.last_text.clone_from(&response.text);
+            log.append(Event::Text {
+                text: response.text.clone(),
+            })?;
+        }
+        if response.tool_calls.is_empty() {
+            if response.stop_reason == StopReason::MaxTokens {
+                log.append(Event::Warning {
+                    message: "The model's answer was cut off at its output token limit.".into(),
+                })?;
+            }
+            return Ok(final_answer(cx, response.text));
+        }
+        st.request.messages.push(Message::Assistant {
+            text: response.text,
+            tool_calls: response.tool_calls.clone(),
+        });
+        for call in &response.tool_calls {
+            call_tool(cx, st, log, call).await?;
+        }
+        if let Some(output) = &st.structured {
+            return Ok(structured(output.clone()));
+        }
+    }
+    Ok(Outcome::Failed {
+        status: Status::Failed,
+        code: codes::MAX_STEPS,
+        message: format!(
+            "The agent reached its limit of {} model calls without finishing.",
+            cx.max_steps
+        ),
+        details: Some(json!({"maxSteps": cx.max_steps})),
+    })
+}
+
+fn record_usage(
+    st: &mut LoopState,
+    log: &mut EventLog,
+    step: u32,
+    response: &ChatResponse,
+) -> Result<(), DbErr> {
+    st.meter.record(response.usage);
+    match response.usage {
+        Some(usage) => log.append(Event::Usage {
+            step,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            total_tokens: usage.input_tokens + usage.output_tokens,
+            cost: usage.cost,
+        }),
+        None if !st.warned_no_usage => {
+            st.warned_no_usage = true;
+            log.append(Event::Warning {
+                message:
+                    "The provider reported no token usage; token counts and cost are incomplete."
+                        .into(),
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The run's result when the model answers without calling a tool.
+fn final_answer(cx: &LoopCx<'_>, text: String) -> Outcome {
+    let Some(set_output) = cx.set_output else {
+        return Outcome::Completed {
+            output: Value::String(text.clone()),
+            output_text: text,
+        };
+    };
+    // A model that answers with the JSON itself instead of calling set_output is accepted
+    // when that JSON is valid.
+    let candidate = serde_json::from_str::<Value>(strip_fences(&text)).ok();
+    let checked = candidate.map(|value| {
+        let input = set_output.as_input(value.clone());
+        cx.tools.validate(SET_OUTPUT, &input).map(|()| value)
+    });
+    match checked {
+        Some(Ok(value)) => structured(value),
+        Some(Err(problems)) => Outcome::Failed {
+            status: Status::Failed,
+            code: codes::INVALID_OUTPUT,
+            message: "The agent's final answer does not match its output schema.".into(),
+            details: Some(json!({"validationErrors": problems})),
+        },
+        None => Outcome::failed(
+            Status::Failed,
+            codes::INVALID_OUTPUT,
+            "The agent finished without calling set_output, which its output schema requires.",
+        ),
+    }
+}
+
+fn structured(output: Value) -> Outcome {
+    let output_text = serde_json::to_string_pretty(&output).unwrap_or_default();
+    Outcome::Completed {
+        output,
+        output_text,
+    }
+}
+
+/// The text inside a Markdown code fence, if the answer is one.
+fn strip_fences(text: &str) -> &str {
+    let trimmed = text.trim();
+    trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map_or(trimmed, str::trim)
+}
+
+/// Validates, runs and answers one tool call.
+async fn call_tool(
+    cx: &LoopCx<'_>,
+    st: &mut LoopState,
+    log: &mut EventLog,
+    call: &ToolCall,
+) -> Result<(), LoopError> {
+    log.append(Event::ToolCall {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        input: call.input.clone(),
+    })?;
+    let started = Instant::now();
+    let outcome = match cx.tools.get(&call.name) {
+        None => ToolOutcome::error(format!(
+            "Unknown tool `{}`. Available tools: {}.",
+            call.name,
+            cx.tools.names().join(", ")
+        )),
+        Some(tool) => match check_input(cx.tools, call) {
+            Err(problems) => ToolOutcome::error(problems),
+            Ok(()) => {
+                cx.interrupts
+                    .race(tool.call(call.input.clone(), cx.tool_ctx))
+                    .await?
+            }
+        },
+    };
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (output, error) = match outcome.result {
+        Ok(value) => (value, None),
+        Err(message) => (Value::Null, Some(message)),
+    };
+    if call.name == SET_OUTPUT && error.is_none() {
+        st.structured = Some(output.clone());
+    }
+    let content = match &error {
+        Some(message) => message.clone(),
+        None => serde_json::to_string(&output).unwrap_or_default(),
+    };
+    log.append(Event::ToolResult {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        output,
+        error: error.clone(),
+        duration_ms,
+        console: outcome.console,
+    })?;
+    st.request.messages.push(Message::ToolResult {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        content,
+        is_error: error.is_some(),
+    });
+    Ok(())
+}
+
+/// The problems with a call's input, worded for the model.
+fn check_input(tools: &ToolSet, call: &ToolCall) -> Result<(), String> {
+    if let Value::String(raw) = &call.input
+        && serde_json::from_str::<Value>(raw).is_err()
+    {
+        let quoted: String = raw.chars().take(MAX_QUOTED_ARGS).collect();
+        return Err(format!(
+            "The arguments of {} are not valid JSON: {quoted}. Send a JSON object matching its input schema.",
+            call.name
+        ));
+    }
+    tools.validate(&call.name, &call.input).map_err(|problems| {
+        format!(
+            "Invalid input for {}:\n{problems}\nFix the input and call the tool again.",
+            call.name
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_fences_are_stripped() {
+        assert_eq!(strip_fences("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(strip_fences(" {\"a\":1} "), "{\"a\":1}");
+        assert_eq!(strip_fences("```\n[1]\n```"), "[1]");
+    }
+}

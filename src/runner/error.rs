@@ -1,0 +1,44 @@
+//! Errors of the runner's public operations (a run's own failures are recorded on the
+//! execution, not returned).
+
+use sea_orm::DbErr;
+
+use crate::domain::executions::Status;
+use crate::error::AppError;
+
+/// Why `execute`, `wait`, `cancel` or `subscribe` could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No agent with this agentId, or it is inactive (DESIGN rule 1: no execution row).
+    #[error("Agent not found or inactive: {0}")]
+    AgentNotFound(String),
+    /// The given projectId does not exist.
+    #[error("Project not found: {0}")]
+    ProjectNotFound(i32),
+    /// No execution with this id.
+    #[error("Execution not found: {0}")]
+    ExecutionNotFound(i32),
+    /// The execution already ended; there is nothing to cancel.
+    #[error("This execution has already ended ({0}).")]
+    AlreadyFinished(Status),
+    /// The runner is shutting down and accepts no new runs.
+    #[error("The runner is shutting down; try again shortly.")]
+    ShuttingDown,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl From<RunError> for AppError {
+    fn from(err: RunError) -> Self {
+        match err {
+            RunError::AgentNotFound(_) | RunError::ExecutionNotFound(_) => {
+                AppError::NotFound(err.to_string())
+            }
+            RunError::ProjectNotFound(_) => AppError::field("projectId", err.to_string()),
+            RunError::AlreadyFinished(_) => AppError::Conflict(err.to_string()),
+            RunError::ShuttingDown => AppError::TooManyRequests(err.to_string()),
+            RunError::Db(db) => AppError::from(db),
+        }
+    }
+}

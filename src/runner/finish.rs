@@ -1,0 +1,194 @@
+//! Ending an execution (DESIGN rule 7): one UPDATE of the row and its last events (`error`,
+//! `finish`, `status`) in one transaction, then the broadcast, the waiters, and the agent's
+//! metrics with an atomic increment. Every way a run can end comes through here, so no row
+//! is ever left `running`.
+
+use sea_orm::DbErr;
+use serde_json::{Value, json};
+
+use super::Core;
+use super::event::{Event, StreamItem, TokenUsage};
+use super::log::{EventLog, to_row};
+use crate::db::{self, executions::Finished};
+use crate::domain::executions::{Status, codes};
+use crate::domain::now;
+use crate::entities::agent_executions;
+
+/// An error recorded on the execution.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    /// Stable code.
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// Specifics.
+    pub details: Option<Value>,
+}
+
+/// How an execution ends.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ending {
+    /// Terminal status.
+    pub status: Status,
+    /// Output (kept, partial, on failures).
+    pub output: Option<Value>,
+    /// Output as text.
+    pub output_text: Option<String>,
+    /// The error, unless completed.
+    pub error: Option<Failure>,
+    /// Tokens and cost.
+    pub usage: TokenUsage,
+    /// Run time, when it ran.
+    pub execution_time_ms: Option<i64>,
+}
+
+impl Ending {
+    /// An ending with only an error (nothing ran, or nothing is known).
+    pub(crate) fn error(status: Status, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            output: None,
+            output_text: None,
+            error: Some(Failure {
+                code: code.to_owned(),
+                message: message.into(),
+                details: None,
+            }),
+            usage: TokenUsage::default(),
+            execution_time_ms: None,
+        }
+    }
+}
+
+/// Writes the ending of execution `id`, if it is still in one of `from`: the events `log`
+/// still holds are stored first, then the row and the last events in one transaction.
+/// Returns false when someone else ended it first (nothing is written then). `count` adds the
+/// run to the agent's metrics.
+pub(crate) async fn write(
+    core: &Core,
+    log: Option<&EventLog>,
+    id: i32,
+    from: &[Status],
+    ending: Ending,
+    agent_id: Option<i32>,
+    count: bool,
+) -> Result<bool, DbErr> {
+    if let Some(log) = log
+        && let Err(e) = log.flush().await
+    {
+        // The run must still end; its last events are written with the row below.
+        tracing::error!(run.id = id, error = %e, "some events of the run could not be stored");
+    }
+    let mut events = Vec::with_capacity(3);
+    if let Some(failure) = &ending.error {
+        events.push(Event::Error {
+            message: failure.message.clone(),
+            code: failure.code.clone(),
+        });
+    }
+    events.push(Event::Finish {
+        status: ending.status,
+        output: ending.output.clone().unwrap_or(Value::Null),
+        total_cost: ending.usage.estimated_cost,
+        token_usage: ending.usage.clone(),
+    });
+    events.push(Event::Status {
+        status: ending.status,
+    });
+    let items: Vec<StreamItem> = events
+        .into_iter()
+        .map(|e| StreamItem::stored(0, e))
+        .collect();
+    let rows: Vec<_> = items.iter().map(to_row).collect();
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let finished = Finished {
+        status: Some(ending.status),
+        output: ending.output,
+        output_text: ending.output_text,
+        execution_time_ms: ending.execution_time_ms,
+        input_tokens: to_i64(ending.usage.input_tokens),
+        output_tokens: to_i64(ending.usage.output_tokens),
+        estimated_cost: ending.usage.estimated_cost,
+        cost_source: ending.usage.cost_source,
+        error_message: ending.error.as_ref().map(|f| f.message.clone()),
+        error_code: ending.error.as_ref().map(|f| f.code.clone()),
+        error_details: ending.error.and_then(|f| f.details),
+    };
+    let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
+    else {
+        return Ok(false);
+    };
+    for (item, seq) in items.into_iter().zip(first..) {
+        core.hub.publish(
+            id,
+            StreamItem {
+                seq: Some(seq),
+                ..item
+            },
+        );
+    }
+    if count && let Some(agent_id) = agent_id {
+        let succeeded = ending.status == Status::Completed;
+        let duration = finished.execution_time_ms.unwrap_or(0);
+        if let Err(e) =
+            db::agents::record_execution(&core.writer, agent_id, succeeded, duration).await
+        {
+            tracing::error!(run.id = id, error = %e, "could not update the agent's metrics");
+        }
+    }
+    core.finished(id);
+    Ok(true)
+}
+
+/// Milliseconds since the execution started (0 when unknown).
+fn elapsed_since_start(row: &agent_executions::Model) -> i64 {
+    row.started_at
+        .map_or(0, |at| (now() - at).num_milliseconds().max(0))
+}
+
+/// Ends a running execution whose process is gone (or that failed outside the loop) as
+/// `failed` with `code`; its partial usage is unknown.
+pub(crate) async fn fail_running(
+    core: &Core,
+    row: &agent_executions::Model,
+    code: &str,
+    message: &str,
+) -> Result<bool, DbErr> {
+    let mut ending = Ending::error(Status::Failed, code, message);
+    ending.execution_time_ms = Some(elapsed_since_start(row));
+    write(
+        core,
+        None,
+        row.id,
+        &[Status::Running],
+        ending,
+        row.agent_id,
+        true,
+    )
+    .await
+}
+
+/// Cancels a pending execution before any worker claims it. False if it was claimed first.
+pub(crate) async fn cancel_pending(
+    core: &Core,
+    row: &agent_executions::Model,
+) -> Result<bool, DbErr> {
+    let mut ending = Ending::error(
+        Status::Cancelled,
+        codes::CANCELLED,
+        "Cancelled before it started.",
+    );
+    if let Some(failure) = ending.error.as_mut() {
+        failure.details = Some(json!({"stage": "pending"}));
+    }
+    write(
+        core,
+        None,
+        row.id,
+        &[Status::Pending],
+        ending,
+        row.agent_id,
+        false,
+    )
+    .await
+}

@@ -1,0 +1,148 @@
+//! Live fan-out of an execution's events inside this process.
+//!
+//! One tokio broadcast channel per execution, created when the first watcher subscribes and
+//! removed when the run ends or the last watcher leaves. Publishing to an execution nobody
+//! watches costs a map lookup. Anything may feed the hub: the local run task does, and a
+//! PostgreSQL `LISTEN` task can later publish the events of runs on other instances through
+//! the same [`Hub::publish`].
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+use super::event::{Event, StreamItem};
+
+/// Items buffered per execution before a slow watcher lags (it then re-reads the database).
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// In-process broadcast of execution events, keyed by execution id.
+#[derive(Debug)]
+pub struct Hub {
+    channels: Mutex<HashMap<i32, broadcast::Sender<StreamItem>>>,
+    capacity: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl Hub {
+    /// A hub buffering `capacity` items per execution.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            channels: Mutex::new(HashMap::new()),
+            capacity: capacity.max(16),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<i32, broadcast::Sender<StreamItem>>> {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts receiving the live items of `execution_id`. Call [`Hub::release`] after
+    /// dropping the receiver.
+    pub fn subscribe(&self, execution_id: i32) -> broadcast::Receiver<StreamItem> {
+        self.lock()
+            .entry(execution_id)
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Sends `item` to the watchers of `execution_id`, if any. A terminal item closes the
+    /// channel after delivery: watchers still receive everything sent before it.
+    pub fn publish(&self, execution_id: i32, item: StreamItem) {
+        let mut channels = self.lock();
+        let terminal = item.is_terminal();
+        if let Some(tx) = channels.get(&execution_id) {
+            // No receiver left is not an error: the entry is cleaned up below or on release.
+            let _ = tx.send(item);
+        }
+        if terminal {
+            channels.remove(&execution_id);
+        }
+    }
+
+    /// Sends a live-only text delta (never stored) to the watchers of `execution_id`.
+    pub fn publish_delta(&self, execution_id: i32, text: &str) {
+        let channels = self.lock();
+        if let Some(tx) = channels.get(&execution_id)
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(StreamItem::live(Event::TextDelta {
+                text: text.to_owned(),
+            }));
+        }
+    }
+
+    /// Removes the channel of `execution_id` when no receiver is left.
+    pub fn release(&self, execution_id: i32) {
+        let mut channels = self.lock();
+        if channels
+            .get(&execution_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            channels.remove(&execution_id);
+        }
+    }
+
+    /// Number of executions with a live channel (for metrics and tests).
+    pub fn channel_count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::executions::Status;
+
+    #[tokio::test]
+    async fn watchers_get_items_until_the_terminal_one_and_the_channel_goes_away() {
+        let hub = Hub::default();
+        hub.publish(
+            1,
+            StreamItem::stored(
+                1,
+                Event::Text {
+                    text: "lost".into(),
+                },
+            ),
+        );
+        assert_eq!(hub.channel_count(), 0, "publishing creates nothing");
+        let mut rx = hub.subscribe(1);
+        hub.publish_delta(1, "he");
+        hub.publish(
+            1,
+            StreamItem::stored(
+                2,
+                Event::Status {
+                    status: Status::Completed,
+                },
+            ),
+        );
+        assert_eq!(
+            hub.channel_count(),
+            0,
+            "the terminal item closes the channel"
+        );
+        assert_eq!(rx.recv().await.expect("delta").kind(), "text_delta");
+        assert!(rx.recv().await.expect("terminal").is_terminal());
+        assert!(rx.recv().await.is_err(), "closed after the terminal item");
+    }
+
+    #[test]
+    fn release_removes_only_unwatched_channels() {
+        let hub = Hub::default();
+        let a = hub.subscribe(7);
+        let b = hub.subscribe(7);
+        drop(a);
+        hub.release(7);
+        assert_eq!(hub.channel_count(), 1);
+        drop(b);
+        hub.release(7);
+        assert_eq!(hub.channel_count(), 0);
+    }
+}

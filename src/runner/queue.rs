@@ -1,0 +1,169 @@
+//! The execution queue: executions are rows, claimed by a dispatcher with bounded concurrency
+//! (`RUNNER_CONCURRENCY`), held under a lease that a heartbeat renews, and recovered as
+//! `failed`/`interrupted` when their process is gone (DESIGN rule 9, LESSONS #1).
+//!
+//! The dispatcher wakes when this process queues a run and polls for rows queued by other
+//! processes. On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so instances can share the
+//! queue; each instance renews its leases, honours `cancel_requested` on its runs, and fails
+//! the runs of instances whose leases expired.
+
+use std::sync::Arc;
+
+use sea_orm::DbErr;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::Core;
+use super::control::{RunControl, Stop};
+use super::finish;
+use super::run;
+use crate::db;
+use crate::domain::executions::codes;
+use crate::domain::now;
+use crate::entities::agent_executions;
+
+/// Prefix of the instance id of CLI runners (whose live runs a starting server leaves alone).
+pub(crate) const CLI_PREFIX: &str = "cli-";
+
+const INTERRUPTED_MESSAGE: &str =
+    "The process running this execution stopped before it finished (restart or crash).";
+
+/// Starts the dispatcher and the heartbeat.
+pub(crate) fn spawn(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(dispatch(core.clone())),
+        tokio::spawn(heartbeat(core.clone())),
+    ]
+}
+
+async fn dispatch(core: Arc<Core>) {
+    let permits = Arc::new(Semaphore::new(core.options.concurrency.max(1)));
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = core.stop.cancelled() => break,
+        };
+        if core.stop.is_cancelled() {
+            break;
+        }
+        match claim(&core).await {
+            Ok(Some(row)) => launch(&core, row, permit),
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    () = core.wake.notified() => {}
+                    () = tokio::time::sleep(core.options.poll_interval) => {}
+                    () = core.stop.cancelled() => break,
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::error!(error = %e, "could not claim an execution");
+                tokio::select! {
+                    () = tokio::time::sleep(core.options.poll_interval) => {}
+                    () = core.stop.cancelled() => break,
+                }
+            }
+        }
+    }
+}
+
+async fn claim(core: &Core) -> Result<Option<agent_executions::Model>, DbErr> {
+    let lease_until = lease_until(core);
+    if core.options.only_own_runs {
+        let own = core.own_queued();
+        if own.is_empty() {
+            return Ok(None);
+        }
+        return db::executions::claim_next(
+            &core.writer,
+            &core.instance_id,
+            lease_until,
+            Some(&own),
+        )
+        .await;
+    }
+    db::executions::claim_next(&core.writer, &core.instance_id, lease_until, None).await
+}
+
+fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {
+    let ttl =
+        chrono::Duration::from_std(core.options.lease_ttl).unwrap_or(chrono::Duration::seconds(30));
+    now() + ttl
+}
+
+/// Runs a claimed execution on its own task; a panic in it still ends the execution.
+fn launch(core: &Arc<Core>, row: agent_executions::Model, permit: OwnedSemaphorePermit) {
+    let id = row.id;
+    let control = Arc::new(RunControl::default());
+    core.track(id, control.clone());
+    let core = core.clone();
+    tokio::spawn(async move {
+        let fallback = row.clone();
+        let task = tokio::spawn(run::run_claimed(core.clone(), row, control));
+        if let Err(join) = task.await {
+            tracing::error!(run.id = id, error = %join, "run task panicked");
+            let message = "The run stopped on an internal error.";
+            if let Err(e) = finish::fail_running(&core, &fallback, codes::INTERNAL, message).await {
+                tracing::error!(run.id = id, error = %e, "could not record the crash");
+            }
+        }
+        core.untrack(id);
+        drop(permit);
+    });
+}
+
+async fn heartbeat(core: Arc<Core>) {
+    let mut tick = tokio::time::interval(core.options.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = core.halt.cancelled() => break,
+        }
+        if let Err(e) = beat(&core).await {
+            tracing::warn!(error = %e, "runner heartbeat failed");
+        }
+    }
+}
+
+/// Renews this instance's leases, applies cancellation requests, and recovers the runs of
+/// instances that stopped renewing theirs.
+async fn beat(core: &Core) -> Result<(), DbErr> {
+    db::executions::renew_leases(&core.writer, &core.instance_id, lease_until(core)).await?;
+    for id in db::executions::cancel_requests(&core.db, &core.instance_id).await? {
+        if let Some(control) = core.control(id) {
+            control.abort(Stop::Cancelled);
+        }
+    }
+    recover(core, false).await.map(|_| ())
+}
+
+/// Ends as `failed`/`interrupted` the running executions whose process is gone: those with an
+/// expired lease and, at the start of a server on SQLite (one instance by design), every
+/// running one except live CLI runs. Returns how many were recovered.
+pub(crate) async fn recover(core: &Core, at_start: bool) -> Result<usize, DbErr> {
+    let everything = at_start && !db::is_postgres(&core.db) && !core.options.only_own_runs;
+    let at = now();
+    let rows = db::executions::stale_running(&core.db, (!everything).then_some(at)).await?;
+    let mut recovered = 0;
+    for row in rows {
+        let live_cli = row
+            .lease_owner
+            .as_deref()
+            .is_some_and(|o| o.starts_with(CLI_PREFIX))
+            && row.lease_expires_at.is_some_and(|until| until > at);
+        if core.is_running_here(row.id) || live_cli {
+            continue;
+        }
+        if finish::fail_running(core, &row, codes::INTERRUPTED, INTERRUPTED_MESSAGE).await? {
+            tracing::warn!(run.id = row.id, "marked an interrupted execution as failed");
+            recovered += 1;
+        }
+    }
+    Ok(recovered)
+}

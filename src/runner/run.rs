@@ -1,0 +1,319 @@
+//! One claimed execution, from its snapshot to its ending: check the agent, load the tools,
+//! route the model, build the conversation, run the loop under the deadline, and finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DbErr;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::Core;
+use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
+use super::control::{Interrupts, RunControl, Stop};
+use super::event::Event;
+use super::finish::{self, Ending, Failure};
+use super::log::EventLog;
+use super::providers::{ChatRequest, Message, ProviderError};
+use super::snapshot::AgentConfig;
+use super::tools::data_api::DbDataApi;
+use super::tools::{ToolContext, loader};
+use crate::db;
+use crate::domain::executions::{Status, codes};
+use crate::entities::agent_executions;
+
+/// Earlier completed runs of a conversation sent as history, at most.
+const MAX_HISTORY_RUNS: u64 = 50;
+/// Extra time a run gets past its deadline to end cleanly before it is cut off.
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a claimed execution to its end. Database failures end it as `failed`/`internal`
+/// when the database allows; the start-up recovery covers the rest.
+pub(crate) async fn run_claimed(
+    core: Arc<Core>,
+    row: agent_executions::Model,
+    control: Arc<RunControl>,
+) {
+    let id = row.id;
+    if let Err(e) = run(&core, &row, &control).await {
+        tracing::error!(run.id = id, error = %e, "run failed on a database error");
+        let message = "The run stopped on an internal error (database).";
+        if let Err(e) = finish::fail_running(&core, &row, codes::INTERNAL, message).await {
+            tracing::error!(run.id = id, error = %e, "could not record the failure");
+        }
+    }
+}
+
+async fn run(
+    core: &Core,
+    row: &agent_executions::Model,
+    control: &RunControl,
+) -> Result<(), DbErr> {
+    let started = Instant::now();
+    let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
+    let mut log = EventLog::open(&core.db, core.writer.clone(), core.hub.clone(), row.id).await?;
+    let elapsed = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+
+    let agent = match row.agent_id {
+        Some(id) => db::agents::find_by_id(&core.db, id).await?,
+        None => None,
+    };
+    if !agent.is_some_and(|a| a.is_active) {
+        let message = format!("Agent not found or inactive: {}", row.agent_slug);
+        let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
+        finish::write(
+            core,
+            Some(&log),
+            row.id,
+            &[Status::Running],
+            ending,
+            row.agent_id,
+            false,
+        )
+        .await?;
+        return Ok(());
+    }
+
+    let loaded = loader::load(&core.db, &core.tools, &config).await?;
+    let route = core.router.resolve(&config.model);
+    let mut opening = vec![
+        Event::Start {
+            agent_id: config.agent_id.clone(),
+            model: config.model.clone(),
+            provider: route.as_ref().ok().map(|(p, _)| p.name().to_owned()),
+            tools: loaded.tools.names(),
+            max_steps: config.max_steps,
+            max_retries: config.max_retries,
+            timeout_ms: config.timeout_ms,
+        },
+        Event::Status {
+            status: Status::Running,
+        },
+    ];
+    opening.extend(loaded.warnings.iter().map(|message| Event::Warning {
+        message: message.clone(),
+    }));
+    log.append_all(opening)?;
+    let (provider, model_id) = match route {
+        Ok(route) => route,
+        Err(no_provider) => {
+            let mut ending =
+                Ending::error(Status::Failed, codes::NO_PROVIDER, no_provider.to_string());
+            ending.execution_time_ms = Some(elapsed());
+            finish::write(
+                core,
+                Some(&log),
+                row.id,
+                &[Status::Running],
+                ending,
+                row.agent_id,
+                true,
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+
+    let project = match row.project_id {
+        Some(id) => db::projects::find_by_id(&core.db, id).await?,
+        None => None,
+    };
+    let mut messages = history(core, row).await?;
+    messages.push(Message::User {
+        content: row.prompt.clone(),
+    });
+    let request = ChatRequest {
+        model: model_id.clone(),
+        system: system_prompt(&config, loaded.set_output.is_some()),
+        messages,
+        tools: loaded.tools.specs(),
+        temperature: config.temperature,
+        max_tokens: None,
+    };
+    let tool_ctx = ToolContext {
+        execution_id: row.id,
+        project: project.clone(),
+        data_api: Arc::new(DbDataApi::new(core.writer.clone(), project)),
+        sandbox: core.sandbox.clone(),
+        db: core.writer.clone(),
+        memory_bytes: core.settings.sandbox.memory_mb.saturating_mul(1 << 20),
+    };
+    let deadline = started + Duration::from_millis(config.timeout_ms);
+    let interrupts = Interrupts::new(control, deadline);
+    let cx = LoopCx {
+        core,
+        provider,
+        tools: &loaded.tools,
+        set_output: loaded.set_output.as_deref(),
+        tool_ctx: &tool_ctx,
+        interrupts: &interrupts,
+        max_steps: config.max_steps,
+        max_retries: config.max_retries,
+    };
+    let mut state = LoopState::new(request);
+    // The loop stops itself at the deadline; this outer limit only guards against a wait
+    // the loop does not race (a hung database call).
+    let hard_stop = interrupts.deadline() + DEADLINE_GRACE;
+    let result = match tokio::time::timeout_at(
+        hard_stop,
+        agent_loop::run(&cx, &mut state, &mut log),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(LoopError::Stop(Stop::Timeout)),
+    };
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(LoopError::Stop(stop)) => stopped(stop, &config),
+        Err(LoopError::Provider { error, attempts }) => {
+            provider_failed(&error, attempts, cx.provider.name())
+        }
+        Err(LoopError::Db(e)) => return Err(e),
+    };
+    let usage = state
+        .meter
+        .token_usage(&core.db, &[&config.model, &model_id])
+        .await?;
+    let ending = ending(outcome, &state, usage, elapsed());
+    finish::write(
+        core,
+        Some(&log),
+        row.id,
+        &[Status::Running],
+        ending,
+        row.agent_id,
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The ending of an outcome; failures keep the partial output.
+fn ending(outcome: Outcome, state: &LoopState, usage: super::event::TokenUsage, ms: i64) -> Ending {
+    let (status, output, output_text, error) = match outcome {
+        Outcome::Completed {
+            output,
+            output_text,
+        } => (Status::Completed, Some(output), Some(output_text), None),
+        Outcome::Failed {
+            status,
+            code,
+            message,
+            details,
+        } => {
+            let partial = state.structured.clone().or_else(|| {
+                Some(Value::String(state.last_text.clone())).filter(|_| !state.last_text.is_empty())
+            });
+            let text = Some(state.last_text.clone()).filter(|t| !t.is_empty());
+            let failure = Failure {
+                code: code.to_owned(),
+                message,
+                details,
+            };
+            (status, partial, text, Some(failure))
+        }
+    };
+    Ending {
+        status,
+        output,
+        output_text,
+        error,
+        usage,
+        execution_time_ms: Some(ms),
+    }
+}
+
+fn stopped(stop: Stop, config: &AgentConfig) -> Outcome {
+    match stop {
+        Stop::Timeout => Outcome::Failed {
+            status: Status::Timeout,
+            code: codes::TIMEOUT,
+            message: format!(
+                "The run did not finish within its {} ms deadline.",
+                config.timeout_ms
+            ),
+            details: Some(json!({"timeoutMs": config.timeout_ms})),
+        },
+        Stop::Cancelled => {
+            Outcome::failed(Status::Cancelled, codes::CANCELLED, "Cancelled by a user.")
+        }
+        Stop::Shutdown => Outcome::failed(
+            Status::Failed,
+            codes::INTERRUPTED,
+            "The server shut down before the run finished.",
+        ),
+    }
+}
+
+fn provider_failed(error: &ProviderError, attempts: u32, provider: &str) -> Outcome {
+    let code = match error {
+        ProviderError::Http { status: 429, .. } => codes::RATE_LIMITED,
+        _ => codes::PROVIDER_ERROR,
+    };
+    let status = match error {
+        ProviderError::Http { status, .. } => json!(status),
+        _ => Value::Null,
+    };
+    let message = match error {
+        ProviderError::Http { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Outcome::Failed {
+        status: Status::Failed,
+        code,
+        message,
+        details: Some(json!({
+            "provider": provider,
+            "httpStatus": status,
+            "kind": error.code(),
+            "attempts": attempts,
+        })),
+    }
+}
+
+fn system_prompt(config: &AgentConfig, structured: bool) -> String {
+    let mut prompt = config.instructions_prompt.trim().to_owned();
+    if structured {
+        if !prompt.is_empty() {
+            prompt.push_str("\n\n");
+        }
+        prompt.push_str(
+            "When your work is done, call the `set_output` tool once with the final result; its \
+             input schema is the required output format. Do not answer with the result as text.",
+        );
+    }
+    prompt
+}
+
+/// The earlier completed runs of the conversation as user/assistant turns, oldest first.
+async fn history(core: &Core, row: &agent_executions::Model) -> Result<Vec<Message>, DbErr> {
+    let earlier = db::executions::completed_in_conversation(
+        &core.db,
+        &row.conversation_id,
+        row.id,
+        MAX_HISTORY_RUNS,
+    )
+    .await?;
+    let mut messages = Vec::with_capacity(earlier.len() * 2 + 1);
+    for run in earlier {
+        let answer = run
+            .output_text
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                run.output.as_ref().map(|o| match o {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            });
+        messages.push(Message::User {
+            content: run.prompt,
+        });
+        messages.push(Message::Assistant {
+            text: answer.unwrap_or_default(),
+            tool_calls: Vec::new(),
+        });
+    }
+    Ok(messages)
+}

@@ -1,0 +1,177 @@
+//! Loading the tools of a run (DESIGN rule 2): active tools that are global or shared with
+//! the agent's department, restricted to the agent's toolNames when it names any. A named tool
+//! that is missing, inactive, not shared, or whose schema or code does not compile becomes a
+//! warning; the built-ins are never "missing".
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::builtin::{PROJECT_CONTEXT, ProjectContext, SET_OUTPUT, SetOutput};
+use super::js::JsTool;
+use super::{Tool, ToolSet, schema};
+use crate::db;
+use crate::entities::custom_tools;
+use crate::runner::snapshot::AgentConfig;
+
+/// The tools of one run, and what could not be loaded.
+pub(crate) struct Loaded {
+    /// Tools offered to the model.
+    pub tools: ToolSet,
+    /// The structured output tool, when the agent has an outputSchema.
+    pub set_output: Option<Arc<SetOutput>>,
+    /// One sentence per tool that was left out.
+    pub warnings: Vec<String>,
+}
+
+/// Compiled custom tools (input validator, syntax check), keyed by tool id and invalidated
+/// when the row's `updated_at` changes: compiling once per edit, not once per run.
+#[derive(Default)]
+pub(crate) struct ToolCache {
+    entries: Mutex<HashMap<i32, Compiled>>,
+}
+
+#[derive(Clone)]
+struct Compiled {
+    updated_at: DateTime<FixedOffset>,
+    result: Result<Arc<jsonschema::Validator>, String>,
+}
+
+impl ToolCache {
+    fn get(&self, row: &custom_tools::Model) -> Option<Result<Arc<jsonschema::Validator>, String>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&row.id)
+            .filter(|c| c.updated_at == row.updated_at)
+            .map(|c| c.result.clone())
+    }
+
+    /// The validator of `row`, or why the tool cannot be used.
+    async fn compiled(
+        &self,
+        row: &custom_tools::Model,
+    ) -> Result<Arc<jsonschema::Validator>, String> {
+        if let Some(hit) = self.get(row) {
+            return hit;
+        }
+        let result = compile(row).await;
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                row.id,
+                Compiled {
+                    updated_at: row.updated_at,
+                    result: result.clone(),
+                },
+            );
+        result
+    }
+}
+
+async fn compile(row: &custom_tools::Model) -> Result<Arc<jsonschema::Validator>, String> {
+    let validator = schema::compile(&row.input_schema)
+        .map_err(|e| format!("its inputSchema is not a valid JSON Schema: {e}"))?;
+    let source = row.execute_function.clone();
+    // QuickJS compilation is CPU work: keep it off the async threads.
+    match tokio::task::spawn_blocking(move || crate::sandbox::check_syntax(&source)).await {
+        Ok(Ok(())) => Ok(Arc::new(validator)),
+        Ok(Err(e)) => Err(format!("its code does not compile: {e}")),
+        Err(_) => Err("its code could not be checked".into()),
+    }
+}
+
+/// Whether `name` is a built-in tool.
+pub(crate) fn is_builtin(name: &str) -> bool {
+    name == PROJECT_CONTEXT || name == SET_OUTPUT
+}
+
+fn project_context() -> (Arc<ProjectContext>, Arc<jsonschema::Validator>) {
+    static TOOL: OnceLock<(Arc<ProjectContext>, Arc<jsonschema::Validator>)> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let tool = Arc::new(ProjectContext::default());
+        let validator = schema::compile(tool.input_schema())
+            .unwrap_or_else(|e| panic!("the getProjectContext schema is valid: {e}"));
+        (tool, Arc::new(validator))
+    })
+    .clone()
+}
+
+/// Loads the tools of a run of `config`.
+pub(crate) async fn load(
+    db: &DatabaseConnection,
+    cache: &ToolCache,
+    config: &AgentConfig,
+) -> Result<Loaded, DbErr> {
+    let mut tools = ToolSet::default();
+    let mut warnings = Vec::new();
+    let (context_tool, context_validator) = project_context();
+    tools.add(context_tool, context_validator);
+
+    let named: Vec<String> = config
+        .tool_names
+        .iter()
+        .filter(|n| !is_builtin(n))
+        .cloned()
+        .collect();
+    let mut rows = if !config.tool_names.is_empty() && named.is_empty() {
+        Vec::new()
+    } else {
+        db::custom_tools::available_to(db, config.department_id, &named).await?
+    };
+    if !named.is_empty() {
+        rows.sort_by_key(|r| named.iter().position(|n| *n == r.tool_name));
+        for name in named
+            .iter()
+            .filter(|n| !rows.iter().any(|r| r.tool_name == **n))
+        {
+            warnings.push(explain_missing(db, name).await?);
+        }
+    }
+    for row in rows {
+        if is_builtin(&row.tool_name) {
+            warnings.push(format!(
+                "Tool {} was skipped: its name is reserved for a built-in tool.",
+                row.tool_name
+            ));
+            continue;
+        }
+        match cache.compiled(&row).await {
+            Ok(validator) => {
+                tools.add(Arc::new(JsTool::new(&row)), validator);
+            }
+            Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),
+        }
+    }
+
+    let mut set_output = None;
+    if let Some(output_schema) = &config.output_schema {
+        let tool = Arc::new(SetOutput::new(output_schema));
+        match schema::compile(tool.input_schema()) {
+            Ok(validator) => {
+                tools.add(tool.clone(), Arc::new(validator));
+                set_output = Some(tool);
+            }
+            Err(e) => warnings.push(format!(
+                "The agent's outputSchema is not a valid JSON Schema ({e}); the run returns text instead."
+            )),
+        }
+    }
+    Ok(Loaded {
+        tools,
+        set_output,
+        warnings,
+    })
+}
+
+/// Why a named tool is not available, as a warning sentence.
+async fn explain_missing(db: &DatabaseConnection, name: &str) -> Result<String, DbErr> {
+    let why = match db::custom_tools::find_by_name(db, name).await? {
+        None => "no custom tool has this name",
+        Some(tool) if !tool.is_active => "it is inactive",
+        Some(_) => "it is neither global nor shared with the agent's department",
+    };
+    Ok(format!("Tool {name} is not available: {why}."))
+}

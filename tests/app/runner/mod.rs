@@ -1,0 +1,13 @@
+//! The runner, end to end: the real application, real HTTP to the fake LLM server in both
+//! wire formats (OpenRouter and Anthropic), on SQLite or PostgreSQL (`TEST_DATABASE_URL`).
+
+pub mod support;
+
+mod cli;
+mod conversation;
+mod faults;
+mod recovery;
+mod statuses;
+mod stream;
+mod tools;
+mod usage;
