@@ -27,6 +27,7 @@ impl Application {
         let state = AppState {
             db,
             settings: Arc::new(settings),
+            api: Default::default(),
         };
         let listener = TcpListener::bind(&state.settings.server.bind)
             .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
@@ -78,6 +79,9 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let data = Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::telemetry_metrics::track_requests,
+            ))
             .wrap(TracingLogger::default())
             .app_data(data.clone())
             .configure(web::configure)

@@ -13,4 +13,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Settings the server started with.
     pub settings: Arc<Settings>,
+    /// State of the JSON API (login rate limit).
+    pub api: crate::web::api::ApiState,
 }

@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod custom_tools;
 pub mod departments;
 pub mod executions;
+pub mod listing;
 pub mod models;
 pub mod projects;
 pub mod sessions;
