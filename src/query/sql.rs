@@ -886,4 +886,71 @@ mod tests {
         let err = sql(json!({"password": {"equals": "x"}, "or": [{"nope": {"exists": true}}]}), Dialect::Sqlite);
         assert!(matches!(err, Err(QueryError::Paths(p)) if p == ["nope", "password"]));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_map(|f| json!(f)),
+                "[a-zA-Z0-9 ,.%_'\\\"-]{0,8}".prop_map(Value::String),
+                prop::sample::select(vec!["name", "id", "isActive", "createdAt", "department.slug", "toolNames",
+                    "executionSettings.temperature", "departments", "equals", "in", "like", "exists", "or", "and", "greater_than"])
+                    .prop_map(|s| Value::String(s.to_owned())),
+            ];
+            leaf.prop_recursive(5, 40, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        prop::sample::select(vec!["name", "id", "isActive", "createdAt", "department.slug", "department",
+                            "toolNames.toolName", "executionSettings.temperature", "departments", "and", "or", "equals",
+                            "not_equals", "in", "not_in", "like", "not_like", "contains", "greater_than", "less_than_equal",
+                            "exists", "world.era", "x"]).prop_map(str::to_owned),
+                        inner,
+                        0..4,
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn placeholders(sql: &str, dialect: Dialect) -> usize {
+            match dialect {
+                Dialect::Sqlite => sql.matches('?').count(),
+                Dialect::Postgres => sql
+                    .split('$')
+                    .skip(1)
+                    .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+                    .max()
+                    .unwrap_or(0),
+            }
+        }
+
+        proptest! {
+            /// Any JSON either is refused with a query error or renders SQL whose
+            /// placeholders match its values exactly (a mismatch would panic in sea-query).
+            #[test]
+            fn any_where_renders_consistent_sql_or_a_query_error(value in json()) {
+                let Ok(tree) = parse(&value) else { return Ok(()) };
+                for map in [&AGENTS, &DATA] {
+                    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                        if let Ok((sql, values)) = render(map, &tree, dialect) {
+                            prop_assert_eq!(placeholders(&sql, dialect), values.len(), "{}", sql);
+                            prop_assert!(!sql.contains('\0'));
+                        }
+                    }
+                }
+            }
+
+            /// Arbitrary query strings never panic the parser.
+            #[test]
+            fn any_query_string_parses_or_errors(raw in ".{0,200}") {
+                let _ = crate::query::ListParams::parse(&raw);
+            }
+        }
+    }
 }

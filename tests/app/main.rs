@@ -3,4 +3,5 @@
 
 mod helpers;
 
+mod api;
 mod foundation;
