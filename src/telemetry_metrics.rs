@@ -73,16 +73,34 @@ pub fn handle() -> &'static PrometheusHandle {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(names::HTTP_REQUESTS, "HTTP requests by method, route and status.");
-    describe_histogram!(names::HTTP_DURATION, Unit::Seconds, "HTTP request duration.");
+    describe_counter!(
+        names::HTTP_REQUESTS,
+        "HTTP requests by method, route and status."
+    );
+    describe_histogram!(
+        names::HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration."
+    );
     describe_gauge!(names::EXECUTIONS, "Executions by status.");
     describe_gauge!(names::QUEUE_DEPTH, "Executions waiting for a worker.");
-    describe_histogram!(names::PROVIDER_DURATION, Unit::Seconds, "LLM provider request latency.");
+    describe_histogram!(
+        names::PROVIDER_DURATION,
+        Unit::Seconds,
+        "LLM provider request latency."
+    );
     describe_counter!(names::PROVIDER_TOKENS, "Tokens reported by providers.");
-    describe_gauge!(names::PROVIDER_COST, "Running total cost in USD (provider-reported or from the price table).");
+    describe_gauge!(
+        names::PROVIDER_COST,
+        "Running total cost in USD (provider-reported or from the price table)."
+    );
     describe_counter!(names::PROVIDER_ERRORS, "Provider errors by kind.");
     describe_counter!(names::TOOL_CALLS, "Custom tool calls by outcome.");
-    describe_histogram!(names::TOOL_DURATION, Unit::Seconds, "Custom tool call duration.");
+    describe_histogram!(
+        names::TOOL_DURATION,
+        Unit::Seconds,
+        "Custom tool call duration."
+    );
 }
 
 /// Records one HTTP request.
@@ -127,7 +145,8 @@ pub fn record_provider_error(provider: &str, model: &str, kind: &str) {
 pub fn record_tool_call(tool: &str, ok: bool, duration: Duration) {
     metrics::counter!(names::TOOL_CALLS, "tool" => tool.to_owned(), "outcome" => if ok { "ok" } else { "error" })
         .increment(1);
-    metrics::histogram!(names::TOOL_DURATION, "tool" => tool.to_owned()).record(duration.as_secs_f64());
+    metrics::histogram!(names::TOOL_DURATION, "tool" => tool.to_owned())
+        .record(duration.as_secs_f64());
 }
 
 /// The exposition text: database gauges refreshed, then everything recorded.
@@ -159,7 +178,10 @@ pub async fn track_requests(
     let result = next.call(req).await;
     match &result {
         Ok(res) => {
-            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
             record_http(&method, &route, res.status().as_u16(), start.elapsed());
         }
         Err(e) => {

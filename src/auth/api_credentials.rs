@@ -82,7 +82,8 @@ fn parse_authorization(header: &str) -> Option<Credential> {
     }
     let (scheme, rest) = header.split_once(' ')?;
     let rest = rest.trim();
-    let credential = if scheme.eq_ignore_ascii_case("JWT") || scheme.eq_ignore_ascii_case("Bearer") {
+    let credential = if scheme.eq_ignore_ascii_case("JWT") || scheme.eq_ignore_ascii_case("Bearer")
+    {
         Credential::Token(rest.to_owned())
     } else if scheme == "users" {
         let (kind, key) = rest.split_once(' ')?;
@@ -94,7 +95,11 @@ fn parse_authorization(header: &str) -> Option<Credential> {
         return None;
     };
     match &credential {
-        Credential::Token(t) | Credential::ApiKey(t) if t.is_empty() || t.contains(char::is_whitespace) => None,
+        Credential::Token(t) | Credential::ApiKey(t)
+            if t.is_empty() || t.contains(char::is_whitespace) =>
+        {
+            None
+        }
         _ => Some(credential),
     }
 }
@@ -106,7 +111,8 @@ pub async fn authenticate(
 ) -> Result<Option<Authenticated>, DbErr> {
     match credential {
         Credential::Token(token) => {
-            let Some((user, expires_at)) = db::api_tokens::find_user(db, &tokens::hash(token)).await?
+            let Some((user, expires_at)) =
+                db::api_tokens::find_user(db, &tokens::hash(token)).await?
             else {
                 return Ok(None);
             };
@@ -143,9 +149,18 @@ mod tests {
 
     #[test]
     fn payload_header_forms_are_recognised() {
-        assert_eq!(parse(Some("JWT abc"), None), Some(Credential::Token("abc".into())));
-        assert_eq!(parse(Some("Bearer abc"), None), Some(Credential::Token("abc".into())));
-        assert_eq!(parse(Some("bearer  abc "), None), Some(Credential::Token("abc".into())));
+        assert_eq!(
+            parse(Some("JWT abc"), None),
+            Some(Credential::Token("abc".into()))
+        );
+        assert_eq!(
+            parse(Some("Bearer abc"), None),
+            Some(Credential::Token("abc".into()))
+        );
+        assert_eq!(
+            parse(Some("bearer  abc "), None),
+            Some(Credential::Token("abc".into()))
+        );
         assert_eq!(
             parse(Some("users API-Key k3y"), None),
             Some(Credential::ApiKey("k3y".into()))
@@ -154,16 +169,33 @@ mod tests {
 
     #[test]
     fn the_cookie_is_used_without_a_header() {
-        assert_eq!(parse(None, Some("tok")), Some(Credential::Token("tok".into())));
-        assert_eq!(parse(Some("Bearer h"), Some("c")), Some(Credential::Token("h".into())));
+        assert_eq!(
+            parse(None, Some("tok")),
+            Some(Credential::Token("tok".into()))
+        );
+        assert_eq!(
+            parse(Some("Bearer h"), Some("c")),
+            Some(Credential::Token("h".into()))
+        );
         assert_eq!(parse(None, Some("  ")), None);
     }
 
     #[test]
     fn malformed_headers_are_anonymous() {
-        for h in ["", "Bearer", "Bearer ", "Basic abc", "admins API-Key k", "users Key k", "JWT a b"] {
+        for h in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "admins API-Key k",
+            "users Key k",
+            "JWT a b",
+        ] {
             assert_eq!(parse(Some(h), None), None, "{h}");
         }
-        assert_eq!(parse(Some(&format!("Bearer {}", "a".repeat(5000))), None), None);
+        assert_eq!(
+            parse(Some(&format!("Bearer {}", "a".repeat(5000))), None),
+            None
+        );
     }
 }

@@ -22,7 +22,10 @@ pub async fn find_by_id(
 }
 
 /// The agents with these row ids (any order; unknown ids are skipped).
-pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<agents::Model>, DbErr> {
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+) -> Result<Vec<agents::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

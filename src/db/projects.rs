@@ -19,7 +19,10 @@ pub async fn find_by_id(
 }
 
 /// The projects with these ids (any order; unknown ids are skipped).
-pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<projects::Model>, DbErr> {
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+) -> Result<Vec<projects::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -102,13 +102,21 @@ pub static AGENTS: FieldMap = FieldMap {
             Scalar::Float,
         ),
         json("outputSchema", "output_schema"),
-        col("performanceMetrics.totalExecutions", "total_executions", Scalar::Int),
+        col(
+            "performanceMetrics.totalExecutions",
+            "total_executions",
+            Scalar::Int,
+        ),
         col(
             "performanceMetrics.successfulExecutions",
             "successful_executions",
             Scalar::Int,
         ),
-        col("performanceMetrics.failedExecutions", "failed_executions", Scalar::Int),
+        col(
+            "performanceMetrics.failedExecutions",
+            "failed_executions",
+            Scalar::Int,
+        ),
         Field {
             name: "performanceMetrics.averageExecutionTime",
             kind: Kind::Derived {
@@ -155,7 +163,11 @@ pub static CUSTOM_TOOLS: FieldMap = FieldMap {
         col("timeoutMs", "timeout_ms", Scalar::Int),
         col("version", "version", Scalar::Text),
         col("performanceMetrics.totalCalls", "total_calls", Scalar::Int),
-        col("performanceMetrics.failedCalls", "failed_calls", Scalar::Int),
+        col(
+            "performanceMetrics.failedCalls",
+            "failed_calls",
+            Scalar::Int,
+        ),
         Field {
             name: "performanceMetrics.averageExecutionTime",
             kind: Kind::Derived {
@@ -276,14 +288,29 @@ mod tests {
 
     #[test]
     fn secrets_cannot_be_queried() {
-        for path in ["password", "passwordHash", "apiKey", "apiKeyHash", "api_key_hash"] {
+        for path in [
+            "password",
+            "passwordHash",
+            "apiKey",
+            "apiKeyHash",
+            "api_key_hash",
+        ] {
             assert!(USERS.resolve(path).is_none(), "{path}");
         }
     }
 
     #[test]
     fn every_map_has_id_and_timestamps() {
-        for map in [&DEPARTMENTS, &AGENTS, &CUSTOM_TOOLS, &PROJECTS, &MODELS, &USERS, &EXECUTIONS, &TOOL_DATA] {
+        for map in [
+            &DEPARTMENTS,
+            &AGENTS,
+            &CUSTOM_TOOLS,
+            &PROJECTS,
+            &MODELS,
+            &USERS,
+            &EXECUTIONS,
+            &TOOL_DATA,
+        ] {
             for f in ["id", "createdAt", "updatedAt"] {
                 assert!(map.field(f).is_some(), "{} {f}", map.table);
             }
@@ -292,7 +319,13 @@ mod tests {
 
     #[test]
     fn relations_reach_their_targets() {
-        assert!(matches!(EXECUTIONS.resolve("agent.department.slug"), Some(Resolved::RelationSub { .. })));
-        assert!(matches!(CUSTOM_TOOLS.resolve("departments.slug"), Some(Resolved::Many { sub: Some(_), .. })));
+        assert!(matches!(
+            EXECUTIONS.resolve("agent.department.slug"),
+            Some(Resolved::RelationSub { .. })
+        ));
+        assert!(matches!(
+            CUSTOM_TOOLS.resolve("departments.slug"),
+            Some(Resolved::Many { sub: Some(_), .. })
+        ));
     }
 }

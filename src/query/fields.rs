@@ -254,9 +254,7 @@ fn resolve_inside(field: &Field, rest: &str) -> Option<Resolved> {
                 sub: Some((target, rest.to_owned())),
             })
         }
-        Kind::JsonArray { column, key } if rest == *key => {
-            Some(Resolved::ArrayKey { column, key })
-        }
+        Kind::JsonArray { column, key } if rest == *key => Some(Resolved::ArrayKey { column, key }),
         _ => None,
     }
 }
@@ -338,7 +336,10 @@ mod tests {
         );
         assert_eq!(
             MAP.resolve("performanceMetrics.totalExecutions"),
-            Some(Resolved::Scalar(Source::Column("total_executions"), Scalar::Int))
+            Some(Resolved::Scalar(
+                Source::Column("total_executions"),
+                Scalar::Int
+            ))
         );
         assert!(matches!(
             MAP.resolve("department.slug"),
@@ -346,7 +347,10 @@ mod tests {
         ));
         assert_eq!(
             MAP.resolve("department.id"),
-            Some(Resolved::Scalar(Source::Column("department_id"), Scalar::Int))
+            Some(Resolved::Scalar(
+                Source::Column("department_id"),
+                Scalar::Int
+            ))
         );
         assert_eq!(
             MAP.resolve("metadata.world.era"),
@@ -355,7 +359,10 @@ mod tests {
                 path: vec!["world".into(), "era".into()]
             })
         );
-        assert!(matches!(MAP.resolve("toolNames.toolName"), Some(Resolved::ArrayKey { .. })));
+        assert!(matches!(
+            MAP.resolve("toolNames.toolName"),
+            Some(Resolved::ArrayKey { .. })
+        ));
     }
 
     #[test]

@@ -45,7 +45,10 @@ fn paths_message(paths: &[String]) -> String {
     if paths.len() == 1 {
         format!("The following path cannot be queried: {}", paths[0])
     } else {
-        format!("The following paths cannot be queried: {}", paths.join(", "))
+        format!(
+            "The following paths cannot be queried: {}",
+            paths.join(", ")
+        )
     }
 }
 
@@ -93,7 +96,10 @@ impl ListParams {
             Some(n) => n.min(MAX_LIMIT),
             None => DEFAULT_LIMIT,
         };
-        let page = number(raw.get("page")).filter(|p| *p >= 1).unwrap_or(1).min(MAX_PAGE);
+        let page = number(raw.get("page"))
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+            .min(MAX_PAGE);
         let depth = number(raw.get("depth"))
             .map(|d| d.min(u64::from(MAX_DEPTH)) as u8)
             .unwrap_or(DEFAULT_DEPTH);
@@ -124,7 +130,11 @@ impl ListParams {
     }
 
     /// The filter on `map`, None when nothing is filtered.
-    pub fn filter(&self, map: &FieldMap, backend: DbBackend) -> Result<Option<Condition>, QueryError> {
+    pub fn filter(
+        &self,
+        map: &FieldMap,
+        backend: DbBackend,
+    ) -> Result<Option<Condition>, QueryError> {
         match &self.where_ {
             Some(w) => sql::condition(map, w, backend.into()),
             None => Ok(None),
@@ -163,7 +173,10 @@ pub fn order(map: &FieldMap, sort: &[String], backend: DbBackend) -> Vec<SortKey
             last = order;
         }
     }
-    let id_order = match items.iter().find(|i| i.trim_start_matches(['-', '+']) == "id") {
+    let id_order = match items
+        .iter()
+        .find(|i| i.trim_start_matches(['-', '+']) == "id")
+    {
         Some(i) if i.starts_with('-') => Order::Desc,
         Some(_) => Order::Asc,
         None => last,
@@ -206,7 +219,10 @@ mod tests {
     #[test]
     fn numbers_are_clamped_and_junk_ignored() {
         let p = ListParams::parse("limit=5000&page=0&depth=99&pagination=false").expect("ok");
-        assert_eq!((p.limit, p.page, p.depth, p.pagination), (MAX_LIMIT, 1, MAX_DEPTH, false));
+        assert_eq!(
+            (p.limit, p.page, p.depth, p.pagination),
+            (MAX_LIMIT, 1, MAX_DEPTH, false)
+        );
         let p = ListParams::parse("limit=-3&page=abc&depth=x").expect("ok");
         assert_eq!((p.limit, p.page, p.depth), (10, 1, 2));
         let p = ListParams::parse("limit=0&page=99999999999999999999").expect("ok");
@@ -215,15 +231,28 @@ mod tests {
 
     #[test]
     fn sort_is_comma_separated_or_repeated() {
-        assert_eq!(ListParams::parse("sort=-name,priority").expect("ok").sort, ["-name", "priority"]);
-        assert_eq!(ListParams::parse("sort[0]=a&sort[1]=-b").expect("ok").sort, ["a", "-b"]);
-        assert_eq!(ListParams::parse("sort=a&sort=b").expect("ok").sort, ["a", "b"]);
+        assert_eq!(
+            ListParams::parse("sort=-name,priority").expect("ok").sort,
+            ["-name", "priority"]
+        );
+        assert_eq!(
+            ListParams::parse("sort[0]=a&sort[1]=-b").expect("ok").sort,
+            ["a", "-b"]
+        );
+        assert_eq!(
+            ListParams::parse("sort=a&sort=b").expect("ok").sort,
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn where_comes_from_brackets_or_json() {
-        let a = ListParams::parse("where[name][equals]=x").expect("ok").where_;
-        let b = ListParams::parse("where=%7B%22name%22%3A%7B%22equals%22%3A%22x%22%7D%7D").expect("ok").where_;
+        let a = ListParams::parse("where[name][equals]=x")
+            .expect("ok")
+            .where_;
+        let b = ListParams::parse("where=%7B%22name%22%3A%7B%22equals%22%3A%22x%22%7D%7D")
+            .expect("ok")
+            .where_;
         assert_eq!(a, b);
         assert!(a.is_some());
         assert!(ListParams::parse("where=nope").is_err());

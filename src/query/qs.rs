@@ -47,8 +47,11 @@ pub fn parse(raw: &str) -> Result<Map<String, Value>, QsError> {
         if first.is_empty() {
             continue;
         }
-        insert(&mut root, first, rest, value)
-            .map_err(|()| QsError(format!("The query parameter “{key}” conflicts with another one.")))?;
+        insert(&mut root, first, rest, value).map_err(|()| {
+            QsError(format!(
+                "The query parameter “{key}” conflicts with another one."
+            ))
+        })?;
     }
     Ok(compact_map(root))
 }
@@ -61,15 +64,13 @@ pub fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -120,7 +121,12 @@ fn split_key(key: &str) -> Vec<Segment> {
     segments
 }
 
-fn insert(map: &mut Map<String, Value>, key: &str, rest: &[Segment], value: String) -> Result<(), ()> {
+fn insert(
+    map: &mut Map<String, Value>,
+    key: &str,
+    rest: &[Segment],
+    value: String,
+) -> Result<(), ()> {
     match rest.split_first() {
         None => {
             match map.get_mut(key) {
@@ -178,7 +184,11 @@ fn insert(map: &mut Map<String, Value>, key: &str, rest: &[Segment], value: Stri
     }
 }
 
-fn insert_segments(map: &mut Map<String, Value>, segments: &[Segment], value: String) -> Result<(), ()> {
+fn insert_segments(
+    map: &mut Map<String, Value>,
+    segments: &[Segment],
+    value: String,
+) -> Result<(), ()> {
     match segments.split_first() {
         Some((Segment::Key(k), rest)) => insert(map, k, rest, value),
         // `a[][]=x`: nested pushes are too ambiguous to be useful.
@@ -196,9 +206,9 @@ fn compact(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let all_indices = !map.is_empty()
-                && map
-                    .keys()
-                    .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && k.len() <= 4);
+                && map.keys().all(|k| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && k.len() <= 4
+                });
             if all_indices {
                 let mut items: Vec<(usize, Value)> = map
                     .into_iter()

@@ -53,7 +53,9 @@ pub fn condition(
         return Ok(None);
     }
     let (sql, values) = render(map, where_, dialect)?;
-    Ok(Some(Condition::all().add(Expr::cust_with_values(sql, values))))
+    Ok(Some(
+        Condition::all().add(Expr::cust_with_values(sql, values)),
+    ))
 }
 
 /// The SQL text and values of a filter (exposed for tests).
@@ -161,7 +163,11 @@ impl Writer {
                     self.push("1=1");
                     return Ok(());
                 }
-                let joiner = if matches!(w, Where::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(w, Where::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 self.push("(");
                 for (i, part) in parts.into_iter().enumerate() {
                     if i > 0 {
@@ -176,7 +182,13 @@ impl Writer {
         }
     }
 
-    fn field(&mut self, map: &FieldMap, path: &str, op: Operator, value: &Value) -> Result<(), QueryError> {
+    fn field(
+        &mut self,
+        map: &FieldMap,
+        path: &str,
+        op: Operator,
+        value: &Value,
+    ) -> Result<(), QueryError> {
         let Some(resolved) = map.resolve(path) else {
             if !self.bad_paths.iter().any(|p| p == path) {
                 self.bad_paths.push(path.to_owned());
@@ -187,22 +199,48 @@ impl Writer {
         match resolved {
             Resolved::Scalar(source, ty) => {
                 let expr = self.scalar(map, &source, ty);
-                let json_number = matches!(source, Source::Json(..)) && matches!(ty, Scalar::Int | Scalar::Float);
+                let json_number =
+                    matches!(source, Source::Json(..)) && matches!(ty, Scalar::Int | Scalar::Float);
                 self.compare(path, &expr, ty, op, value, json_number)
             }
-            Resolved::DynamicJson { column, path: segments } => {
-                self.dynamic_json(map.table, column, &segments, path, op, value)
-            }
-            Resolved::RelationSub { column, target, rest } => {
-                self.push(&format!("{}.{} IN (SELECT {}.\"id\" FROM {} WHERE ", q(map.table), q(column), q(target.table), q(target.table)));
+            Resolved::DynamicJson {
+                column,
+                path: segments,
+            } => self.dynamic_json(map.table, column, &segments, path, op, value),
+            Resolved::RelationSub {
+                column,
+                target,
+                rest,
+            } => {
+                self.push(&format!(
+                    "{}.{} IN (SELECT {}.\"id\" FROM {} WHERE ",
+                    q(map.table),
+                    q(column),
+                    q(target.table),
+                    q(target.table)
+                ));
                 self.field(target, &rest, op, value)?;
                 self.push(")");
                 Ok(())
             }
-            Resolved::Many { link_table, owner_column, target_column, sub } => {
-                self.many(map, path, link_table, owner_column, target_column, sub, op, value)
+            Resolved::Many {
+                link_table,
+                owner_column,
+                target_column,
+                sub,
+            } => self.many(
+                map,
+                path,
+                link_table,
+                owner_column,
+                target_column,
+                sub,
+                op,
+                value,
+            ),
+            Resolved::ArrayKey { column, key } => {
+                self.array_key(map.table, column, key, path, op, value)
             }
-            Resolved::ArrayKey { column, key } => self.array_key(map.table, column, key, path, op, value),
         }
     }
 
@@ -264,9 +302,9 @@ impl Writer {
     fn json_bool(&self, table: &str, column: &str, path: &[String]) -> String {
         let (c, p) = self.json_ref(table, column, path);
         match self.dialect {
-            Dialect::Sqlite => format!(
-                "(CASE json_type({c}, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
-            ),
+            Dialect::Sqlite => {
+                format!("(CASE json_type({c}, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)")
+            }
             Dialect::Postgres => format!(
                 "(CASE WHEN jsonb_typeof({c} #> {p}) = 'boolean' THEN CAST({c} #>> {p} AS BOOLEAN) END)"
             ),
@@ -282,7 +320,15 @@ impl Writer {
     }
 
     /// A typed comparison on a scalar expression.
-    fn compare(&mut self, path: &str, expr: &str, ty: Scalar, op: Operator, value: &Value, json_number: bool) -> Result<(), QueryError> {
+    fn compare(
+        &mut self,
+        path: &str,
+        expr: &str,
+        ty: Scalar,
+        op: Operator,
+        value: &Value,
+        json_number: bool,
+    ) -> Result<(), QueryError> {
         let bind_typed = |w: &mut Writer, v: Typed| match v {
             Typed::Float(f) if json_number => w.bind_json_number(f),
             Typed::Int(n) if json_number => w.bind_json_number(n as f64),
@@ -291,13 +337,19 @@ impl Writer {
         match op {
             Operator::Exists => {
                 let exists = to_bool(path, op, value)?;
-                self.push(&format!("{expr} {}", if exists { "IS NOT NULL" } else { "IS NULL" }));
+                self.push(&format!(
+                    "{expr} {}",
+                    if exists { "IS NOT NULL" } else { "IS NULL" }
+                ));
             }
             Operator::Equals | Operator::NotEquals => {
                 let typed = convert(path, op, ty, value)?;
                 let negate = op == Operator::NotEquals;
                 match typed {
-                    Typed::Null => self.push(&format!("{expr} {}", if negate { "IS NOT NULL" } else { "IS NULL" })),
+                    Typed::Null => self.push(&format!(
+                        "{expr} {}",
+                        if negate { "IS NOT NULL" } else { "IS NULL" }
+                    )),
                     v if negate => {
                         self.push(&format!("({expr} IS NULL OR {expr} <> "));
                         bind_typed(self, v);
@@ -314,7 +366,10 @@ impl Writer {
                     .iter()
                     .map(|v| convert(path, op, ty, v))
                     .collect::<Result<Vec<_>, _>>()?;
-                let items: Vec<Typed> = items.into_iter().filter(|t| !matches!(t, Typed::Null)).collect();
+                let items: Vec<Typed> = items
+                    .into_iter()
+                    .filter(|t| !matches!(t, Typed::Null))
+                    .collect();
                 let negate = op == Operator::NotIn;
                 if items.is_empty() {
                     self.push(if negate { "1=1" } else { "1=0" });
@@ -333,13 +388,19 @@ impl Writer {
                 }
                 self.push(if negate { "))" } else { ")" });
             }
-            Operator::GreaterThan | Operator::GreaterThanEqual | Operator::LessThan | Operator::LessThanEqual => {
+            Operator::GreaterThan
+            | Operator::GreaterThanEqual
+            | Operator::LessThan
+            | Operator::LessThanEqual => {
                 if ty == Scalar::Bool {
                     return Err(unsupported(path, op));
                 }
                 let v = convert(path, op, ty, value)?;
                 if matches!(v, Typed::Null) {
-                    return Err(QueryError::Invalid(format!("“{}” on “{path}” needs a value.", op.as_str())));
+                    return Err(QueryError::Invalid(format!(
+                        "“{}” on “{path}” needs a value.",
+                        op.as_str()
+                    )));
                 }
                 self.push(&format!("{expr} {} ", comparison(op)));
                 bind_typed(self, v);
@@ -356,12 +417,23 @@ impl Writer {
 
     /// `like` (every word), `contains` (the text) and `not_like` (not the text), all
     /// case-insensitive.
-    fn text_search(&mut self, expr: &str, path: &str, op: Operator, value: &Value) -> Result<(), QueryError> {
+    fn text_search(
+        &mut self,
+        expr: &str,
+        path: &str,
+        op: Operator,
+        value: &Value,
+    ) -> Result<(), QueryError> {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            _ => return Err(QueryError::Invalid(format!("“{}” on “{path}” needs a text value.", op.as_str()))),
+            _ => {
+                return Err(QueryError::Invalid(format!(
+                    "“{}” on “{path}” needs a text value.",
+                    op.as_str()
+                )));
+            }
         };
         check_text(&text, MAX_PATTERN_LEN)?;
         let words: Vec<&str> = match op {
@@ -369,7 +441,9 @@ impl Writer {
             _ => vec![text.as_str()],
         };
         if words.len() > MAX_WORDS {
-            return Err(QueryError::Invalid(format!("“like” accepts at most {MAX_WORDS} words.")));
+            return Err(QueryError::Invalid(format!(
+                "“like” accepts at most {MAX_WORDS} words."
+            )));
         }
         let words: Vec<&str> = words.into_iter().filter(|w| !w.is_empty()).collect();
         if words.is_empty() {
@@ -397,7 +471,15 @@ impl Writer {
     }
 
     /// A path inside a free-form JSON column: the value's own type decides the comparison.
-    fn dynamic_json(&mut self, table: &str, column: &str, segments: &[String], path: &str, op: Operator, value: &Value) -> Result<(), QueryError> {
+    fn dynamic_json(
+        &mut self,
+        table: &str,
+        column: &str,
+        segments: &[String],
+        path: &str,
+        op: Operator,
+        value: &Value,
+    ) -> Result<(), QueryError> {
         let text = self.json_text(table, column, segments);
         let num = self.json_num(table, column, segments);
         match op {
@@ -416,7 +498,11 @@ impl Writer {
                     self.push(if negate { "1=1" } else { "1=0" });
                     return Ok(());
                 }
-                self.push(if negate { "NOT COALESCE((" } else { "COALESCE((" });
+                self.push(if negate {
+                    "NOT COALESCE(("
+                } else {
+                    "COALESCE(("
+                });
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         self.push(" OR ");
@@ -436,7 +522,10 @@ impl Writer {
                 }
                 self.push("), FALSE)");
             }
-            Operator::GreaterThan | Operator::GreaterThanEqual | Operator::LessThan | Operator::LessThanEqual => {
+            Operator::GreaterThan
+            | Operator::GreaterThanEqual
+            | Operator::LessThan
+            | Operator::LessThanEqual => {
                 let (t, n) = loose(path, value)?;
                 match n {
                     Some(n) => {
@@ -456,7 +545,10 @@ impl Writer {
         Ok(())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "the parts of one resolved relation")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one resolved relation"
+    )]
     fn many(
         &mut self,
         map: &FieldMap,
@@ -486,16 +578,25 @@ impl Writer {
         match op {
             Operator::Exists => {
                 let exists = to_bool(path, op, value)?;
-                self.push(&format!("{id} {}IN ({link_select})", if exists { "" } else { "NOT " }));
+                self.push(&format!(
+                    "{id} {}IN ({link_select})",
+                    if exists { "" } else { "NOT " }
+                ));
             }
             Operator::Equals | Operator::Contains | Operator::NotEquals => {
                 let v = convert(path, op, Scalar::Int, value)?;
                 let negate = op == Operator::NotEquals;
                 if matches!(v, Typed::Null) {
-                    self.push(&format!("{id} {}IN ({link_select})", if negate { "" } else { "NOT " }));
+                    self.push(&format!(
+                        "{id} {}IN ({link_select})",
+                        if negate { "" } else { "NOT " }
+                    ));
                     return Ok(());
                 }
-                self.push(&format!("{id} {}IN ({link_select} WHERE {target} = ", if negate { "NOT " } else { "" }));
+                self.push(&format!(
+                    "{id} {}IN ({link_select} WHERE {target} = ",
+                    if negate { "NOT " } else { "" }
+                ));
                 self.bind(v.into_sql());
                 self.push(")");
             }
@@ -504,13 +605,19 @@ impl Writer {
                     .iter()
                     .map(|v| convert(path, op, Scalar::Int, v))
                     .collect::<Result<Vec<_>, _>>()?;
-                let items: Vec<Typed> = items.into_iter().filter(|t| !matches!(t, Typed::Null)).collect();
+                let items: Vec<Typed> = items
+                    .into_iter()
+                    .filter(|t| !matches!(t, Typed::Null))
+                    .collect();
                 let negate = op == Operator::NotIn;
                 if items.is_empty() {
                     self.push(if negate { "1=1" } else { "1=0" });
                     return Ok(());
                 }
-                self.push(&format!("{id} {}IN ({link_select} WHERE {target} IN (", if negate { "NOT " } else { "" }));
+                self.push(&format!(
+                    "{id} {}IN ({link_select} WHERE {target} IN (",
+                    if negate { "NOT " } else { "" }
+                ));
                 for (i, v) in items.into_iter().enumerate() {
                     if i > 0 {
                         self.push(", ");
@@ -525,15 +632,27 @@ impl Writer {
     }
 
     /// A key of the objects in a JSON array: true when any element matches.
-    fn array_key(&mut self, table: &str, column: &str, key: &str, path: &str, op: Operator, value: &Value) -> Result<(), QueryError> {
+    fn array_key(
+        &mut self,
+        table: &str,
+        column: &str,
+        key: &str,
+        path: &str,
+        op: Operator,
+        value: &Value,
+    ) -> Result<(), QueryError> {
         let col = format!("{}.{}", q(table), q(column));
         let (from, elem) = match self.dialect {
             Dialect::Sqlite => (
-                format!("json_each(CASE WHEN json_type({col}) = 'array' THEN {col} ELSE '[]' END) AS je"),
+                format!(
+                    "json_each(CASE WHEN json_type({col}) = 'array' THEN {col} ELSE '[]' END) AS je"
+                ),
                 format!("json_extract(je.value, '$.\"{key}\"')"),
             ),
             Dialect::Postgres => (
-                format!("jsonb_array_elements(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ELSE '[]'::jsonb END) AS je(value)"),
+                format!(
+                    "jsonb_array_elements(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ELSE '[]'::jsonb END) AS je(value)"
+                ),
                 format!("(je.value ->> '{key}')"),
             ),
         };
@@ -542,13 +661,23 @@ impl Writer {
             Operator::NotIn => (true, Operator::In),
             Operator::NotLike => (true, Operator::Contains),
             Operator::Exists if !to_bool(path, op, value)? => (true, Operator::Exists),
-            Operator::GreaterThan | Operator::GreaterThanEqual | Operator::LessThan | Operator::LessThanEqual => {
+            Operator::GreaterThan
+            | Operator::GreaterThanEqual
+            | Operator::LessThan
+            | Operator::LessThanEqual => {
                 return Err(unsupported(path, op));
             }
             other => (false, other),
         };
-        self.push(&format!("{}EXISTS (SELECT 1 FROM {from} WHERE ", if negate { "NOT " } else { "" }));
-        let inner_value = if inner_op == Operator::Exists { Value::Bool(true) } else { value.clone() };
+        self.push(&format!(
+            "{}EXISTS (SELECT 1 FROM {from} WHERE ",
+            if negate { "NOT " } else { "" }
+        ));
+        let inner_value = if inner_op == Operator::Exists {
+            Value::Bool(true)
+        } else {
+            value.clone()
+        };
         self.compare(path, &elem, Scalar::Text, inner_op, &inner_value, false)?;
         self.push(")");
         Ok(())
@@ -570,7 +699,10 @@ fn comparison(op: Operator) -> &'static str {
 }
 
 fn unsupported(path: &str, op: Operator) -> QueryError {
-    QueryError::Invalid(format!("The operator “{}” cannot be used on “{path}”.", op.as_str()))
+    QueryError::Invalid(format!(
+        "The operator “{}” cannot be used on “{path}”.",
+        op.as_str()
+    ))
 }
 
 fn escape_like(s: &str) -> String {
@@ -586,10 +718,14 @@ fn escape_like(s: &str) -> String {
 
 fn check_text(s: &str, max: usize) -> Result<(), QueryError> {
     if s.contains('\0') {
-        return Err(QueryError::Invalid("Query values must not contain NUL characters.".into()));
+        return Err(QueryError::Invalid(
+            "Query values must not contain NUL characters.".into(),
+        ));
     }
     if s.chars().count() > max {
-        return Err(QueryError::Invalid(format!("Query values are limited to {max} characters.")));
+        return Err(QueryError::Invalid(format!(
+            "Query values are limited to {max} characters."
+        )));
     }
     Ok(())
 }
@@ -599,15 +735,24 @@ fn list(path: &str, op: Operator, value: &Value) -> Result<Vec<Value>, QueryErro
     let items: Vec<Value> = match value {
         Value::Array(items) => items.clone(),
         Value::String(s) if s.is_empty() => Vec::new(),
-        Value::String(s) => s.split(',').map(|p| Value::String(p.trim().to_owned())).collect(),
+        Value::String(s) => s
+            .split(',')
+            .map(|p| Value::String(p.trim().to_owned()))
+            .collect(),
         Value::Null => Vec::new(),
         Value::Object(_) => {
-            return Err(QueryError::Invalid(format!("“{}” on “{path}” needs a list of values.", op.as_str())));
+            return Err(QueryError::Invalid(format!(
+                "“{}” on “{path}” needs a list of values.",
+                op.as_str()
+            )));
         }
         scalar => vec![scalar.clone()],
     };
     if items.len() > MAX_LIST {
-        return Err(QueryError::Invalid(format!("“{}” accepts at most {MAX_LIST} values.", op.as_str())));
+        return Err(QueryError::Invalid(format!(
+            "“{}” accepts at most {MAX_LIST} values.",
+            op.as_str()
+        )));
     }
     Ok(items)
 }
@@ -620,7 +765,10 @@ fn to_bool(path: &str, op: Operator, value: &Value) -> Result<bool, QueryError> 
         Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => Ok(false),
         Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
         Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
-        _ => Err(QueryError::Invalid(format!("“{}” on “{path}” takes true or false.", op.as_str()))),
+        _ => Err(QueryError::Invalid(format!(
+            "“{}” on “{path}” takes true or false.",
+            op.as_str()
+        ))),
     }
 }
 
@@ -630,10 +778,18 @@ fn loose(path: &str, value: &Value) -> Result<(String, Option<f64>), QueryError>
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        _ => return Err(QueryError::Invalid(format!("The value for “{path}” must be a string, number or boolean."))),
+        _ => {
+            return Err(QueryError::Invalid(format!(
+                "The value for “{path}” must be a string, number or boolean."
+            )));
+        }
     };
     check_text(&text, MAX_VALUE_LEN)?;
-    let number = text.trim().parse::<f64>().ok().filter(|f| f.is_finite() && looks_numeric(text.trim()));
+    let number = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && looks_numeric(text.trim()));
     Ok((text, number))
 }
 
@@ -669,7 +825,10 @@ fn convert(path: &str, op: Operator, ty: Scalar, value: &Value) -> Result<Typed,
         },
         Scalar::Int | Scalar::Float => {
             let number = match value {
-                Value::Number(n) => n.as_i64().map(Typed::Int).or_else(|| n.as_f64().map(Typed::Float)),
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(Typed::Int)
+                    .or_else(|| n.as_f64().map(Typed::Float)),
                 Value::String(s) if s.trim() == "null" => Some(Typed::Null),
                 Value::String(s) => {
                     let s = s.trim();
@@ -699,7 +858,9 @@ fn convert(path: &str, op: Operator, ty: Scalar, value: &Value) -> Result<Typed,
         },
         Scalar::Date => match value {
             Value::String(s) if s == "null" || s.is_empty() => Ok(Typed::Null),
-            Value::String(s) => parse_date(s.trim()).map(Typed::Date).ok_or_else(|| bad("a date (RFC 3339, YYYY-MM-DD or milliseconds)")),
+            Value::String(s) => parse_date(s.trim())
+                .map(Typed::Date)
+                .ok_or_else(|| bad("a date (RFC 3339, YYYY-MM-DD or milliseconds)")),
             Value::Number(n) => n
                 .as_i64()
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
@@ -741,23 +902,69 @@ mod tests {
 
     static DEPARTMENTS: FieldMap = FieldMap {
         table: "departments",
-        fields: &[Field { name: "slug", kind: Kind::Column { column: "slug", ty: Scalar::Text } }],
+        fields: &[Field {
+            name: "slug",
+            kind: Kind::Column {
+                column: "slug",
+                ty: Scalar::Text,
+            },
+        }],
         open_json: None,
     };
 
     static AGENTS: FieldMap = FieldMap {
         table: "agents",
         fields: &[
-            Field { name: "id", kind: Kind::Column { column: "id", ty: Scalar::Int } },
-            Field { name: "name", kind: Kind::Column { column: "name", ty: Scalar::Text } },
-            Field { name: "isActive", kind: Kind::Column { column: "is_active", ty: Scalar::Bool } },
-            Field { name: "createdAt", kind: Kind::Column { column: "created_at", ty: Scalar::Date } },
-            Field { name: "department", kind: Kind::Relation { column: "department_id", target: &DEPARTMENTS } },
+            Field {
+                name: "id",
+                kind: Kind::Column {
+                    column: "id",
+                    ty: Scalar::Int,
+                },
+            },
+            Field {
+                name: "name",
+                kind: Kind::Column {
+                    column: "name",
+                    ty: Scalar::Text,
+                },
+            },
+            Field {
+                name: "isActive",
+                kind: Kind::Column {
+                    column: "is_active",
+                    ty: Scalar::Bool,
+                },
+            },
+            Field {
+                name: "createdAt",
+                kind: Kind::Column {
+                    column: "created_at",
+                    ty: Scalar::Date,
+                },
+            },
+            Field {
+                name: "department",
+                kind: Kind::Relation {
+                    column: "department_id",
+                    target: &DEPARTMENTS,
+                },
+            },
             Field {
                 name: "executionSettings.temperature",
-                kind: Kind::JsonValue { column: "execution_settings", path: &["temperature"], ty: Scalar::Float },
+                kind: Kind::JsonValue {
+                    column: "execution_settings",
+                    path: &["temperature"],
+                    ty: Scalar::Float,
+                },
             },
-            Field { name: "toolNames", kind: Kind::JsonArray { column: "tool_names", key: "toolName" } },
+            Field {
+                name: "toolNames",
+                kind: Kind::JsonArray {
+                    column: "tool_names",
+                    key: "toolName",
+                },
+            },
             Field {
                 name: "departments",
                 kind: Kind::RelationMany {
@@ -773,7 +980,13 @@ mod tests {
 
     static DATA: FieldMap = FieldMap {
         table: "tool_documents",
-        fields: &[Field { name: "id", kind: Kind::Column { column: "id", ty: Scalar::Int } }],
+        fields: &[Field {
+            name: "id",
+            kind: Kind::Column {
+                column: "id",
+                ty: Scalar::Int,
+            },
+        }],
         open_json: Some("data"),
     };
 
@@ -800,7 +1013,10 @@ mod tests {
             Dialect::Postgres,
         )
         .expect("ok");
-        assert_eq!(s, r#"("agents"."name" = $1 OR ("agents"."id" > $2 AND "agents"."id" <= $3))"#);
+        assert_eq!(
+            s,
+            r#"("agents"."name" = $1 OR ("agents"."id" > $2 AND "agents"."id" <= $3))"#
+        );
         assert_eq!(v.len(), 3);
     }
 
@@ -809,7 +1025,10 @@ mod tests {
         let (s, _) = sql(json!({"name": {"not_equals": "a"}}), Dialect::Sqlite).expect("ok");
         assert_eq!(s, r#"("agents"."name" IS NULL OR "agents"."name" <> ?)"#);
         let (s, v) = sql(json!({"id": {"not_in": "1,2"}}), Dialect::Sqlite).expect("ok");
-        assert_eq!(s, r#"("agents"."id" IS NULL OR "agents"."id" NOT IN (?, ?))"#);
+        assert_eq!(
+            s,
+            r#"("agents"."id" IS NULL OR "agents"."id" NOT IN (?, ?))"#
+        );
         assert_eq!(v, vec![SqlValue::from(1i64), SqlValue::from(2i64)]);
         let (s, _) = sql(json!({"id": {"in": []}}), Dialect::Sqlite).expect("ok");
         assert_eq!(s, "1=0");
@@ -822,12 +1041,19 @@ mod tests {
             s,
             r#"(LOWER("agents"."name") LIKE LOWER(?) ESCAPE '\' AND LOWER("agents"."name") LIKE LOWER(?) ESCAPE '\')"#
         );
-        assert_eq!(v, vec![SqlValue::from("%story%"), SqlValue::from("%50\\%%")]);
+        assert_eq!(
+            v,
+            vec![SqlValue::from("%story%"), SqlValue::from("%50\\%%")]
+        );
     }
 
     #[test]
     fn relations_become_subqueries() {
-        let (s, v) = sql(json!({"department.slug": {"equals": "story"}}), Dialect::Postgres).expect("ok");
+        let (s, v) = sql(
+            json!({"department.slug": {"equals": "story"}}),
+            Dialect::Postgres,
+        )
+        .expect("ok");
         assert_eq!(
             s,
             r#""agents"."department_id" IN (SELECT "departments"."id" FROM "departments" WHERE "departments"."slug" = $1)"#
@@ -842,23 +1068,55 @@ mod tests {
 
     #[test]
     fn json_paths_are_literal_and_values_bound() {
-        let (s, _) = sql(json!({"executionSettings.temperature": {"greater_than": "0.5"}}), Dialect::Postgres).expect("ok");
-        assert!(s.contains(r#"jsonb_typeof("agents"."execution_settings" #> '{temperature}') = 'number'"#), "{s}");
+        let (s, _) = sql(
+            json!({"executionSettings.temperature": {"greater_than": "0.5"}}),
+            Dialect::Postgres,
+        )
+        .expect("ok");
+        assert!(
+            s.contains(
+                r#"jsonb_typeof("agents"."execution_settings" #> '{temperature}') = 'number'"#
+            ),
+            "{s}"
+        );
         assert!(s.ends_with("> CAST($1 AS NUMERIC)"), "{s}");
-        let (s, v) = render(&DATA, &parse(&json!({"world.era": {"equals": "5"}})).expect("ok"), Dialect::Sqlite).expect("ok");
+        let (s, v) = render(
+            &DATA,
+            &parse(&json!({"world.era": {"equals": "5"}})).expect("ok"),
+            Dialect::Sqlite,
+        )
+        .expect("ok");
         assert!(s.contains(r#"'$."world"."era"'"#), "{s}");
         assert_eq!(v, vec![SqlValue::from("5"), SqlValue::from(5.0f64)]);
-        let (s, _) = sql(json!({"toolNames.toolName": {"equals": "x"}}), Dialect::Postgres).expect("ok");
-        assert!(s.starts_with("EXISTS (SELECT 1 FROM jsonb_array_elements("), "{s}");
+        let (s, _) = sql(
+            json!({"toolNames.toolName": {"equals": "x"}}),
+            Dialect::Postgres,
+        )
+        .expect("ok");
+        assert!(
+            s.starts_with("EXISTS (SELECT 1 FROM jsonb_array_elements("),
+            "{s}"
+        );
     }
 
     #[test]
     fn dates_accept_several_forms() {
-        for v in ["2026-01-02", "2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123+02:00", "1767225600000"] {
-            assert!(sql(json!({"createdAt": {"greater_than": v}}), Dialect::Sqlite).is_ok(), "{v}");
+        for v in [
+            "2026-01-02",
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.123+02:00",
+            "1767225600000",
+        ] {
+            assert!(
+                sql(json!({"createdAt": {"greater_than": v}}), Dialect::Sqlite).is_ok(),
+                "{v}"
+            );
         }
         for v in ["yesterday", "99999-01-01", "0000-01-01", "2026-13-01"] {
-            assert!(sql(json!({"createdAt": {"greater_than": v}}), Dialect::Sqlite).is_err(), "{v}");
+            assert!(
+                sql(json!({"createdAt": {"greater_than": v}}), Dialect::Sqlite).is_err(),
+                "{v}"
+            );
         }
     }
 
@@ -877,13 +1135,22 @@ mod tests {
             json!({"departments": {"like": "x"}}),
             json!({"toolNames": {"greater_than": "x"}}),
         ] {
-            assert!(matches!(sql(w.clone(), Dialect::Postgres), Err(QueryError::Invalid(_))), "{w}");
+            assert!(
+                matches!(
+                    sql(w.clone(), Dialect::Postgres),
+                    Err(QueryError::Invalid(_))
+                ),
+                "{w}"
+            );
         }
     }
 
     #[test]
     fn unknown_paths_are_all_reported() {
-        let err = sql(json!({"password": {"equals": "x"}, "or": [{"nope": {"exists": true}}]}), Dialect::Sqlite);
+        let err = sql(
+            json!({"password": {"equals": "x"}, "or": [{"nope": {"exists": true}}]}),
+            Dialect::Sqlite,
+        );
         assert!(matches!(err, Err(QueryError::Paths(p)) if p == ["nope", "password"]));
     }
 
@@ -898,18 +1165,55 @@ mod tests {
                 any::<i64>().prop_map(|n| json!(n)),
                 any::<f64>().prop_map(|f| json!(f)),
                 "[a-zA-Z0-9 ,.%_'\\\"-]{0,8}".prop_map(Value::String),
-                prop::sample::select(vec!["name", "id", "isActive", "createdAt", "department.slug", "toolNames",
-                    "executionSettings.temperature", "departments", "equals", "in", "like", "exists", "or", "and", "greater_than"])
-                    .prop_map(|s| Value::String(s.to_owned())),
+                prop::sample::select(vec![
+                    "name",
+                    "id",
+                    "isActive",
+                    "createdAt",
+                    "department.slug",
+                    "toolNames",
+                    "executionSettings.temperature",
+                    "departments",
+                    "equals",
+                    "in",
+                    "like",
+                    "exists",
+                    "or",
+                    "and",
+                    "greater_than"
+                ])
+                .prop_map(|s| Value::String(s.to_owned())),
             ];
             leaf.prop_recursive(5, 40, 5, |inner| {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
                     prop::collection::btree_map(
-                        prop::sample::select(vec!["name", "id", "isActive", "createdAt", "department.slug", "department",
-                            "toolNames.toolName", "executionSettings.temperature", "departments", "and", "or", "equals",
-                            "not_equals", "in", "not_in", "like", "not_like", "contains", "greater_than", "less_than_equal",
-                            "exists", "world.era", "x"]).prop_map(str::to_owned),
+                        prop::sample::select(vec![
+                            "name",
+                            "id",
+                            "isActive",
+                            "createdAt",
+                            "department.slug",
+                            "department",
+                            "toolNames.toolName",
+                            "executionSettings.temperature",
+                            "departments",
+                            "and",
+                            "or",
+                            "equals",
+                            "not_equals",
+                            "in",
+                            "not_in",
+                            "like",
+                            "not_like",
+                            "contains",
+                            "greater_than",
+                            "less_than_equal",
+                            "exists",
+                            "world.era",
+                            "x"
+                        ])
+                        .prop_map(str::to_owned),
                         inner,
                         0..4,
                     )
@@ -924,7 +1228,12 @@ mod tests {
                 Dialect::Postgres => sql
                     .split('$')
                     .skip(1)
-                    .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+                    .filter_map(|rest| {
+                        rest.split(|c: char| !c.is_ascii_digit())
+                            .next()?
+                            .parse::<usize>()
+                            .ok()
+                    })
                     .max()
                     .unwrap_or(0),
             }

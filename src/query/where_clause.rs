@@ -123,8 +123,9 @@ pub fn from_param(param: &Value) -> Result<Where, QueryError> {
     match param {
         Value::String(s) if s.trim().is_empty() => Ok(Where::And(Vec::new())),
         Value::String(s) => {
-            let json: Value = serde_json::from_str(s)
-                .map_err(|e| QueryError::Invalid(format!("The where parameter is not valid JSON: {e}.")))?;
+            let json: Value = serde_json::from_str(s).map_err(|e| {
+                QueryError::Invalid(format!("The where parameter is not valid JSON: {e}."))
+            })?;
             parse(&json)
         }
         other => parse(other),
@@ -271,13 +272,19 @@ mod tests {
 
     #[test]
     fn several_operators_on_one_field_are_anded_and_nested_keys_extend_the_path() {
-        let w = parse(&json!({"n": {"greater_than": 1, "less_than": 5}, "tokenUsage": {"totalTokens": {"gt": 1}}}));
+        let w = parse(
+            &json!({"n": {"greater_than": 1, "less_than": 5}, "tokenUsage": {"totalTokens": {"gt": 1}}}),
+        );
         assert!(matches!(w, Err(QueryError::Invalid(m)) if m.contains("gt")));
         let w = parse(&json!({"n": {"greater_than": 1, "less_than": 5}, "tokenUsage": {"totalTokens": {"exists": true}}}))
             .expect("valid");
         assert_eq!(w.len(), 3);
         let Where::And(parts) = w else { panic!("and") };
-        assert!(parts.contains(&field("tokenUsage.totalTokens", Operator::Exists, json!(true))));
+        assert!(parts.contains(&field(
+            "tokenUsage.totalTokens",
+            Operator::Exists,
+            json!(true)
+        )));
     }
 
     #[test]
@@ -309,14 +316,24 @@ mod tests {
             deep = json!({"and": [deep]});
         }
         assert!(parse(&deep).is_err());
-        let many: Vec<Value> = (0..=MAX_CONDITIONS).map(|i| json!({"a": {"equals": i}})).collect();
+        let many: Vec<Value> = (0..=MAX_CONDITIONS)
+            .map(|i| json!({"a": {"equals": i}}))
+            .collect();
         assert!(parse(&json!({"or": many})).is_err());
     }
 
     #[test]
     fn emptiness_is_detected() {
         assert!(parse(&json!({})).expect("valid").is_empty());
-        assert!(parse(&json!({"and": [], "or": [{}]})).expect("valid").is_empty());
-        assert!(!parse(&json!({"or": [{"a": {"exists": false}}]})).expect("valid").is_empty());
+        assert!(
+            parse(&json!({"and": [], "or": [{}]}))
+                .expect("valid")
+                .is_empty()
+        );
+        assert!(
+            !parse(&json!({"or": [{"a": {"exists": false}}]}))
+                .expect("valid")
+                .is_empty()
+        );
     }
 }

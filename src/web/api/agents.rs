@@ -133,7 +133,11 @@ impl AgentResponse {
                 total_executions: total,
                 successful_executions: m.successful_executions,
                 failed_executions: m.failed_executions,
-                average_execution_time: if total > 0 { m.total_execution_time_ms / total } else { 0 },
+                average_execution_time: if total > 0 {
+                    m.total_execution_time_ms / total
+                } else {
+                    0
+                },
                 success_rate: if total > 0 {
                     (m.successful_executions as f64 * 10_000.0 / total as f64).round() / 100.0
                 } else {
@@ -148,7 +152,11 @@ impl AgentResponse {
 }
 
 /// Renders agents, with their departments populated when `depth` ≥ 1.
-pub(crate) async fn render(db: &DatabaseConnection, rows: &[agents::Model], depth: u8) -> AppResult<Vec<AgentResponse>> {
+pub(crate) async fn render(
+    db: &DatabaseConnection,
+    rows: &[agents::Model],
+    depth: u8,
+) -> AppResult<Vec<AgentResponse>> {
     let departments: HashMap<i32, DepartmentResponse> = if depth >= 1 {
         departments::populate(db, rows.iter().map(|r| r.department_id)).await?
     } else {
@@ -182,20 +190,37 @@ impl Collection for Agents {
         Ok(db::agents::find_by_id(db, id).await?)
     }
 
-    async fn render(db: &DatabaseConnection, rows: Vec<Row<Self>>, depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         render(db, &rows, depth).await
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         db::agents::create(db, AgentInput::from_json(body)?).await
     }
 
-    async fn update(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = AgentInput::from_json(&merge(to_doc(&row), patch))?;
         db::agents::update(db, row.id, input).await
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
         db::agents::delete(db, row.id).await
     }
 }

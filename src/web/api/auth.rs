@@ -101,13 +101,22 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         ("/users/logout", web::post().to(logout)),
         ("/users/refresh-token", web::post().to(refresh_token)),
     ] {
-        cfg.service(web::resource(path).route(route).default_service(web::to(method_not_allowed)));
+        cfg.service(
+            web::resource(path)
+                .route(route)
+                .default_service(web::to(method_not_allowed)),
+        );
     }
 }
 
 /// The email and password of a login body; each missing one is a validation error.
 fn credentials(body: &Value) -> Result<(String, String), ApiError> {
-    let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let (email, password) = (text("email").trim().to_lowercase(), text("password"));
     let mut errors = FieldErrors::new();
     if email.is_empty() {
@@ -124,7 +133,10 @@ fn credentials(body: &Value) -> Result<(String, String), ApiError> {
 }
 
 /// Stores a new token for the user.
-async fn issue_token(state: &AppState, user_id: i32) -> Result<(String, DateTime<FixedOffset>), ApiError> {
+async fn issue_token(
+    state: &AppState,
+    user_id: i32,
+) -> Result<(String, DateTime<FixedOffset>), ApiError> {
     let token = tokens::generate();
     let expires_at = now() + chrono::Duration::seconds(TOKEN_TTL_SECS);
     db::api_tokens::create(&state.db, user_id, tokens::hash(&token), expires_at).await?;
@@ -149,7 +161,10 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
     if let Err(wait) = limiter.check(&email, ip.0) {
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed login attempts. Try again in {} seconds.", wait.as_secs().max(1)),
+            format!(
+                "Too many failed login attempts. Try again in {} seconds.",
+                wait.as_secs().max(1)
+            ),
         );
         if let Ok(value) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -157,10 +172,16 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
         return Ok(response);
     }
     let user = db::users::find_by_email(&state.db, &email).await?;
-    let verified = password::verify(SecretString::from(pass), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let verified = password::verify(
+        SecretString::from(pass),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
     let user = match (verified, user) {
         (Ok(()), Some(user)) if CurrentUser::from_model(&user).is_some() => user,
-        (Err(password::PasswordError::Unexpected(e)), _) => return Err(AppError::Unexpected(e).into()),
+        (Err(password::PasswordError::Unexpected(e)), _) => {
+            return Err(AppError::Unexpected(e).into());
+        }
         _ => {
             limiter.failure(&email, ip.0);
             return Err(ApiError::Status(
@@ -171,12 +192,14 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
     };
     limiter.success(&email, ip.0);
     let (token, expires_at) = issue_token(&state, user.id).await?;
-    Ok(HttpResponse::Ok().cookie(token_cookie(&state, &token)).json(LoginResponse {
-        message: "Authentication Passed".into(),
-        user: UserResponse::with_strategy(&user, Strategy::LocalJwt.as_str()),
-        token,
-        exp: expires_at.timestamp(),
-    }))
+    Ok(HttpResponse::Ok()
+        .cookie(token_cookie(&state, &token))
+        .json(LoginResponse {
+            message: "Authentication Passed".into(),
+            user: UserResponse::with_strategy(&user, Strategy::LocalJwt.as_str()),
+            token,
+            exp: expires_at.timestamp(),
+        }))
 }
 
 /// `GET /api/users/me`: the caller, or `{user: null}` when anonymous (always 200).
@@ -225,14 +248,16 @@ async fn refresh_token(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     };
     let (token, expires_at) = issue_token(&state, a.user.id).await?;
     db::api_tokens::delete(&state.db, &tokens::hash(old)).await?;
-    Ok(HttpResponse::Ok().cookie(token_cookie(&state, &token)).json(RefreshResponse {
-        message: "Token refresh successful.".into(),
-        refreshed_token: token,
-        exp: expires_at.timestamp(),
-        set_cookie: true,
-        strategy: Strategy::LocalJwt.as_str().into(),
-        user: UserResponse::with_strategy(&a.user, Strategy::LocalJwt.as_str()),
-    }))
+    Ok(HttpResponse::Ok()
+        .cookie(token_cookie(&state, &token))
+        .json(RefreshResponse {
+            message: "Token refresh successful.".into(),
+            refreshed_token: token,
+            exp: expires_at.timestamp(),
+            set_cookie: true,
+            strategy: Strategy::LocalJwt.as_str().into(),
+            user: UserResponse::with_strategy(&a.user, Strategy::LocalJwt.as_str()),
+        }))
 }
 
 #[cfg(test)]
@@ -242,7 +267,8 @@ mod tests {
 
     #[test]
     fn missing_credentials_name_both_fields() {
-        let Err(ApiError::App(AppError::Validation(errors))) = credentials(&json!({"email": " "})) else {
+        let Err(ApiError::App(AppError::Validation(errors))) = credentials(&json!({"email": " "}))
+        else {
             panic!("expected a validation error")
         };
         assert_eq!(errors.keys().collect::<Vec<_>>(), ["email", "password"]);

@@ -66,11 +66,22 @@ pub(crate) trait Collection: 'static {
     async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>>;
 
     /// Renders rows as API documents, populating relations `depth` levels deep.
-    async fn render(db: &DatabaseConnection, rows: Vec<Row<Self>>, depth: u8) -> AppResult<Vec<Self::View>>;
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>>;
 
     /// Creates a document from a request body.
-    async fn create(_db: &DatabaseConnection, _user: &CurrentUser, _body: &Value) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!("{} cannot be created through the API.", Self::PLURAL)))
+    async fn create(
+        _db: &DatabaseConnection,
+        _user: &CurrentUser,
+        _body: &Value,
+    ) -> AppResult<Row<Self>> {
+        Err(AppError::BadRequest(format!(
+            "{} cannot be created through the API.",
+            Self::PLURAL
+        )))
     }
 
     /// Applies a partial update (merged into the current document, then validated whole).
@@ -80,12 +91,22 @@ pub(crate) trait Collection: 'static {
         _row: Row<Self>,
         _patch: &Value,
     ) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!("{} cannot be changed through the API.", Self::PLURAL)))
+        Err(AppError::BadRequest(format!(
+            "{} cannot be changed through the API.",
+            Self::PLURAL
+        )))
     }
 
     /// Deletes a document.
-    async fn delete(_db: &DatabaseConnection, _user: &CurrentUser, _row: Row<Self>) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!("{} cannot be deleted through the API.", Self::PLURAL)))
+    async fn delete(
+        _db: &DatabaseConnection,
+        _user: &CurrentUser,
+        _row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
+        Err(AppError::BadRequest(format!(
+            "{} cannot be deleted through the API.",
+            Self::PLURAL
+        )))
     }
 }
 
@@ -114,12 +135,20 @@ pub(crate) fn routes<C: Collection>(cfg: &mut web::ServiceConfig) {
 
 fn can_read<C: Collection>(auth: &ApiUser) -> Result<&CurrentUser, ApiError> {
     let user = auth.require()?;
-    if C::can_read(user) { Ok(user) } else { Err(ApiError::forbidden()) }
+    if C::can_read(user) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 fn can_write<C: Collection>(auth: &ApiUser) -> Result<&CurrentUser, ApiError> {
     let user = auth.require()?;
-    if C::can_write(user) { Ok(user) } else { Err(ApiError::forbidden()) }
+    if C::can_write(user) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 /// Patches must be objects (`merge` would silently ignore anything else).
@@ -136,7 +165,11 @@ fn depth_of(req: &HttpRequest) -> Result<u8, ApiError> {
     Ok(ListParams::parse(req.query_string())?.depth)
 }
 
-async fn render_one<C: Collection>(db: &DatabaseConnection, row: Row<C>, depth: u8) -> ApiResult<C::View> {
+async fn render_one<C: Collection>(
+    db: &DatabaseConnection,
+    row: Row<C>,
+    depth: u8,
+) -> ApiResult<C::View> {
     C::render(db, vec![row], depth)
         .await?
         .pop()
@@ -144,7 +177,11 @@ async fn render_one<C: Collection>(db: &DatabaseConnection, row: Row<C>, depth: 
 }
 
 /// `GET /api/{slug}`: Payload's find.
-async fn list<C: Collection>(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
+async fn list<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
     can_read::<C>(&auth)?;
     let params = ListParams::parse(req.query_string())?;
     let backend = state.db.get_database_backend();
@@ -160,11 +197,21 @@ async fn list<C: Collection>(req: HttpRequest, state: web::Data<AppState>, auth:
     )
     .await?;
     let docs = C::render(&state.db, page.items, params.depth).await?;
-    Ok(HttpResponse::Ok().json(ListResponse::new(docs, page.total, page.limit, page.page, params.pagination)))
+    Ok(HttpResponse::Ok().json(ListResponse::new(
+        docs,
+        page.total,
+        page.limit,
+        page.page,
+        params.pagination,
+    )))
 }
 
 /// `GET /api/{slug}/count`.
-async fn count<C: Collection>(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
+async fn count<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
     can_read::<C>(&auth)?;
     let params = ListParams::parse(req.query_string())?;
     let filter = params.filter(C::fields(), state.db.get_database_backend())?;
@@ -185,7 +232,9 @@ async fn find_by_id<C: Collection>(
         return Err(ApiError::forbidden());
     }
     let depth = depth_of(&req)?;
-    let row = C::find(&state.db, id).await?.ok_or_else(ApiError::not_found)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(render_one::<C>(&state.db, row, depth).await?))
 }
 
@@ -221,7 +270,9 @@ async fn update_by_id<C: Collection>(
     }
     let depth = depth_of(&req)?;
     require_object(&body.0)?;
-    let row = C::find(&state.db, id).await?.ok_or_else(ApiError::not_found)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let row = C::update(&state.db, user, row, &body.0).await?;
     let doc = render_one::<C>(&state.db, row, depth).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
@@ -243,7 +294,9 @@ async fn delete_by_id<C: Collection>(
         return Err(ApiError::forbidden());
     }
     let depth = depth_of(&req)?;
-    let row = C::find(&state.db, id).await?.ok_or_else(ApiError::not_found)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     // Render before deleting: relations of a deleted document may go with it.
     let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
     C::delete(&state.db, user, row).await?;
@@ -268,9 +321,21 @@ async fn bulk_targets<C: Collection>(
     }
     let backend = db.get_database_backend();
     let filter = params.filter(C::fields(), backend)?;
-    let limit = if params.raw.contains_key("limit") { params.limit } else { MAX_LIMIT };
-    let page = db::listing::find_page(db, C::Entity::find(), filter, &params.order(C::fields(), backend), limit, 1, false)
-        .await?;
+    let limit = if params.raw.contains_key("limit") {
+        params.limit
+    } else {
+        MAX_LIMIT
+    };
+    let page = db::listing::find_page(
+        db,
+        C::Entity::find(),
+        filter,
+        &params.order(C::fields(), backend),
+        limit,
+        1,
+        false,
+    )
+    .await?;
     Ok((page.items, params.depth))
 }
 
@@ -281,15 +346,34 @@ fn bulk_error<C: Collection>(row: &Row<C>, e: AppError) -> BulkError {
     }
 }
 
-fn bulk_response<T: Serialize>(docs: Vec<T>, errors: Vec<BulkError>, done: &str, verb: &str, singular: &str, plural: &str) -> HttpResponse {
+fn bulk_response<T: Serialize>(
+    docs: Vec<T>,
+    errors: Vec<BulkError>,
+    done: &str,
+    verb: &str,
+    singular: &str,
+    plural: &str,
+) -> HttpResponse {
     let label = |n: usize| if n == 1 { singular } else { plural };
     if errors.is_empty() {
         let message = format!("{done} {} {} successfully.", docs.len(), label(docs.len()));
-        HttpResponse::Ok().json(BulkResponse { docs, errors, message })
+        HttpResponse::Ok().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
     } else {
         let total = docs.len() + errors.len();
-        let message = format!("Unable to {verb} {} out of {total} {}.", errors.len(), label(total));
-        HttpResponse::BadRequest().json(BulkResponse { docs, errors, message })
+        let message = format!(
+            "Unable to {verb} {} out of {total} {}.",
+            errors.len(),
+            label(total)
+        );
+        HttpResponse::BadRequest().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
     }
 }
 
@@ -316,11 +400,22 @@ async fn update_many<C: Collection>(
         }
     }
     let docs = C::render(&state.db, updated, depth).await?;
-    Ok(bulk_response(docs, errors, "Updated", "update", C::SINGULAR, C::PLURAL))
+    Ok(bulk_response(
+        docs,
+        errors,
+        "Updated",
+        "update",
+        C::SINGULAR,
+        C::PLURAL,
+    ))
 }
 
 /// `DELETE /api/{slug}?where=…`.
-async fn delete_many<C: Collection>(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
+async fn delete_many<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
     let user = can_write::<C>(&auth)?;
     let (rows, depth) = bulk_targets::<C>(&req, &state.db, "delete").await?;
     let (mut deleted, mut errors) = (Vec::new(), Vec::new());
@@ -335,5 +430,12 @@ async fn delete_many<C: Collection>(req: HttpRequest, state: web::Data<AppState>
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
         }
     }
-    Ok(bulk_response(deleted, errors, "Deleted", "delete", C::SINGULAR, C::PLURAL))
+    Ok(bulk_response(
+        deleted,
+        errors,
+        "Deleted",
+        "delete",
+        C::SINGULAR,
+        C::PLURAL,
+    ))
 }

@@ -6,8 +6,8 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
 use super::collection::{Collection, Row};
 use super::departments::{self, DepartmentResponse};
@@ -38,7 +38,9 @@ pub struct ToolMetrics {
 fn departments_schema() -> RefOr<Schema> {
     RefOr::T(Schema::Array(
         ArrayBuilder::new()
-            .items(RefOr::T(Schema::OneOf(relation_schema::<DepartmentResponse>())))
+            .items(RefOr::T(Schema::OneOf(
+                relation_schema::<DepartmentResponse>(),
+            )))
             .build(),
     ))
 }
@@ -130,7 +132,11 @@ impl Collection for CustomTools {
         Ok(db::custom_tools::find_by_id(db, id).await?)
     }
 
-    async fn render(db: &DatabaseConnection, rows: Vec<Row<Self>>, depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
         let links = db::custom_tools::department_ids(db, &ids).await?;
         let populated: HashMap<i32, DepartmentResponse> = if depth >= 1 {
@@ -152,17 +158,33 @@ impl Collection for CustomTools {
             .collect())
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         db::custom_tools::create(db, ToolInput::from_json(body)?).await
     }
 
-    async fn update(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
-        let current = db::custom_tools::department_ids(db, &[row.id]).await?.remove(&row.id).unwrap_or_default();
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
+        let current = db::custom_tools::department_ids(db, &[row.id])
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
         let input = ToolInput::from_json(&merge(to_doc(&row, &current), patch))?;
         db::custom_tools::update(db, row.id, input).await
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
         db::custom_tools::delete(db, row.id).await
     }
 }

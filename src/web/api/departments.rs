@@ -103,20 +103,37 @@ impl Collection for Departments {
         Ok(db::departments::find_by_id(db, id).await?)
     }
 
-    async fn render(_db: &DatabaseConnection, rows: Vec<Row<Self>>, _depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        _db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        _depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         Ok(rows.iter().map(DepartmentResponse::from).collect())
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         db::departments::create(db, DepartmentInput::from_json(body)?).await
     }
 
-    async fn update(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = DepartmentInput::from_json(&merge(to_doc(&row), patch))?;
         db::departments::update(db, row.id, input).await
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
         db::departments::delete(db, row.id).await
     }
 }
@@ -148,6 +165,9 @@ pub(crate) mod tests {
     #[test]
     fn the_view_matches_the_domain_document() {
         let m = row();
-        assert_eq!(serde_json::to_value(DepartmentResponse::from(&m)).ok(), Some(to_doc(&m)));
+        assert_eq!(
+            serde_json::to_value(DepartmentResponse::from(&m)).ok(),
+            Some(to_doc(&m))
+        );
     }
 }

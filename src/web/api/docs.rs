@@ -54,7 +54,9 @@ async fn swagger_ui(req: actix_web::HttpRequest, tail: web::Path<String>) -> Htt
             if file.gzpipped {
                 response.insert_header((header::CONTENT_ENCODING, "gzip"));
             }
-            response.content_type(file.content_type).body(file.bytes.into_owned())
+            response
+                .content_type(file.content_type)
+                .body(file.bytes.into_owned())
         }
         Ok(None) => route_not_found(req).await,
         Err(e) => {
@@ -77,13 +79,55 @@ struct Documented {
 }
 
 const COLLECTIONS: [Documented; 7] = [
-    Documented { slug: "agents", tag: "Agents", schema: "AgentResponse", writable: true, access: "Read: any user. Write: editors and admins." },
-    Documented { slug: "departments", tag: "Departments", schema: "DepartmentResponse", writable: true, access: "Read: any user. Write: editors and admins." },
-    Documented { slug: "custom-tools", tag: "Custom Tools", schema: "ToolResponse", writable: true, access: "Read: any user. Write: editors and admins." },
-    Documented { slug: "projects", tag: "Projects", schema: "ProjectResponse", writable: true, access: "Read: any user. Write: editors and admins." },
-    Documented { slug: "agent-executions", tag: "Agent Executions", schema: "ExecutionResponse", writable: false, access: "Read: any user. Executions are created by runs, never written directly." },
-    Documented { slug: "models", tag: "Models", schema: "ModelResponse", writable: true, access: "Read: any user. Write: admins." },
-    Documented { slug: "users", tag: "Users", schema: "UserResponse", writable: true, access: "Admins: every user. Others: read and update themselves (not their role)." },
+    Documented {
+        slug: "agents",
+        tag: "Agents",
+        schema: "AgentResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "departments",
+        tag: "Departments",
+        schema: "DepartmentResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "custom-tools",
+        tag: "Custom Tools",
+        schema: "ToolResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "projects",
+        tag: "Projects",
+        schema: "ProjectResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "agent-executions",
+        tag: "Agent Executions",
+        schema: "ExecutionResponse",
+        writable: false,
+        access: "Read: any user. Executions are created by runs, never written directly.",
+    },
+    Documented {
+        slug: "models",
+        tag: "Models",
+        schema: "ModelResponse",
+        writable: true,
+        access: "Read: any user. Write: admins.",
+    },
+    Documented {
+        slug: "users",
+        tag: "Users",
+        schema: "UserResponse",
+        writable: true,
+        access: "Admins: every user. Others: read and update themselves (not their role).",
+    },
 ];
 
 fn add_schema<T: ToSchema>(schemas: &mut Map<String, Value>) {
@@ -109,7 +153,9 @@ fn ok(description: &str, schema: Value) -> Value {
 
 fn error(code: u16) -> (String, Value) {
     let description = match code {
-        400 => "Invalid request: validation errors (with field paths), a malformed query, or a missing `where` on bulk operations.",
+        400 => {
+            "Invalid request: validation errors (with field paths), a malformed query, or a missing `where` on bulk operations."
+        }
         401 => "No valid credentials.",
         403 => "The role does not allow it.",
         404 => "No such document.",
@@ -118,7 +164,10 @@ fn error(code: u16) -> (String, Value) {
         429 => "Too many failed logins.",
         _ => "Error.",
     };
-    (code.to_string(), json!({"description": description, "content": json_content(reference("ErrorResponse"))}))
+    (
+        code.to_string(),
+        json!({"description": description, "content": json_content(reference("ErrorResponse"))}),
+    )
 }
 
 fn responses(success: &[(&str, Value)], errors: &[u16]) -> Value {
@@ -138,7 +187,14 @@ fn param(name: &str) -> Value {
     parameters()[name].clone()
 }
 
-fn operation(tag: &str, summary: &str, description: &str, params: Vec<Value>, body: Option<Value>, responses: Value) -> Value {
+fn operation(
+    tag: &str,
+    summary: &str,
+    description: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    responses: Value,
+) -> Value {
     let mut op = json!({
         "tags": [tag],
         "summary": summary,
@@ -193,9 +249,22 @@ fn count_schema() -> Value {
 }
 
 /// The five routes of a collection (and their methods).
-fn collection_paths(paths: &mut Map<String, Value>, c: &Documented, extra_params: &[Value], item: Value, input: Value) {
+fn collection_paths(
+    paths: &mut Map<String, Value>,
+    c: &Documented,
+    extra_params: &[Value],
+    item: Value,
+    input: Value,
+) {
     let base = format!("/api/{}", c.slug);
-    let mut list_params = vec![param("where"), param("limit"), param("page"), param("sort"), param("depth"), param("pagination")];
+    let mut list_params = vec![
+        param("where"),
+        param("limit"),
+        param("page"),
+        param("sort"),
+        param("depth"),
+        param("pagination"),
+    ];
     list_params.extend_from_slice(extra_params);
     let mut where_params = vec![param("whereRequired"), param("depth")];
     where_params.extend_from_slice(extra_params);
@@ -211,16 +280,86 @@ fn collection_paths(paths: &mut Map<String, Value>, c: &Documented, extra_params
             responses(&[("200", ok("The document.", item.clone()))], &[400, 401, 403, 404])),
     });
     if c.writable {
-        list["post"] = operation(c.tag, "Create", &format!("201 with `{{doc, message}}`; every invalid field is listed with its path. {access}"),
-            [&[param("depth")], extra_params].concat(), Some(input.clone()), responses(&[("201", ok("Created.", doc_schema(item.clone())))], &[400, 401, 403, 413]));
-        list["patch"] = operation(c.tag, "Update many", &format!("Applies the body to every document matching `where` (required, non-empty). {access}"),
-            where_params.clone(), Some(input.clone()), responses(&[("200", ok("All updated.", bulk_schema(item.clone()))), ("400", ok("Some could not be updated, or no `where`.", bulk_schema(item.clone())))], &[401, 403]));
-        list["delete"] = operation(c.tag, "Delete many", &format!("Deletes every document matching `where` (required, non-empty). {access}"),
-            where_params, None, responses(&[("200", ok("All deleted.", bulk_schema(item.clone()))), ("400", ok("Some could not be deleted, or no `where`.", bulk_schema(item.clone())))], &[401, 403]));
-        one["patch"] = operation(c.tag, "Update by id", &format!("Merges the body into the document, then validates the whole. {access}"),
-            id_params.clone(), Some(input), responses(&[("200", ok("Updated.", doc_schema(item.clone())))], &[400, 401, 403, 404, 413]));
-        one["delete"] = operation(c.tag, "Delete by id", access, id_params, None,
-            responses(&[("200", ok("Deleted (the document as it was).", doc_schema(item)))], &[401, 403, 404, 409]));
+        list["post"] = operation(
+            c.tag,
+            "Create",
+            &format!(
+                "201 with `{{doc, message}}`; every invalid field is listed with its path. {access}"
+            ),
+            [&[param("depth")], extra_params].concat(),
+            Some(input.clone()),
+            responses(
+                &[("201", ok("Created.", doc_schema(item.clone())))],
+                &[400, 401, 403, 413],
+            ),
+        );
+        list["patch"] = operation(
+            c.tag,
+            "Update many",
+            &format!(
+                "Applies the body to every document matching `where` (required, non-empty). {access}"
+            ),
+            where_params.clone(),
+            Some(input.clone()),
+            responses(
+                &[
+                    ("200", ok("All updated.", bulk_schema(item.clone()))),
+                    (
+                        "400",
+                        ok(
+                            "Some could not be updated, or no `where`.",
+                            bulk_schema(item.clone()),
+                        ),
+                    ),
+                ],
+                &[401, 403],
+            ),
+        );
+        list["delete"] = operation(
+            c.tag,
+            "Delete many",
+            &format!("Deletes every document matching `where` (required, non-empty). {access}"),
+            where_params,
+            None,
+            responses(
+                &[
+                    ("200", ok("All deleted.", bulk_schema(item.clone()))),
+                    (
+                        "400",
+                        ok(
+                            "Some could not be deleted, or no `where`.",
+                            bulk_schema(item.clone()),
+                        ),
+                    ),
+                ],
+                &[401, 403],
+            ),
+        );
+        one["patch"] = operation(
+            c.tag,
+            "Update by id",
+            &format!("Merges the body into the document, then validates the whole. {access}"),
+            id_params.clone(),
+            Some(input),
+            responses(
+                &[("200", ok("Updated.", doc_schema(item.clone())))],
+                &[400, 401, 403, 404, 413],
+            ),
+        );
+        one["delete"] = operation(
+            c.tag,
+            "Delete by id",
+            access,
+            id_params,
+            None,
+            responses(
+                &[(
+                    "200",
+                    ok("Deleted (the document as it was).", doc_schema(item)),
+                )],
+                &[401, 403, 404, 409],
+            ),
+        );
     }
     let mut count_params = vec![param("where")];
     count_params.extend_from_slice(extra_params);
@@ -303,11 +442,23 @@ pub fn openapi() -> Value {
     auth_paths(&mut paths);
     for c in &COLLECTIONS {
         let item = reference(c.schema);
-        collection_paths(&mut paths, c, &[], item.clone(), json!({"allOf": [item], "description": "The document's fields; read-only ones (id, metrics, timestamps) are ignored. On update, only the fields given change."}));
+        collection_paths(
+            &mut paths,
+            c,
+            &[],
+            item.clone(),
+            json!({"allOf": [item], "description": "The document's fields; read-only ones (id, metrics, timestamps) are ignored. On update, only the fields given change."}),
+        );
     }
     collection_paths(
         &mut paths,
-        &Documented { slug: "tool-data/{collection}", tag: "Tool Data", schema: "ToolDataDocument", writable: true, access: "Read: any user. Write: editors and admins." },
+        &Documented {
+            slug: "tool-data/{collection}",
+            tag: "Tool Data",
+            schema: "ToolDataDocument",
+            writable: true,
+            access: "Read: any user. Write: editors and admins.",
+        },
         &[param("collection"), param("project")],
         reference("ToolDataDocument"),
         json!({"type": "object", "additionalProperties": true}),
@@ -340,20 +491,42 @@ mod tests {
     #[test]
     fn the_document_has_every_schema_and_no_dangling_reference() {
         let doc = openapi();
-        for schema in ["AgentResponse", "DepartmentResponse", "ToolResponse", "ExecutionResponse", "UserResponse", "ErrorResponse", "AgentMetrics"] {
+        for schema in [
+            "AgentResponse",
+            "DepartmentResponse",
+            "ToolResponse",
+            "ExecutionResponse",
+            "UserResponse",
+            "ErrorResponse",
+            "AgentMetrics",
+        ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
-        for path in ["/api/agents/{id}", "/api/users/login", "/api/tool-data/{collection}/count", "/metrics"] {
+        for path in [
+            "/api/agents/{id}",
+            "/api/users/login",
+            "/api/tool-data/{collection}/count",
+            "/metrics",
+        ] {
             assert!(doc["paths"][path].is_object(), "{path}");
         }
-        let user = doc["components"]["schemas"]["UserResponse"]["properties"].as_object().cloned().unwrap_or_default();
-        assert!(user.contains_key("email") && !user.keys().any(|k| k.contains("password") || k == "apiKey"));
+        let user = doc["components"]["schemas"]["UserResponse"]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            user.contains_key("email")
+                && !user.keys().any(|k| k.contains("password") || k == "apiKey")
+        );
         // Every $ref points to a defined schema or parameter.
         let text = doc.to_string();
         for part in text.split("\"$ref\":\"#/components/").skip(1) {
             let target = part.split('"').next().unwrap_or_default();
             let (kind, name) = target.split_once('/').unwrap_or_default();
-            assert!(doc["components"][kind][name].is_object(), "dangling $ref {target}");
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "dangling $ref {target}"
+            );
         }
     }
 }

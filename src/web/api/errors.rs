@@ -127,8 +127,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Status(status, _) => *status,
-            Self::App(app) => StatusCode::from_u16(app.status_code())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::App(app) => {
+                StatusCode::from_u16(app.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
@@ -192,11 +193,16 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     let mut response = error_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("Method {} is not allowed on \"{}\".", req.method(), req.path()),
+        format!(
+            "Method {} is not allowed on \"{}\".",
+            req.method(),
+            req.path()
+        ),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -215,7 +221,10 @@ mod tests {
     #[test]
     fn validation_errors_have_payloads_shape() {
         let mut errors = crate::error::FieldErrors::new();
-        errors.insert("toolNames.0.toolName".into(), "This field is required.".into());
+        errors.insert(
+            "toolNames.0.toolName".into(),
+            "This field is required.".into(),
+        );
         let (status, json) = body(AppError::Validation(errors.clone()));
         assert_eq!(status, 400);
         assert_eq!(
@@ -236,8 +245,13 @@ mod tests {
 
     #[test]
     fn unexpected_errors_are_not_echoed() {
-        let (status, json) = body(AppError::Unexpected(anyhow::anyhow!("SQL: syntax error near x")));
+        let (status, json) = body(AppError::Unexpected(anyhow::anyhow!(
+            "SQL: syntax error near x"
+        )));
         assert_eq!(status, 500);
-        assert_eq!(json, json!({"errors": [{"message": "Something went wrong."}]}));
+        assert_eq!(
+            json,
+            json!({"errors": [{"message": "Something went wrong."}]})
+        );
     }
 }

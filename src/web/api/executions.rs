@@ -180,9 +180,17 @@ impl ExecutionResponse {
 
 /// Renders executions, populating agent (and, one level deeper, its department),
 /// department and project when `depth` ≥ 1.
-pub(crate) async fn render(db: &DatabaseConnection, rows: &[agent_executions::Model], depth: u8) -> AppResult<Vec<ExecutionResponse>> {
+pub(crate) async fn render(
+    db: &DatabaseConnection,
+    rows: &[agent_executions::Model],
+    depth: u8,
+) -> AppResult<Vec<ExecutionResponse>> {
     let (agents, departments, projects) = if depth >= 1 {
-        let agent_rows = db::agents::find_by_ids(db, &rows.iter().filter_map(|r| r.agent_id).collect::<Vec<_>>()).await?;
+        let agent_rows = db::agents::find_by_ids(
+            db,
+            &rows.iter().filter_map(|r| r.agent_id).collect::<Vec<_>>(),
+        )
+        .await?;
         let agents: HashMap<i32, AgentResponse> = agents::render(db, &agent_rows, depth - 1)
             .await?
             .into_iter()
@@ -201,9 +209,12 @@ pub(crate) async fn render(db: &DatabaseConnection, rows: &[agent_executions::Mo
         .map(|r| {
             ExecutionResponse::new(
                 r,
-                r.agent_id.map(|id| Relation::of(id, agents.get(&id).cloned())),
-                r.department_id.map(|id| Relation::of(id, departments.get(&id).cloned())),
-                r.project_id.map(|id| Relation::of(id, projects.get(&id).cloned())),
+                r.agent_id
+                    .map(|id| Relation::of(id, agents.get(&id).cloned())),
+                r.department_id
+                    .map(|id| Relation::of(id, departments.get(&id).cloned())),
+                r.project_id
+                    .map(|id| Relation::of(id, projects.get(&id).cloned())),
             )
         })
         .collect())
@@ -229,7 +240,11 @@ impl Collection for Executions {
         Ok(db::executions::find_by_id(db, id).await?)
     }
 
-    async fn render(db: &DatabaseConnection, rows: Vec<Row<Self>>, depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         render(db, &rows, depth).await
     }
 }
@@ -259,7 +274,10 @@ async fn cancel_execution(
         .ok_or_else(ApiError::not_found)?;
     let (row, message) = match outcome {
         CancelOutcome::Cancelled(row) => (row, "Execution cancelled."),
-        CancelOutcome::Requested(row) => (row, "Cancellation requested: the run stops at its next step."),
+        CancelOutcome::Requested(row) => (
+            row,
+            "Cancellation requested: the run stops at its next step.",
+        ),
         CancelOutcome::AlreadyFinished(row) => {
             return Err(AppError::Conflict(format!(
                 "Execution {id} has already finished ({}).",

@@ -102,7 +102,11 @@ fn same_origin_or_safe(req: &HttpRequest) -> bool {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
         return true;
     };
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
@@ -142,7 +146,10 @@ impl FromRequest for ApiBody {
             let mut bytes = web::BytesMut::new();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| {
-                    ApiError::Status(StatusCode::BAD_REQUEST, format!("The request body could not be read: {e}"))
+                    ApiError::Status(
+                        StatusCode::BAD_REQUEST,
+                        format!("The request body could not be read: {e}"),
+                    )
                 })?;
                 if bytes.len() + chunk.len() > limit {
                     return Err(too_large(limit));
@@ -219,7 +226,17 @@ mod tests {
     #[test]
     fn ids_are_positive_integers() {
         assert_eq!(parse_id("42").ok(), Some(42));
-        for bad in ["0", "-1", "abc", "1.5", "", "99999999999", "2147483648", " 1", "1e3"] {
+        for bad in [
+            "0",
+            "-1",
+            "abc",
+            "1.5",
+            "",
+            "99999999999",
+            "2147483648",
+            " 1",
+            "1e3",
+        ] {
             assert!(parse_id(bad).is_err(), "{bad}");
         }
     }

@@ -82,20 +82,37 @@ impl Collection for Models {
         Ok(db::models::find_by_id(db, id).await?)
     }
 
-    async fn render(_db: &DatabaseConnection, rows: Vec<Row<Self>>, _depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        _db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        _depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         Ok(rows.iter().map(ModelResponse::from).collect())
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         db::models::create(db, ModelInput::from_json(body)?).await
     }
 
-    async fn update(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = ModelInput::from_json(&merge(to_doc(&row), patch))?;
         db::models::update(db, row.id, input).await
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
         db::models::delete(db, row.id).await
     }
 }
@@ -118,6 +135,9 @@ mod tests {
             created_at: now(),
             updated_at: now(),
         };
-        assert_eq!(serde_json::to_value(ModelResponse::from(&m)).ok(), Some(to_doc(&m)));
+        assert_eq!(
+            serde_json::to_value(ModelResponse::from(&m)).ok(),
+            Some(to_doc(&m))
+        );
     }
 }

@@ -91,20 +91,37 @@ impl Collection for Projects {
         Ok(db::projects::find_by_id(db, id).await?)
     }
 
-    async fn render(_db: &DatabaseConnection, rows: Vec<Row<Self>>, _depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        _db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        _depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         Ok(rows.iter().map(ProjectResponse::from).collect())
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         db::projects::create(db, ProjectInput::from_json(body)?).await
     }
 
-    async fn update(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = ProjectInput::from_json(&merge(to_doc(&row), patch))?;
         db::projects::update(db, row.id, input).await
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
         db::projects::delete(db, row.id).await
     }
 }
@@ -127,6 +144,9 @@ mod tests {
             created_at: now(),
             updated_at: now(),
         };
-        assert_eq!(serde_json::to_value(ProjectResponse::from(&m)).ok(), Some(to_doc(&m)));
+        assert_eq!(
+            serde_json::to_value(ProjectResponse::from(&m)).ok(),
+            Some(to_doc(&m))
+        );
     }
 }

@@ -52,13 +52,21 @@ struct Scope {
     collection: String,
 }
 
-async fn scope(db: &DatabaseConnection, collection: &str, params: &ListParams) -> Result<Scope, ApiError> {
+async fn scope(
+    db: &DatabaseConnection,
+    collection: &str,
+    params: &ListParams,
+) -> Result<Scope, ApiError> {
     if collection.len() > 64 || !is_slug(collection) {
         return Err(ApiError::bad_request(
             "Tool-data collection names are lowercase letters, digits and dashes, starting with a letter.",
         ));
     }
-    let Some(project) = params.param("project").map(str::trim).filter(|p| !p.is_empty()) else {
+    let Some(project) = params
+        .param("project")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
         return Err(ApiError::bad_request(
             "The project query parameter is required: tool data belongs to one project (?project=<id or slug>).",
         ));
@@ -67,7 +75,11 @@ async fn scope(db: &DatabaseConnection, collection: &str, params: &ListParams) -
         Ok(id) if id > 0 => db::projects::find_by_id(db, id).await?,
         _ => db::projects::find_by_slug(db, project).await?,
     };
-    let project = found.ok_or_else(|| ApiError::App(crate::error::AppError::NotFound(format!("Project not found: {project}"))))?;
+    let project = found.ok_or_else(|| {
+        ApiError::App(crate::error::AppError::NotFound(format!(
+            "Project not found: {project}"
+        )))
+    })?;
     Ok(Scope {
         project_id: project.id,
         collection: collection.to_owned(),
@@ -92,10 +104,19 @@ fn data_of(body: &Value) -> Result<Map<String, Value>, ApiError> {
     let Value::Object(map) = body else {
         return Err(ApiError::bad_request("The body must be a JSON object."));
     };
-    Ok(map.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+    Ok(map
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<String>) -> ApiResult {
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<String>,
+) -> ApiResult {
     auth.require()?;
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, &path, &params).await?;
@@ -111,31 +132,64 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path:
     )
     .await?;
     let docs: Vec<Value> = page.items.iter().map(to_doc).collect();
-    Ok(HttpResponse::Ok().json(ListResponse::new(docs, page.total, page.limit, page.page, params.pagination)))
+    Ok(HttpResponse::Ok().json(ListResponse::new(
+        docs,
+        page.total,
+        page.limit,
+        page.page,
+        params.pagination,
+    )))
 }
 
-async fn count(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<String>) -> ApiResult {
+async fn count(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<String>,
+) -> ApiResult {
     auth.require()?;
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, &path, &params).await?;
     let filter = params.filter(&TOOL_DATA, state.db.get_database_backend())?;
-    let total = db::listing::count(&state.db, db::tool_documents::scoped(scope.project_id, &scope.collection), filter).await?;
+    let total = db::listing::count(
+        &state.db,
+        db::tool_documents::scoped(scope.project_id, &scope.collection),
+        filter,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(CountResponse { total_docs: total }))
 }
 
-async fn create(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<String>, body: ApiBody) -> ApiResult {
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<String>,
+    body: ApiBody,
+) -> ApiResult {
     auth.require_editor()?;
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, &path, &params).await?;
     let data = data_of(&body.0)?;
-    let row = db::tool_documents::create(&state.db, scope.project_id, &scope.collection, Value::Object(data)).await?;
+    let row = db::tool_documents::create(
+        &state.db,
+        scope.project_id,
+        &scope.collection,
+        Value::Object(data),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(DocResponse {
         doc: to_doc(&row),
         message: "Document successfully created.".into(),
     }))
 }
 
-async fn find_row(req: &HttpRequest, state: &AppState, collection: &str, id: &str) -> Result<tool_documents::Model, ApiError> {
+async fn find_row(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &str,
+    id: &str,
+) -> Result<tool_documents::Model, ApiError> {
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, collection, &params).await?;
     let id = parse_id(id)?;
@@ -144,14 +198,23 @@ async fn find_row(req: &HttpRequest, state: &AppState, collection: &str, id: &st
         .ok_or_else(ApiError::not_found)
 }
 
-async fn find_by_id(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<(String, String)>) -> ApiResult {
+async fn find_by_id(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     auth.require()?;
     let row = find_row(&req, &state, &path.0, &path.1).await?;
     Ok(HttpResponse::Ok().json(to_doc(&row)))
 }
 
 /// Top-level fields of the patch replace those of the document.
-async fn apply_patch(db: &DatabaseConnection, row: tool_documents::Model, patch: &Value) -> Result<tool_documents::Model, ApiError> {
+async fn apply_patch(
+    db: &DatabaseConnection,
+    row: tool_documents::Model,
+    patch: &Value,
+) -> Result<tool_documents::Model, ApiError> {
     let patch = data_of(patch)?;
     let mut data = match &row.data {
         Value::Object(map) => map.clone(),
@@ -177,7 +240,12 @@ async fn update_by_id(
     }))
 }
 
-async fn delete_by_id(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<(String, String)>) -> ApiResult {
+async fn delete_by_id(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     auth.require_editor()?;
     let row = find_row(&req, &state, &path.0, &path.1).await?;
     db::tool_documents::delete(&state.db, row.id).await?;
@@ -188,14 +256,25 @@ async fn delete_by_id(req: HttpRequest, state: web::Data<AppState>, auth: ApiUse
 }
 
 /// The documents a bulk request applies to (a non-empty `where` is required).
-async fn bulk_targets(req: &HttpRequest, state: &AppState, collection: &str, verb: &str) -> Result<Vec<tool_documents::Model>, ApiError> {
+async fn bulk_targets(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &str,
+    verb: &str,
+) -> Result<Vec<tool_documents::Model>, ApiError> {
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, collection, &params).await?;
     if params.where_.as_ref().is_none_or(|w| w.is_empty()) {
-        return Err(ApiError::bad_request(format!("Missing 'where' query of documents to {verb}.")));
+        return Err(ApiError::bad_request(format!(
+            "Missing 'where' query of documents to {verb}."
+        )));
     }
     let backend = state.db.get_database_backend();
-    let limit = if params.raw.contains_key("limit") { params.limit } else { MAX_LIMIT };
+    let limit = if params.raw.contains_key("limit") {
+        params.limit
+    } else {
+        MAX_LIMIT
+    };
     Ok(db::listing::find_page(
         &state.db,
         db::tool_documents::scoped(scope.project_id, &scope.collection),
@@ -213,15 +292,33 @@ fn bulk_result(docs: Vec<Value>, errors: Vec<BulkError>, done: &str, verb: &str)
     let label = |n: usize| if n == 1 { "Document" } else { "Documents" };
     if errors.is_empty() {
         let message = format!("{done} {} {} successfully.", docs.len(), label(docs.len()));
-        HttpResponse::Ok().json(BulkResponse { docs, errors, message })
+        HttpResponse::Ok().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
     } else {
         let total = docs.len() + errors.len();
-        let message = format!("Unable to {verb} {} out of {total} {}.", errors.len(), label(total));
-        HttpResponse::BadRequest().json(BulkResponse { docs, errors, message })
+        let message = format!(
+            "Unable to {verb} {} out of {total} {}.",
+            errors.len(),
+            label(total)
+        );
+        HttpResponse::BadRequest().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
     }
 }
 
-async fn update_many(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<String>, body: ApiBody) -> ApiResult {
+async fn update_many(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<String>,
+    body: ApiBody,
+) -> ApiResult {
     auth.require_editor()?;
     data_of(&body.0)?;
     let rows = bulk_targets(&req, &state, &path, "update").await?;
@@ -230,20 +327,31 @@ async fn update_many(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser
         let id = row.id;
         match apply_patch(&state.db, row, &body.0).await {
             Ok(row) => docs.push(to_doc(&row)),
-            Err(e) => errors.push(BulkError { id, message: e.public_message() }),
+            Err(e) => errors.push(BulkError {
+                id,
+                message: e.public_message(),
+            }),
         }
     }
     Ok(bulk_result(docs, errors, "Updated", "update"))
 }
 
-async fn delete_many(req: HttpRequest, state: web::Data<AppState>, auth: ApiUser, path: web::Path<String>) -> ApiResult {
+async fn delete_many(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    path: web::Path<String>,
+) -> ApiResult {
     auth.require_editor()?;
     let rows = bulk_targets(&req, &state, &path, "delete").await?;
     let (mut docs, mut errors) = (Vec::new(), Vec::new());
     for row in rows {
         match db::tool_documents::delete(&state.db, row.id).await {
             Ok(()) => docs.push(to_doc(&row)),
-            Err(e) => errors.push(BulkError { id: row.id, message: ApiError::from(e).public_message() }),
+            Err(e) => errors.push(BulkError {
+                id: row.id,
+                message: ApiError::from(e).public_message(),
+            }),
         }
     }
     Ok(bulk_result(docs, errors, "Deleted", "delete"))

@@ -110,10 +110,18 @@ fn disabled_of(patch: &Value) -> AppResult<Option<bool>> {
 }
 
 /// Refuses a change that would leave no enabled admin.
-async fn keep_an_admin(db: &DatabaseConnection, row: &users::Model, stays_admin: bool, field: &str) -> AppResult<()> {
+async fn keep_an_admin(
+    db: &DatabaseConnection,
+    row: &users::Model,
+    stays_admin: bool,
+    field: &str,
+) -> AppResult<()> {
     let is_active_admin = row.role == Role::Admin.as_str() && !row.disabled;
     if is_active_admin && !stays_admin && db::users::count_active_admins(db).await? <= 1 {
-        return Err(AppError::field(field, "The last enabled admin cannot be demoted, disabled or deleted."));
+        return Err(AppError::field(
+            field,
+            "The last enabled admin cannot be demoted, disabled or deleted.",
+        ));
     }
     Ok(())
 }
@@ -153,15 +161,28 @@ impl Collection for Users {
         Ok(db::users::find_by_id(db, id).await?)
     }
 
-    async fn render(_db: &DatabaseConnection, rows: Vec<Row<Self>>, _depth: u8) -> AppResult<Vec<Self::View>> {
+    async fn render(
+        _db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        _depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
         Ok(rows.iter().map(UserResponse::from).collect())
     }
 
-    async fn create(db: &DatabaseConnection, _user: &CurrentUser, body: &Value) -> AppResult<Row<Self>> {
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = UserInput::from_json(body, true)?;
-        let hash = password::hash(SecretString::from(input.password.clone().unwrap_or_default())).await?;
+        let hash = password::hash(SecretString::from(
+            input.password.clone().unwrap_or_default(),
+        ))
+        .await?;
         let txn = db.begin().await?;
-        let mut row = db::users::create_with_password(&txn, &input.email, &input.name, input.role, hash).await?;
+        let mut row =
+            db::users::create_with_password(&txn, &input.email, &input.name, input.role, hash)
+                .await?;
         if input.enable_api_key || input.api_key.is_some() {
             let key_hash = input.api_key.as_deref().map(tokens::hash);
             row = db::users::set_api_key(&txn, row.id, key_hash, input.enable_api_key).await?;
@@ -170,7 +191,12 @@ impl Collection for Users {
         Ok(row)
     }
 
-    async fn update(db: &DatabaseConnection, user: &CurrentUser, row: Row<Self>, patch: &Value) -> AppResult<Row<Self>> {
+    async fn update(
+        db: &DatabaseConnection,
+        user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
         let input = UserInput::from_json(&merge(to_doc(&row), patch), false)?;
         let disabled = disabled_of(patch)?;
         let role_changes = input.role.as_str() != row.role;
@@ -179,18 +205,29 @@ impl Collection for Users {
             return Err(AppError::Forbidden);
         }
         let stays_admin = input.role == Role::Admin && !disabled.unwrap_or(row.disabled);
-        keep_an_admin(db, &row, stays_admin, if role_changes { "role" } else { "disabled" }).await?;
+        keep_an_admin(
+            db,
+            &row,
+            stays_admin,
+            if role_changes { "role" } else { "disabled" },
+        )
+        .await?;
         let password_hash = match &input.password {
             Some(p) => Some(password::hash(SecretString::from(p.clone())).await?),
             None => None,
         };
         let txn = db.begin().await?;
-        let mut out = db::users::update_profile(&txn, row.id, &input.email, &input.name, input.role).await?;
+        let mut out =
+            db::users::update_profile(&txn, row.id, &input.email, &input.name, input.role).await?;
         if let Some(hash) = password_hash {
             out = db::users::set_password_hash(&txn, row.id, hash).await?;
         }
         if patch.get("enableAPIKey").is_some() || patch.get("apiKey").is_some() {
-            let key_hash = input.api_key.as_deref().map(tokens::hash).or(row.api_key_hash.clone());
+            let key_hash = input
+                .api_key
+                .as_deref()
+                .map(tokens::hash)
+                .or(row.api_key_hash.clone());
             out = db::users::set_api_key(&txn, row.id, key_hash, input.enable_api_key).await?;
         }
         if let Some(d) = disabled.filter(|_| disabled_changes) {
@@ -200,10 +237,14 @@ impl Collection for Users {
         Ok(out)
     }
 
-    async fn delete(db: &DatabaseConnection, _user: &CurrentUser, row: Row<Self>) -> AppResult<Row<Self>> {
-        keep_an_admin(db, &row, false, "role").await.map_err(|_| {
-            AppError::Conflict("The last enabled admin cannot be deleted.".into())
-        })?;
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
+        keep_an_admin(db, &row, false, "role")
+            .await
+            .map_err(|_| AppError::Conflict("The last enabled admin cannot be deleted.".into()))?;
         db::users::delete(db, row.id).await
     }
 }
@@ -219,13 +260,19 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `POST /api/users/{id}/api-key` (the user or an admin): a new random key, enabled, shown
 /// once; the previous key stops working.
-async fn generate_api_key(state: web::Data<AppState>, auth: ApiUser, id: web::Path<String>) -> ApiResult {
+async fn generate_api_key(
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    id: web::Path<String>,
+) -> ApiResult {
     let user = auth.require()?;
     let id = parse_id(&id)?;
     if !is_self_or_admin(user, id) {
         return Err(ApiError::forbidden());
     }
-    db::users::find_by_id(&state.db, id).await?.ok_or_else(ApiError::not_found)?;
+    db::users::find_by_id(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let key = tokens::generate();
     let row = db::users::set_api_key(&state.db, id, Some(tokens::hash(&key)), true).await?;
     Ok(HttpResponse::Ok().json(ApiKeyResponse {

@@ -124,10 +124,14 @@ impl<T> Relation<T> {
 
 /// The OpenAPI schema of a relation to `T`: an integer id or the document.
 pub fn relation_schema<T: utoipa::ToSchema>() -> utoipa::openapi::schema::OneOf {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
     use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
     OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Integer).description(Some("The related id (depth 0).")))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some("The related id (depth 0).")),
+        )
         .item(Ref::from_schema_name(T::name()))
         .build()
 }
@@ -140,11 +144,21 @@ mod tests {
     fn the_envelope_counts_like_payload() {
         let l = ListResponse::new(vec![1, 2], 12, 5, 2, true);
         assert_eq!(
-            (l.total_pages, l.paging_counter, l.has_prev_page, l.has_next_page, l.prev_page, l.next_page),
+            (
+                l.total_pages,
+                l.paging_counter,
+                l.has_prev_page,
+                l.has_next_page,
+                l.prev_page,
+                l.next_page
+            ),
             (3, 6, true, true, Some(1), Some(3))
         );
         let l = ListResponse::<i32>::new(vec![], 0, 10, 1, true);
-        assert_eq!((l.total_pages, l.has_next_page, l.next_page), (0, false, None));
+        assert_eq!(
+            (l.total_pages, l.has_next_page, l.next_page),
+            (0, false, None)
+        );
         let l = ListResponse::new(vec![1, 2, 3], 999, 10, 4, false);
         assert_eq!((l.total_docs, l.page, l.total_pages), (3, 1, 1));
     }

@@ -21,38 +21,83 @@ async fn a_list_has_payloads_envelope_with_ten_documents_by_default() {
     let b = &reply.body;
     assert_eq!(b["docs"].as_array().map(Vec::len), Some(10));
     assert_eq!(
-        (b["totalDocs"].clone(), b["limit"].clone(), b["totalPages"].clone(), b["page"].clone(), b["pagingCounter"].clone()),
+        (
+            b["totalDocs"].clone(),
+            b["limit"].clone(),
+            b["totalPages"].clone(),
+            b["page"].clone(),
+            b["pagingCounter"].clone()
+        ),
         (json!(13), json!(10), json!(2), json!(1), json!(1))
     );
-    assert_eq!((b["hasPrevPage"].clone(), b["hasNextPage"].clone()), (json!(false), json!(true)));
-    assert_eq!((b["prevPage"].clone(), b["nextPage"].clone()), (Value::Null, json!(2)));
-    let keys: Vec<&String> = b.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(
+        (b["hasPrevPage"].clone(), b["hasNextPage"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(
+        (b["prevPage"].clone(), b["nextPage"].clone()),
+        (Value::Null, json!(2))
+    );
+    let keys: Vec<&String> = b
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     assert_eq!(keys.len(), 10, "{keys:?}");
 }
 
 #[tokio::test]
 async fn pages_limits_and_pagination_false_follow_payload() {
     let (_app, api) = demo().await;
-    let b = api.get("/api/agents?limit=3&page=2&sort=agentId").await.body;
+    let b = api
+        .get("/api/agents?limit=3&page=2&sort=agentId")
+        .await
+        .body;
     assert_eq!(b["docs"].as_array().map(Vec::len), Some(3));
-    assert_eq!((b["page"].clone(), b["totalPages"].clone(), b["pagingCounter"].clone()), (json!(2), json!(5), json!(4)));
-    assert_eq!((b["prevPage"].clone(), b["nextPage"].clone()), (json!(1), json!(3)));
-    let page5 = api.get("/api/agents?limit=3&page=5&sort=agentId").await.body;
+    assert_eq!(
+        (
+            b["page"].clone(),
+            b["totalPages"].clone(),
+            b["pagingCounter"].clone()
+        ),
+        (json!(2), json!(5), json!(4))
+    );
+    assert_eq!(
+        (b["prevPage"].clone(), b["nextPage"].clone()),
+        (json!(1), json!(3))
+    );
+    let page5 = api
+        .get("/api/agents?limit=3&page=5&sort=agentId")
+        .await
+        .body;
     assert_eq!(page5["docs"].as_array().map(Vec::len), Some(1));
     assert_eq!(page5["hasNextPage"], false);
     // Pages do not overlap and cover everything.
     let mut seen = Vec::new();
     for page in 1..=5 {
-        seen.extend(agent_ids(&api.get(&format!("/api/agents?limit=3&page={page}&sort=-name")).await.body));
+        seen.extend(agent_ids(
+            &api.get(&format!("/api/agents?limit=3&page={page}&sort=-name"))
+                .await
+                .body,
+        ));
     }
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 13);
     let beyond = api.get("/api/agents?page=99").await.body;
-    assert_eq!((beyond["docs"].clone(), beyond["page"].clone(), beyond["totalDocs"].clone()), (json!([]), json!(99), json!(13)));
+    assert_eq!(
+        (
+            beyond["docs"].clone(),
+            beyond["page"].clone(),
+            beyond["totalDocs"].clone()
+        ),
+        (json!([]), json!(99), json!(13))
+    );
     let all = api.get("/api/agents?pagination=false&limit=100").await.body;
     assert_eq!(all["docs"].as_array().map(Vec::len), Some(13));
-    assert_eq!((all["totalPages"].clone(), all["hasNextPage"].clone()), (json!(1), json!(false)));
+    assert_eq!(
+        (all["totalPages"].clone(), all["hasNextPage"].clone()),
+        (json!(1), json!(false))
+    );
     let capped = api.get("/api/agents?limit=0").await.body;
     assert_eq!(capped["docs"].as_array().map(Vec::len), Some(13));
 }
@@ -61,14 +106,26 @@ async fn pages_limits_and_pagination_false_follow_payload() {
 async fn find_by_id_returns_the_bare_document_and_json_404s() {
     let (app, api) = demo().await;
     let story = department_id(&app, "story").await;
-    let list = api.get("/api/agents?where[agentId][equals]=story-head-001&depth=0").await.body;
+    let list = api
+        .get("/api/agents?where[agentId][equals]=story-head-001&depth=0")
+        .await
+        .body;
     let id = list["docs"][0]["id"].as_i64().expect("id");
     let one = api.get(&format!("/api/agents/{id}?depth=0")).await;
     assert_eq!(one.status, 200);
     assert_eq!(one.body["agentId"], "story-head-001");
     assert_eq!(one.body["department"], story);
     assert!(one.body.get("doc").is_none(), "bare document");
-    for bad in ["999999", "0", "-1", "abc", "1.5", "99999999999999999999", "%00", "1%20or%201=1"] {
+    for bad in [
+        "999999",
+        "0",
+        "-1",
+        "abc",
+        "1.5",
+        "99999999999999999999",
+        "%00",
+        "1%20or%201=1",
+    ] {
         let r = api.get(&format!("/api/agents/{bad}")).await;
         assert_eq!(r.status, 404, "{bad}");
         assert_eq!(error_message(&r.body), "Not Found");
@@ -91,14 +148,25 @@ async fn create_update_and_delete_answer_like_payload() {
     let doc = &created.body["doc"];
     let id = doc["id"].as_i64().expect("id");
     assert!(id > 0);
-    assert_eq!(doc["department"]["slug"], "world", "populated at the default depth");
+    assert_eq!(
+        doc["department"]["slug"], "world",
+        "populated at the default depth"
+    );
     assert_eq!(doc["isActive"], true);
     // Update: only the fields given change
-    let updated = api.patch(&format!("/api/agents/{id}"), json!({"name": "Cartographer"})).await;
+    let updated = api
+        .patch(
+            &format!("/api/agents/{id}"),
+            json!({"name": "Cartographer"}),
+        )
+        .await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(updated.body["message"], "Updated successfully.");
     assert_eq!(updated.body["doc"]["name"], "Cartographer");
-    assert_eq!(updated.body["doc"]["toolNames"], json!([{"toolName": "saveWorldRule"}]));
+    assert_eq!(
+        updated.body["doc"]["toolNames"],
+        json!([{"toolName": "saveWorldRule"}])
+    );
     // Delete
     let deleted = api.delete(&format!("/api/agents/{id}")).await;
     assert_eq!(deleted.status, 200);
@@ -106,7 +174,12 @@ async fn create_update_and_delete_answer_like_payload() {
     assert_eq!(deleted.body["doc"]["name"], "Cartographer");
     assert_eq!(api.get(&format!("/api/agents/{id}")).await.status, 404);
     assert_eq!(api.delete(&format!("/api/agents/{id}")).await.status, 404);
-    assert_eq!(api.patch(&format!("/api/agents/{id}"), json!({"name": "x"})).await.status, 404);
+    assert_eq!(
+        api.patch(&format!("/api/agents/{id}"), json!({"name": "x"}))
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -131,43 +204,91 @@ async fn invalid_documents_list_every_field_with_its_path() {
         .iter()
         .map(|e| e["path"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(paths, ["agentId", "department", "maxAgentSteps", "name", "toolNames.1.toolName"]);
+    assert_eq!(
+        paths,
+        [
+            "agentId",
+            "department",
+            "maxAgentSteps",
+            "name",
+            "toolNames.1.toolName"
+        ]
+    );
     assert!(error["data"]["errors"][0]["message"].is_string());
     // One field: Payload's singular wording.
     let one = api.post("/api/departments", json!({"slug": "sfx"})).await;
-    assert_eq!(error_message(&one.body), "The following field is invalid: name");
+    assert_eq!(
+        error_message(&one.body),
+        "The following field is invalid: name"
+    );
     // Unique values.
-    let dup = api.post("/api/departments", json!({"slug": "story", "name": "Again"})).await;
+    let dup = api
+        .post(
+            "/api/departments",
+            json!({"slug": "story", "name": "Again"}),
+        )
+        .await;
     assert_eq!(dup.status, 400);
-    assert_eq!(dup.body["errors"][0]["data"]["errors"][0], json!({"path": "slug", "message": "Value must be unique."}));
+    assert_eq!(
+        dup.body["errors"][0]["data"]["errors"][0],
+        json!({"path": "slug", "message": "Value must be unique."})
+    );
     // A bad patch is validated as a whole document.
     let id = api.get("/api/departments?limit=1").await.body["docs"][0]["id"].clone();
-    let bad = api.patch(&format!("/api/departments/{id}"), json!({"color": "red", "priority": "high"})).await;
-    assert_eq!(error_message(&bad.body), "The following fields are invalid: color, priority");
+    let bad = api
+        .patch(
+            &format!("/api/departments/{id}"),
+            json!({"color": "red", "priority": "high"}),
+        )
+        .await;
+    assert_eq!(
+        error_message(&bad.body),
+        "The following fields are invalid: color, priority"
+    );
 }
 
 #[tokio::test]
 async fn count_answers_total_docs() {
     let (_app, api) = demo().await;
-    assert_eq!(api.get("/api/agents/count").await.body, json!({"totalDocs": 13}));
     assert_eq!(
-        api.get("/api/agents/count?where[isDepartmentHead][equals]=true").await.body,
+        api.get("/api/agents/count").await.body,
+        json!({"totalDocs": 13})
+    );
+    assert_eq!(
+        api.get("/api/agents/count?where[isDepartmentHead][equals]=true")
+            .await
+            .body,
         json!({"totalDocs": 7})
     );
-    assert_eq!(api.get("/api/departments/count").await.body, json!({"totalDocs": 7}));
+    assert_eq!(
+        api.get("/api/departments/count").await.body,
+        json!({"totalDocs": 7})
+    );
 }
 
 #[tokio::test]
 async fn depth_zero_gives_ids_and_depth_one_populates_relations() {
     let (app, api) = demo().await;
     let story = department_id(&app, "story").await;
-    let flat = api.get("/api/agents?where[agentId][equals]=story-head-001&depth=0").await.body;
+    let flat = api
+        .get("/api/agents?where[agentId][equals]=story-head-001&depth=0")
+        .await
+        .body;
     assert_eq!(flat["docs"][0]["department"], story);
-    let populated = api.get("/api/agents?where[agentId][equals]=story-head-001&depth=1").await.body;
+    let populated = api
+        .get("/api/agents?where[agentId][equals]=story-head-001&depth=1")
+        .await
+        .body;
     assert_eq!(populated["docs"][0]["department"]["id"], story);
     assert_eq!(populated["docs"][0]["department"]["slug"], "story");
-    let default = api.get("/api/agents?where[agentId][equals]=story-head-001").await.body;
-    assert_eq!(default["docs"][0]["department"]["name"], "Story", "Payload's default depth is 2");
+    let default = api
+        .get("/api/agents?where[agentId][equals]=story-head-001")
+        .await
+        .body;
+    assert_eq!(
+        default["docs"][0]["department"]["name"], "Story",
+        "Payload's default depth is 2"
+    );
     // Tools: the departments they are shared with.
     let tools = api.get("/api/custom-tools?depth=1&limit=100").await.body;
     for tool in tools["docs"].as_array().expect("docs") {
@@ -176,16 +297,31 @@ async fn depth_zero_gives_ids_and_depth_one_populates_relations() {
         }
     }
     let tools = api.get("/api/custom-tools?depth=0&limit=100").await.body;
-    assert!(tools["docs"].as_array().expect("docs").iter().all(|t| t["departments"].as_array().is_some_and(|d| d.iter().all(Value::is_i64))));
+    assert!(tools["docs"].as_array().expect("docs").iter().all(|t| {
+        t["departments"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(Value::is_i64))
+    }));
 }
 
 #[tokio::test]
 async fn every_collection_serves_the_same_conventions() {
     let (_app, api) = demo().await;
-    for slug in ["agents", "departments", "custom-tools", "projects", "agent-executions", "models", "users"] {
+    for slug in [
+        "agents",
+        "departments",
+        "custom-tools",
+        "projects",
+        "agent-executions",
+        "models",
+        "users",
+    ] {
         let list = api.get(&format!("/api/{slug}?limit=2")).await;
         assert_eq!(list.status, 200, "{slug}: {}", list.body);
-        assert!(list.body["docs"].is_array() && list.body["totalDocs"].is_u64(), "{slug}");
+        assert!(
+            list.body["docs"].is_array() && list.body["totalDocs"].is_u64(),
+            "{slug}"
+        );
         let count = api.get(&format!("/api/{slug}/count")).await;
         assert_eq!(count.body["totalDocs"], list.body["totalDocs"], "{slug}");
         if let Some(id) = list.body["docs"][0]["id"].as_i64() {
@@ -199,7 +335,12 @@ async fn every_collection_serves_the_same_conventions() {
         .await;
     assert_eq!(model.status, 201, "{}", model.body);
     assert_eq!(model.body["message"], "Model successfully created.");
-    let project = api.post("/api/projects", json!({"name": "Side Quest", "slug": "side-quest"})).await;
+    let project = api
+        .post(
+            "/api/projects",
+            json!({"name": "Side Quest", "slug": "side-quest"}),
+        )
+        .await;
     assert_eq!(project.body["message"], "Project successfully created.");
     let tool = api
         .post(
@@ -211,8 +352,14 @@ async fn every_collection_serves_the_same_conventions() {
     assert_eq!(tool.body["message"], "Custom Tool successfully created.");
     assert_eq!(tool.body["doc"]["departments"][0]["id"], 1);
     let broken = api
-        .post("/api/custom-tools", json!({"toolName": "broken", "description": "x", "executeFunction": "   "}))
+        .post(
+            "/api/custom-tools",
+            json!({"toolName": "broken", "description": "x", "executeFunction": "   "}),
+        )
         .await;
     assert_eq!(broken.status, 400);
-    assert_eq!(broken.body["errors"][0]["data"]["errors"][0]["path"], "executeFunction");
+    assert_eq!(
+        broken.body["errors"][0]["data"]["errors"][0]["path"],
+        "executeFunction"
+    );
 }

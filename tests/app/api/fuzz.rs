@@ -8,18 +8,62 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::helpers::{TestOptions, spawn_app_with};
 
 const FIELDS: &[&str] = &[
-    "name", "agentId", "maxAgentSteps", "isActive", "createdAt", "id", "department", "department.slug",
-    "department.priority", "toolNames.toolName", "toolNames", "executionSettings.temperature", "outputSchema",
-    "outputSchema.title", "performanceMetrics.successRate", "lastExecutedAt", "password", "", "a'b", "x\"y",
-    "department..slug", "metadata.a.b", "era", "order", "status", "agent.department.slug", "tokenUsage.totalTokens",
+    "name",
+    "agentId",
+    "maxAgentSteps",
+    "isActive",
+    "createdAt",
+    "id",
+    "department",
+    "department.slug",
+    "department.priority",
+    "toolNames.toolName",
+    "toolNames",
+    "executionSettings.temperature",
+    "outputSchema",
+    "outputSchema.title",
+    "performanceMetrics.successRate",
+    "lastExecutedAt",
+    "password",
+    "",
+    "a'b",
+    "x\"y",
+    "department..slug",
+    "metadata.a.b",
+    "era",
+    "order",
+    "status",
+    "agent.department.slug",
+    "tokenUsage.totalTokens",
 ];
 const OPERATORS: &[&str] = &[
-    "equals", "not_equals", "in", "not_in", "like", "not_like", "contains", "greater_than", "greater_than_equal",
-    "less_than", "less_than_equal", "exists", "near", "all", "EQUALS", "",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "like",
+    "not_like",
+    "contains",
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "exists",
+    "near",
+    "all",
+    "EQUALS",
+    "",
 ];
 const PATHS: &[&str] = &[
-    "/api/agents", "/api/agents/count", "/api/custom-tools", "/api/agent-executions", "/api/departments/count",
-    "/api/users", "/api/tool-data/notes", "/api/tool-data/notes/count", "/api/models",
+    "/api/agents",
+    "/api/agents/count",
+    "/api/custom-tools",
+    "/api/agent-executions",
+    "/api/departments/count",
+    "/api/users",
+    "/api/tool-data/notes",
+    "/api/tool-data/notes/count",
+    "/api/models",
 ];
 
 fn value() -> impl Strategy<Value = String> {
@@ -82,9 +126,19 @@ fn no_query_string_makes_the_server_fail_or_leak_sql() {
         (app, key)
     });
     let client = reqwest::Client::new();
-    let cases = std::env::var("API_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
-    let strategy = (prop::sample::select(PATHS), prop::collection::vec(pair(), 0..6));
+    let cases = std::env::var("API_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop::sample::select(PATHS),
+        prop::collection::vec(pair(), 0..6),
+    );
     runner
         .run(&strategy, |(path, pairs)| {
             let mut query = pairs.join("&");
@@ -99,12 +153,29 @@ fn no_query_string_makes_the_server_fail_or_leak_sql() {
                     .send()
                     .await
                     .expect("sent");
-                (response.status().as_u16(), response.text().await.unwrap_or_default())
+                (
+                    response.status().as_u16(),
+                    response.text().await.unwrap_or_default(),
+                )
             });
             prop_assert!(status < 500, "{status} for {url}: {body:.300}");
-            prop_assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok(), "not JSON for {url}: {body:.300}");
+            prop_assert!(
+                serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+                "not JSON for {url}: {body:.300}"
+            );
             if status >= 400 {
-                for leak in ["sqlx", "SQLite", "sqlite", "syntax error", "postgres", "Postgres", "DbErr", "database", "SELECT", "error returned from"] {
+                for leak in [
+                    "sqlx",
+                    "SQLite",
+                    "sqlite",
+                    "syntax error",
+                    "postgres",
+                    "Postgres",
+                    "DbErr",
+                    "database",
+                    "SELECT",
+                    "error returned from",
+                ] {
                     prop_assert!(!body.contains(leak), "{leak} leaked for {url}: {body:.300}");
                 }
             }

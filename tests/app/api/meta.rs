@@ -24,16 +24,42 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
     documented.sort();
     // The route table: a new route must be documented, and a documented one must exist.
     let mut expected: Vec<String> = Vec::new();
-    for slug in ["agents", "departments", "custom-tools", "projects", "models", "users", "tool-data/{collection}"] {
-        for (method, suffix) in [("GET", ""), ("POST", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/count"), ("GET", "/{id}"), ("PATCH", "/{id}"), ("DELETE", "/{id}")] {
+    for slug in [
+        "agents",
+        "departments",
+        "custom-tools",
+        "projects",
+        "models",
+        "users",
+        "tool-data/{collection}",
+    ] {
+        for (method, suffix) in [
+            ("GET", ""),
+            ("POST", ""),
+            ("PATCH", ""),
+            ("DELETE", ""),
+            ("GET", "/count"),
+            ("GET", "/{id}"),
+            ("PATCH", "/{id}"),
+            ("DELETE", "/{id}"),
+        ] {
             expected.push(format!("{method} /api/{slug}{suffix}"));
         }
     }
     for route in [
-        "GET /api/agent-executions", "GET /api/agent-executions/count", "GET /api/agent-executions/{id}",
-        "POST /api/agent-executions/{id}/cancel", "POST /api/users/login", "GET /api/users/me",
-        "POST /api/users/logout", "POST /api/users/refresh-token", "POST /api/users/{id}/api-key",
-        "GET /api/openapi.json", "GET /api/docs", "GET /metrics", "GET /healthz",
+        "GET /api/agent-executions",
+        "GET /api/agent-executions/count",
+        "GET /api/agent-executions/{id}",
+        "POST /api/agent-executions/{id}/cancel",
+        "POST /api/users/login",
+        "GET /api/users/me",
+        "POST /api/users/logout",
+        "POST /api/users/refresh-token",
+        "POST /api/users/{id}/api-key",
+        "GET /api/openapi.json",
+        "GET /api/docs",
+        "GET /metrics",
+        "GET /healthz",
     ] {
         expected.push(route.into());
     }
@@ -43,12 +69,19 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
     for route in &documented {
         let (method, path) = route.split_once(' ').expect("route");
         let path = path.replace("{id}", "1").replace("{collection}", "notes");
-        let url = if path.contains("tool-data") { format!("{path}?project=epic-quest") } else { path.clone() };
+        let url = if path.contains("tool-data") {
+            format!("{path}?project=epic-quest")
+        } else {
+            path.clone()
+        };
         let response = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")
-            .request(Method::from_bytes(method.as_bytes()).expect("method"), app.url(&url))
+            .request(
+                Method::from_bytes(method.as_bytes()).expect("method"),
+                app.url(&url),
+            )
             .header("Authorization", api.authorization_header())
             .json(&serde_json::json!({}))
             .send()
@@ -56,7 +89,10 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
             .expect("sent");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        assert!(status != 405 && !text.contains("Route not found"), "{route}: {status} {text:.200}");
+        assert!(
+            status != 405 && !text.contains("Route not found"),
+            "{route}: {status} {text:.200}"
+        );
         assert!(status < 500, "{route}: {status}");
     }
 }
@@ -64,16 +100,27 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
 #[tokio::test]
 async fn the_docs_page_is_served_from_vendored_assets() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let redirect = client.get(app.url("/api/docs")).send().await.expect("sent");
     assert_eq!(redirect.status(), 302);
     assert_eq!(redirect.headers()["location"], "/api/docs/");
-    let page = client.get(app.url("/api/docs/")).send().await.expect("sent");
+    let page = client
+        .get(app.url("/api/docs/"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("swagger-ui"), "{html:.300}");
     assert!(!html.contains("https://"), "no CDN: {html:.500}");
-    let init = client.get(app.url("/api/docs/swagger-initializer.js")).send().await.expect("sent");
+    let init = client
+        .get(app.url("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("sent");
     assert!(init.text().await.expect("js").contains("/api/openapi.json"));
     let missing = Api::anonymous(&app).get("/api/docs/nope.js").await;
     assert_eq!(missing.status, 404);
@@ -88,7 +135,10 @@ async fn metrics_count_requests_by_route_and_status_and_executions_by_status() {
     api.get("/api/agents/12345").await;
     let anonymous = Api::anonymous(&app).get("/metrics").await;
     assert_eq!(anonymous.status, 401);
-    assert_eq!(error_message(&anonymous.body), "Unauthorized, you must be logged in to make this request.");
+    assert_eq!(
+        error_message(&anonymous.body),
+        "Unauthorized, you must be logged in to make this request."
+    );
     let response = reqwest::Client::new()
         .get(app.url("/metrics"))
         .header("Authorization", api.authorization_header())
@@ -96,7 +146,12 @@ async fn metrics_count_requests_by_route_and_status_and_executions_by_status() {
         .await
         .expect("sent");
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.expect("text");
     for needle in [
         "# TYPE aladdin_http_requests_total counter",

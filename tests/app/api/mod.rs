@@ -37,7 +37,12 @@ pub async fn user_with_key(app: &TestApp, role: Role) -> (users::Model, String) 
 }
 
 /// A user who can log in with `password`.
-pub async fn user_with_password(app: &TestApp, role: Role, email: &str, password: &str) -> users::Model {
+pub async fn user_with_password(
+    app: &TestApp,
+    role: Role,
+    email: &str,
+    password: &str,
+) -> users::Model {
     let hash = aladdin::auth::password::hash(secrecy::SecretString::from(password.to_owned()))
         .await
         .expect("hashed");
@@ -99,7 +104,9 @@ impl Api {
 
     /// Sends a request; the body must be JSON.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(auth) = &self.authorization {
             request = request.header("Authorization", auth);
         }
@@ -112,7 +119,11 @@ impl Api {
         let text = response.text().await.expect("body read");
         let body = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{status} {path}: not JSON ({e}): {text:.300}"));
-        Reply { status, body, headers }
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// The `Authorization` header value (empty when anonymous).
@@ -150,7 +161,11 @@ pub fn error_message(body: &Value) -> &str {
 pub fn agent_ids(body: &Value) -> Vec<String> {
     body["docs"]
         .as_array()
-        .map(|docs| docs.iter().filter_map(|d| d["agentId"].as_str().map(str::to_owned)).collect())
+        .map(|docs| {
+            docs.iter()
+                .filter_map(|d| d["agentId"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
