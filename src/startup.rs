@@ -40,6 +40,7 @@ impl Application {
             cookie_key,
             login_limiter: Arc::default(),
             runner,
+            api: Default::default(),
         };
         let listener = TcpListener::bind(&state.settings.server.bind)
             .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
@@ -122,6 +123,9 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let data = Data::new(state.clone());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::telemetry_metrics::track_requests,
+            ))
             .wrap(TracingLogger::default())
             .app_data(data.clone())
             .configure(|cfg| web::configure(cfg, &state))

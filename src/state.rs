@@ -22,4 +22,6 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The agent runner (queue, workers, event streams).
     pub runner: Arc<Runner>,
+    /// State of the JSON API (login rate limit).
+    pub api: crate::web::api::ApiState,
 }

@@ -1,6 +1,7 @@
 //! Authentication: passwords, API keys and tokens, and the admin's sessions, CSRF tokens and
 //! sign-in rate limits.
 
+pub mod api_credentials;
 pub mod csrf;
 pub mod current_user;
 pub mod middleware;

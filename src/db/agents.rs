@@ -21,6 +21,20 @@ pub async fn find_by_id(
     agents::Entity::find_by_id(id).one(db).await
 }
 
+/// The agents with these row ids (any order; unknown ids are skipped).
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+) -> Result<Vec<agents::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    agents::Entity::find()
+        .filter(agents::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// The agent with this agentId (slug).
 pub async fn find_by_agent_id(
     db: &impl ConnectionTrait,

@@ -29,6 +29,20 @@ pub async fn find_by_slug(
         .await
 }
 
+/// The departments with these ids (any order; unknown ids are skipped).
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+) -> Result<Vec<departments::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    departments::Entity::find()
+        .filter(departments::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// Every department, by priority then name (for selects and pickers; departments are few).
 pub async fn list_all(db: &impl ConnectionTrait) -> Result<Vec<departments::Model>, DbErr> {
     departments::Entity::find()

@@ -463,3 +463,14 @@ pub async fn status_counts(
         .await?;
     Ok(rows.into_iter().collect())
 }
+/// Number of executions in each status (statuses with none are absent).
+pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbErr> {
+    agent_executions::Entity::find()
+        .select_only()
+        .column(agent_executions::Column::Status)
+        .column_as(agent_executions::Column::Id.count(), "count")
+        .group_by(agent_executions::Column::Status)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await
+}

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod departments;
 pub mod executions;
 pub mod list;
+pub mod listing;
 pub mod models;
 pub mod projects;
 pub mod sessions;

@@ -18,6 +18,20 @@ pub async fn find_by_id(
     projects::Entity::find_by_id(id).one(db).await
 }
 
+/// The projects with these ids (any order; unknown ids are skipped).
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+) -> Result<Vec<projects::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    projects::Entity::find()
+        .filter(projects::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// The project with this slug.
 pub async fn find_by_slug(
     db: &impl ConnectionTrait,

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use serde_json::Value;
 
@@ -24,6 +24,14 @@ pub async fn find_in_project(
         .filter(tool_documents::Column::Collection.eq(collection))
         .one(db)
         .await
+}
+
+/// Every document of one collection in one project, as a query to narrow further (the
+/// JSON API adds its `where`, sort and pagination).
+pub fn scoped(project_id: i32, collection: &str) -> Select<tool_documents::Entity> {
+    tool_documents::Entity::find()
+        .filter(tool_documents::Column::ProjectId.eq(project_id))
+        .filter(tool_documents::Column::Collection.eq(collection))
 }
 
 /// The documents of a collection in a project, oldest first (at most [`MAX_SCAN`]).

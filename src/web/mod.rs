@@ -1,6 +1,7 @@
 //! The HTTP surface. The whole route map is here, one group per line with its reason.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod errors;
 pub mod health;
@@ -26,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg
         // Health: unauthenticated, used by load balancers and the CLI.
         .service(health::healthz)
+        // JSON API (Payload-shaped, its own token/API-key auth, JSON errors) and /metrics.
+        .configure(api::configure)
         // Static assets: our stylesheet and vendored htmx, never a CDN.
         .service(
             actix_files::Files::new("/static", static_dir())

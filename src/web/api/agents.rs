@@ -1,0 +1,266 @@
+//! `/api/agents`. (`POST /api/agents/{agentId}/execute` joins here with the runner.)
+
+use std::collections::HashMap;
+
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, schema::Schema};
+
+use super::collection::{Collection, Row};
+use super::departments::{self, DepartmentResponse};
+use super::views::{Relation, relation_schema};
+use crate::auth::current_user::CurrentUser;
+use crate::db;
+use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names, to_doc};
+use crate::domain::{fields::merge, iso};
+use crate::entities::agents;
+use crate::error::AppResult;
+use crate::query::{FieldMap, collections};
+
+/// The agents collection.
+pub struct Agents;
+
+/// One entry of `toolNames`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolNameEntry {
+    /// A custom tool's name.
+    pub tool_name: String,
+}
+
+/// Per-agent execution settings (null: the server default).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionSettingsView {
+    /// Retries per provider request, 0–10.
+    pub max_retries: Option<i32>,
+    /// Whole-run deadline in seconds.
+    pub timeout: Option<i64>,
+    /// Sampling temperature, 0–2.
+    pub temperature: Option<f64>,
+}
+
+/// Read-only metrics, derived from atomic counters.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMetrics {
+    /// Finished executions.
+    pub total_executions: i64,
+    /// Completed ones.
+    pub successful_executions: i64,
+    /// Failed, timed-out or cancelled ones.
+    pub failed_executions: i64,
+    /// Mean duration in milliseconds.
+    pub average_execution_time: i64,
+    /// Percentage of successes, two decimals.
+    pub success_rate: f64,
+}
+
+fn department_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::OneOf(relation_schema::<DepartmentResponse>()))
+}
+
+/// An agent as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentResponse {
+    /// Row id.
+    pub id: i32,
+    /// Unique slug, e.g. `story-head-001`.
+    pub agent_id: String,
+    /// Display name.
+    pub name: String,
+    /// What the agent is for.
+    pub description: String,
+    /// The department: its id at depth 0, the document at depth ≥ 1.
+    #[schema(schema_with = department_schema)]
+    pub department: Relation<DepartmentResponse>,
+    /// At most one head per department.
+    pub is_department_head: bool,
+    /// Model id (empty: the department's or the server's default).
+    pub model: String,
+    /// System prompt.
+    pub instructions_prompt: String,
+    /// Tools the agent may call (empty: every tool of its department).
+    pub tool_names: Vec<ToolNameEntry>,
+    /// Model calls per run, 1–100.
+    pub max_agent_steps: Option<i32>,
+    /// Inactive agents cannot run.
+    pub is_active: bool,
+    /// Retries, timeout, temperature.
+    pub execution_settings: ExecutionSettingsView,
+    /// JSON Schema of the structured output, if any.
+    pub output_schema: Option<Value>,
+    /// Read-only metrics.
+    pub performance_metrics: AgentMetrics,
+    /// Last finished run (RFC 3339).
+    pub last_executed_at: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+impl AgentResponse {
+    /// The view of a row, with its department as given.
+    pub fn new(m: &agents::Model, department: Relation<DepartmentResponse>) -> Self {
+        let settings = ExecutionSettings::from_stored(&m.execution_settings);
+        let total = m.total_executions.max(0);
+        Self {
+            id: m.id,
+            agent_id: m.agent_id.clone(),
+            name: m.name.clone(),
+            description: m.description.clone(),
+            department,
+            is_department_head: m.is_department_head,
+            model: m.model.clone(),
+            instructions_prompt: m.instructions_prompt.clone(),
+            tool_names: stored_tool_names(&m.tool_names)
+                .into_iter()
+                .map(|tool_name| ToolNameEntry { tool_name })
+                .collect(),
+            max_agent_steps: m.max_agent_steps,
+            is_active: m.is_active,
+            execution_settings: ExecutionSettingsView {
+                max_retries: settings.max_retries,
+                timeout: settings.timeout_secs,
+                temperature: settings.temperature,
+            },
+            output_schema: m.output_schema.clone(),
+            performance_metrics: AgentMetrics {
+                total_executions: total,
+                successful_executions: m.successful_executions,
+                failed_executions: m.failed_executions,
+                average_execution_time: if total > 0 {
+                    m.total_execution_time_ms / total
+                } else {
+                    0
+                },
+                success_rate: if total > 0 {
+                    (m.successful_executions as f64 * 10_000.0 / total as f64).round() / 100.0
+                } else {
+                    0.0
+                },
+            },
+            last_executed_at: m.last_executed_at.as_ref().map(iso),
+            created_at: iso(&m.created_at),
+            updated_at: iso(&m.updated_at),
+        }
+    }
+}
+
+/// Renders agents, with their departments populated when `depth` ≥ 1.
+pub(crate) async fn render(
+    db: &DatabaseConnection,
+    rows: &[agents::Model],
+    depth: u8,
+) -> AppResult<Vec<AgentResponse>> {
+    let departments: HashMap<i32, DepartmentResponse> = if depth >= 1 {
+        departments::populate(db, rows.iter().map(|r| r.department_id)).await?
+    } else {
+        HashMap::new()
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let department = departments.get(&r.department_id).cloned();
+            AgentResponse::new(r, Relation::of(r.department_id, department))
+        })
+        .collect())
+}
+
+impl Collection for Agents {
+    const SLUG: &'static str = "agents";
+    const SINGULAR: &'static str = "Agent";
+    const PLURAL: &'static str = "Agents";
+    type Entity = agents::Entity;
+    type View = AgentResponse;
+
+    fn fields() -> &'static FieldMap {
+        &collections::AGENTS
+    }
+
+    fn id(row: &Row<Self>) -> i32 {
+        row.id
+    }
+
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
+        Ok(db::agents::find_by_id(db, id).await?)
+    }
+
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>> {
+        render(db, &rows, depth).await
+    }
+
+    async fn create(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        body: &Value,
+    ) -> AppResult<Row<Self>> {
+        db::agents::create(db, AgentInput::from_json(body)?).await
+    }
+
+    async fn update(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+        patch: &Value,
+    ) -> AppResult<Row<Self>> {
+        let input = AgentInput::from_json(&merge(to_doc(&row), patch))?;
+        db::agents::update(db, row.id, input).await
+    }
+
+    async fn delete(
+        db: &DatabaseConnection,
+        _user: &CurrentUser,
+        row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
+        db::agents::delete(db, row.id).await
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::now;
+    use serde_json::json;
+
+    /// An agent row for view tests.
+    pub(crate) fn row() -> agents::Model {
+        agents::Model {
+            id: 7,
+            agent_id: "story-head-001".into(),
+            name: "Story Head".into(),
+            description: "Leads".into(),
+            department_id: 3,
+            is_department_head: true,
+            model: "anthropic/claude-sonnet-4.5".into(),
+            instructions_prompt: "You lead.".into(),
+            tool_names: json!([{"toolName": "saveWorldRule"}]),
+            max_agent_steps: Some(12),
+            is_active: true,
+            execution_settings: json!({"maxRetries": 2, "timeout": null, "temperature": 0.7}),
+            output_schema: None,
+            total_executions: 3,
+            successful_executions: 2,
+            failed_executions: 1,
+            total_execution_time_ms: 3001,
+            last_executed_at: Some(now()),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn the_view_matches_the_domain_document() {
+        let m = row();
+        let view = AgentResponse::new(&m, Relation::Id(m.department_id));
+        assert_eq!(serde_json::to_value(view).ok(), Some(to_doc(&m)));
+    }
+}

@@ -1,0 +1,441 @@
+//! Payload's REST operations, written once for every collection: find, count, findByID,
+//! create, update and delete by id, and bulk update / delete by `where`. Each resource module
+//! implements [`Collection`] (its labels, access rules, field map, rendering and writes); the
+//! handlers here are the glue.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::errors::{ApiError, ApiResult};
+use super::extract::{ApiBody, ApiUser, parse_id};
+use super::views::{BulkError, BulkResponse, CountResponse, DocResponse, ListResponse};
+use crate::auth::current_user::CurrentUser;
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::query::{FieldMap, ListParams, MAX_LIMIT};
+use crate::state::AppState;
+
+/// The stored row of a collection.
+pub(crate) type Row<C> = <<C as Collection>::Entity as EntityTrait>::Model;
+
+/// A collection served under `/api/{SLUG}`.
+pub(crate) trait Collection: 'static {
+    /// URL slug, e.g. `custom-tools`.
+    const SLUG: &'static str;
+    /// Label of one document, e.g. `Custom Tool` (Payload's default labels).
+    const SINGULAR: &'static str;
+    /// Label of several.
+    const PLURAL: &'static str;
+    /// False for read-only collections (no POST, PATCH, DELETE: 405).
+    const WRITABLE: bool = true;
+
+    /// The entity.
+    type Entity: EntityTrait<Model: Sync>;
+    /// The API document.
+    type View: Serialize;
+
+    /// Queryable fields.
+    fn fields() -> &'static FieldMap;
+
+    /// The row's id.
+    fn id(row: &Row<Self>) -> i32;
+
+    /// May `user` list and read this collection?
+    fn can_read(_user: &CurrentUser) -> bool {
+        true
+    }
+
+    /// May `user` read the document `id` (users may read themselves)?
+    fn can_read_doc(user: &CurrentUser, _id: i32) -> bool {
+        Self::can_read(user)
+    }
+
+    /// May `user` create, update and delete (per-document rules live in the writes)?
+    fn can_write(user: &CurrentUser) -> bool {
+        user.can_edit()
+    }
+
+    /// May `user` change the document `id` (users may change themselves)?
+    fn can_write_doc(user: &CurrentUser, _id: i32) -> bool {
+        Self::can_write(user)
+    }
+
+    /// The row with this id.
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>>;
+
+    /// Renders rows as API documents, populating relations `depth` levels deep.
+    async fn render(
+        db: &DatabaseConnection,
+        rows: Vec<Row<Self>>,
+        depth: u8,
+    ) -> AppResult<Vec<Self::View>>;
+
+    /// Creates a document from a request body.
+    async fn create(
+        _db: &DatabaseConnection,
+        _user: &CurrentUser,
+        _body: &Value,
+    ) -> AppResult<Row<Self>> {
+        Err(AppError::BadRequest(format!(
+            "{} cannot be created through the API.",
+            Self::PLURAL
+        )))
+    }
+
+    /// Applies a partial update (merged into the current document, then validated whole).
+    async fn update(
+        _db: &DatabaseConnection,
+        _user: &CurrentUser,
+        _row: Row<Self>,
+        _patch: &Value,
+    ) -> AppResult<Row<Self>> {
+        Err(AppError::BadRequest(format!(
+            "{} cannot be changed through the API.",
+            Self::PLURAL
+        )))
+    }
+
+    /// Deletes a document.
+    async fn delete(
+        _db: &DatabaseConnection,
+        _user: &CurrentUser,
+        _row: Row<Self>,
+    ) -> AppResult<Row<Self>> {
+        Err(AppError::BadRequest(format!(
+            "{} cannot be deleted through the API.",
+            Self::PLURAL
+        )))
+    }
+}
+
+/// Registers a collection's routes in the `/api` scope (`/count` before `/{id}`).
+pub(crate) fn routes<C: Collection>(cfg: &mut web::ServiceConfig) {
+    let base = format!("/{}", C::SLUG);
+    let mut list = web::resource(base.clone()).route(web::get().to(list::<C>));
+    let mut one = web::resource(format!("{base}/{{id}}")).route(web::get().to(find_by_id::<C>));
+    if C::WRITABLE {
+        list = list
+            .route(web::post().to(create::<C>))
+            .route(web::patch().to(update_many::<C>))
+            .route(web::delete().to(delete_many::<C>));
+        one = one
+            .route(web::patch().to(update_by_id::<C>))
+            .route(web::delete().to(delete_by_id::<C>));
+    }
+    cfg.service(
+        web::resource(format!("{base}/count"))
+            .route(web::get().to(count::<C>))
+            .default_service(web::to(super::errors::method_not_allowed)),
+    )
+    .service(list.default_service(web::to(super::errors::method_not_allowed)))
+    .service(one.default_service(web::to(super::errors::method_not_allowed)));
+}
+
+fn can_read<C: Collection>(auth: &ApiUser) -> Result<&CurrentUser, ApiError> {
+    let user = auth.require()?;
+    if C::can_read(user) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn can_write<C: Collection>(auth: &ApiUser) -> Result<&CurrentUser, ApiError> {
+    let user = auth.require()?;
+    if C::can_write(user) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// Patches must be objects (`merge` would silently ignore anything else).
+fn require_object(body: &Value) -> Result<(), ApiError> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("The body must be a JSON object."))
+    }
+}
+
+/// The `depth` of a single-document request.
+fn depth_of(req: &HttpRequest) -> Result<u8, ApiError> {
+    Ok(ListParams::parse(req.query_string())?.depth)
+}
+
+async fn render_one<C: Collection>(
+    db: &DatabaseConnection,
+    row: Row<C>,
+    depth: u8,
+) -> ApiResult<C::View> {
+    C::render(db, vec![row], depth)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::App(anyhow::anyhow!("rendering returned no document").into()))
+}
+
+/// `GET /api/{slug}`: Payload's find.
+async fn list<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
+    can_read::<C>(&auth)?;
+    let params = ListParams::parse(req.query_string())?;
+    let backend = state.db.get_database_backend();
+    let filter = params.filter(C::fields(), backend)?;
+    let page = db::listing::find_page(
+        &state.db,
+        C::Entity::find(),
+        filter,
+        &params.order(C::fields(), backend),
+        params.limit,
+        params.page,
+        params.pagination,
+    )
+    .await?;
+    let docs = C::render(&state.db, page.items, params.depth).await?;
+    Ok(HttpResponse::Ok().json(ListResponse::new(
+        docs,
+        page.total,
+        page.limit,
+        page.page,
+        params.pagination,
+    )))
+}
+
+/// `GET /api/{slug}/count`.
+async fn count<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
+    can_read::<C>(&auth)?;
+    let params = ListParams::parse(req.query_string())?;
+    let filter = params.filter(C::fields(), state.db.get_database_backend())?;
+    let total = db::listing::count(&state.db, C::Entity::find(), filter).await?;
+    Ok(HttpResponse::Ok().json(CountResponse { total_docs: total }))
+}
+
+/// `GET /api/{slug}/{id}`: the bare document.
+async fn find_by_id<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    id: web::Path<String>,
+) -> ApiResult {
+    let user = auth.require()?;
+    let id = parse_id(&id)?;
+    if !C::can_read_doc(user, id) {
+        return Err(ApiError::forbidden());
+    }
+    let depth = depth_of(&req)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(HttpResponse::Ok().json(render_one::<C>(&state.db, row, depth).await?))
+}
+
+/// `POST /api/{slug}` → 201 `{doc, message}`.
+async fn create<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    body: ApiBody,
+) -> ApiResult {
+    let user = can_write::<C>(&auth)?;
+    let depth = depth_of(&req)?;
+    let row = C::create(&state.db, user, &body.0).await?;
+    let doc = render_one::<C>(&state.db, row, depth).await?;
+    Ok(HttpResponse::Created().json(DocResponse {
+        doc,
+        message: format!("{} successfully created.", C::SINGULAR),
+    }))
+}
+
+/// `PATCH /api/{slug}/{id}` → `{doc, message}`.
+async fn update_by_id<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    id: web::Path<String>,
+    body: ApiBody,
+) -> ApiResult {
+    let user = auth.require()?;
+    let id = parse_id(&id)?;
+    if !C::can_write_doc(user, id) {
+        return Err(ApiError::forbidden());
+    }
+    let depth = depth_of(&req)?;
+    require_object(&body.0)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let row = C::update(&state.db, user, row, &body.0).await?;
+    let doc = render_one::<C>(&state.db, row, depth).await?;
+    Ok(HttpResponse::Ok().json(DocResponse {
+        doc,
+        message: "Updated successfully.".into(),
+    }))
+}
+
+/// `DELETE /api/{slug}/{id}` → `{doc, message}` (the document as it was).
+async fn delete_by_id<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    id: web::Path<String>,
+) -> ApiResult {
+    let user = auth.require()?;
+    let id = parse_id(&id)?;
+    if !C::can_write_doc(user, id) {
+        return Err(ApiError::forbidden());
+    }
+    let depth = depth_of(&req)?;
+    let row = C::find(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    // Render before deleting: relations of a deleted document may go with it.
+    let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
+    C::delete(&state.db, user, row).await?;
+    Ok(HttpResponse::Ok().json(DocResponse {
+        doc,
+        message: "Deleted successfully.".into(),
+    }))
+}
+
+/// The rows a bulk operation applies to: those matching a non-empty `where` (a bulk request
+/// without one is refused, so that a forgotten filter never touches the whole collection).
+async fn bulk_targets<C: Collection>(
+    req: &HttpRequest,
+    db: &DatabaseConnection,
+    verb: &str,
+) -> ApiResult<(Vec<Row<C>>, u8)> {
+    let params = ListParams::parse(req.query_string())?;
+    if params.where_.as_ref().is_none_or(|w| w.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "Missing 'where' query of documents to {verb}."
+        )));
+    }
+    let backend = db.get_database_backend();
+    let filter = params.filter(C::fields(), backend)?;
+    let limit = if params.raw.contains_key("limit") {
+        params.limit
+    } else {
+        MAX_LIMIT
+    };
+    let page = db::listing::find_page(
+        db,
+        C::Entity::find(),
+        filter,
+        &params.order(C::fields(), backend),
+        limit,
+        1,
+        false,
+    )
+    .await?;
+    Ok((page.items, params.depth))
+}
+
+fn bulk_error<C: Collection>(row: &Row<C>, e: AppError) -> BulkError {
+    BulkError {
+        id: C::id(row),
+        message: ApiError::App(e).public_message(),
+    }
+}
+
+fn bulk_response<T: Serialize>(
+    docs: Vec<T>,
+    errors: Vec<BulkError>,
+    done: &str,
+    verb: &str,
+    singular: &str,
+    plural: &str,
+) -> HttpResponse {
+    let label = |n: usize| if n == 1 { singular } else { plural };
+    if errors.is_empty() {
+        let message = format!("{done} {} {} successfully.", docs.len(), label(docs.len()));
+        HttpResponse::Ok().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
+    } else {
+        let total = docs.len() + errors.len();
+        let message = format!(
+            "Unable to {verb} {} out of {total} {}.",
+            errors.len(),
+            label(total)
+        );
+        HttpResponse::BadRequest().json(BulkResponse {
+            docs,
+            errors,
+            message,
+        })
+    }
+}
+
+/// `PATCH /api/{slug}?where=…`: the same patch applied to every matching document.
+async fn update_many<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    body: ApiBody,
+) -> ApiResult {
+    let user = can_write::<C>(&auth)?;
+    require_object(&body.0)?;
+    let (rows, depth) = bulk_targets::<C>(&req, &state.db, "update").await?;
+    let (mut updated, mut errors) = (Vec::new(), Vec::new());
+    for row in rows {
+        let id = C::id(&row);
+        if !C::can_write_doc(user, id) {
+            errors.push(bulk_error::<C>(&row, AppError::Forbidden));
+            continue;
+        }
+        match C::update(&state.db, user, row.clone(), &body.0).await {
+            Ok(row) => updated.push(row),
+            Err(e) => errors.push(bulk_error::<C>(&row, e)),
+        }
+    }
+    let docs = C::render(&state.db, updated, depth).await?;
+    Ok(bulk_response(
+        docs,
+        errors,
+        "Updated",
+        "update",
+        C::SINGULAR,
+        C::PLURAL,
+    ))
+}
+
+/// `DELETE /api/{slug}?where=…`.
+async fn delete_many<C: Collection>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+) -> ApiResult {
+    let user = can_write::<C>(&auth)?;
+    let (rows, depth) = bulk_targets::<C>(&req, &state.db, "delete").await?;
+    let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+    for row in rows {
+        if !C::can_write_doc(user, C::id(&row)) {
+            errors.push(bulk_error::<C>(&row, AppError::Forbidden));
+            continue;
+        }
+        let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
+        match C::delete(&state.db, user, row.clone()).await {
+            Ok(_) => deleted.push(doc),
+            Err(e) => errors.push(bulk_error::<C>(&row, e)),
+        }
+    }
+    Ok(bulk_response(
+        deleted,
+        errors,
+        "Deleted",
+        "delete",
+        C::SINGULAR,
+        C::PLURAL,
+    ))
+}

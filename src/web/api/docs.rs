@@ -1,0 +1,532 @@
+//! `GET /api/openapi.json` (OpenAPI 3.1, built from the response types' utoipa schemas and
+//! the route table below) and `/api/docs` (Swagger UI from the assets vendored in
+//! utoipa-swagger-ui: no CDN).
+
+use std::sync::{Arc, OnceLock};
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_swagger_ui::Config;
+
+use super::agents::AgentResponse;
+use super::auth::{LoginRequest, LoginResponse, MeResponse, MessageResponse, RefreshResponse};
+use super::custom_tools::ToolResponse;
+use super::departments::DepartmentResponse;
+use super::errors::{ErrorResponse, method_not_allowed, route_not_found};
+use super::executions::ExecutionResponse;
+use super::models::ModelResponse;
+use super::projects::ProjectResponse;
+use super::users::{ApiKeyResponse, UserResponse};
+
+/// The routes.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi_json))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(web::resource("/docs").route(web::get().to(|| async {
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, "/api/docs/"))
+            .finish()
+    })))
+    .service(web::resource("/docs/{tail:.*}").route(web::get().to(swagger_ui)));
+}
+
+async fn openapi_json() -> HttpResponse {
+    static BODY: OnceLock<String> = OnceLock::new();
+    let body = BODY.get_or_init(|| openapi().to_string());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.as_str())
+}
+
+async fn swagger_ui(req: actix_web::HttpRequest, tail: web::Path<String>) -> HttpResponse {
+    static CONFIG: OnceLock<Arc<Config<'static>>> = OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| Arc::new(Config::new(["/api/openapi.json"]).try_it_out_enabled(true)))
+        .clone();
+    match utoipa_swagger_ui::serve(&tail, config) {
+        Ok(Some(file)) => {
+            let mut response = HttpResponse::Ok();
+            if file.gzpipped {
+                response.insert_header((header::CONTENT_ENCODING, "gzip"));
+            }
+            response
+                .content_type(file.content_type)
+                .body(file.bytes.into_owned())
+        }
+        Ok(None) => route_not_found(req).await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the API docs");
+            super::errors::error_response(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong.",
+            )
+        }
+    }
+}
+
+/// A collection as documented.
+struct Documented {
+    slug: &'static str,
+    tag: &'static str,
+    schema: &'static str,
+    writable: bool,
+    access: &'static str,
+}
+
+const COLLECTIONS: [Documented; 7] = [
+    Documented {
+        slug: "agents",
+        tag: "Agents",
+        schema: "AgentResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "departments",
+        tag: "Departments",
+        schema: "DepartmentResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "custom-tools",
+        tag: "Custom Tools",
+        schema: "ToolResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "projects",
+        tag: "Projects",
+        schema: "ProjectResponse",
+        writable: true,
+        access: "Read: any user. Write: editors and admins.",
+    },
+    Documented {
+        slug: "agent-executions",
+        tag: "Agent Executions",
+        schema: "ExecutionResponse",
+        writable: false,
+        access: "Read: any user. Executions are created by runs, never written directly.",
+    },
+    Documented {
+        slug: "models",
+        tag: "Models",
+        schema: "ModelResponse",
+        writable: true,
+        access: "Read: any user. Write: admins.",
+    },
+    Documented {
+        slug: "users",
+        tag: "Users",
+        schema: "UserResponse",
+        writable: true,
+        access: "Admins: every user. Others: read and update themselves (not their role).",
+    },
+];
+
+fn add_schema<T: ToSchema>(schemas: &mut Map<String, Value>) {
+    let mut found = Vec::new();
+    T::schemas(&mut found);
+    found.push((T::name().into_owned(), T::schema()));
+    for (name, schema) in found {
+        schemas.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
+    }
+}
+
+fn reference(schema: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{schema}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": json_content(schema)})
+}
+
+fn error(code: u16) -> (String, Value) {
+    let description = match code {
+        400 => {
+            "Invalid request: validation errors (with field paths), a malformed query, or a missing `where` on bulk operations."
+        }
+        401 => "No valid credentials.",
+        403 => "The role does not allow it.",
+        404 => "No such document.",
+        409 => "Conflicts with the current state.",
+        413 => "The body is larger than MAX_BODY_BYTES.",
+        429 => "Too many failed logins.",
+        _ => "Error.",
+    };
+    (
+        code.to_string(),
+        json!({"description": description, "content": json_content(reference("ErrorResponse"))}),
+    )
+}
+
+fn responses(success: &[(&str, Value)], errors: &[u16]) -> Value {
+    let mut map = Map::new();
+    for (code, response) in success {
+        map.insert((*code).to_owned(), response.clone());
+    }
+    for code in errors {
+        let (k, v) = error(*code);
+        map.insert(k, v);
+    }
+    Value::Object(map)
+}
+
+/// A parameter, written out in full (utoipa's model has no parameter references).
+fn param(name: &str) -> Value {
+    parameters()[name].clone()
+}
+
+fn operation(
+    tag: &str,
+    summary: &str,
+    description: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    responses: Value,
+) -> Value {
+    let mut op = json!({
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": json_content(schema)});
+    }
+    op
+}
+
+fn list_schema(item: Value) -> Value {
+    json!({
+        "type": "object",
+        "description": "Payload's paginated list.",
+        "required": ["docs", "totalDocs", "limit", "totalPages", "page", "pagingCounter", "hasPrevPage", "hasNextPage", "prevPage", "nextPage"],
+        "properties": {
+            "docs": {"type": "array", "items": item},
+            "totalDocs": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "totalPages": {"type": "integer"},
+            "page": {"type": "integer"},
+            "pagingCounter": {"type": "integer"},
+            "hasPrevPage": {"type": "boolean"},
+            "hasNextPage": {"type": "boolean"},
+            "prevPage": {"type": ["integer", "null"]},
+            "nextPage": {"type": ["integer", "null"]}
+        }
+    })
+}
+
+fn doc_schema(item: Value) -> Value {
+    json!({"type": "object", "required": ["doc", "message"], "properties": {"doc": item, "message": {"type": "string"}}})
+}
+
+fn bulk_schema(item: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["docs", "errors", "message"],
+        "properties": {
+            "docs": {"type": "array", "items": item},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "message": {"type": "string"}}}},
+            "message": {"type": "string"}
+        }
+    })
+}
+
+fn count_schema() -> Value {
+    json!({"type": "object", "required": ["totalDocs"], "properties": {"totalDocs": {"type": "integer"}}})
+}
+
+/// The five routes of a collection (and their methods).
+fn collection_paths(
+    paths: &mut Map<String, Value>,
+    c: &Documented,
+    extra_params: &[Value],
+    item: Value,
+    input: Value,
+) {
+    let base = format!("/api/{}", c.slug);
+    let mut list_params = vec![
+        param("where"),
+        param("limit"),
+        param("page"),
+        param("sort"),
+        param("depth"),
+        param("pagination"),
+    ];
+    list_params.extend_from_slice(extra_params);
+    let mut where_params = vec![param("whereRequired"), param("depth")];
+    where_params.extend_from_slice(extra_params);
+    let mut id_params = vec![param("id"), param("depth")];
+    id_params.extend_from_slice(extra_params);
+    let access = c.access;
+    let mut list = json!({
+        "get": operation(c.tag, &format!("Find {}", c.tag), &format!("Payload's find: `where` in bracket syntax or JSON, `sort`, `limit`, `page`, `depth`, `pagination=false`. {access}"),
+            list_params.clone(), None, responses(&[("200", ok("One page.", list_schema(item.clone())))], &[400, 401, 403])),
+    });
+    let mut one = json!({
+        "get": operation(c.tag, "Find by id", &format!("The bare document. {access}"), id_params.clone(), None,
+            responses(&[("200", ok("The document.", item.clone()))], &[400, 401, 403, 404])),
+    });
+    if c.writable {
+        list["post"] = operation(
+            c.tag,
+            "Create",
+            &format!(
+                "201 with `{{doc, message}}`; every invalid field is listed with its path. {access}"
+            ),
+            [&[param("depth")], extra_params].concat(),
+            Some(input.clone()),
+            responses(
+                &[("201", ok("Created.", doc_schema(item.clone())))],
+                &[400, 401, 403, 413],
+            ),
+        );
+        list["patch"] = operation(
+            c.tag,
+            "Update many",
+            &format!(
+                "Applies the body to every document matching `where` (required, non-empty). {access}"
+            ),
+            where_params.clone(),
+            Some(input.clone()),
+            responses(
+                &[
+                    ("200", ok("All updated.", bulk_schema(item.clone()))),
+                    (
+                        "400",
+                        ok(
+                            "Some could not be updated, or no `where`.",
+                            bulk_schema(item.clone()),
+                        ),
+                    ),
+                ],
+                &[401, 403],
+            ),
+        );
+        list["delete"] = operation(
+            c.tag,
+            "Delete many",
+            &format!("Deletes every document matching `where` (required, non-empty). {access}"),
+            where_params,
+            None,
+            responses(
+                &[
+                    ("200", ok("All deleted.", bulk_schema(item.clone()))),
+                    (
+                        "400",
+                        ok(
+                            "Some could not be deleted, or no `where`.",
+                            bulk_schema(item.clone()),
+                        ),
+                    ),
+                ],
+                &[401, 403],
+            ),
+        );
+        one["patch"] = operation(
+            c.tag,
+            "Update by id",
+            &format!("Merges the body into the document, then validates the whole. {access}"),
+            id_params.clone(),
+            Some(input),
+            responses(
+                &[("200", ok("Updated.", doc_schema(item.clone())))],
+                &[400, 401, 403, 404, 413],
+            ),
+        );
+        one["delete"] = operation(
+            c.tag,
+            "Delete by id",
+            access,
+            id_params,
+            None,
+            responses(
+                &[(
+                    "200",
+                    ok("Deleted (the document as it was).", doc_schema(item)),
+                )],
+                &[401, 403, 404, 409],
+            ),
+        );
+    }
+    let mut count_params = vec![param("where")];
+    count_params.extend_from_slice(extra_params);
+    paths.insert(format!("{base}/count"), json!({
+        "get": operation(c.tag, "Count", "Documents matching `where`.", count_params, None, responses(&[("200", ok("The count.", count_schema()))], &[400, 401, 403])),
+    }));
+    paths.insert(base.clone(), list);
+    paths.insert(format!("{base}/{{id}}"), one);
+}
+
+fn auth_paths(paths: &mut Map<String, Value>) {
+    let tag = "Authentication";
+    paths.insert("/api/users/login".into(), json!({"post": operation(tag, "Log in",
+        "Returns a token (send it as `Authorization: JWT <token>` or `Bearer <token>`) and sets the `payload-token` cookie. Rate-limited per email and client address.",
+        vec![], Some(reference("LoginRequest")), responses(&[("200", ok("Logged in.", reference("LoginResponse")))], &[400, 401, 429]))}));
+    paths.insert("/api/users/me".into(), json!({"get": operation(tag, "Current user",
+        "Always 200: `user` is null for anonymous requests.", vec![], None, responses(&[("200", ok("The caller.", reference("MeResponse")))], &[]))}));
+    paths.insert("/api/users/logout".into(), json!({"post": operation(tag, "Log out",
+        "Revokes the token used and clears the cookie.", vec![], None, responses(&[("200", ok("Logged out.", reference("MessageResponse")))], &[400]))}));
+    paths.insert("/api/users/refresh-token".into(), json!({"post": operation(tag, "Refresh the token",
+        "Issues a new token; the one presented stops working.", vec![], None, responses(&[("200", ok("A new token.", reference("RefreshResponse")))], &[401, 403]))}));
+    paths.insert("/api/users/{id}/api-key".into(), json!({"post": operation(tag, "Generate an API key",
+        "A new random key, enabled and returned once (stored hashed). Send it as `Authorization: users API-Key <key>`. The user or an admin.",
+        vec![param("id")], None, responses(&[("200", ok("The key.", reference("ApiKeyResponse")))], &[401, 403, 404]))}));
+}
+
+fn other_paths(paths: &mut Map<String, Value>) {
+    paths.insert("/api/agent-executions/{id}/cancel".into(), json!({"post": operation("Agent Executions", "Cancel",
+        "Editors and admins. A pending run is cancelled at once; a running one is flagged for its worker to stop. 409 when it already ended.",
+        vec![param("id"), param("depth")], None, responses(&[("200", ok("Cancelled or requested.", doc_schema(reference("ExecutionResponse"))))], &[401, 403, 404, 409]))}));
+    paths.insert("/api/openapi.json".into(), json!({"get": {"tags": ["Meta"], "summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}}));
+    paths.insert("/api/docs".into(), json!({"get": {"tags": ["Meta"], "summary": "Swagger UI (vendored assets)", "security": [], "responses": {"302": {"description": "Redirect to /api/docs/"}}}}));
+    paths.insert("/metrics".into(), json!({"get": {"tags": ["Meta"], "summary": "Prometheus metrics",
+        "description": "Text exposition format. Any authenticated user (for Prometheus: `authorization: {type: \"users API-Key\", credentials: <key>}`).",
+        "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": error(401).1}}}));
+    paths.insert("/healthz".into(), json!({"get": {"tags": ["Meta"], "summary": "Health", "security": [],
+        "responses": {"200": {"description": "Up, database answering"}, "503": {"description": "Database unavailable"}}}}));
+}
+
+fn parameters() -> Value {
+    json!({
+        "where": {"name": "where", "in": "query", "style": "deepObject", "explode": true, "schema": {"type": "object"},
+            "description": "Payload query: `where[field][operator]=value`, nested `where[or][0][field][equals]=x` / `where[and][1][or][0]…`, or a JSON string. Operators: equals, not_equals, in, not_in, like, not_like, contains, greater_than, greater_than_equal, less_than, less_than_equal, exists. Relation subfields (`department.slug`) and JSON paths (`metadata.era`) are accepted."},
+        "whereRequired": {"name": "where", "in": "query", "required": true, "style": "deepObject", "explode": true, "schema": {"type": "object"},
+            "description": "The documents to change (required and non-empty, so that no bulk operation ever touches a whole collection by accident)."},
+        "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 10, "maximum": crate::query::MAX_LIMIT}, "description": "Page size (0 means the maximum)."},
+        "page": {"name": "page", "in": "query", "schema": {"type": "integer", "default": 1, "minimum": 1}},
+        "sort": {"name": "sort", "in": "query", "schema": {"type": "string", "default": "-createdAt"}, "description": "Comma-separated fields, `-` for descending."},
+        "depth": {"name": "depth", "in": "query", "schema": {"type": "integer", "default": crate::query::DEFAULT_DEPTH, "maximum": crate::query::MAX_DEPTH}, "description": "0: relations as ids; 1 and more: populated documents."},
+        "pagination": {"name": "pagination", "in": "query", "schema": {"type": "boolean", "default": true}, "description": "false: no count, one page."},
+        "id": {"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}},
+        "project": {"name": "project", "in": "query", "required": true, "schema": {"type": "string"}, "description": "The project (id or slug): tool data is isolated per project."},
+        "collection": {"name": "collection", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"}, "description": "A tool-data collection, e.g. `world-rules`."}
+    })
+}
+
+/// The OpenAPI document of the whole HTTP surface.
+pub fn openapi() -> Value {
+    let mut schemas = Map::new();
+    add_schema::<DepartmentResponse>(&mut schemas);
+    add_schema::<AgentResponse>(&mut schemas);
+    add_schema::<ToolResponse>(&mut schemas);
+    add_schema::<ProjectResponse>(&mut schemas);
+    add_schema::<ModelResponse>(&mut schemas);
+    add_schema::<ExecutionResponse>(&mut schemas);
+    add_schema::<UserResponse>(&mut schemas);
+    add_schema::<ErrorResponse>(&mut schemas);
+    add_schema::<LoginRequest>(&mut schemas);
+    add_schema::<LoginResponse>(&mut schemas);
+    add_schema::<MeResponse>(&mut schemas);
+    add_schema::<RefreshResponse>(&mut schemas);
+    add_schema::<MessageResponse>(&mut schemas);
+    add_schema::<ApiKeyResponse>(&mut schemas);
+    schemas.insert("ToolDataDocument".into(), json!({
+        "type": "object", "additionalProperties": true,
+        "description": "A free-form document of a tool-data collection, plus id, project, createdAt and updatedAt.",
+        "properties": {"id": {"type": "integer"}, "project": {"type": "integer"}, "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}
+    }));
+    let mut paths = Map::new();
+    auth_paths(&mut paths);
+    for c in &COLLECTIONS {
+        let item = reference(c.schema);
+        collection_paths(
+            &mut paths,
+            c,
+            &[],
+            item.clone(),
+            json!({"allOf": [item], "description": "The document's fields; read-only ones (id, metrics, timestamps) are ignored. On update, only the fields given change."}),
+        );
+    }
+    collection_paths(
+        &mut paths,
+        &Documented {
+            slug: "tool-data/{collection}",
+            tag: "Tool Data",
+            schema: "ToolDataDocument",
+            writable: true,
+            access: "Read: any user. Write: editors and admins.",
+        },
+        &[param("collection"), param("project")],
+        reference("ToolDataDocument"),
+        json!({"type": "object", "additionalProperties": true}),
+    );
+    other_paths(&mut paths);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Aladdin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "PayloadCMS-compatible REST API of Aladdin. Errors are `{\"errors\":[{\"message\":…}]}`; validation errors add `name: ValidationError` and `data.errors[{path, message}]`."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer", "description": "A login token from POST /api/users/login, as `Bearer <token>` or `JWT <token>`."},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`users API-Key <key>`"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "payload-token"}
+            }
+        },
+        "security": [{"token": []}, {"apiKey": []}, {"cookie": []}]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_has_every_schema_and_no_dangling_reference() {
+        let doc = openapi();
+        for schema in [
+            "AgentResponse",
+            "DepartmentResponse",
+            "ToolResponse",
+            "ExecutionResponse",
+            "UserResponse",
+            "ErrorResponse",
+            "AgentMetrics",
+        ] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+        for path in [
+            "/api/agents/{id}",
+            "/api/users/login",
+            "/api/tool-data/{collection}/count",
+            "/metrics",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path}");
+        }
+        let user = doc["components"]["schemas"]["UserResponse"]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            user.contains_key("email")
+                && !user.keys().any(|k| k.contains("password") || k == "apiKey")
+        );
+        // Every $ref points to a defined schema or parameter.
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/").skip(1) {
+            let target = part.split('"').next().unwrap_or_default();
+            let (kind, name) = target.split_once('/').unwrap_or_default();
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "dangling $ref {target}"
+            );
+        }
+    }
+}
