@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod models;
 pub mod projects;
 pub mod rate_limit;
+pub mod runs;
 pub mod tool_data;
 pub mod users;
 pub mod views;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::routes)
             .configure(users::routes)
             .configure(executions::routes)
+            .configure(runs::routes)
             .configure(collection_routes::<agents::Agents>)
             .configure(collection_routes::<departments::Departments>)
             .configure(collection_routes::<custom_tools::CustomTools>)

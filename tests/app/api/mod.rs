@@ -11,6 +11,7 @@ mod meta;
 mod payload_sdk;
 mod queries;
 mod roles;
+mod runs;
 mod tool_data;
 
 use aladdin::auth::tokens;
@@ -54,7 +55,7 @@ pub async fn user_with_password(
 /// A JSON API client with fixed credentials (no cookie jar).
 #[derive(Clone)]
 pub struct Api {
-    base: String,
+    pub base: String,
     client: reqwest::Client,
     authorization: Option<String>,
 }
