@@ -302,6 +302,19 @@ async fn in_flight() {
     let rows = join_all(ids.iter().map(|id| runner.wait(*id))).await;
     let wall = started.elapsed();
     let peak_running = sampler.await.unwrap_or(0);
+    let waits: Vec<f64> = rows
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            r.started_at
+                .map(|s| (s - r.created_at).num_milliseconds() as f64)
+        })
+        .collect();
+    let runs: Vec<f64> = rows
+        .iter()
+        .flatten()
+        .filter_map(|r| r.execution_time_ms.map(|ms| ms as f64))
+        .collect();
     let completed = rows
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|r| r.status == "completed"))
@@ -316,6 +329,13 @@ async fn in_flight() {
         "    completed {completed}/{IN_FLIGHT}; peak running at once {peak_running}; all queued after {:.0} ms; wall time {:.0} ms",
         queued_after.as_secs_f64() * 1e3,
         wall.as_secs_f64() * 1e3
+    );
+    println!(
+        "    queue wait (claimed − queued): median {:.0} ms, max {:.0} ms; run time: median {:.0} ms, max {:.0} ms",
+        median(waits.clone()),
+        waits.iter().copied().fold(0.0, f64::max),
+        median(runs.clone()),
+        runs.iter().copied().fold(0.0, f64::max)
     );
     println!(
         "    peak resident memory (VmHWM, fake server included): {:.1} MB",
