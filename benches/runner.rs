@@ -272,6 +272,7 @@ async fn in_flight() {
     );
     runner.start();
 
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let sampler = {
         let runner = runner.clone();
@@ -301,6 +302,7 @@ async fn in_flight() {
     let queued_after = started.elapsed();
     let rows = join_all(ids.iter().map(|id| runner.wait(*id))).await;
     let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     let peak_running = sampler.await.unwrap_or(0);
     let waits: Vec<f64> = rows
         .iter()
@@ -338,10 +340,32 @@ async fn in_flight() {
         runs.iter().copied().fold(0.0, f64::max)
     );
     println!(
+        "    CPU time used by the process (runner, SQLite and the fake server): {cpu:.2} s on {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
         "    peak resident memory (VmHWM, fake server included): {:.1} MB",
         vm_hwm_kib() as f64 / 1024.0
     );
     assert_eq!(completed, IN_FLIGHT, "every execution completes");
+}
+
+/// User + system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the 14th, stime the 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set size of this process in KiB.

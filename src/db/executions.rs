@@ -298,11 +298,16 @@ pub struct Finished {
     pub error_code: Option<String>,
     /// Error details.
     pub error_details: Option<Value>,
+    /// Seq of the first final event; `None` numbers them after the last stored one.
+    pub first_seq: Option<i64>,
+    /// Count the run into this agent's metrics, in the same transaction.
+    pub count_for_agent: Option<i32>,
 }
 
-/// Moves an execution from one of `from` to its terminal state and appends its last events,
-/// in one transaction; the events are numbered inside it, after the execution's last stored
-/// seq, and the first seq used is returned. Returns `None` (and writes nothing) when the row
+/// Moves an execution from one of `from` to its terminal state, appends its last events and
+/// counts it into its agent's metrics (atomic increments), in one transaction. The events are
+/// numbered from `first_seq`, or after the execution's last stored seq; the first seq used is
+/// returned. Returns `None` (and writes nothing) when the row
 /// is no longer in one of `from`: someone else finished it.
 pub async fn finish(
     db: &DatabaseConnection,
@@ -344,7 +349,10 @@ pub async fn finish(
         txn.rollback().await?;
         return Ok(None);
     }
-    let first = max_seq(&txn, id).await? + 1;
+    let first = match result.first_seq {
+        Some(seq) => seq,
+        None => max_seq(&txn, id).await? + 1,
+    };
     let numbered: Vec<NewEvent> = events
         .iter()
         .zip(first..)
@@ -354,6 +362,11 @@ pub async fn finish(
         })
         .collect();
     append_events(&txn, id, &numbered).await?;
+    if let Some(agent_id) = result.count_for_agent {
+        let succeeded = status == Status::Completed;
+        let duration = result.execution_time_ms.unwrap_or(0);
+        super::agents::record_execution(&txn, agent_id, succeeded, duration).await?;
+    }
     txn.commit().await?;
     Ok(Some(first))
 }

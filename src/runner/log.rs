@@ -80,6 +80,11 @@ impl EventLog {
         }
     }
 
+    /// The seq the next event gets.
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
     /// The execution this log belongs to.
     pub(crate) fn execution_id(&self) -> i32 {
         self.execution_id
