@@ -272,6 +272,7 @@ async fn in_flight() {
     );
     runner.start();
 
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let sampler = {
         let runner = runner.clone();
@@ -301,7 +302,21 @@ async fn in_flight() {
     let queued_after = started.elapsed();
     let rows = join_all(ids.iter().map(|id| runner.wait(*id))).await;
     let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     let peak_running = sampler.await.unwrap_or(0);
+    let waits: Vec<f64> = rows
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            r.started_at
+                .map(|s| (s - r.created_at).num_milliseconds() as f64)
+        })
+        .collect();
+    let runs: Vec<f64> = rows
+        .iter()
+        .flatten()
+        .filter_map(|r| r.execution_time_ms.map(|ms| ms as f64))
+        .collect();
     let completed = rows
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|r| r.status == "completed"))
@@ -318,10 +333,39 @@ async fn in_flight() {
         wall.as_secs_f64() * 1e3
     );
     println!(
+        "    queue wait (claimed − queued): median {:.0} ms, max {:.0} ms; run time: median {:.0} ms, max {:.0} ms",
+        median(waits.clone()),
+        waits.iter().copied().fold(0.0, f64::max),
+        median(runs.clone()),
+        runs.iter().copied().fold(0.0, f64::max)
+    );
+    println!(
+        "    CPU time used by the process (runner, SQLite and the fake server): {cpu:.2} s on {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
         "    peak resident memory (VmHWM, fake server included): {:.1} MB",
         vm_hwm_kib() as f64 / 1024.0
     );
     assert_eq!(completed, IN_FLIGHT, "every execution completes");
+}
+
+/// User + system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the 14th, stime the 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set size of this process in KiB.

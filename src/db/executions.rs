@@ -103,19 +103,21 @@ pub async fn insert_pending(
         .await
 }
 
-/// Claims the oldest runnable `pending` execution for `owner`: sets it `running` with a lease
-/// until `lease_until` and returns it. A run waits while an earlier run of its conversation is
-/// pending or running, so a conversation's runs execute in order, one at a time.
+/// Claims up to `limit` of the oldest runnable `pending` executions for `owner`, in one
+/// statement: sets them `running` with a lease until `lease_until` and returns them. A run
+/// waits while an earlier run of its conversation is pending or running, so a conversation's
+/// runs execute in order, one at a time.
 ///
-/// On PostgreSQL the candidate is picked with `FOR UPDATE SKIP LOCKED`, so instances sharing
+/// On PostgreSQL the candidates are picked with `FOR UPDATE SKIP LOCKED`, so instances sharing
 /// the queue never block on, nor double-claim, a row. `only` restricts the claim to those ids
 /// (the CLI runs only what it queued itself).
-pub async fn claim_next(
+pub async fn claim_pending(
     db: &impl ConnectionTrait,
     owner: &str,
     lease_until: DateTime<FixedOffset>,
     only: Option<&[i32]>,
-) -> Result<Option<agent_executions::Model>, DbErr> {
+    limit: u64,
+) -> Result<Vec<agent_executions::Model>, DbErr> {
     let (cand, other) = (Alias::new("cand"), Alias::new("other"));
     let mut blocking = Query::select();
     blocking
@@ -139,7 +141,7 @@ pub async fn claim_next(
         // (status, created_at) is indexed: the oldest pending rows come first, without a sort.
         .order_by((cand.clone(), C::CreatedAt), Order::Asc)
         .order_by((cand.clone(), C::Id), Order::Asc)
-        .limit(1);
+        .limit(Ord::max(limit, 1));
     if let Some(ids) = only {
         pick.and_where(Expr::col((cand, C::Id)).is_in(ids.iter().copied()));
     }
@@ -147,7 +149,7 @@ pub async fn claim_next(
         pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let ts = now();
-    let rows = agent_executions::Entity::update_many()
+    let mut rows = agent_executions::Entity::update_many()
         .col_expr(C::Status, Expr::value(Status::Running.as_str()))
         .col_expr(C::LeaseOwner, Expr::value(owner))
         .col_expr(C::LeaseExpiresAt, Expr::value(lease_until))
@@ -157,7 +159,8 @@ pub async fn claim_next(
         .filter(C::Status.eq(Status::Pending.as_str()))
         .exec_with_returning(db)
         .await?;
-    Ok(rows.into_iter().next())
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
 }
 
 /// Extends the leases of `owner`'s running executions; returns how many.
@@ -295,11 +298,16 @@ pub struct Finished {
     pub error_code: Option<String>,
     /// Error details.
     pub error_details: Option<Value>,
+    /// Seq of the first final event; `None` numbers them after the last stored one.
+    pub first_seq: Option<i64>,
+    /// Count the run into this agent's metrics, in the same transaction.
+    pub count_for_agent: Option<i32>,
 }
 
-/// Moves an execution from one of `from` to its terminal state and appends its last events,
-/// in one transaction; the events are numbered inside it, after the execution's last stored
-/// seq, and the first seq used is returned. Returns `None` (and writes nothing) when the row
+/// Moves an execution from one of `from` to its terminal state, appends its last events and
+/// counts it into its agent's metrics (atomic increments), in one transaction. The events are
+/// numbered from `first_seq`, or after the execution's last stored seq; the first seq used is
+/// returned. Returns `None` (and writes nothing) when the row
 /// is no longer in one of `from`: someone else finished it.
 pub async fn finish(
     db: &DatabaseConnection,
@@ -341,7 +349,10 @@ pub async fn finish(
         txn.rollback().await?;
         return Ok(None);
     }
-    let first = max_seq(&txn, id).await? + 1;
+    let first = match result.first_seq {
+        Some(seq) => seq,
+        None => max_seq(&txn, id).await? + 1,
+    };
     let numbered: Vec<NewEvent> = events
         .iter()
         .zip(first..)
@@ -351,6 +362,11 @@ pub async fn finish(
         })
         .collect();
     append_events(&txn, id, &numbered).await?;
+    if let Some(agent_id) = result.count_for_agent {
+        let succeeded = status == Status::Completed;
+        let duration = result.execution_time_ms.unwrap_or(0);
+        super::agents::record_execution(&txn, agent_id, succeeded, duration).await?;
+    }
     txn.commit().await?;
     Ok(Some(first))
 }

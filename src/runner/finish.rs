@@ -73,11 +73,15 @@ pub(crate) async fn write(
     agent_id: Option<i32>,
     count: bool,
 ) -> Result<bool, DbErr> {
-    if let Some(log) = log
-        && let Err(e) = log.flush().await
-    {
-        // The run must still end; its last events are written with the row below.
-        tracing::error!(run.id = id, error = %e, "some events of the run could not be stored");
+    let mut first_seq = None;
+    if let Some(log) = log {
+        match log.flush().await {
+            Ok(()) => first_seq = Some(log.next_seq()),
+            // The run must still end; its last events are numbered from the stored ones.
+            Err(e) => {
+                tracing::error!(run.id = id, error = %e, "some events of the run could not be stored")
+            }
+        }
     }
     let mut events = Vec::with_capacity(3);
     if let Some(failure) = &ending.error {
@@ -113,6 +117,8 @@ pub(crate) async fn write(
         error_message: ending.error.as_ref().map(|f| f.message.clone()),
         error_code: ending.error.as_ref().map(|f| f.code.clone()),
         error_details: ending.error.and_then(|f| f.details),
+        first_seq,
+        count_for_agent: agent_id.filter(|_| count),
     };
     let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {
@@ -126,15 +132,6 @@ pub(crate) async fn write(
                 ..item
             },
         );
-    }
-    if count && let Some(agent_id) = agent_id {
-        let succeeded = ending.status == Status::Completed;
-        let duration = finished.execution_time_ms.unwrap_or(0);
-        if let Err(e) =
-            db::agents::record_execution(&core.writer, agent_id, succeeded, duration).await
-        {
-            tracing::error!(run.id = id, error = %e, "could not update the agent's metrics");
-        }
     }
     core.finished(id);
     Ok(true)

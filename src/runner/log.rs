@@ -1,7 +1,8 @@
 //! The writer of one execution's event log.
 //!
-//! A run is the single writer of its events, so the next `seq` is kept in memory (read once
-//! from `MAX(seq)`). Events are handed to a write-behind task that stores whatever has queued
+//! A run is the single writer of its events, so the next `seq` is kept in memory (a claimed
+//! execution has none yet; the final events are numbered from `MAX(seq)` in the finishing
+//! transaction). Events are handed to a write-behind task that stores whatever has queued
 //! up in one multi-row INSERT and only then publishes it to the hub — never the other way
 //! round, so a watcher that subscribed before reading the database cannot miss an event. Text
 //! deltas travel through the same queue, so watchers see them in order with the stored events.
@@ -50,15 +51,18 @@ impl DeltaSink {
 }
 
 impl EventLog {
-    /// A writer for `execution_id` continuing after the events already stored (read on `read`),
-    /// writing through `write`.
-    pub(crate) async fn open(
-        read: &DatabaseConnection,
+    /// A writer for an execution that has no event yet: one just claimed (pending executions
+    /// have none; the ones cancelled while pending are never claimed).
+    pub(crate) fn fresh(write: DatabaseConnection, hub: Arc<Hub>, execution_id: i32) -> Self {
+        Self::starting_at(write, hub, execution_id, 1)
+    }
+
+    fn starting_at(
         write: DatabaseConnection,
         hub: Arc<Hub>,
         execution_id: i32,
-    ) -> Result<Self, DbErr> {
-        let last = executions::max_seq(read, execution_id).await?;
+        next_seq: i64,
+    ) -> Self {
         let (queue, commands) = mpsc::unbounded_channel();
         let failure = Failure::default();
         tokio::spawn(write_behind(
@@ -68,12 +72,17 @@ impl EventLog {
             commands,
             failure.clone(),
         ));
-        Ok(Self {
+        Self {
             execution_id,
-            next_seq: last + 1,
+            next_seq,
             queue,
             failure,
-        })
+        }
+    }
+
+    /// The seq the next event gets.
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.next_seq
     }
 
     /// The execution this log belongs to.

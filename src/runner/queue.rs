@@ -36,10 +36,13 @@ pub(crate) fn spawn(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
     ]
 }
 
+/// Most executions claimed in one statement.
+const CLAIM_BATCH: usize = 64;
+
 async fn dispatch(core: Arc<Core>) {
     let permits = Arc::new(Semaphore::new(core.options.concurrency.max(1)));
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
@@ -49,10 +52,21 @@ async fn dispatch(core: Arc<Core>) {
         if core.stop.is_cancelled() {
             break;
         }
-        match claim(&core).await {
-            Ok(Some(row)) => launch(&core, row, permit),
-            Ok(None) => {
-                drop(permit);
+        let mut granted = vec![first];
+        while granted.len() < CLAIM_BATCH {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => granted.push(permit),
+                Err(_) => break,
+            }
+        }
+        match claim(&core, granted.len()).await {
+            Ok(rows) if !rows.is_empty() => {
+                for (row, permit) in rows.into_iter().zip(granted) {
+                    launch(&core, row, permit);
+                }
+            }
+            Ok(_) => {
+                drop(granted);
                 tokio::select! {
                     () = core.wake.notified() => {}
                     () = tokio::time::sleep(core.options.poll_interval) => {}
@@ -60,8 +74,8 @@ async fn dispatch(core: Arc<Core>) {
                 }
             }
             Err(e) => {
-                drop(permit);
-                tracing::error!(error = %e, "could not claim an execution");
+                drop(granted);
+                tracing::error!(error = %e, "could not claim executions");
                 tokio::select! {
                     () = tokio::time::sleep(core.options.poll_interval) => {}
                     () = core.stop.cancelled() => break,
@@ -71,22 +85,21 @@ async fn dispatch(core: Arc<Core>) {
     }
 }
 
-async fn claim(core: &Core) -> Result<Option<agent_executions::Model>, DbErr> {
+async fn claim(core: &Core, limit: usize) -> Result<Vec<agent_executions::Model>, DbErr> {
     let lease_until = lease_until(core);
-    if core.options.only_own_runs {
-        let own = core.own_queued();
-        if own.is_empty() {
-            return Ok(None);
-        }
-        return db::executions::claim_next(
-            &core.writer,
-            &core.instance_id,
-            lease_until,
-            Some(&own),
-        )
-        .await;
+    let limit = u64::try_from(limit).unwrap_or(1);
+    let own = core.options.only_own_runs.then(|| core.own_queued());
+    if own.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
     }
-    db::executions::claim_next(&core.writer, &core.instance_id, lease_until, None).await
+    db::executions::claim_pending(
+        &core.writer,
+        &core.instance_id,
+        lease_until,
+        own.as_deref(),
+        limit,
+    )
+    .await
 }
 
 fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {

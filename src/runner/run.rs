@@ -51,7 +51,7 @@ async fn run(
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
-    let mut log = EventLog::open(&core.db, core.writer.clone(), core.hub.clone(), row.id).await?;
+    let mut log = EventLog::fresh(core.writer.clone(), core.hub.clone(), row.id);
     let elapsed = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
 
     let agent = match row.agent_id {

@@ -27,47 +27,43 @@ pub(crate) struct Loaded {
 }
 
 /// Compiled custom tools (input validator, syntax check), keyed by tool id and invalidated
-/// when the row's `updated_at` changes: compiling once per edit, not once per run.
+/// when the row's `updated_at` changes: compiling once per edit, not once per run — and once
+/// even when many runs start together (the first compiles, the others wait for it).
 #[derive(Default)]
 pub(crate) struct ToolCache {
-    entries: Mutex<HashMap<i32, Compiled>>,
+    entries: Mutex<HashMap<i32, Arc<Entry>>>,
 }
 
-#[derive(Clone)]
-struct Compiled {
+type Compiled = Result<Arc<jsonschema::Validator>, String>;
+
+struct Entry {
     updated_at: DateTime<FixedOffset>,
-    result: Result<Arc<jsonschema::Validator>, String>,
+    compiled: tokio::sync::OnceCell<Compiled>,
 }
 
 impl ToolCache {
-    fn get(&self, row: &custom_tools::Model) -> Option<Result<Arc<jsonschema::Validator>, String>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(&row.id)
-            .filter(|c| c.updated_at == row.updated_at)
-            .map(|c| c.result.clone())
-    }
-
     /// The validator of `row`, or why the tool cannot be used.
-    async fn compiled(
-        &self,
-        row: &custom_tools::Model,
-    ) -> Result<Arc<jsonschema::Validator>, String> {
-        if let Some(hit) = self.get(row) {
-            return hit;
+    async fn compiled(&self, row: &custom_tools::Model) -> Compiled {
+        let entry = {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = entries
+                .entry(row.id)
+                .or_insert_with(|| Arc::new(Entry::new(row)));
+            if entry.updated_at != row.updated_at {
+                *entry = Arc::new(Entry::new(row));
+            }
+            entry.clone()
+        };
+        entry.compiled.get_or_init(|| compile(row)).await.clone()
+    }
+}
+
+impl Entry {
+    fn new(row: &custom_tools::Model) -> Self {
+        Self {
+            updated_at: row.updated_at,
+            compiled: tokio::sync::OnceCell::new(),
         }
-        let result = compile(row).await;
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                row.id,
-                Compiled {
-                    updated_at: row.updated_at,
-                    result: result.clone(),
-                },
-            );
-        result
     }
 }
 

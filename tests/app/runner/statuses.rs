@@ -115,7 +115,7 @@ async fn cancelling_a_pending_execution_ends_it_before_it_runs() {
     within(rig.app.runner.cancel(busy.id))
         .await
         .expect("cancelled");
-    assert_eq!(rig.fake.request_count(), 1);
+    assert_eq!(rig.fake.request_count(), 1, "{:#?}", rig.fake.recorded());
     assert_eq!(rig.agent("video-head-001").await.total_executions, 1);
 }
 
