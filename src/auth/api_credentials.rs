@@ -3,6 +3,10 @@
 //! API key as `Authorization: users API-Key <key>`. Tokens are opaque random strings (not
 //! JWTs) stored hashed, so that logout revokes them at once; keys are stored hashed too.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, DbErr};
 
@@ -104,6 +108,73 @@ fn parse_authorization(header: &str) -> Option<Credential> {
     }
 }
 
+impl Credential {
+    /// What is stored and cached for it: its SHA-256 (never the credential itself).
+    pub fn hash(&self) -> String {
+        match self {
+            Credential::Token(t) | Credential::ApiKey(t) => tokens::hash(t),
+        }
+    }
+}
+
+/// Credentials verified in the last [`CredentialCache::TTL`], by hash, so that a client
+/// sending thousands of requests with one key does not cost a query each. Changes made
+/// through the API (logout, refresh, key or password changes, disabling, deleting) evict the
+/// user's entries at once; changes made elsewhere (another instance, the admin panel) take
+/// effect within the TTL. Unknown credentials are never cached.
+#[derive(Debug, Default)]
+pub struct CredentialCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<Authenticated>)>>,
+}
+
+impl CredentialCache {
+    /// How long a verified credential is trusted without asking the database again.
+    pub const TTL: Duration = Duration::from_secs(1);
+    /// Entries kept before expired ones are swept.
+    const MAX_ENTRIES: usize = 10_000;
+
+    /// The cached authentication for a credential hash, if fresh and unexpired.
+    pub fn get(&self, hash: &str) -> Option<Arc<Authenticated>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, auth) = entries.get(hash)?;
+        let token_valid = auth.expires_at.is_none_or(|e| e > crate::domain::now());
+        (at.elapsed() < Self::TTL && token_valid).then(|| auth.clone())
+    }
+
+    /// Remembers a verified credential.
+    pub fn insert(&self, hash: String, auth: Arc<Authenticated>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        }
+        entries.insert(hash, (Instant::now(), auth));
+    }
+
+    /// Forgets every credential of a user.
+    pub fn forget_user(&self, user_id: i32) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (_, auth)| auth.user.id != user_id);
+    }
+}
+
+/// The enabled user behind a credential, if any, through `cache`.
+pub async fn authenticate_cached(
+    db: &impl ConnectionTrait,
+    cache: &CredentialCache,
+    credential: &Credential,
+) -> Result<Option<Arc<Authenticated>>, DbErr> {
+    let hash = credential.hash();
+    if let Some(hit) = cache.get(&hash) {
+        return Ok(Some(hit));
+    }
+    let Some(auth) = authenticate(db, credential).await? else {
+        return Ok(None);
+    };
+    let auth = Arc::new(auth);
+    cache.insert(hash, auth.clone());
+    Ok(Some(auth))
+}
+
 /// The enabled user behind a credential, if any.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
@@ -196,6 +267,48 @@ mod tests {
         assert_eq!(
             parse(Some(&format!("Bearer {}", "a".repeat(5000))), None),
             None
+        );
+    }
+
+    fn authenticated(id: i32, expires_at: Option<DateTime<FixedOffset>>) -> Arc<Authenticated> {
+        let now = crate::domain::now();
+        let user = users::Model {
+            id,
+            email: "a@b.io".into(),
+            password_hash: "!".into(),
+            role: "viewer".into(),
+            name: String::new(),
+            enable_api_key: true,
+            api_key_hash: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let current = CurrentUser::from_model(&user).expect("enabled");
+        Arc::new(Authenticated {
+            user,
+            current,
+            strategy: Strategy::ApiKey,
+            token: None,
+            expires_at,
+        })
+    }
+
+    #[test]
+    fn the_cache_serves_fresh_entries_and_forgets_users() {
+        let cache = CredentialCache::default();
+        cache.insert("h1".into(), authenticated(1, None));
+        cache.insert("h2".into(), authenticated(2, None));
+        assert!(cache.get("h1").is_some());
+        assert!(cache.get("nope").is_none());
+        cache.forget_user(1);
+        assert!(cache.get("h1").is_none());
+        assert!(cache.get("h2").is_some());
+        let expired = crate::domain::now() - chrono::Duration::seconds(1);
+        cache.insert("h3".into(), authenticated(3, Some(expired)));
+        assert!(
+            cache.get("h3").is_none(),
+            "an expired token is never served"
         );
     }
 }

@@ -30,11 +30,7 @@ where
         None => select,
     };
     let page = if count { page.max(1) } else { 1 };
-    let total = if count {
-        Some(select.clone().count(db).await?)
-    } else {
-        None
-    };
+    let counter = select.clone();
     let mut query = select;
     for key in order {
         // PostgreSQL's own default (NULLs last ascending, first descending), spelled out so
@@ -45,18 +41,16 @@ where
         };
         query = query.order_by_with_nulls(key.expr.clone(), key.order.clone(), nulls);
     }
-    // A page past the end needs no query.
-    let items = match total {
-        Some(t) if (page - 1).saturating_mul(limit) >= t => Vec::new(),
-        _ => {
-            query
-                .limit(limit)
-                .offset((page - 1).saturating_mul(limit))
-                .all(db)
-                .await?
-        }
+    let offset = (page - 1).saturating_mul(limit);
+    let items = query.limit(limit).offset(offset).all(db).await?;
+    let len = items.len() as u64;
+    // A page that is neither full nor past the end is the last one: its position gives the
+    // total, and the count query is spared.
+    let total = if !count || (len < limit && (len > 0 || page == 1)) {
+        offset + len
+    } else {
+        counter.count(db).await?
     };
-    let total = total.unwrap_or(items.len() as u64);
     Ok(Page {
         items,
         total,

@@ -233,6 +233,7 @@ async fn logout(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     if let Some(token) = &a.token {
         db::api_tokens::delete(&state.db, &tokens::hash(token)).await?;
     }
+    state.api.credentials.forget_user(a.user.id);
     let mut removal = token_cookie(&state, "");
     removal.make_removal();
     Ok(HttpResponse::Ok().cookie(removal).json(MessageResponse {
@@ -248,6 +249,7 @@ async fn refresh_token(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     };
     let (token, expires_at) = issue_token(&state, a.user.id).await?;
     db::api_tokens::delete(&state.db, &tokens::hash(old)).await?;
+    state.api.credentials.forget_user(a.user.id);
     Ok(HttpResponse::Ok()
         .cookie(token_cookie(&state, &token))
         .json(RefreshResponse {

@@ -62,6 +62,9 @@ pub(crate) trait Collection: 'static {
         Self::can_write(user)
     }
 
+    /// Runs after a document was changed or deleted (users evict their cached credentials).
+    fn after_write(_state: &AppState, _id: i32) {}
+
     /// The row with this id.
     async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>>;
 
@@ -274,6 +277,7 @@ async fn update_by_id<C: Collection>(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let row = C::update(&state.db, user, row, &body.0).await?;
+    C::after_write(&state, id);
     let doc = render_one::<C>(&state.db, row, depth).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
@@ -300,6 +304,7 @@ async fn delete_by_id<C: Collection>(
     // Render before deleting: relations of a deleted document may go with it.
     let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
     C::delete(&state.db, user, row).await?;
+    C::after_write(&state, id);
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
         message: "Deleted successfully.".into(),
@@ -395,7 +400,10 @@ async fn update_many<C: Collection>(
             continue;
         }
         match C::update(&state.db, user, row.clone(), &body.0).await {
-            Ok(row) => updated.push(row),
+            Ok(row) => {
+                C::after_write(&state, id);
+                updated.push(row);
+            }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
         }
     }
@@ -426,7 +434,10 @@ async fn delete_many<C: Collection>(
         }
         let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
         match C::delete(&state.db, user, row.clone()).await {
-            Ok(_) => deleted.push(doc),
+            Ok(_) => {
+                C::after_write(&state, C::id(&row));
+                deleted.push(doc);
+            }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
         }
     }

@@ -2,7 +2,7 @@
 //! and document ids. Every failure is a JSON error, never actix's plain-text one.
 
 use std::future::{Ready, ready};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::{Method, StatusCode, header};
@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// The caller of an API request: authenticated or anonymous. Looked up once per request.
 #[derive(Clone, Default)]
-pub struct ApiUser(pub Option<Rc<Authenticated>>);
+pub struct ApiUser(pub Option<Arc<Authenticated>>);
 
 impl ApiUser {
     /// Any authenticated user, else 401.
@@ -71,9 +71,12 @@ impl FromRequest for ApiUser {
                 Some(credential) => {
                     let state = app_state(&req)?;
                     ApiUser(
-                        api_credentials::authenticate(&state.db, &credential)
-                            .await?
-                            .map(Rc::new),
+                        api_credentials::authenticate_cached(
+                            &state.db,
+                            &state.api.credentials,
+                            &credential,
+                        )
+                        .await?,
                     )
                 }
             };

@@ -1,8 +1,39 @@
 //! The JSON API under `/api`, shaped like PayloadCMS's REST API so that Payload clients
-//! (`@payloadcms/sdk`, plain `fetch`) work unchanged. See `docs::openapi` for the contract.
+//! (`@payloadcms/sdk`, plain `fetch`) work unchanged. `GET /api/openapi.json` is the
+//! contract; `/api/docs` renders it.
 //!
-//! Authentication is its own (tokens, API keys, the `payload-token` cookie) and every
-//! answer is JSON, errors included: unknown paths are a JSON 404, wrong methods a JSON 405.
+//! Conventions (Payload's):
+//! - `GET /api/{slug}`: `where` (bracket syntax or a JSON string; see [`crate::query`]),
+//!   `sort` (comma-separated, `-` descending, default `-createdAt`, unknown fields skipped),
+//!   `limit` (default 10), `page`, `depth` (default 2; 0 gives relation ids),
+//!   `pagination=false` → `{docs, totalDocs, limit, totalPages, page, pagingCounter,
+//!   hasPrevPage, hasNextPage, prevPage, nextPage}`.
+//! - `GET /api/{slug}/{id}` the bare document; `POST` 201 `{doc, message}`; `PATCH` and
+//!   `DELETE /api/{slug}/{id}` `{doc, message}`; `GET /api/{slug}/count` `{totalDocs}`;
+//!   `PATCH` / `DELETE /api/{slug}?where=…` `{docs, errors, message}`.
+//! - Errors `{"errors":[{"message"}]}`, validation errors with `name` and `data.errors`.
+//!
+//! Decisions where Payload or the issue left room:
+//! - `limit` is capped at 1000 (`limit=0` means 1000): no request reads a whole big table.
+//!   Bulk operations apply to at most 1000 documents per request.
+//! - A bulk operation without a `where`, or with one that constrains nothing (`{}`), is
+//!   refused (Payload would apply it to the whole collection).
+//! - Malformed `where` values (a word for a number, an unknown operator, an unknown path)
+//!   are 400s rather than Payload's silent "match nothing": a typo must not look like an
+//!   empty result, nor widen a bulk delete. Malformed `limit` / `page` / `depth` are
+//!   ignored, as Payload does.
+//! - Document ids that are not positive 32-bit integers are 404s.
+//! - Tool data lives at `/api/tool-data/{collection}?project=<id or slug>`: the project is
+//!   a required query parameter on every request, so that no request can read across
+//!   projects (see [`tool_data`]).
+//! - Users: admins manage everyone; other users read and update themselves (not their
+//!   role or `disabled`) and manage their own API key; the last enabled admin cannot be
+//!   demoted, disabled or deleted. Models: everyone reads, admins write. Executions are
+//!   read-only except `cancel` (editors).
+//! - Login tokens are opaque, stored hashed, valid two hours; `refresh-token` rotates them.
+//!   Verified credentials are cached for one second per instance (see
+//!   [`crate::auth::api_credentials::CredentialCache`]).
+//! - Failed logins are limited per (email, client address): 5 per 15 minutes, then 429.
 
 pub mod agents;
 pub mod auth;
@@ -33,6 +64,8 @@ use collection::routes as collection_routes;
 pub struct ApiState {
     /// Failed logins per email and address.
     pub login_limiter: Arc<rate_limit::LoginLimiter>,
+    /// Recently verified tokens and API keys.
+    pub credentials: Arc<crate::auth::api_credentials::CredentialCache>,
 }
 
 /// Mounts `/api`. Fixed paths (`/users/login`, `/agent-executions/{id}/cancel`,

@@ -145,6 +145,10 @@ impl Collection for Users {
         user.is_admin()
     }
 
+    fn after_write(state: &AppState, id: i32) {
+        state.api.credentials.forget_user(id);
+    }
+
     fn can_read_doc(user: &CurrentUser, id: i32) -> bool {
         is_self_or_admin(user, id)
     }
@@ -275,6 +279,7 @@ async fn generate_api_key(
         .ok_or_else(ApiError::not_found)?;
     let key = tokens::generate();
     let row = db::users::set_api_key(&state.db, id, Some(tokens::hash(&key)), true).await?;
+    state.api.credentials.forget_user(id);
     Ok(HttpResponse::Ok().json(ApiKeyResponse {
         message: "New API Key Generated.".into(),
         api_key: key,
