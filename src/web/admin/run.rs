@@ -37,6 +37,13 @@ struct Prefill {
     conversation: String,
 }
 
+impl Prefill {
+    /// Whether project `id` is the preselected one.
+    fn selected(&self, id: impl std::borrow::Borrow<i32>) -> bool {
+        self.project == Some(*id.borrow())
+    }
+}
+
 /// The run form as posted.
 #[derive(Debug, Deserialize)]
 struct RunForm {
