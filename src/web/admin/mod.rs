@@ -14,6 +14,7 @@ pub mod form;
 pub mod list;
 mod models;
 mod projects;
+mod run;
 mod tool_data;
 mod users;
 
@@ -41,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(executions::configure)
         .configure(tool_data::configure)
         .configure(users::configure)
-        // `/admin/agents/{agentId}/run` (the live run page) is mounted here by the runner work.
+        .configure(run::configure)
         .default_service(web::to(not_found));
 }
 

@@ -9,6 +9,7 @@ mod lists;
 mod models;
 mod projects;
 mod roles;
+mod run_page;
 mod tool_data;
 mod users;
 mod xss;
