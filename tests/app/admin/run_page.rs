@@ -27,12 +27,10 @@ async fn start_run(rig: &Rig, editor: &Browser, prompt: &str) -> i32 {
         .await;
     assert_eq!(response.status(), 303, "the run form redirects");
     let to = location(&response).to_owned();
-    let id = to
-        .strip_prefix("/admin/executions/")
+    to.strip_prefix("/admin/executions/")
         .and_then(|rest| rest.strip_suffix("/watch"))
         .and_then(|id| id.parse().ok())
-        .expect("redirects to the watch page");
-    id
+        .expect("redirects to the watch page")
 }
 
 /// The whole `text/event-stream` body of the stream, with an optional `Last-Event-ID`.
