@@ -124,7 +124,7 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(
-                crate::telemetry_metrics::track_requests,
+                crate::web::request_metrics::track_requests,
             ))
             .wrap(TracingLogger::default())
             .app_data(data.clone())

@@ -6,23 +6,22 @@
 //! | `aladdin_http_request_duration_seconds` | histogram | `method`, `route` | HTTP middleware |
 //! | `aladdin_executions` | gauge | `status` | read from the database at scrape time |
 //! | `aladdin_execution_queue_depth` | gauge | | pending executions, at scrape time |
-//! | `aladdin_provider_request_duration_seconds` | histogram | `provider`, `model` | runner, [`record_provider_call`] |
+//! | `aladdin_provider_request_duration_seconds` | histogram | `provider`, `model` | runner, [`record_provider_call`] (successful calls) |
 //! | `aladdin_provider_tokens_total` | counter | `provider`, `model`, `kind` (`input`/`output`) | runner, [`record_provider_call`] |
-//! | `aladdin_provider_cost_usd` | gauge (running total) | `provider`, `model`, `source` | runner, [`record_provider_call`] |
+//! | `aladdin_provider_cost_usd` | gauge (running total) | `provider`, `model`, `source` | runner, [`record_run_cost`], once per finished run |
 //! | `aladdin_provider_errors_total` | counter | `provider`, `model`, `kind` | runner, [`record_provider_error`] |
 //! | `aladdin_tool_calls_total` | counter | `tool`, `outcome` (`ok`/`error`) | runner, [`record_tool_call`] |
 //! | `aladdin_tool_call_duration_seconds` | histogram | `tool` | runner, [`record_tool_call`] |
+//!
+//! The HTTP middleware lives in `web::request_metrics`; the runner calls the `record_*`
+//! helpers here, which know nothing of actix.
 //!
 //! `route` is the matched route pattern (`/api/agents/{id}`), or `unmatched`, so that
 //! arbitrary URLs cannot create series.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::Error;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sea_orm::{ConnectionTrait, DbErr};
 
@@ -111,27 +110,31 @@ pub fn record_http(method: &str, route: &str, status: u16, duration: Duration) {
         .record(duration.as_secs_f64());
 }
 
-/// Records one provider request: latency, tokens and cost (`cost_source`: `provider` or
-/// `price_table`).
+/// Records one successful provider request: latency and tokens.
 pub fn record_provider_call(
     provider: &str,
     model: &str,
     duration: Duration,
     input_tokens: u64,
     output_tokens: u64,
-    cost_usd: Option<(f64, &str)>,
 ) {
     let (p, m) = (provider.to_owned(), model.to_owned());
     metrics::histogram!(names::PROVIDER_DURATION, "provider" => p.clone(), "model" => m.clone())
         .record(duration.as_secs_f64());
     metrics::counter!(names::PROVIDER_TOKENS, "provider" => p.clone(), "model" => m.clone(), "kind" => "input")
         .increment(input_tokens);
-    metrics::counter!(names::PROVIDER_TOKENS, "provider" => p.clone(), "model" => m.clone(), "kind" => "output")
+    metrics::counter!(names::PROVIDER_TOKENS, "provider" => p, "model" => m, "kind" => "output")
         .increment(output_tokens);
+}
+
+/// Adds a finished run's cost to the running total (`source`: `provider` or `price_table`,
+/// as the execution row records it). Counted per run, not per call, so that a run costed
+/// from the price table is not also counted with the figures some calls reported.
+pub fn record_run_cost(provider: &str, model: &str, cost_usd: f64, source: &str) {
     // Costs are fractional and `metrics` counters are integers: a gauge that only grows.
-    if let Some((cost, source)) = cost_usd.filter(|(c, _)| c.is_finite() && *c >= 0.0) {
-        metrics::gauge!(names::PROVIDER_COST, "provider" => p, "model" => m, "source" => source.to_owned())
-            .increment(cost);
+    if cost_usd.is_finite() && cost_usd > 0.0 {
+        metrics::gauge!(names::PROVIDER_COST, "provider" => provider.to_owned(), "model" => model.to_owned(), "source" => source.to_owned())
+            .increment(cost_usd);
     }
 }
 
@@ -165,29 +168,4 @@ pub async fn render(db: &impl ConnectionTrait) -> Result<String, DbErr> {
     }
     handle.run_upkeep();
     Ok(handle.render())
-}
-
-/// Middleware: counts every request by route pattern and status, and times it.
-pub async fn track_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    handle();
-    let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let result = next.call(req).await;
-    match &result {
-        Ok(res) => {
-            let route = res
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".into());
-            record_http(&method, &route, res.status().as_u16(), start.elapsed());
-        }
-        Err(e) => {
-            let status = e.as_response_error().status_code().as_u16();
-            record_http(&method, "unmatched", status, start.elapsed());
-        }
-    }
-    result
 }

@@ -20,6 +20,7 @@ use super::retry;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, ToolContext, ToolOutcome, ToolSet};
 use crate::domain::executions::{Status, codes};
+use crate::telemetry_metrics;
 
 /// Longest raw argument text quoted back to the model.
 const MAX_QUOTED_ARGS: usize = 500;
@@ -283,7 +284,12 @@ async fn call_tool(
             }
         },
     };
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    // Only tools of the run are counted: a name the model made up must not become a series.
+    if cx.tools.get(&call.name).is_some() {
+        telemetry_metrics::record_tool_call(&call.name, outcome.result.is_ok(), elapsed);
+    }
     let (output, error) = match outcome.result {
         Ok(value) => (value, None),
         Err(message) => (Value::Null, Some(message)),

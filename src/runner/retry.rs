@@ -9,7 +9,7 @@ use super::agent_loop::{LoopCx, LoopError};
 use super::event::Event;
 use super::log::EventLog;
 use super::providers::{ChatRequest, ChatResponse, ProviderError};
-use crate::db;
+use crate::{db, telemetry_metrics};
 
 /// Exponential backoff with full jitter: attempt `n` (0-based) waits a uniformly random time
 /// in `0..=min(cap, base · 2ⁿ)`.
@@ -62,11 +62,23 @@ pub(crate) async fn call_model(
     loop {
         let started = Instant::now();
         let result = cx.interrupts.race(cx.provider.stream(req, &on_text)).await;
-        cx.core.stats.record(started.elapsed());
+        let elapsed = started.elapsed();
+        cx.core.stats.record(elapsed);
         let error = match result? {
-            Ok(response) => return Ok(response),
+            Ok(response) => {
+                let usage = response.usage.unwrap_or_default();
+                telemetry_metrics::record_provider_call(
+                    cx.provider.name(),
+                    &req.model,
+                    elapsed,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                );
+                return Ok(response);
+            }
             Err(error) => error,
         };
+        telemetry_metrics::record_provider_error(cx.provider.name(), &req.model, error.code());
         if !error.is_transient() || attempt >= cx.max_retries {
             return Err(LoopError::Provider {
                 error,

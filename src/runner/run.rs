@@ -21,6 +21,7 @@ use super::tools::{ToolContext, loader};
 use crate::db;
 use crate::domain::executions::{Status, codes};
 use crate::entities::agent_executions;
+use crate::telemetry_metrics;
 
 /// Earlier completed runs of a conversation sent as history, at most.
 const MAX_HISTORY_RUNS: u64 = 50;
@@ -175,6 +176,9 @@ async fn run(
         .meter
         .token_usage(&core.db, &[&config.model, &model_id])
         .await?;
+    if let (Some(cost), Some(source)) = (usage.estimated_cost, usage.cost_source.as_deref()) {
+        telemetry_metrics::record_run_cost(cx.provider.name(), &model_id, cost, source);
+    }
     let ending = ending(outcome, &state, usage, elapsed());
     finish::write(
         core,

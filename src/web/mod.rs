@@ -6,6 +6,7 @@ pub mod auth;
 pub mod errors;
 pub mod health;
 pub mod htmx;
+pub mod request_metrics;
 pub mod sse;
 
 use std::path::PathBuf;

@@ -122,3 +122,57 @@ async fn agent_metrics_are_exact_after_concurrent_runs() {
     assert_eq!(agent.total_execution_time_ms, time);
     assert!(agent.last_executed_at.is_some());
 }
+
+/// The value of the Prometheus sample whose name and labels start with `series`, or 0.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter_map(|(_, value)| value.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(rig: &super::support::Rig) -> String {
+    let api = crate::api::Api::as_role(&rig.app, aladdin::domain::users::Role::Admin).await;
+    reqwest::Client::new()
+        .get(rig.app.url("/metrics"))
+        .header("Authorization", api.authorization_header())
+        .send()
+        .await
+        .expect("scraped")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_calls_tokens_cost_and_tool_calls_reach_the_prometheus_metrics() {
+    // Arrange: the recorder is process-wide and other tests run alongside, so the test
+    // compares its own increments (counters only grow).
+    let rig = rig(Wire::OpenRouter).await;
+    let labels = r#"{provider="openrouter",model="anthropic/claude-sonnet-4.5""#;
+    let input = format!(r#"aladdin_provider_tokens_total{labels},kind="input"}}"#);
+    let calls = format!("aladdin_provider_request_duration_seconds_count{labels}}}");
+    let cost = format!(r#"aladdin_provider_cost_usd{labels},source="provider"}}"#);
+    let tool = r#"aladdin_tool_calls_total{tool="getProjectContext",outcome="ok"}"#;
+    let before = scrape(&rig).await;
+    rig.fake.push(
+        Reply::tool_call("c1", "getProjectContext", serde_json::json!({}))
+            .with_usage(1200, 35)
+            .with_cost(0.0042),
+    );
+    rig.fake
+        .push(Reply::text("Done.").with_usage(1500, 120).with_cost(0.0063));
+
+    // Act
+    let run = rig.run("video-head-001", "Hello").await;
+    let after = scrape(&rig).await;
+
+    // Assert
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    let grew = |series: &str| sample(&after, series) - sample(&before, series);
+    assert!(grew(&input) >= 2700.0, "{input} in\n{after}");
+    assert!(grew(&calls) >= 2.0, "{calls} in\n{after}");
+    assert!(grew(&cost) >= 0.0105 - 1e-9, "{cost} in\n{after}");
+    assert!(grew(tool) >= 1.0, "{tool} in\n{after}");
+}
