@@ -157,16 +157,16 @@ fn token_cookie(state: &AppState, token: &str) -> Cookie<'static> {
 /// Wrong credentials and disabled users get the same 401; repeated failures a 429.
 async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResult {
     let (email, pass) = credentials(&body.0)?;
-    let limiter = &state.api.login_limiter;
-    if let Err(wait) = limiter.check(&email, ip.0) {
+    // One limiter for the admin sign-in form and the API: failures count across both.
+    let limiter = &state.login_limiter;
+    let address = ip.0.to_string();
+    if let Err(limited) = limiter.check(&email, &address) {
+        let wait = limited.retry_after_secs();
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed login attempts. Try again in {} seconds.",
-                wait.as_secs().max(1)
-            ),
+            format!("Too many failed login attempts. Try again in {wait} seconds."),
         );
-        if let Ok(value) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         return Ok(response);
@@ -183,14 +183,14 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
             return Err(AppError::Unexpected(e).into());
         }
         _ => {
-            limiter.failure(&email, ip.0);
+            limiter.record_failure(&email, &address);
             return Err(ApiError::Status(
                 StatusCode::UNAUTHORIZED,
                 "The email or password provided is incorrect.".into(),
             ));
         }
     };
-    limiter.success(&email, ip.0);
+    limiter.clear_account(&email);
     let (token, expires_at) = issue_token(&state, user.id).await?;
     Ok(HttpResponse::Ok()
         .cookie(token_cookie(&state, &token))

@@ -33,7 +33,8 @@
 //! - Login tokens are opaque, stored hashed, valid two hours; `refresh-token` rotates them.
 //!   Verified credentials are cached for one second per instance (see
 //!   [`crate::auth::api_credentials::CredentialCache`]).
-//! - Failed logins are limited per (email, client address): 5 per 15 minutes, then 429.
+//! - Failed logins are limited per account (5) and per client address (30) in 15 minutes, then
+//!   429; the limiter is the admin sign-in form's, so failures count across both.
 
 pub mod agents;
 pub mod auth;
@@ -47,7 +48,6 @@ pub mod extract;
 pub mod metrics;
 pub mod models;
 pub mod projects;
-pub mod rate_limit;
 pub mod runs;
 pub mod tool_data;
 pub mod users;
@@ -62,8 +62,6 @@ use collection::routes as collection_routes;
 /// State of the API kept across requests.
 #[derive(Debug, Clone, Default)]
 pub struct ApiState {
-    /// Failed logins per email and address.
-    pub login_limiter: Arc<rate_limit::LoginLimiter>,
     /// Recently verified tokens and API keys.
     pub credentials: Arc<crate::auth::api_credentials::CredentialCache>,
 }

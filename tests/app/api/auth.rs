@@ -253,7 +253,7 @@ async fn repeated_failed_logins_are_rate_limited_per_email_and_address() {
     let app = spawn_app().await;
     user_with_password(&app, Role::Viewer, "rl@example.com", PASSWORD).await;
     let api = Api::anonymous(&app);
-    for _ in 0..aladdin::web::api::rate_limit::MAX_FAILURES {
+    for _ in 0..aladdin::auth::rate_limit::LoginLimits::default().per_account {
         let r = api
             .post(
                 "/api/users/login",
