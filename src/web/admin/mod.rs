@@ -4,13 +4,16 @@
 //! content; admin: users and the price table); templates hide what the role may not do.
 
 mod account;
+mod agent_page;
 mod agents;
+pub mod charts;
 mod crud;
 mod custom_tools;
 mod dashboard;
 mod departments;
 mod executions;
 pub mod form;
+pub mod history_filter;
 pub mod list;
 mod models;
 mod projects;
