@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("").route(web::get().to(dashboard::show)))
         .service(web::resource("/").route(web::get().to(dashboard::show)))
         .configure(account::configure)
+        .configure(agent_page::configure)
         .configure(crud::configure::<agents::Agents>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
