@@ -266,7 +266,7 @@ impl Frame {
         let n = days.len();
         days.iter()
             .enumerate()
-            .filter(|(i, _)| (n - 1 - i) % 7 == 0)
+            .filter(|(i, _)| (n - 1 - i).is_multiple_of(7))
             .map(|(i, d)| Tick {
                 at: num(self.x_center(i)),
                 label: day_label(*d),

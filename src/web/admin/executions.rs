@@ -53,8 +53,10 @@ struct ExecutionPage {
     events: Vec<TimelineItem>,
 }
 
-/// One stored event of the timeline: the live page's fragment view model, and its time.
+/// One stored event of the timeline: its stored type, the live page's fragment view model
+/// (a row this version cannot read renders as a warning) and its time.
 struct TimelineItem {
+    stored: String,
     event: EventFragment,
     time: String,
 }
@@ -62,6 +64,7 @@ struct TimelineItem {
 impl From<&execution_events::Model> for TimelineItem {
     fn from(row: &execution_events::Model) -> Self {
         Self {
+            stored: row.r#type.clone(),
             event: EventFragment::of(&StreamItem::from_row(row)),
             time: row.created_at.format("%H:%M:%S%.3f").to_string(),
         }
