@@ -79,13 +79,14 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
         values: by_day(f),
     };
     let runs = charts::bars(
+        charts::WIDE,
         "runs",
         "Runs per day",
         days,
         &[
             series("Completed", "series-2", &|r| Some(r.completed as f64)),
             series("Failed", "series-3", &|r| Some(r.failed as f64)),
-            series("Other", "series-4", &|r| {
+            series("Other", "history-series-other", &|r| {
                 Some((r.runs - r.completed - r.failed) as f64)
             }),
         ],
@@ -96,6 +97,7 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
     let average = |r: &DayRow| (r.timed > 0).then(|| r.time_ms as f64 / r.timed as f64);
     let others = vec![
         charts::line(
+            charts::NARROW,
             "success",
             "Success rate",
             days,
@@ -103,6 +105,7 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
             Scale::Percent,
         ),
         charts::line(
+            charts::NARROW,
             "duration",
             "Average duration",
             days,
@@ -110,6 +113,7 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
             Scale::DurationMs,
         ),
         charts::bars(
+            charts::NARROW,
             "tokens",
             "Tokens per day",
             days,
@@ -117,6 +121,7 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
             Scale::Tokens,
         ),
         charts::bars(
+            charts::NARROW,
             "cost",
             "Cost per day",
             days,

@@ -8,8 +8,10 @@
 
 use chrono::NaiveDate;
 
-/// Width of the viewBox.
-pub const WIDTH: f64 = 640.0;
+/// viewBox width of a chart in a two-column grid (about its width in CSS pixels at 1440 px).
+pub const NARROW: f64 = 520.0;
+/// viewBox width of a chart spanning the page.
+pub const WIDE: f64 = 1100.0;
 /// Height of the viewBox.
 pub const HEIGHT: f64 = 220.0;
 const LEFT: f64 = 56.0;
@@ -157,12 +159,14 @@ pub struct Chart {
     pub dots: Vec<Dot>,
     /// Legend entries (name, class).
     pub legend: Vec<(&'static str, &'static str)>,
+    /// viewBox width ([`NARROW`] or [`WIDE`]).
+    pub view_width: f64,
 }
 
 impl Chart {
     /// viewBox width.
     pub fn width(&self) -> String {
-        num(WIDTH)
+        num(self.view_width)
     }
     /// viewBox height.
     pub fn height(&self) -> String {
@@ -174,7 +178,7 @@ impl Chart {
     }
     /// x of the plot's right edge.
     pub fn right(&self) -> String {
-        num(WIDTH - RIGHT)
+        num(self.view_width - RIGHT)
     }
     /// x of the y labels' right edge.
     pub fn label_x(&self) -> String {
@@ -215,13 +219,14 @@ pub fn nice_step(max: f64, scale: Scale) -> f64 {
 }
 
 struct Frame {
+    width: f64,
     days: usize,
     top_value: f64,
     step: f64,
 }
 
 impl Frame {
-    fn new(days: usize, max: f64, scale: Scale) -> Self {
+    fn new(width: f64, days: usize, max: f64, scale: Scale) -> Self {
         let (top_value, step) = if scale == Scale::Percent {
             (100.0, 25.0)
         } else {
@@ -229,6 +234,7 @@ impl Frame {
             ((max / step).ceil().max(1.0) * step, step)
         };
         Self {
+            width,
             days,
             top_value,
             step,
@@ -236,7 +242,7 @@ impl Frame {
     }
 
     fn slot(&self) -> f64 {
-        (WIDTH - LEFT - RIGHT) / self.days.max(1) as f64
+        (self.width - LEFT - RIGHT) / self.days.max(1) as f64
     }
 
     fn x_center(&self, i: usize) -> f64 {
@@ -280,8 +286,10 @@ fn value_at(series: &Series, i: usize) -> f64 {
 }
 
 /// Bars per day; several series are stacked (first series at the bottom). Zero-valued
-/// segments are not drawn. Empty when every value is zero or missing.
+/// segments are not drawn. Empty when every value is zero or missing. `width` is the viewBox
+/// width ([`NARROW`] or [`WIDE`]).
 pub fn bars(
+    width: f64,
     id: &'static str,
     title: &str,
     days: &[NaiveDate],
@@ -292,8 +300,8 @@ pub fn bars(
         .map(|i| series.iter().map(|s| value_at(s, i)).sum())
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
-    let frame = Frame::new(days.len(), max, scale);
-    let width = (frame.slot() * 0.7).max(1.0);
+    let frame = Frame::new(width, days.len(), max, scale);
+    let bar_width = (frame.slot() * 0.7).max(1.0);
     let mut out = Vec::new();
     for (i, day) in days.iter().enumerate() {
         let mut base = 0.0;
@@ -304,9 +312,9 @@ pub fn bars(
             }
             let (y_top, y_bottom) = (frame.y(base + v), frame.y(base));
             out.push(Bar {
-                x: num(frame.x_center(i) - width / 2.0),
+                x: num(frame.x_center(i) - bar_width / 2.0),
                 y: num(y_top),
-                width: num(width),
+                width: num(bar_width),
                 height: num((y_bottom - y_top).max(0.5)),
                 class: s.class,
                 title: format!(
@@ -331,12 +339,14 @@ pub fn bars(
         lines: Vec::new(),
         dots: Vec::new(),
         legend: legend(series),
+        view_width: width,
     }
 }
 
 /// A line per series with a point per day that has a value; missing days break the line.
-/// Empty when no day has a value.
+/// Empty when no day has a value. `width` is the viewBox width ([`NARROW`] or [`WIDE`]).
 pub fn line(
+    width: f64,
     id: &'static str,
     title: &str,
     days: &[NaiveDate],
@@ -348,7 +358,7 @@ pub fn line(
         .flat_map(|s| s.values.iter().flatten().copied())
         .fold(0.0, f64::max);
     let any = series.iter().any(|s| s.values.iter().any(Option::is_some));
-    let frame = Frame::new(days.len(), max, scale);
+    let frame = Frame::new(width, days.len(), max, scale);
     let (mut lines, mut dots) = (Vec::new(), Vec::new());
     for s in series {
         let mut run: Vec<String> = Vec::new();
@@ -384,6 +394,7 @@ pub fn line(
         lines,
         dots,
         legend: legend(series),
+        view_width: width,
     }
 }
 
@@ -482,7 +493,14 @@ mod tests {
         values[3] = Some(2.0);
         values[10] = Some(8.0);
         values[29] = Some(5.0);
-        let chart = bars("runs", "Runs per day", &d, &[series(values)], Scale::Count);
+        let chart = bars(
+            NARROW,
+            "runs",
+            "Runs per day",
+            &d,
+            &[series(values)],
+            Scale::Count,
+        );
         assert!(!chart.empty);
         assert_eq!(chart.bars.len(), 3);
         // 8 is the top of a 0..8 axis with a step of 2: the bar starts at the plot's top.
@@ -490,6 +508,22 @@ mod tests {
         assert_eq!(chart.bars[1].y, num(TOP));
         assert_eq!(chart.y_ticks.len(), 5);
         assert_eq!(chart.bars[1].title, "Mar 11: 8 runs");
+        assert_eq!((chart.width(), chart.right()), ("520".into(), "508".into()));
+        let wide = bars(
+            WIDE,
+            "runs",
+            "Runs per day",
+            &d,
+            &[series(vec![Some(1.0); 30])],
+            Scale::Count,
+        );
+        assert_eq!(wide.width(), "1100");
+        let last: f64 = wide.bars[29].x.parse().unwrap_or(0.0);
+        let w: f64 = wide.bars[29].width.parse().unwrap_or(0.0);
+        assert!(
+            last + w <= WIDE - RIGHT,
+            "the last bar stays inside the plot"
+        );
         assert!(chart.description.contains("highest: 8 on Mar 11"));
     }
 
@@ -506,7 +540,7 @@ mod tests {
             class: "series-3",
             values: vec![Some(1.0), Some(2.0)],
         };
-        let chart = bars("runs", "Runs", &d, &[ok, bad], Scale::Count);
+        let chart = bars(NARROW, "runs", "Runs", &d, &[ok, bad], Scale::Count);
         assert_eq!(chart.bars.len(), 3, "the zero segment is not drawn");
         assert_eq!(chart.bars[0].y.parse::<f64>().ok(), {
             let top_of_failed: f64 = chart.bars[1].y.parse().unwrap_or(0.0);
@@ -523,7 +557,14 @@ mod tests {
     fn lines_break_on_days_without_data() {
         let d = days(6);
         let values = vec![Some(1.0), Some(2.0), None, Some(4.0), None, Some(3.0)];
-        let chart = line("t", "Duration", &d, &[series(values)], Scale::DurationMs);
+        let chart = line(
+            NARROW,
+            "t",
+            "Duration",
+            &d,
+            &[series(values)],
+            Scale::DurationMs,
+        );
         assert_eq!(chart.dots.len(), 4);
         assert_eq!(chart.lines.len(), 1, "only days 1-2 are consecutive");
         assert_eq!(chart.lines[0].points.split(' ').count(), 2);
@@ -533,6 +574,7 @@ mod tests {
     fn percent_charts_always_span_0_to_100() {
         let d = days(3);
         let chart = line(
+            NARROW,
             "s",
             "Success",
             &d,
@@ -547,15 +589,36 @@ mod tests {
     #[test]
     fn no_data_is_an_empty_chart() {
         let d = days(30);
-        assert!(bars("a", "Runs", &d, &[series(vec![None; 30])], Scale::Count).empty);
-        assert!(line("b", "Cost", &d, &[series(vec![None; 30])], Scale::Usd).empty);
-        assert!(bars("c", "Runs", &[], &[], Scale::Count).empty);
+        assert!(
+            bars(
+                NARROW,
+                "a",
+                "Runs",
+                &d,
+                &[series(vec![None; 30])],
+                Scale::Count
+            )
+            .empty
+        );
+        assert!(
+            line(
+                NARROW,
+                "b",
+                "Cost",
+                &d,
+                &[series(vec![None; 30])],
+                Scale::Usd
+            )
+            .empty
+        );
+        assert!(bars(NARROW, "c", "Runs", &[], &[], Scale::Count).empty);
     }
 
     #[test]
     fn the_last_day_and_every_seventh_before_it_are_labelled() {
         let d = days(30);
         let chart = bars(
+            NARROW,
             "a",
             "Runs",
             &d,
