@@ -115,6 +115,7 @@ impl ExecutionPage {
             Some("provider") => "reported by the provider",
             Some("price_table") => "computed from the price table",
             Some(_) => "no price known for this model",
+            None if self.is_live() => "known when the run ends",
             None => "no model call was made",
         }
     }
