@@ -400,8 +400,55 @@ pub struct ExecutionFilter {
     pub status: Option<String>,
     /// Only runs of this agent (by slug, so deleted agents' runs stay findable).
     pub agent: Option<String>,
+    /// Only runs of agents of this department (as recorded when the run started).
+    pub department_id: Option<i32>,
     /// Only runs in this project.
     pub project_id: Option<i32>,
+    /// Only runs of this conversation (exact id).
+    pub conversation_id: Option<String>,
+    /// Only runs created at or after this instant.
+    pub created_from: Option<DateTime<FixedOffset>>,
+    /// Only runs created before this instant (exclusive).
+    pub created_before: Option<DateTime<FixedOffset>>,
+}
+
+impl ExecutionFilter {
+    fn apply(
+        &self,
+        mut select: sea_orm::Select<agent_executions::Entity>,
+    ) -> sea_orm::Select<agent_executions::Entity> {
+        use super::list::contains;
+        if !self.q.is_empty() {
+            select = select.filter(
+                sea_orm::Condition::any()
+                    .add(contains(C::AgentSlug, &self.q))
+                    .add(contains(C::Prompt, &self.q))
+                    .add(contains(C::ConversationId, &self.q)),
+            );
+        }
+        if let Some(status) = &self.status {
+            select = select.filter(C::Status.eq(status.as_str()));
+        }
+        if let Some(agent) = &self.agent {
+            select = select.filter(C::AgentSlug.eq(agent.as_str()));
+        }
+        if let Some(department) = self.department_id {
+            select = select.filter(C::DepartmentId.eq(department));
+        }
+        if let Some(project) = self.project_id {
+            select = select.filter(C::ProjectId.eq(project));
+        }
+        if let Some(conversation) = &self.conversation_id {
+            select = select.filter(C::ConversationId.eq(conversation.as_str()));
+        }
+        if let Some(from) = self.created_from {
+            select = select.filter(C::CreatedAt.gte(from));
+        }
+        if let Some(before) = self.created_before {
+            select = select.filter(C::CreatedAt.lt(before));
+        }
+        select
+    }
 }
 
 /// One page of executions for the admin list. Sort keys: `created` (default), `status`,
@@ -413,26 +460,7 @@ pub async fn search(
     limit: u64,
     page: u64,
 ) -> Result<super::Page<agent_executions::Model>, DbErr> {
-    use super::list::contains;
-    use agent_executions::Column as C;
-    let mut select = agent_executions::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(contains(C::AgentSlug, &filter.q))
-                .add(contains(C::Prompt, &filter.q))
-                .add(contains(C::ConversationId, &filter.q)),
-        );
-    }
-    if let Some(status) = &filter.status {
-        select = select.filter(C::Status.eq(status.as_str()));
-    }
-    if let Some(agent) = &filter.agent {
-        select = select.filter(C::AgentSlug.eq(agent.as_str()));
-    }
-    if let Some(project) = filter.project_id {
-        select = select.filter(C::ProjectId.eq(project));
-    }
+    let select = filter.apply(agent_executions::Entity::find());
     let column = match sort.key.as_str() {
         "status" => C::Status,
         "agent" => C::AgentSlug,
@@ -441,7 +469,15 @@ pub async fn search(
         "cost" => C::EstimatedCost,
         _ => C::CreatedAt,
     };
-    let select = super::list::order_by(select, column, sort, C::Id);
+    // Runs without a duration or a cost (still queued, never priced) go last in both
+    // directions and on both databases (SQLite and PostgreSQL disagree by default).
+    let select = if matches!(column, C::ExecutionTimeMs | C::EstimatedCost) {
+        select
+            .order_by_with_nulls(column, sort.order(), sea_orm::sea_query::NullOrdering::Last)
+            .order_by(C::Id, sort.order())
+    } else {
+        super::list::order_by(select, column, sort, C::Id)
+    };
     super::paginate(db, select, limit, page).await
 }
 

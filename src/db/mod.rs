@@ -13,6 +13,7 @@ pub mod models;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod tool_documents;
 pub mod users;
 

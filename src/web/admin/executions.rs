@@ -1,18 +1,22 @@
-//! Executions: a read-only list with filters, and a detail page with the stored event
-//! timeline. (The live run page, `/admin/agents/{agentId}/run`, streams new runs.)
+//! Executions: the history list (filters in the URL, sort, pagination) and a run's page with
+//! its stored event timeline, rendered with the live page's event fragment. (The live run
+//! page, `/admin/agents/{agentId}/run`, streams new runs.)
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::history_filter::{self, ParsedFilter};
 use super::list::{ListQuery, ListView, fetch_page};
 use super::{Chrome, Ctx, parse_id};
-use crate::db::{self, executions::ExecutionFilter, list::Sort};
+use crate::db::{self, list::Sort};
 use crate::domain::executions::Status;
-use crate::entities::{agent_executions::Model, agents, execution_events, projects};
+use crate::entities::{agent_executions::Model, agents, departments, execution_events, projects};
 use crate::error::AppError;
+use crate::runner::StreamItem;
 use crate::state::AppState;
 use crate::web::errors::PageError;
 use crate::web::htmx::{page_or_fragment, render};
+use crate::web::sse::EventFragment;
 
 const BASE: &str = "/admin/executions";
 const SORTS: &[&str] = &["created", "status", "agent", "time", "tokens", "cost"];
@@ -22,9 +26,11 @@ const SORTS: &[&str] = &["created", "status", "agent", "time", "tokens", "cost"]
 struct ExecutionsPage {
     chrome: Chrome,
     list: ListView,
+    parsed: ParsedFilter,
     rows: Vec<Model>,
     statuses: [Status; 6],
     agents: Vec<agents::Model>,
+    departments: Vec<departments::Model>,
     projects: Vec<projects::Model>,
 }
 
@@ -44,26 +50,23 @@ struct ExecutionPage {
     chrome: Chrome,
     run: Model,
     project: Option<projects::Model>,
-    events: Vec<EventView>,
+    events: Vec<TimelineItem>,
 }
 
-/// One stored event as the timeline shows it.
-struct EventView {
-    seq: i64,
-    kind: String,
-    iso: String,
+/// One stored event of the timeline: its stored type, the live page's fragment view model
+/// (a row this version cannot read renders as a warning) and its time.
+struct TimelineItem {
+    stored: String,
+    event: EventFragment,
     time: String,
-    data: String,
 }
 
-impl From<execution_events::Model> for EventView {
-    fn from(ev: execution_events::Model) -> Self {
+impl From<&execution_events::Model> for TimelineItem {
+    fn from(row: &execution_events::Model) -> Self {
         Self {
-            seq: ev.seq,
-            iso: crate::domain::iso(&ev.created_at),
-            time: ev.created_at.format("%H:%M:%S%.3f").to_string(),
-            data: serde_json::to_string_pretty(&ev.data).unwrap_or_default(),
-            kind: ev.r#type,
+            stored: row.r#type.clone(),
+            event: EventFragment::of(&StreamItem::from_row(row)),
+            time: row.created_at.format("%H:%M:%S%.3f").to_string(),
         }
     }
 }
@@ -77,6 +80,23 @@ impl ExecutionPage {
         self.run
             .output
             .as_ref()
+            .filter(|v| v.is_object() || v.is_array())
+            .map(Self::pretty)
+    }
+
+    /// The caller's metadata, when there is any.
+    fn metadata(&self) -> Option<String> {
+        match &self.run.params {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(map) if map.is_empty() => None,
+            other => Some(Self::pretty(other)),
+        }
+    }
+
+    fn error_details(&self) -> Option<String> {
+        self.run
+            .error_details
+            .as_ref()
             .filter(|v| !v.is_null())
             .map(Self::pretty)
     }
@@ -88,6 +108,40 @@ impl ExecutionPage {
             other => other.to_string(),
         }
     }
+
+    /// Where the cost figure comes from, in words.
+    fn cost_source(&self) -> &'static str {
+        match self.run.cost_source.as_deref() {
+            Some("provider") => "reported by the provider",
+            Some("price_table") => "computed from the price table",
+            Some(_) => "no price known for this model",
+            None if self.is_live() => "known when the run ends",
+            None => "no model call was made",
+        }
+    }
+
+    /// Still queued or running: the live page can follow it.
+    fn is_live(&self) -> bool {
+        Status::parse(&self.run.status).is_some_and(|s| !s.is_terminal())
+    }
+
+    /// The executions list narrowed to this run's conversation.
+    fn conversation_href(&self) -> String {
+        let query =
+            serde_urlencoded::to_string([("conversation", self.run.conversation_id.as_str())])
+                .unwrap_or_default();
+        format!("{BASE}?{query}")
+    }
+
+    /// The run page with this run's prompt and project filled in.
+    fn run_again_href(&self) -> String {
+        let mut pairs = vec![("prompt", self.run.prompt.clone())];
+        if let Some(project) = self.run.project_id {
+            pairs.push(("project", project.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        format!("/admin/agents/{}/run?{query}", self.run.agent_slug)
+    }
 }
 
 /// GET /admin/executions
@@ -97,23 +151,16 @@ async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
     let query = ListQuery::from_request(&req);
-    let filter = ExecutionFilter {
-        q: query.q(),
-        status: query
-            .get("status")
-            .and_then(Status::parse)
-            .map(|s| s.as_str().to_owned()),
-        agent: query.get("agent").map(str::to_owned),
-        project_id: query.id("project"),
-    };
+    let parsed = history_filter::parse(&query);
     let sort = query.sort(SORTS, "-created");
     let page = fetch_page(&query, |limit, page| {
-        db::executions::search(&state.db, &filter, &sort, limit, page)
+        db::executions::search(&state.db, &parsed.filter, &sort, limit, page)
     })
     .await?;
     let view = ExecutionsPage {
         chrome: ctx.chrome("executions"),
         list: query.view(BASE, sort.clone(), "-created", page.page, page.total),
+        parsed,
         rows: page.items,
         statuses: Status::ALL,
         agents: db::agents::search(
@@ -125,6 +172,7 @@ async fn list(
         )
         .await?
         .items,
+        departments: db::departments::list_all(&state.db).await?,
         projects: db::projects::list_for_picker(&state.db).await?,
     };
     Ok(page_or_fragment(ctx.hx, &view, &view.as_list())?)
@@ -145,8 +193,8 @@ async fn show(
     };
     let events = db::executions::events_after(&state.db, run.id, 0)
         .await?
-        .into_iter()
-        .map(EventView::from)
+        .iter()
+        .map(TimelineItem::from)
         .collect();
     Ok(render(&ExecutionPage {
         chrome: ctx.chrome("executions"),

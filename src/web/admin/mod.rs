@@ -4,13 +4,16 @@
 //! content; admin: users and the price table); templates hide what the role may not do.
 
 mod account;
+mod agent_page;
 mod agents;
+pub mod charts;
 mod crud;
 mod custom_tools;
 mod dashboard;
 mod departments;
 mod executions;
 pub mod form;
+pub mod history_filter;
 pub mod list;
 mod models;
 mod projects;
@@ -34,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("").route(web::get().to(dashboard::show)))
         .service(web::resource("/").route(web::get().to(dashboard::show)))
         .configure(account::configure)
+        .configure(agent_page::configure)
         .configure(crud::configure::<agents::Agents>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)

@@ -1,10 +1,12 @@
 //! The admin panel over real HTTP: a browser-like client per signed-in user, with its cookie
 //! jar and the session's CSRF token.
 
+mod agent_page;
 mod agents;
 mod custom_tools;
+mod dashboard;
 mod departments;
-mod executions;
+pub mod executions;
 mod lists;
 mod models;
 mod projects;

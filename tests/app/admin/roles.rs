@@ -178,7 +178,7 @@ async fn the_ui_hides_what_a_role_may_not_do() {
         !list.contains("href=\"/admin/users\""),
         "no Users entry in the navigation"
     );
-    let form = viewer.page("/admin/agents/1", 200).await;
+    let form = viewer.page("/admin/agents/1/edit", 200).await;
     assert!(form.contains("Read-only"));
     assert!(form.contains("<fieldset class=\"form-body\" disabled>"));
     let editor = sign_in_as(&app, Role::Editor).await;
