@@ -454,5 +454,5 @@ async fn the_panel_starts_from_the_first_example_input() {
     );
     assert!(html.contains("\"rule\": \"magic costs blood\""), "{html}");
     assert!(html.contains("<option value=\"\">No project"), "{html}");
-    assert!(html.contains("This runs for real."), "{html}");
+    assert!(html.contains("This runs for real</strong>"), "{html}");
 }

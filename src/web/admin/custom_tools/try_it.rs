@@ -134,7 +134,13 @@ fn describe(error: TrialError) -> (&'static str, String) {
                 ToolError::Busy => "The sandbox is busy",
                 ToolError::Internal(_) => "The sandbox failed",
             };
-            (title, e.to_string())
+            // The headline already says what kind of failure it is.
+            let text = match e {
+                ToolError::Thrown(m) | ToolError::NotJson(m) => m,
+                ToolError::Compile(c) => c.to_string(),
+                other => other.to_string(),
+            };
+            (title, text)
         }
     }
 }
