@@ -1,6 +1,6 @@
 //! Tools the model can call: the [`Tool`] trait, the per-run [`ToolSet`], the built-ins
-//! (`getProjectContext`, `set_output`), JavaScript custom tools over the sandbox, and the
-//! project-scoped data API those tools use.
+//! (`getProjectContext`, `set_output`), JavaScript custom tools over the sandbox, the
+//! project-scoped data API those tools use, and the admin's trial calls ("Try it").
 
 pub mod builtin;
 pub mod data_api;
@@ -8,6 +8,7 @@ pub mod js;
 pub(crate) mod loader;
 pub mod query;
 pub mod schema;
+pub mod trial;
 
 use std::sync::Arc;
 

@@ -1,6 +1,5 @@
 //! Sandbox tests: the contract with the runner, hostile code, pool isolation.
 
-mod bench;
 mod contract;
 mod escape;
 mod hostile;

@@ -1,5 +1,9 @@
 //! Custom tools: JSON Schema input, JavaScript body compiled on save, and the departments
-//! they are shared with.
+//! they are shared with; the edit page's "Try it" panel is in [`try_it`].
+
+mod try_it;
+
+pub use try_it::configure;
 
 use std::collections::HashMap;
 
@@ -12,7 +16,7 @@ use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use crate::db::{self, custom_tools::ToolFilter};
 use crate::domain::custom_tools::{ToolInput, to_doc};
-use crate::entities::{custom_tools::Model, departments};
+use crate::entities::{custom_tools::Model, departments, projects};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -64,6 +68,10 @@ pub struct ToolForm {
     departments: Vec<departments::Model>,
     tool: Option<Model>,
     example_function: &'static str,
+    /// Projects of the "Try it" panel (empty when it is not shown).
+    projects: Vec<projects::Model>,
+    /// The panel's starting input.
+    try_input: String,
 }
 
 impl ToolForm {
@@ -190,12 +198,22 @@ impl Resource for Tools {
         form: FormState,
         row: Option<&Model>,
     ) -> AppResult<ToolForm> {
+        // The "Try it" panel: stored tools, for those who may run them.
+        let (projects, try_input) = match row {
+            Some(tool) if chrome.can_edit() => (
+                db::projects::list_for_picker(&state.db).await?,
+                try_it::prefill(tool),
+            ),
+            _ => (Vec::new(), String::new()),
+        };
         Ok(ToolForm {
             chrome,
             form,
             departments: db::departments::list_all(&state.db).await?,
             tool: row.cloned(),
             example_function: EXAMPLE_FUNCTION,
+            projects,
+            try_input,
         })
     }
 }

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crud::configure::<agents::Agents>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
+        .configure(custom_tools::configure)
         .configure(crud::configure::<projects::Projects>)
         .configure(crud::configure::<models::Models>)
         .configure(executions::configure)
