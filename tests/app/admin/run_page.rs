@@ -27,10 +27,9 @@ async fn start_run(rig: &Rig, editor: &Browser, prompt: &str) -> i32 {
         .await;
     assert_eq!(response.status(), 303, "the run form redirects");
     let to = location(&response).to_owned();
-    to.strip_prefix("/admin/executions/")
-        .and_then(|rest| rest.strip_suffix("/watch"))
+    to.strip_prefix(&format!("/admin/agents/{AGENT}/run?execution="))
         .and_then(|id| id.parse().ok())
-        .expect("redirects to the watch page")
+        .expect("redirects to the run page showing the new run")
 }
 
 /// The whole `text/event-stream` body of the stream, with an optional `Last-Event-ID`.
