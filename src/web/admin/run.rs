@@ -149,6 +149,7 @@ struct LivePanel {
     csrf: String,
     usage: live::UsageView,
     started: String,
+    started_time: String,
     earlier: Vec<Turn>,
 }
 
@@ -198,6 +199,11 @@ impl LivePanel {
                 live::UsageView::default()
             },
             started: fmt::datetime(&row.created_at),
+            started_time: row
+                .created_at
+                .with_timezone(&chrono::Utc)
+                .format("%H:%M")
+                .to_string(),
             earlier,
         })
     }

@@ -145,6 +145,16 @@ impl EventFragment {
         }
     }
 
+    /// The notice tone of an `error` or `finish`: `success`, `warning` for a cancelled run
+    /// (someone chose to stop it), else `error`.
+    pub fn tone(&self) -> &'static str {
+        match (self.failed, self.label.as_str()) {
+            (false, _) => "success",
+            (true, "cancelled") => "warning",
+            (true, _) => "error",
+        }
+    }
+
     /// The DOM id of a tool call's card (`tc-<call id>` with only `[A-Za-z0-9_-]` kept).
     pub fn dom_id(&self) -> String {
         tool_dom_id(&self.label)

@@ -183,7 +183,7 @@ impl Tally {
             split: split(signed(self.input), signed(self.output)),
             cost: match (self.cost, self.unpriced) {
                 (Some(c), false) => fmt::usd(&c),
-                _ => "at the end".to_owned(),
+                _ => "pending".to_owned(),
             },
             source: String::new(),
             steps: self.steps.to_string(),
