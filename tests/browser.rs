@@ -28,7 +28,7 @@ const ADMIN_PASSWORD: &str = "correct horse battery";
 const AGENT: &str = "video-head-001";
 /// How long a DOM condition may take to become true (generous: CI machines are loaded; a
 /// condition that never holds still fails the test).
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(90);
 
 /// chromedriver and the browser binary.
 struct BrowserPaths {
