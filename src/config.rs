@@ -34,6 +34,9 @@ pub struct ServerSettings {
     pub cookie_secure: bool,
     /// `MAX_BODY_BYTES`: request body limit for forms and JSON (default 2 MiB).
     pub max_body_bytes: usize,
+    /// `SSE_KEEP_ALIVE_MS`: how often an idle event stream sends a keep-alive comment, so
+    /// proxies keep it open and a client that went away is noticed (default 15 000, 10–600 000).
+    pub sse_keep_alive: std::time::Duration,
 }
 
 /// Database settings.
@@ -129,6 +132,12 @@ impl Settings {
                     .unwrap_or_else(|| "127.0.0.1:3000".into()),
                 cookie_secure: env.parse("COOKIE_SECURE", false)?,
                 max_body_bytes: env.parse("MAX_BODY_BYTES", 2 * 1024 * 1024)?,
+                sse_keep_alive: std::time::Duration::from_millis(env.ranged(
+                    "SSE_KEEP_ALIVE_MS",
+                    15_000,
+                    10,
+                    600_000,
+                )?),
             },
             database: DatabaseSettings {
                 url: env

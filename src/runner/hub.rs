@@ -88,6 +88,14 @@ impl Hub {
         }
     }
 
+    /// Number of watchers subscribed to `execution_id` right now (for metrics and tests: it
+    /// drops when a client that went away has been let go).
+    pub fn watcher_count(&self, execution_id: i32) -> usize {
+        self.lock()
+            .get(&execution_id)
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// Number of executions with a live channel (for metrics and tests).
     pub fn channel_count(&self) -> usize {
         self.lock().len()
@@ -138,9 +146,11 @@ mod tests {
         let hub = Hub::default();
         let a = hub.subscribe(7);
         let b = hub.subscribe(7);
+        assert_eq!(hub.watcher_count(7), 2);
         drop(a);
         hub.release(7);
         assert_eq!(hub.channel_count(), 1);
+        assert_eq!(hub.watcher_count(7), 1);
         drop(b);
         hub.release(7);
         assert_eq!(hub.channel_count(), 0);

@@ -20,6 +20,8 @@
  * - <input type="color" data-color-for="id"> and the text input #id keep each other in sync.
  * - [data-submit-on-change] on a form control submits its form when it changes (the page-size
  *   select of lists, which belongs to the filter form through its form="…" attribute).
+ * - <textarea data-submit-shortcut> submits its form on Ctrl+Enter (⌘+Enter on macOS): the
+ *   run page's prompt.
  */
 (function () {
   'use strict';
@@ -355,6 +357,15 @@
   doc.addEventListener('change', function (evt) {
     var el = evt.target;
     if (!el.hasAttribute || !el.hasAttribute('data-submit-on-change') || !el.form) return;
+    if (el.form.requestSubmit) el.form.requestSubmit(); else el.form.submit();
+  });
+
+  /* ---------- Ctrl/⌘+Enter submits (run prompt) ---------- */
+  doc.addEventListener('keydown', function (evt) {
+    var el = evt.target;
+    if (evt.key !== 'Enter' || !(evt.ctrlKey || evt.metaKey)) return;
+    if (!el.hasAttribute || !el.hasAttribute('data-submit-shortcut') || !el.form) return;
+    evt.preventDefault();
     if (el.form.requestSubmit) el.form.requestSubmit(); else el.form.submit();
   });
 

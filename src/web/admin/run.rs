@@ -1,66 +1,248 @@
-//! The live run page: a form that starts an execution of an agent, the watch page that follows
-//! it over SSE (htmx's SSE extension), the stream itself and the Cancel action.
+//! The live run page: a form that starts an execution of an agent and, next to it, the
+//! run's transcript followed live over SSE (htmx's SSE extension); the watch page (the same
+//! transcript alone), the stream itself and the Cancel action.
+//!
+//! With htmx, Run swaps the transcript panel in place and pushes
+//! `/admin/agents/{agentId}/run?execution={id}`; without it, the POST redirects there.
 
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use askama::Template;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{Chrome, Ctx, parse_id};
+use super::form::FormErrors;
+use super::{Chrome, Ctx, fmt, parse_id};
 use crate::db;
-use crate::domain::executions::Status;
 use crate::domain::users::Role;
 use crate::entities::{agent_executions, agents, projects};
-use crate::error::AppError;
+use crate::error::{AppError, FieldErrors};
 use crate::runner::{RunContext, RunError};
 use crate::state::AppState;
 use crate::web::errors::PageError;
-use crate::web::htmx::{Toast, hx_redirect, render};
-use crate::web::sse;
+use crate::web::htmx::{Toast, render, render_with_status, see_other, toast_only};
+use crate::web::sse::{self, LiveRun, live};
+
+/// Earlier runs of a conversation shown above a continued run's prompt, at most.
+const EARLIER_TURNS: u64 = 10;
 
 #[derive(Template)]
 #[template(path = "admin/run/form.html")]
 struct RunPage {
     chrome: Chrome,
+    form: RunFormFragment,
+    panel: Option<LivePanel>,
+}
+
+/// The run form (`#run-form`): re-rendered alone, with its errors, when a run is refused.
+#[derive(Template)]
+#[template(path = "admin/run/_form.html")]
+struct RunFormFragment {
     agent: agents::Model,
     projects: Vec<projects::Model>,
-    prefill: Prefill,
+    values: RunValues,
+    errors: FormErrors,
+    csrf: String,
 }
 
-/// Values the run form starts with ("Run again", "Continue conversation").
-#[derive(Debug, Default, Deserialize)]
-struct Prefill {
-    #[serde(default)]
-    prompt: String,
-    #[serde(default)]
-    project: Option<i32>,
-    #[serde(default)]
-    conversation: String,
-}
+impl askama::filters::HtmlSafe for RunFormFragment {}
 
-impl Prefill {
-    /// Whether project `id` is the preselected one.
-    fn selected(&self, id: impl std::borrow::Borrow<i32>) -> bool {
-        self.project == Some(*id.borrow())
+impl RunFormFragment {
+    /// Whether the "Conversation & metadata" section starts open.
+    fn more_open(&self) -> bool {
+        !self.values.conversation.trim().is_empty()
+            || !self.values.metadata.trim().is_empty()
+            || self.errors.get("conversation").is_some()
+            || self.errors.get("metadata").is_some()
     }
 }
 
-/// The run form as posted.
-#[derive(Debug, Deserialize)]
-struct RunForm {
+/// The form's values, as posted or prefilled from the query ("Run again", "Continue the
+/// conversation"); `execution` (query only) shows that run next to the form.
+#[derive(Debug, Default, Deserialize)]
+struct RunValues {
     #[serde(default)]
     prompt: String,
     #[serde(default)]
     project: String,
     #[serde(default)]
     conversation: String,
+    #[serde(default)]
+    metadata: String,
+    #[serde(default)]
+    execution: String,
+}
+
+/// A run request that passed the form's checks.
+struct ValidRun {
+    prompt: String,
+    context: RunContext,
+}
+
+impl RunValues {
+    /// Whether project `id` is the selected one.
+    fn selected(&self, id: &i32) -> bool {
+        self.project.trim() == id.to_string()
+    }
+
+    /// Checks every field; errors are keyed by field name.
+    fn validate(&self) -> Result<ValidRun, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let prompt = self.prompt.trim();
+        if prompt.is_empty() {
+            errors.insert("prompt".into(), "A prompt is required.".into());
+        } else if prompt.chars().count() > 200_000 {
+            errors.insert("prompt".into(), "At most 200 000 characters.".into());
+        }
+        let project_id = match self.project.trim() {
+            "" => None,
+            raw => raw.parse::<i32>().ok().filter(|id| *id > 0).or_else(|| {
+                errors.insert("project".into(), "Unknown project.".into());
+                None
+            }),
+        };
+        let conversation = self.conversation.trim();
+        if conversation.chars().count() > 200 {
+            errors.insert("conversation".into(), "At most 200 characters.".into());
+        }
+        let metadata = match parse_metadata(&self.metadata) {
+            Ok(value) => value,
+            Err(message) => {
+                errors.insert("metadata".into(), message);
+                Value::Null
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ValidRun {
+            prompt: prompt.to_owned(),
+            context: RunContext {
+                project_id,
+                conversation_id: Some(conversation.to_owned()).filter(|c| !c.is_empty()),
+                metadata,
+                ..RunContext::default()
+            },
+        })
+    }
+}
+
+/// The metadata field: empty is `{}`; anything else must be a JSON object.
+fn parse_metadata(raw: &str) -> Result<Value, String> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("Must be a JSON object, like {\"episode\": 3}.".into()),
+        Err(e) => Err(format!("Invalid JSON: {e}.")),
+    }
+}
+
+/// A run's transcript panel (`#run-panel`), connected to its stream.
+#[derive(Template)]
+#[template(path = "admin/run/_panel.html")]
+struct LivePanel {
+    run: LiveRun,
+    status: String,
+    finished: bool,
+    csrf: String,
+    usage: live::UsageView,
+    started: String,
+    started_time: String,
+    earlier: Vec<Turn>,
+}
+
+impl askama::filters::HtmlSafe for LivePanel {}
+
+/// An earlier run of the same conversation, as the runner sends it to the model.
+struct Turn {
+    id: i32,
+    prompt: String,
+    answer: String,
+}
+
+impl LivePanel {
+    async fn load(
+        state: &AppState,
+        row: &agent_executions::Model,
+        ctx: &Ctx,
+    ) -> Result<Self, AppError> {
+        let earlier = db::executions::completed_in_conversation(
+            &state.db,
+            &row.conversation_id,
+            row.id,
+            EARLIER_TURNS,
+        )
+        .await?
+        .into_iter()
+        .map(|r| Turn {
+            id: r.id,
+            answer: r
+                .output_text
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| r.output.as_ref().map(|o| o.to_string()))
+                .unwrap_or_default(),
+            prompt: r.prompt,
+        })
+        .collect();
+        let finished = live::is_finished(&row.status);
+        Ok(Self {
+            run: LiveRun::of(row, ctx.require(Role::Editor).is_ok()),
+            status: row.status.clone(),
+            finished,
+            csrf: ctx.session.csrf_token(),
+            usage: if finished {
+                live::UsageView::of_row(row)
+            } else {
+                live::UsageView::default()
+            },
+            started: fmt::datetime(&row.created_at),
+            started_time: row
+                .created_at
+                .with_timezone(&chrono::Utc)
+                .format("%H:%M")
+                .to_string(),
+            earlier,
+        })
+    }
+
+    fn actions(&self) -> live::RunActions<'_> {
+        live::RunActions {
+            run: &self.run,
+            finished: self.finished,
+            csrf: &self.csrf,
+            oob: false,
+        }
+    }
+
+    fn footer(&self) -> live::UsageFooter<'_> {
+        live::UsageFooter {
+            usage: &self.usage,
+            oob: false,
+        }
+    }
+
+    /// The conversation id, shortened for the header.
+    fn short_conversation(&self) -> String {
+        let c = &self.run.conversation_id;
+        if c.chars().count() > 13 {
+            format!(
+                "…{}",
+                c.chars().skip(c.chars().count() - 12).collect::<String>()
+            )
+        } else {
+            c.clone()
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "admin/run/watch.html")]
 struct WatchPage {
     chrome: Chrome,
-    run: agent_executions::Model,
-    finished: bool,
+    panel: LivePanel,
 }
 
 /// An agent by numeric id or by its agentId slug.
@@ -78,55 +260,127 @@ async fn find_run(state: &AppState, raw: &str) -> Result<agent_executions::Model
         .ok_or_else(|| AppError::NotFound("Not Found".into()))
 }
 
-/// GET /admin/agents/{id}/run
+async fn form_fragment(
+    state: &AppState,
+    ctx: &Ctx,
+    agent: agents::Model,
+    values: RunValues,
+    errors: FieldErrors,
+) -> Result<RunFormFragment, AppError> {
+    Ok(RunFormFragment {
+        agent,
+        projects: db::projects::list_for_picker(&state.db).await?,
+        values,
+        errors: FormErrors::new(errors),
+        csrf: ctx.session.csrf_token(),
+    })
+}
+
+/// GET /admin/agents/{id}/run (`?execution=` shows that run of the agent beside the form).
 async fn form(
     ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    prefill: web::Query<Prefill>,
+    query: web::Query<RunValues>,
 ) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
     let agent = find_agent(&state, &path).await?;
+    let mut values = query.into_inner();
+    let shown = match values.execution.trim().parse::<i32>() {
+        Ok(id) => db::executions::find_by_id(&state.db, id)
+            .await?
+            .filter(|run| run.agent_slug == agent.agent_id),
+        Err(_) => None,
+    };
+    let panel = match &shown {
+        Some(run) => Some(LivePanel::load(&state, run, &ctx).await?),
+        None => None,
+    };
+    if let Some(run) = &shown
+        && values.prompt.is_empty()
+    {
+        values.prompt = run.prompt.clone();
+        values.project = run.project_id.map(|p| p.to_string()).unwrap_or_default();
+    }
+    let form = form_fragment(&state, &ctx, agent, values, FieldErrors::new()).await?;
     Ok(render(&RunPage {
         chrome: ctx.chrome("agents"),
-        agent,
-        projects: db::projects::list_for_picker(&state.db).await?,
-        prefill: prefill.into_inner(),
+        form,
+        panel,
     })?)
 }
 
-/// POST /admin/agents/{id}/run
+/// POST /admin/agents/{id}/run: starts the run, or re-renders the form with its errors (422).
 async fn start(
     ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Form<RunForm>,
+    body: web::Form<RunValues>,
 ) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
     let agent = find_agent(&state, &path).await?;
-    let prompt = body.prompt.trim();
-    if prompt.is_empty() {
-        return Err(AppError::field("prompt", "A prompt is required.").into());
-    }
-    let project_id = match body.project.trim() {
-        "" => None,
-        raw => Some(parse_id(raw).map_err(|_| AppError::field("project", "Unknown project."))?),
+    let values = body.into_inner();
+    let valid = match values.validate() {
+        Ok(valid) => valid,
+        Err(errors) => return refuse(&ctx, &state, agent, values, errors).await,
     };
-    let ctx_run = RunContext {
-        project_id,
-        conversation_id: Some(body.conversation.clone()),
+    let context = RunContext {
         created_by: Some(ctx.user.id),
-        ..RunContext::default()
+        ..valid.context
     };
-    let run = state
+    let run = match state
         .runner
-        .execute(&agent.agent_id, prompt, ctx_run)
+        .execute(&agent.agent_id, &valid.prompt, context)
         .await
-        .map_err(AppError::from)?;
-    Ok(hx_redirect(
-        ctx.hx,
-        &format!("/admin/executions/{}/watch", run.id),
-    ))
+    {
+        Ok(run) => run,
+        Err(RunError::ProjectNotFound(_)) => {
+            let errors = FieldErrors::from([("project".into(), "Unknown project.".into())]);
+            return refuse(&ctx, &state, agent, values, errors).await;
+        }
+        Err(e) => return Err(AppError::from(e).into()),
+    };
+    let location = format!("/admin/agents/{}/run?execution={}", agent.agent_id, run.id);
+    if !ctx.hx.fragment {
+        return Ok(see_other(&location));
+    }
+    let mut response = render(&LivePanel::load(&state, &run, &ctx).await?)?;
+    if let Ok(value) = header::HeaderValue::from_str(&location) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("hx-push-url"), value);
+    }
+    Ok(response)
+}
+
+/// The form again with its errors and the input kept: 422, in place of the form for htmx.
+async fn refuse(
+    ctx: &Ctx,
+    state: &AppState,
+    agent: agents::Model,
+    values: RunValues,
+    errors: FieldErrors,
+) -> Result<HttpResponse, PageError> {
+    let form = form_fragment(state, ctx, agent, values, errors).await?;
+    if !ctx.hx.fragment {
+        let page = RunPage {
+            chrome: ctx.chrome("agents"),
+            form,
+            panel: None,
+        };
+        return Ok(render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)?);
+    }
+    let mut response = render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &form)?;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::HeaderName::from_static("hx-retarget"),
+        header::HeaderValue::from_static("#run-form"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("hx-reswap"),
+        header::HeaderValue::from_static("outerHTML"),
+    );
+    Ok(response)
 }
 
 /// GET /admin/executions/{id}/watch
@@ -136,31 +390,37 @@ async fn watch(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let run = find_run(&state, &path).await?;
-    let finished = Status::parse(&run.status).is_none_or(Status::is_terminal);
+    let panel = LivePanel::load(&state, &run, &ctx).await?;
     Ok(render(&WatchPage {
         chrome: ctx.chrome("executions"),
-        run,
-        finished,
+        panel,
     })?)
 }
 
 /// GET /admin/executions/{id}/stream: the run's events as SSE, resumable with `Last-Event-ID`.
 async fn stream(
-    _ctx: Ctx,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<impl Responder, PageError> {
-    let id = parse_id(&path)?;
+    let row = find_run(&state, &path).await?;
+    let after = sse::resume_after(&req);
     let events = state
         .runner
-        .subscribe(id, sse::resume_after(&req))
+        .subscribe(row.id, after)
         .await
         .map_err(AppError::from)?;
-    Ok(sse::respond(events))
+    let run = LiveRun::of(&row, ctx.require(Role::Editor).is_ok());
+    let keep_alive = state.settings.server.sse_keep_alive;
+    // Proxies (nginx) must not buffer the stream.
+    Ok(sse::respond(events, run, after, keep_alive)
+        .customize()
+        .insert_header(("x-accel-buffering", "no")))
 }
 
-/// POST /admin/executions/{id}/cancel
+/// POST /admin/executions/{id}/cancel: a toast for htmx (the stream shows the outcome),
+/// else back to the run.
 async fn cancel(
     ctx: Ctx,
     state: web::Data<AppState>,
@@ -168,18 +428,19 @@ async fn cancel(
 ) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
     let id = parse_id(&path)?;
-    match state.runner.cancel(id).await {
-        Ok(_) => ctx.flash(Toast::success("Run cancelled")),
-        Err(RunError::AlreadyFinished(status)) => ctx.flash(Toast::error(
+    let toast = match state.runner.cancel(id).await {
+        Ok(_) => Toast::success("Run cancelled"),
+        Err(RunError::AlreadyFinished(status)) => Toast::error(
             "Nothing to cancel",
             format!("This run already ended ({status})."),
-        )),
+        ),
         Err(e) => return Err(AppError::from(e).into()),
+    };
+    if ctx.hx.fragment {
+        return Ok(toast_only(StatusCode::OK, &[toast])?);
     }
-    Ok(hx_redirect(
-        ctx.hx,
-        &format!("/admin/executions/{id}/watch"),
-    ))
+    ctx.flash(toast);
+    Ok(see_other(&format!("/admin/executions/{id}/watch")))
 }
 
 /// Mounts the run page, the watch page, the stream and Cancel.
@@ -192,4 +453,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/executions/{id}/watch").route(web::get().to(watch)))
     .service(web::resource("/executions/{id}/stream").route(web::get().to(stream)))
     .service(web::resource("/executions/{id}/cancel").route(web::post().to(cancel)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_must_be_a_json_object() {
+        assert_eq!(parse_metadata("  "), Ok(serde_json::json!({})));
+        assert_eq!(
+            parse_metadata(r#"{"episode": 3}"#),
+            Ok(serde_json::json!({"episode": 3}))
+        );
+        assert!(parse_metadata("[1]").is_err_and(|e| e.contains("JSON object")));
+        assert!(parse_metadata("{oops").is_err_and(|e| e.starts_with("Invalid JSON")));
+    }
 }

@@ -1,8 +1,6 @@
 //! Starting runs and following them, over the same runner as the admin and the CLI:
 //! `POST /api/agents/{agentId}/execute` and `GET /api/agent-executions/{id}/events`.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, HttpResponse, Responder as _, http::header, web};
 use actix_web_lab::sse;
 use futures_util::StreamExt as _;
@@ -16,9 +14,6 @@ use crate::domain::fields::Fields;
 use crate::error::AppError;
 use crate::runner::{RunContext, StreamItem};
 use crate::state::AppState;
-
-/// How often an idle event stream sends a keep-alive comment (proxies cut silent streams).
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Mounts the two endpoints (before the collections' `/{id}` routes).
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -125,8 +120,8 @@ async fn execute_agent(
 
 /// `GET /api/agent-executions/{id}/events`: the run's events as SSE, JSON data, the seq as
 /// the event id and the event type as its name. Resumes after `Last-Event-ID` (or `?after=N`);
-/// a finished run sends its history and the stream ends. A client that goes away only drops
-/// its stream, never the run.
+/// a finished run sends its history and the stream ends. Idle streams get a keep-alive comment
+/// every `SSE_KEEP_ALIVE_MS`; a client that goes away only drops its stream, never the run.
 async fn stream_events(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -143,7 +138,7 @@ async fn stream_events(
         .map_err(AppError::from)?;
     let events = events.map(|item| sse::Event::Data(to_sse(&item)));
     let mut response = sse::Sse::from_infallible_stream(events)
-        .with_keep_alive(KEEP_ALIVE)
+        .with_keep_alive(state.settings.server.sse_keep_alive)
         .respond_to(&req)
         .map_into_boxed_body();
     // Proxies (nginx) must not buffer the stream.

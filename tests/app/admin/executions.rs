@@ -449,7 +449,7 @@ async fn the_execution_page_shows_the_error_usage_source_snapshot_and_conversati
     // the timeline is the live page's fragments: tool call with its input, then its result
     assert!(html.contains("<span class=\"tool-call-name\">saveWorldRule</span>"));
     assert!(html.contains("No magic at noon"));
-    assert!(html.contains("saveWorldRule result"));
+    assert!(html.contains("<span class=\"tool-call-id\">result</span>"));
     assert!(
         html.contains("Act two &#60;em&#62;begins&#60;/em&#62;")
             || html.contains("Act two &lt;em&gt;")

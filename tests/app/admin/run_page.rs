@@ -27,10 +27,9 @@ async fn start_run(rig: &Rig, editor: &Browser, prompt: &str) -> i32 {
         .await;
     assert_eq!(response.status(), 303, "the run form redirects");
     let to = location(&response).to_owned();
-    to.strip_prefix("/admin/executions/")
-        .and_then(|rest| rest.strip_suffix("/watch"))
+    to.strip_prefix(&format!("/admin/agents/{AGENT}/run?execution="))
         .and_then(|id| id.parse().ok())
-        .expect("redirects to the watch page")
+        .expect("redirects to the run page showing the new run")
 }
 
 /// The whole `text/event-stream` body of the stream, with an optional `Last-Event-ID`.
@@ -154,4 +153,195 @@ async fn cancel_stops_a_hanging_run() {
     assert_eq!(ended.status, "cancelled");
     let body = read_stream(&editor, id, None).await;
     assert!(body.contains("status-cancelled") && body.contains("event: end"));
+}
+
+/// The execution id in a `…/run?execution=ID` location.
+fn execution_in(location: &str) -> i32 {
+    location
+        .rsplit_once("execution=")
+        .and_then(|(_, id)| id.parse().ok())
+        .unwrap_or_else(|| panic!("no execution in {location}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_metadata_is_refused_at_its_field_with_the_input_kept() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    let editor = sign_in_as(&rig.app, Role::Editor).await;
+    let path = format!("/admin/agents/{AGENT}/run");
+    let project = rig.project_id().await.to_string();
+
+    // Act: malformed JSON, then JSON that is not an object, then the same through htmx
+    let broken = editor
+        .post(
+            &path,
+            &[
+                ("prompt", "Keep <this> prompt"),
+                ("project", &project),
+                ("metadata", "{\"episode\": oops"),
+            ],
+        )
+        .await;
+    let status = broken.status();
+    let html = broken.text().await.expect("html");
+    let array = editor
+        .post(&path, &[("prompt", "p"), ("metadata", "[1, 2]")])
+        .await;
+    let hx = editor
+        .post_hx(&path, &[("prompt", "p"), ("metadata", "nope")])
+        .await;
+
+    // Assert
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("id=\"metadata-err\"") && html.contains("Invalid JSON"),
+        "{html}"
+    );
+    assert!(
+        html.contains("{&#34;episode&#34;: oops</textarea>"),
+        "metadata kept"
+    );
+    assert!(
+        html.contains("Keep &#60;this&#62; prompt</textarea>"),
+        "prompt kept"
+    );
+    assert!(
+        html.contains(&format!("value=\"{project}\" selected")),
+        "project kept"
+    );
+    assert!(
+        html.contains("<details class=\"form-more\" open>"),
+        "the field is shown"
+    );
+    assert_eq!(array.status(), 422);
+    assert!(
+        array
+            .text()
+            .await
+            .expect("html")
+            .contains("Must be a JSON object")
+    );
+    assert_eq!(hx.status(), 422);
+    assert_eq!(
+        hx.headers()
+            .get("hx-retarget")
+            .and_then(|v| v.to_str().ok()),
+        Some("#run-form")
+    );
+    let fragment = hx.text().await.expect("html");
+    assert!(
+        fragment
+            .trim_start()
+            .starts_with("<section class=\"card run-form\" id=\"run-form\">")
+    );
+    assert!(fragment.contains("metadata-err"));
+    let runs = aladdin::db::executions::find_by_id(&rig.app.db, 1)
+        .await
+        .expect("query");
+    assert!(runs.is_none(), "nothing was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_through_htmx_swaps_in_the_live_panel_and_stores_the_metadata() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    let editor = sign_in_as(&rig.app, Role::Editor).await;
+    rig.fake.push(Reply::text("Fine."));
+    let project = rig.project_id().await.to_string();
+
+    // Act
+    let response = editor
+        .post_hx(
+            &format!("/admin/agents/{AGENT}/run"),
+            &[
+                ("prompt", "Go"),
+                ("project", &project),
+                ("metadata", "{\"episode\": 3, \"tags\": [\"pilot\"]}"),
+            ],
+        )
+        .await;
+
+    // Assert: the panel of the new run, connected to its stream; the URL shows it
+    assert_eq!(response.status(), 200);
+    let pushed = response
+        .headers()
+        .get("hx-push-url")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let id = execution_in(&pushed);
+    let panel = response.text().await.expect("html");
+    assert!(panel.contains(&format!("sse-connect=\"/admin/executions/{id}/stream\"")));
+    assert!(panel.contains("data-cancel") || panel.contains("data-continue"));
+    let run = rig.wait(id).await;
+    assert_eq!(run.params, json!({"episode": 3, "tags": ["pilot"]}));
+    assert!(run.created_by.is_some(), "the run records who started it");
+    // Reloading the pushed URL shows the form and the finished run
+    let page = editor.page(&pushed, 200).await;
+    assert!(page.contains("id=\"run-form\"") && page.contains("data-continue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuing_the_conversation_sends_the_earlier_run_to_the_model() {
+    // Arrange: a first run, finished
+    let rig = rig(Wire::OpenRouter).await;
+    let editor = sign_in_as(&rig.app, Role::Editor).await;
+    rig.fake.push(Reply::text("The first answer."));
+    let first = start_run(&rig, &editor, "The first question").await;
+    let first = rig.wait(first).await;
+    assert_eq!(first.status, "completed");
+
+    // Act: follow "Continue the conversation" from the finished run, and run from there
+    let page = editor
+        .page(
+            &format!("/admin/agents/{AGENT}/run?execution={}", first.id),
+            200,
+        )
+        .await;
+    let href = page
+        .split("href=\"")
+        .find(|part| part.contains("data-continue"))
+        .and_then(|part| part.split('"').next())
+        .expect("a Continue the conversation link")
+        .replace("&#38;", "&");
+    let form = editor.page(&href, 200).await;
+    assert!(
+        form.contains(&format!("value=\"{}\"", first.conversation_id)),
+        "{form}"
+    );
+    assert!(form.contains("Continuing a conversation"));
+    rig.fake.push(Reply::text("The second answer."));
+    let project = rig.project_id().await.to_string();
+    let response = editor
+        .post(
+            &format!("/admin/agents/{AGENT}/run"),
+            &[
+                ("prompt", "The follow-up"),
+                ("project", &project),
+                ("conversation", &first.conversation_id),
+            ],
+        )
+        .await;
+    let second = rig.wait(execution_in(location(&response))).await;
+
+    // Assert: same conversation, and the model saw the earlier turn before the new prompt
+    assert_eq!(second.status, "completed");
+    assert_eq!(second.conversation_id, first.conversation_id);
+    let request = rig.requests().last().cloned().expect("a model request");
+    let messages = request["messages"].as_array().expect("messages");
+    let texts: Vec<String> = messages.iter().map(|m| m["content"].to_string()).collect();
+    let at = |needle: &str| texts.iter().position(|t| t.contains(needle));
+    let (q1, a1, q2) = (
+        at("The first question").expect("first prompt sent"),
+        at("The first answer.").expect("first answer sent"),
+        at("The follow-up").expect("new prompt sent"),
+    );
+    assert!(q1 < a1 && a1 < q2, "{texts:?}");
+    let page = editor
+        .page(
+            &format!("/admin/agents/{AGENT}/run?execution={}", second.id),
+            200,
+        )
+        .await;
+    assert!(page.contains("Earlier in this conversation · 1 run"));
 }

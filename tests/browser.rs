@@ -1,0 +1,392 @@
+//! End to end in a real browser: headless Chromium driven through chromedriver (WebDriver)
+//! against the started application, its provider replaced by the fake LLM at the HTTP
+//! boundary. Signs in through the login form, runs a demo agent from its run page and watches
+//! the streamed text, the tool call and the final result appear; then cancels a slow run.
+//!
+//! The browser is found through `CHROMEDRIVER` / `CHROME`, else `/usr/bin/chromedriver` and
+//! `/usr/bin/chromium`. Without it the test fails when `CI` is set, and otherwise prints a
+//! loud notice and returns, so that a developer without Chromium can still run `cargo test`.
+//! With `ALADDIN_SCREENSHOTS=<dir>` it also saves screenshots of the run page there.
+
+#[path = "app/helpers/mod.rs"]
+mod helpers;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aladdin::testing::fake_llm::{FakeLlm, Reply};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use helpers::{TestApp, TestOptions, spawn_app_with};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery";
+const AGENT: &str = "video-head-001";
+/// How long a DOM condition may take to become true (generous: CI machines are loaded; a
+/// condition that never holds still fails the test).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// chromedriver and the browser binary.
+struct BrowserPaths {
+    driver: PathBuf,
+    chrome: PathBuf,
+}
+
+/// The browser, if installed; `None` (with a notice) lets the test pass outside CI.
+fn find_browser() -> Option<BrowserPaths> {
+    let pick = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    let paths = BrowserPaths {
+        driver: pick("CHROMEDRIVER", "/usr/bin/chromedriver"),
+        chrome: pick("CHROME", "/usr/bin/chromium"),
+    };
+    if paths.driver.is_file() && paths.chrome.is_file() {
+        return Some(paths);
+    }
+    let what = format!(
+        "chromedriver ({}) or Chromium ({}) is missing; install them with \
+         `apt-get install -y chromium chromium-driver` or set CHROMEDRIVER and CHROME",
+        paths.driver.display(),
+        paths.chrome.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("the browser end-to-end test needs a browser in CI: {what}");
+    }
+    eprintln!(
+        "\n{}\n!! SKIPPING the browser end-to-end test: {what}\n{}\n",
+        "!".repeat(78),
+        "!".repeat(78)
+    );
+    None
+}
+
+/// A running chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Starts chromedriver on a free port and waits until it answers.
+async fn start_driver(paths: &BrowserPaths) -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(&paths.driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = std::env::temp_dir().join(format!("aladdin-chrome-{}", uuid::Uuid::new_v4()));
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        profile,
+    };
+    let status = format!("{}/status", driver.url);
+    let client = reqwest::Client::new();
+    eventually("chromedriver answers", || async {
+        client
+            .get(&status)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    driver
+}
+
+/// A WebDriver session of headless Chromium, 1440×1000.
+async fn open_browser(driver: &Driver, paths: &BrowserPaths) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1440,1000",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .chain([format!("--user-data-dir={}", driver.profile.display())])
+    .collect::<Vec<_>>();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": paths.chrome, "args": args}),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session");
+    // The window size includes the browser's frame: make the viewport itself 1440×1000.
+    let frame = js(&browser, "window.outerHeight - window.innerHeight").await;
+    let frame = u32::try_from(frame.as_u64().unwrap_or(0)).unwrap_or(0);
+    let _ = browser.set_window_size(1440, 1000 + frame).await;
+    browser
+}
+
+/// Waits until `check` holds, polling; panics with `what` after [`PATIENCE`].
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Evaluates a JavaScript expression in the page.
+async fn js(browser: &Client, expression: &str) -> Value {
+    browser
+        .execute(&format!("return ({expression});"), vec![])
+        .await
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until the expression is `true` in the page; on failure, shows the run panel.
+async fn until(browser: &Client, what: &str, expression: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while js(browser, expression).await != Value::Bool(true) {
+        if Instant::now() >= deadline {
+            let panel = js(
+                browser,
+                "(document.querySelector('#run-panel') || document.body).outerHTML",
+            )
+            .await;
+            panic!(
+                "gave up waiting: {what}\nthe page shows:\n{}",
+                panel.as_str().unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves a screenshot when `ALADDIN_SCREENSHOTS` names a directory.
+async fn screenshot(browser: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("ALADDIN_SCREENSHOTS") else {
+        return;
+    };
+    let png = browser.screenshot().await.expect("a screenshot");
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+}
+
+/// The app with the demo data, its admin, and OpenRouter pointed at the fake.
+async fn start_app(fake: &FakeLlm) -> TestApp {
+    spawn_app_with(
+        TestOptions::default()
+            .with_demo_data()
+            .var("ADMIN_EMAIL", ADMIN_EMAIL)
+            .var("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .var("OPENROUTER_BASE_URL", fake.openai_base())
+            .var("OPENROUTER_API_KEY", "sk-or-test"),
+    )
+    .await
+}
+
+async fn sign_in(browser: &Client, app: &TestApp) {
+    browser
+        .goto(&app.url("/admin/login"))
+        .await
+        .expect("login page");
+    let email = browser.find(Locator::Css("#email")).await.expect("email");
+    email.send_keys(ADMIN_EMAIL).await.expect("types");
+    let password = browser
+        .find(Locator::Css("#password"))
+        .await
+        .expect("password");
+    password.send_keys(ADMIN_PASSWORD).await.expect("types");
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("clicks");
+    until(browser, "signed in", "!!document.querySelector('.sidebar')").await;
+}
+
+/// Types a prompt on the open run page and presses Run.
+async fn run_prompt(browser: &Client, prompt: &str) {
+    let field = browser
+        .find(Locator::Css("#f-prompt"))
+        .await
+        .expect("prompt");
+    field.clear().await.expect("clears");
+    field.send_keys(prompt).await.expect("types");
+    browser
+        .find(Locator::Css("#f-project"))
+        .await
+        .expect("project picker")
+        .select_by_label("Epic Quest")
+        .await
+        .expect("the demo project is offered");
+    browser
+        .find(Locator::Css("button[data-run]"))
+        .await
+        .expect("Run button")
+        .click()
+        .await
+        .expect("clicks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_streams_into_the_run_page_and_another_is_cancelled() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: the app, the fake LLM's script, a browser signed in as the admin
+    let fake = FakeLlm::start().await;
+    fake.push(
+        Reply::text_then_tools(
+            "Let me look at the project first.",
+            vec![("call_ctx".into(), "getProjectContext".into(), json!({}))],
+        )
+        .with_usage(420, 18)
+        .delayed(Duration::from_millis(400)),
+    );
+    fake.push(
+        Reply::text_in_chunks(
+            "Epic Quest is a fantasy adventure in development: the opening needs a faster cut.",
+            12,
+        )
+        .with_usage(610, 42)
+        .with_cost(0.00131)
+        .delayed(Duration::from_millis(400)),
+    );
+    let app = start_app(&fake).await;
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+
+    // Act: run the agent from its run page
+    browser
+        .goto(&app.url(&format!("/admin/agents/{AGENT}/run")))
+        .await
+        .expect("run page");
+    run_prompt(&browser, "How is the project doing?").await;
+
+    // Assert: streamed text, the tool call with its result, the final result
+    until(
+        &browser,
+        "the run page follows the new run",
+        "!!document.querySelector('#run-panel[data-run-id]')",
+    )
+    .await;
+    until(
+        &browser,
+        "the tool call and its result",
+        "[...document.querySelectorAll('#events .tool-call')].some(c => \
+           c.textContent.includes('getProjectContext') && c.querySelector('.tool-call-result.is-ok'))",
+    )
+    .await;
+    until(
+        &browser,
+        "the streamed answer",
+        "document.querySelector('#events').textContent.includes('the opening needs a faster cut.')",
+    )
+    .await;
+    until(
+        &browser,
+        "the final result and the completed badge",
+        "!!document.querySelector('#events .ev-finish') && \
+         document.querySelector('#run-status').textContent.trim() === 'completed'",
+    )
+    .await;
+    let footer = js(&browser, "document.querySelector('#run-usage').textContent").await;
+    let footer = footer.as_str().unwrap_or_default();
+    assert!(
+        footer.contains("1\u{202f}090"),
+        "total tokens shown: {footer}"
+    );
+    assert!(
+        js(&browser, "!!document.querySelector('a[data-continue]')").await == Value::Bool(true),
+        "a finished run offers to continue the conversation"
+    );
+    assert!(
+        js(
+            &browser,
+            "document.querySelector('#live-msg').offsetParent === null"
+        )
+        .await
+            == Value::Bool(true),
+        "the streaming bubble is gone once the text is complete"
+    );
+    screenshot(&browser, "run-finished").await;
+
+    // Arrange: a second run that calls a tool, then waits on a very slow model
+    fake.push(Reply::text_then_tools(
+        "I will measure the pacing of the opening scenes.",
+        vec![(
+            "call_pacing".into(),
+            "calculateScenePacing".into(),
+            json!({"scenes": [
+                {"sceneNumber": "1", "heading": "EXT. ASHEN REACH - DAWN", "type": "action", "durationSeconds": 95},
+                {"sceneNumber": "2", "heading": "INT. WATCHTOWER - DAY", "type": "dialogue", "durationSeconds": 240}
+            ]}),
+        )],
+    ).with_usage(380, 64));
+    fake.push(Reply::text("Too late.").delayed(Duration::from_secs(600)));
+    run_prompt(&browser, "Check the pacing of the opening.").await;
+    until(
+        &browser,
+        "the second run is running with its tool result in",
+        "document.querySelector('#run-status').textContent.trim() === 'running' && \
+         !!document.querySelector('#events .tool-call .tool-call-result')",
+    )
+    .await;
+    screenshot(&browser, "run-mid-run").await;
+
+    // Act: cancel it
+    browser
+        .find(Locator::Css("button[data-cancel]"))
+        .await
+        .expect("Cancel button")
+        .click()
+        .await
+        .expect("clicks");
+
+    // Assert
+    until(
+        &browser,
+        "the status becomes cancelled",
+        "document.querySelector('#run-status').textContent.trim() === 'cancelled'",
+    )
+    .await;
+    until(
+        &browser,
+        "Cancel gives way to the finished actions",
+        "!document.querySelector('button[data-cancel]') && !!document.querySelector('a[data-continue]')",
+    )
+    .await;
+    screenshot(&browser, "run-cancelled").await;
+    browser.close().await.expect("the session closes");
+}
