@@ -2,6 +2,8 @@
 //! CLI and the tests speak. Shaped after `@codebuff/sdk`'s `handleEvent` events so that seed
 //! users can migrate: `{"type": "tool_call", "toolCallId": …}`.
 
+use std::sync::{Arc, OnceLock};
+
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -258,6 +260,43 @@ pub fn now_millis() -> DateTime<Utc> {
 
 fn iso_millis<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// A stream item as the hub hands it to every watcher: one allocation shared by all of them,
+/// and its JSON encoded at most once however many watchers send it.
+#[derive(Debug)]
+pub struct SharedItem {
+    item: StreamItem,
+    json: OnceLock<String>,
+}
+
+impl SharedItem {
+    /// Shares `item`.
+    pub fn new(item: StreamItem) -> Arc<Self> {
+        Arc::new(Self {
+            item,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The item as JSON (the body of a JSON SSE message), encoded on first use.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.item).unwrap_or_else(|_| "{}".into()))
+    }
+
+    /// The item itself.
+    pub fn item(&self) -> &StreamItem {
+        &self.item
+    }
+}
+
+impl std::ops::Deref for SharedItem {
+    type Target = StreamItem;
+
+    fn deref(&self) -> &StreamItem {
+        &self.item
+    }
 }
 
 #[cfg(test)]

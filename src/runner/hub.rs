@@ -7,11 +7,11 @@
 //! the same [`Hub::publish`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
-use super::event::{Event, StreamItem};
+use super::event::{Event, SharedItem, StreamItem};
 
 /// Items buffered per execution before a slow watcher lags (it then re-reads the database).
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -19,7 +19,7 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// In-process broadcast of execution events, keyed by execution id.
 #[derive(Debug)]
 pub struct Hub {
-    channels: Mutex<HashMap<i32, broadcast::Sender<StreamItem>>>,
+    channels: Mutex<HashMap<i32, broadcast::Sender<Arc<SharedItem>>>>,
     capacity: usize,
 }
 
@@ -38,13 +38,13 @@ impl Hub {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<i32, broadcast::Sender<StreamItem>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<i32, broadcast::Sender<Arc<SharedItem>>>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts receiving the live items of `execution_id`. Call [`Hub::release`] after
     /// dropping the receiver.
-    pub fn subscribe(&self, execution_id: i32) -> broadcast::Receiver<StreamItem> {
+    pub fn subscribe(&self, execution_id: i32) -> broadcast::Receiver<Arc<SharedItem>> {
         self.lock()
             .entry(execution_id)
             .or_insert_with(|| broadcast::channel(self.capacity).0)
@@ -58,7 +58,7 @@ impl Hub {
         let terminal = item.is_terminal();
         if let Some(tx) = channels.get(&execution_id) {
             // No receiver left is not an error: the entry is cleaned up below or on release.
-            let _ = tx.send(item);
+            let _ = tx.send(SharedItem::new(item));
         }
         if terminal {
             channels.remove(&execution_id);
@@ -71,9 +71,9 @@ impl Hub {
         if let Some(tx) = channels.get(&execution_id)
             && tx.receiver_count() > 0
         {
-            let _ = tx.send(StreamItem::live(Event::TextDelta {
+            let _ = tx.send(SharedItem::new(StreamItem::live(Event::TextDelta {
                 text: text.to_owned(),
-            }));
+            })));
         }
     }
 

@@ -39,7 +39,7 @@ use crate::entities::agent_executions;
 use crate::sandbox::Sandbox;
 
 pub use error::RunError;
-pub use event::{Event, StreamItem, TokenUsage};
+pub use event::{Event, SharedItem, StreamItem, TokenUsage};
 pub use hub::Hub;
 pub use state::ProviderTime;
 pub use stream::EventStream;

@@ -15,12 +15,12 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::Core;
 use super::error::RunError;
-use super::event::StreamItem;
+use super::event::{SharedItem, StreamItem};
 use crate::db;
 use crate::domain::executions::Status;
 
 /// A stream of an execution's events; ends after its terminal `status` event.
-pub type EventStream = BoxStream<'static, StreamItem>;
+pub type EventStream = BoxStream<'static, Arc<SharedItem>>;
 
 /// How often a watcher of a run that is not executing here re-reads the database.
 const POLL: Duration = Duration::from_secs(1);
@@ -55,10 +55,10 @@ pub(crate) async fn open(
 struct Watch {
     core: Arc<Core>,
     id: i32,
-    rx: Option<Receiver<StreamItem>>,
+    rx: Option<Receiver<Arc<SharedItem>>>,
     /// The last seq handed out (or skipped as already seen by the client).
     last: i64,
-    pending: VecDeque<StreamItem>,
+    pending: VecDeque<Arc<SharedItem>>,
     end_when_drained: bool,
     done: bool,
 }
@@ -76,7 +76,8 @@ impl Watch {
         let rows = db::executions::events_after(&self.core.db, self.id, self.last).await?;
         for row in &rows {
             self.last = self.last.max(row.seq);
-            self.pending.push_back(StreamItem::from_row(row));
+            self.pending
+                .push_back(SharedItem::new(StreamItem::from_row(row)));
         }
         Ok(())
     }
@@ -88,7 +89,7 @@ impl Watch {
             tracing::warn!(run.id = self.id, error = %e, "event stream could not read the database");
             return;
         }
-        if self.pending.iter().any(StreamItem::is_terminal) {
+        if self.pending.iter().any(|i| i.is_terminal()) {
             return;
         }
         match db::executions::find_by_id(&self.core.db, self.id).await {
@@ -101,7 +102,7 @@ impl Watch {
     }
 }
 
-async fn next(mut st: Watch) -> Option<(StreamItem, Watch)> {
+async fn next(mut st: Watch) -> Option<(Arc<SharedItem>, Watch)> {
     loop {
         if st.done {
             return None;
@@ -127,7 +128,7 @@ async fn next(mut st: Watch) -> Option<(StreamItem, Watch)> {
             Ok(Err(RecvError::Lagged(_))) => st.resync().await,
             Ok(Err(RecvError::Closed)) => {
                 st.resync().await;
-                if !st.end_when_drained && !st.pending.iter().any(StreamItem::is_terminal) {
+                if !st.end_when_drained && !st.pending.iter().any(|i| i.is_terminal()) {
                     st.rx = Some(st.core.hub.subscribe(st.id));
                 }
             }

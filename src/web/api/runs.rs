@@ -12,7 +12,7 @@ use super::executions::{ExecutionResponse, render};
 use super::extract::{ApiUser, parse_id};
 use crate::domain::fields::Fields;
 use crate::error::AppError;
-use crate::runner::{RunContext, StreamItem};
+use crate::runner::{RunContext, SharedItem};
 use crate::state::AppState;
 
 /// Mounts the two endpoints (before the collections' `/{id}` routes).
@@ -165,9 +165,9 @@ fn resume_point(req: &HttpRequest) -> i64 {
     header.or_else(query).unwrap_or(0).max(0)
 }
 
-fn to_sse(item: &StreamItem) -> sse::Data {
-    let json = serde_json::to_string(item).unwrap_or_else(|_| "{}".into());
-    let data = sse::Data::new(json).event(item.event.kind());
+/// The JSON of an item is encoded once and shared by every watcher of the run.
+fn to_sse(item: &SharedItem) -> sse::Data {
+    let data = sse::Data::new(item.json().to_owned()).event(item.event.kind());
     match item.seq {
         Some(seq) => data.id(seq.to_string()),
         None => data,

@@ -12,7 +12,8 @@ use super::support::{Rig, Wire, rig, within};
 
 async fn collect(rig: &Rig, id: i32, after: i64) -> Vec<StreamItem> {
     let stream = rig.app.runner.subscribe(id, after).await.expect("stream");
-    within(stream.collect::<Vec<_>>()).await
+    let items = within(stream.collect::<Vec<_>>()).await;
+    items.iter().map(|i| i.item().clone()).collect()
 }
 
 fn seqs(items: &[StreamItem]) -> Vec<i64> {
@@ -83,7 +84,12 @@ async fn live_watchers_get_text_deltas_and_every_stored_event_exactly_once() {
     let early = tokio::spawn(async move { early.collect::<Vec<_>>().await });
     rig.event_seen(queued.id, "tool_result").await;
     let late = collect(&rig, queued.id, 0).await;
-    let early = within(early).await.expect("early watcher");
+    let early: Vec<_> = within(early)
+        .await
+        .expect("early watcher")
+        .iter()
+        .map(|i| i.item().clone())
+        .collect();
 
     // Assert: both saw every stored event once, in order; the live ones saw the deltas
     let stored = rig.events(queued.id).await;

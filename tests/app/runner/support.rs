@@ -181,7 +181,7 @@ impl Rig {
         within(async {
             while let Some(item) = stream.next().await {
                 if item.kind() == kind {
-                    return item;
+                    return item.item().clone();
                 }
             }
             panic!("execution {id} ended without a {kind} event")
