@@ -1,10 +1,10 @@
 //! Filtered, sorted, paginated reads for the JSON API: the filter and the order come from
 //! the query module (already validated and typed), this module only runs them.
 
-use sea_orm::sea_query::{Condition, NullOrdering, Order};
+use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr, SubQueryStatement};
 use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    QueryResult, QuerySelect, QueryTrait, Select,
 };
 
 use super::Page;
@@ -42,21 +42,64 @@ where
         query = query.order_by_with_nulls(key.expr.clone(), key.order.clone(), nulls);
     }
     let offset = (page - 1).saturating_mul(limit);
-    let items = query.limit(limit).offset(offset).all(db).await?;
-    let len = items.len() as u64;
-    // A page that is neither full nor past the end is the last one: its position gives the
-    // total, and the count query is spared.
-    let total = if !count || (len < limit && (len > 0 || page == 1)) {
-        offset + len
-    } else {
-        counter.count(db).await?
+    let query = query.limit(limit).offset(offset);
+    if !count {
+        let items = query.all(db).await?;
+        let total = offset + items.len() as u64;
+        return Ok(Page {
+            items,
+            total,
+            page,
+            limit,
+        });
+    }
+    // The total rides along with the page as an uncorrelated scalar subquery (evaluated once
+    // by SQLite and PostgreSQL alike): one statement, one round trip, instead of two.
+    let mut total_query = counter.clone().into_query();
+    total_query.clear_selects();
+    total_query.expr(Expr::cust("COUNT(*)"));
+    let rows = query
+        .expr_as(
+            SimpleExpr::SubQuery(
+                None,
+                Box::new(SubQueryStatement::SelectStatement(total_query)),
+            ),
+            TOTAL_COLUMN,
+        )
+        .into_model::<Counted<E::Model>>()
+        .all(db)
+        .await?;
+    let total = match rows.first() {
+        Some(first) => u64::try_from(first.total).unwrap_or(0),
+        // Past the last page (or nothing matches): only a separate count can tell.
+        None if page > 1 => counter.count(db).await?,
+        None => 0,
     };
+    let items = rows.into_iter().map(|row| row.model).collect();
     Ok(Page {
         items,
         total,
         page,
         limit,
     })
+}
+
+/// The alias of the total column added to a counted page.
+const TOTAL_COLUMN: &str = "__total_docs";
+
+/// A row of a counted page: the model and the total of the whole filtered set.
+struct Counted<M> {
+    model: M,
+    total: i64,
+}
+
+impl<M: FromQueryResult> FromQueryResult for Counted<M> {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            model: M::from_query_result(res, pre)?,
+            total: res.try_get(pre, TOTAL_COLUMN)?,
+        })
+    }
 }
 
 /// Number of rows of `select` matching `filter`.
