@@ -42,6 +42,11 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
+    /// The 404 of a missing row (Payload's message).
+    pub fn not_found() -> Self {
+        Self::NotFound("Not Found".into())
+    }
+
     /// A validation error on one field.
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(BTreeMap::from([(path.into(), message.into())]))

@@ -150,7 +150,7 @@ pub async fn update(
     let txn = db.begin().await?;
     let existing = find_by_id(&txn, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     check_rules(&txn, &input, Some(id)).await?;
     let row = apply(existing.into(), input)
         .update(&txn)
@@ -162,9 +162,7 @@ pub async fn update(
 
 /// Deletes an agent (its executions stay, with the agent's slug and configuration snapshot).
 pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<agents::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     agents::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
@@ -175,9 +173,7 @@ pub async fn set_active(
     id: i32,
     active: bool,
 ) -> AppResult<agents::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     let mut row: agents::ActiveModel = existing.into();
     row.is_active = Set(active);
     row.updated_at = Set(now());

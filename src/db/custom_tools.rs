@@ -176,7 +176,7 @@ pub async fn update(
     let txn = db.begin().await?;
     let existing = find_by_id(&txn, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     let row = apply(existing.into(), &input)
         .update(&txn)
         .await
@@ -188,9 +188,7 @@ pub async fn update(
 
 /// Deletes a tool (agents naming it get a warning when they run).
 pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<custom_tools::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     custom_tools::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
@@ -311,9 +309,7 @@ pub async fn set_active(
     id: i32,
     active: bool,
 ) -> AppResult<custom_tools::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     let mut row: custom_tools::ActiveModel = existing.into();
     row.is_active = Set(active);
     row.updated_at = Set(now());

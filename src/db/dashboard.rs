@@ -128,12 +128,8 @@ impl AgentWindow {
     }
 }
 
-/// The agents whose timed runs since `since` took longest on average, slowest first.
-pub async fn slowest_agents(
-    db: &impl ConnectionTrait,
-    since: DateTime<FixedOffset>,
-    limit: u64,
-) -> Result<Vec<AgentWindow>, DbErr> {
+/// The [`AgentWindow`] columns of the runs started since `since`, to be grouped by agent.
+fn per_agent_since(since: DateTime<FixedOffset>) -> sea_orm::Select<agent_executions::Entity> {
     agent_executions::Entity::find()
         .select_only()
         .column(C::AgentSlug)
@@ -142,6 +138,15 @@ pub async fn slowest_agents(
         .expr_as(Expr::cust("COUNT(execution_time_ms)"), "timed")
         .expr_as(sum_int("execution_time_ms"), "time_ms")
         .filter(C::CreatedAt.gte(since))
+}
+
+/// The agents whose timed runs since `since` took longest on average, slowest first.
+pub async fn slowest_agents(
+    db: &impl ConnectionTrait,
+    since: DateTime<FixedOffset>,
+    limit: u64,
+) -> Result<Vec<AgentWindow>, DbErr> {
+    per_agent_since(since)
         .filter(C::ExecutionTimeMs.is_not_null())
         .group_by(C::AgentSlug)
         .order_by_desc(Expr::cust("AVG(execution_time_ms)"))
@@ -158,14 +163,7 @@ pub async fn most_failing_agents(
     since: DateTime<FixedOffset>,
     limit: u64,
 ) -> Result<Vec<AgentWindow>, DbErr> {
-    agent_executions::Entity::find()
-        .select_only()
-        .column(C::AgentSlug)
-        .expr_as(Expr::cust("COUNT(*)"), "runs")
-        .expr_as(sum_int(FAILED), "failed")
-        .expr_as(Expr::cust("COUNT(execution_time_ms)"), "timed")
-        .expr_as(sum_int("execution_time_ms"), "time_ms")
-        .filter(C::CreatedAt.gte(since))
+    per_agent_since(since)
         .group_by(C::AgentSlug)
         .having(Expr::cust(format!("SUM({FAILED}) > 0")))
         .order_by_desc(Expr::cust(format!("SUM({FAILED})")))

@@ -90,9 +90,7 @@ pub async fn update(
     id: i32,
     input: DepartmentInput,
 ) -> AppResult<departments::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     apply(existing.into(), input)
         .update(db)
         .await
@@ -109,9 +107,7 @@ pub async fn count_agents(db: &impl ConnectionTrait, id: i32) -> Result<u64, DbE
 
 /// Deletes a department, unless it is a core department or agents still belong to it.
 pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<departments::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     if existing.core_department {
         return Err(AppError::Conflict(format!(
             "The department “{}” is a core department and cannot be deleted.",
@@ -213,9 +209,7 @@ pub async fn set_active(
     id: i32,
     active: bool,
 ) -> AppResult<departments::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     let mut row: departments::ActiveModel = existing.into();
     row.is_active = Set(active);
     row.updated_at = Set(now());

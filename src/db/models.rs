@@ -72,9 +72,7 @@ pub async fn update(
     id: i32,
     input: ModelInput,
 ) -> AppResult<models::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     apply(existing.into(), input)
         .update(db)
         .await
@@ -83,9 +81,7 @@ pub async fn update(
 
 /// Deletes a row.
 pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<models::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     models::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }

@@ -84,9 +84,7 @@ pub async fn update(
     id: i32,
     input: ProjectInput,
 ) -> AppResult<projects::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     apply(existing.into(), input)
         .update(db)
         .await
@@ -95,9 +93,7 @@ pub async fn update(
 
 /// Deletes a project and its tool documents (executions keep their history).
 pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<projects::Model> {
-    let existing = find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
     projects::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }

@@ -164,9 +164,7 @@ pub async fn revoke_all_sessions(db: &impl ConnectionTrait, id: i32) -> Result<(
 }
 
 async fn find_or_404(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Model> {
-    find_by_id(db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+    find_by_id(db, id).await?.ok_or_else(AppError::not_found)
 }
 
 /// What the admin's user list is filtered by.

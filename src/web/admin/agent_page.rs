@@ -178,7 +178,7 @@ async fn edit(
 async fn find(state: &AppState, raw: &str) -> Result<Model, AppError> {
     db::agents::find_by_id(&state.db, parse_id(raw)?)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+        .ok_or_else(AppError::not_found)
 }
 
 /// Mounts the agent page and the form's new address. Mounted before the collection's routes:

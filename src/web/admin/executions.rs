@@ -186,7 +186,7 @@ async fn show(
 ) -> Result<HttpResponse, PageError> {
     let run = db::executions::find_by_id(&state.db, parse_id(&path)?)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     let project = match run.project_id {
         Some(id) => db::projects::find_by_id(&state.db, id).await?,
         None => None,

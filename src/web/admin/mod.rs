@@ -52,7 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, PageError> {
-    Err(AppError::NotFound("Not Found".into()).into())
+    Err(AppError::not_found().into())
 }
 
 /// Who is asking, their session, and which shape they want: what every admin handler needs.
@@ -168,7 +168,7 @@ pub fn parse_id(raw: &str) -> Result<i32, AppError> {
     raw.parse::<i32>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+        .ok_or_else(AppError::not_found)
 }
 
 /// Formatting helpers shared by the admin templates.

@@ -251,13 +251,13 @@ async fn find_agent(state: &AppState, raw: &str) -> Result<agents::Model, AppErr
         Ok(id) => db::agents::find_by_id(&state.db, id).await?,
         Err(_) => db::agents::find_by_agent_id(&state.db, raw).await?,
     };
-    found.ok_or_else(|| AppError::NotFound("Not Found".into()))
+    found.ok_or_else(AppError::not_found)
 }
 
 async fn find_run(state: &AppState, raw: &str) -> Result<agent_executions::Model, AppError> {
     db::executions::find_by_id(&state.db, parse_id(raw)?)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+        .ok_or_else(AppError::not_found)
 }
 
 async fn form_fragment(

@@ -103,7 +103,7 @@ async fn show(
 ) -> Result<HttpResponse, PageError> {
     let doc = db::tool_documents::find_by_id(&state.db, parse_id(&path)?)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     let project = db::projects::find_by_id(&state.db, doc.project_id).await?;
     let json = serde_json::to_string_pretty(&doc.data).unwrap_or_default();
     Ok(render(&DocumentPage {
@@ -146,7 +146,7 @@ async fn delete(
     let id = parse_id(&path)?;
     let doc = db::tool_documents::find_by_id(&state.db, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     db::tool_documents::delete(&state.db, id).await?;
     let toast =
         Toast::success("Document deleted").with_text(format!("{} #{}", doc.collection, doc.id));

@@ -147,7 +147,7 @@ async fn create_user(state: &AppState, input: UserInput) -> AppResult<Model> {
 async fn find_user(state: &AppState, raw_id: &str) -> AppResult<Model> {
     db::users::find_by_id(&state.db, parse_id(raw_id)?)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+        .ok_or_else(AppError::not_found)
 }
 
 /// Renders the user's page; `values`/`errors` are the profile form's.

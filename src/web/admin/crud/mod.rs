@@ -112,7 +112,7 @@ pub trait Resource: Sized + 'static {
     async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Self::Row>;
     /// Sets isActive, for collections that have it.
     async fn set_active(_db: &DatabaseConnection, _id: i32, _active: bool) -> AppResult<Self::Row> {
-        Err(AppError::NotFound("Not Found".into()))
+        Err(AppError::not_found())
     }
     /// Whether a row is active (collections without isActive: always).
     fn is_active(_row: &Self::Row) -> bool {
@@ -149,7 +149,7 @@ async fn find_or_404<R: Resource>(state: &AppState, raw_id: &str) -> AppResult<R
     let id = parse_id(raw_id)?;
     R::find(&state.db, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))
+        .ok_or_else(AppError::not_found)
 }
 
 async fn form_response<R: Resource>(

@@ -185,7 +185,7 @@ async fn try_tool(
     }
     let tool = db::custom_tools::find_by_id(&state.db, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Not Found".into()))?;
+        .ok_or_else(AppError::not_found)?;
     let form = FormValues::parse(&body);
     let chosen = chosen_project(&state, form.get("project")).await?;
     let input = trial::parse_input(form.get("input"));
