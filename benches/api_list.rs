@@ -2,6 +2,13 @@
 //! demo data, authenticated with an API key, from N concurrent keep-alive connections over
 //! loopback for a fixed time. Prints requests/s and latency percentiles.
 //!
+//! The load comes from a lean HTTP/1.1 client in the manner of `wrk`: each connection writes
+//! the same request, reads the status line and headers, then exactly `Content-Length` bytes
+//! of body; anything but a complete 200 counts as an error. The client shares the two cores
+//! with the server, so it must cost as little as possible (a full client such as reqwest
+//! takes about an eighth of the machine here). The first response is checked in full with
+//! reqwest: status, JSON envelope and page size.
+//!
 //! `cargo bench --bench api_list` (release build). Knobs: `BENCH_SECONDS` (10),
 //! `BENCH_CONNECTIONS` (64), `BENCH_PATH` (`/api/agents?limit=10`), `BENCH_CLIENT_THREADS` (1).
 //! Targets on 2 cores: ≥ 5,000 requests/s, p99 ≤ 20 ms.
@@ -14,6 +21,8 @@ use aladdin::auth::tokens;
 use aladdin::config::Settings;
 use aladdin::domain::users::Role;
 use aladdin::startup::Application;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -45,10 +54,12 @@ fn main() -> anyhow::Result<()> {
             ("BIND", "127.0.0.1:0"),
             ("SEED_DEMO", "true"),
         ];
+        // Any other server setting (DATABASE_MAX_CONNECTIONS, …) comes from the environment.
         let settings = Settings::from_lookup(|k| {
             vars.iter()
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
+                .or_else(|| std::env::var(k).ok())
         })?;
         let app = Application::build(settings).await?;
         let db = app.state().db.clone();
@@ -76,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let url = format!("{address}{path}");
+    let host = address.trim_start_matches("http://").to_owned();
     let result = client_rt.block_on(async move {
         let auth = format!("users API-Key {key}");
         // Check once, and warm up.
@@ -85,10 +97,21 @@ fn main() -> anyhow::Result<()> {
             .send()
             .await?;
         anyhow::ensure!(probe.status() == 200, "probe answered {}", probe.status());
-        let bytes = probe.bytes().await?.len();
-        println!("GET {path}: 200, {bytes} bytes per response");
-        run(&url, &auth, connections, Duration::from_secs(1)).await?;
-        run(&url, &auth, connections, Duration::from_secs(seconds)).await
+        let body = probe.bytes().await?;
+        let doc: serde_json::Value = serde_json::from_slice(&body)?;
+        anyhow::ensure!(
+            doc["docs"].as_array().is_some_and(|d| !d.is_empty()) && doc["totalDocs"].is_u64(),
+            "probe answered an unexpected body: {doc}"
+        );
+        println!("GET {path}: 200, {} bytes per response", body.len());
+        let request = Arc::new(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nAccept: application/json\r\n\r\n"
+            )
+            .into_bytes(),
+        );
+        run(&host, &request, connections, Duration::from_secs(1)).await?;
+        run(&host, &request, connections, Duration::from_secs(seconds)).await
     })?;
     result.print(connections, seconds);
     drop(client_rt);
@@ -127,8 +150,8 @@ impl Outcome {
 }
 
 async fn run(
-    url: &str,
-    auth: &str,
+    host: &str,
+    request: &Arc<Vec<u8>>,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
@@ -136,22 +159,34 @@ async fn run(
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .http1_only()
-            .build()?;
-        let (url, auth, stop) = (url.to_owned(), auth.to_owned(), stop.clone());
+        let (host, request, stop) = (host.to_owned(), request.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(4096);
             let mut errors = 0usize;
+            let mut connection: Option<Connection> = None;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                match client.get(&url).header("Authorization", &auth).send().await {
-                    Ok(r) if r.status() == 200 => match r.bytes().await {
-                        Ok(_) => latencies.push(t.elapsed()),
-                        Err(_) => errors += 1,
+                let conn = match connection.as_mut() {
+                    Some(conn) => conn,
+                    None => match TcpStream::connect(&host).await {
+                        Ok(stream) => {
+                            let _ = stream.set_nodelay(true);
+                            connection.insert(Connection::new(stream))
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
                     },
-                    _ => errors += 1,
+                };
+                match conn.exchange(&request).await {
+                    Ok(200) => latencies.push(t.elapsed()),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        connection = None;
+                    }
                 }
             }
             (latencies, errors)
@@ -171,4 +206,67 @@ async fn run(
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)
+}
+
+/// One keep-alive HTTP/1.1 connection of the load client.
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Sends the request and reads one whole response; returns its status.
+    async fn exchange(&mut self, request: &[u8]) -> std::io::Result<u16> {
+        self.stream.write_all(request).await?;
+        self.buf.clear();
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill().await?;
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(invalid)?;
+        let status = head
+            .get(9..12)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| invalid("no status line"))?;
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .ok_or_else(|| invalid("no Content-Length"))?;
+        while self.buf.len() < head_end + length {
+            self.fill().await?;
+        }
+        if self.buf.len() != head_end + length {
+            return Err(invalid("more bytes than one response"));
+        }
+        Ok(status)
+    }
+
+    async fn fill(&mut self) -> std::io::Result<()> {
+        self.buf.reserve(64 * 1024);
+        if self.stream.read_buf(&mut self.buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn invalid(what: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }

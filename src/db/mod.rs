@@ -38,6 +38,15 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
     }
     let mut opts = ConnectOptions::new(url.to_owned());
+    // sqlx pings a pooled connection on every checkout by default: one more round trip per
+    // statement. A SQLite connection is a file handle that cannot go stale, so it is never
+    // pinged; a PostgreSQL one is pinged only after sitting idle long enough for the server
+    // or a proxy to have dropped it.
+    if sqlite_url(url) {
+        opts.test_before_acquire(false);
+    } else {
+        opts.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
+    }
     opts.max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
@@ -52,6 +61,13 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
     Database::connect(opts)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
+}
+
+/// A pooled PostgreSQL connection idle for this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+fn sqlite_url(url: &str) -> bool {
+    url.starts_with("sqlite:")
 }
 
 /// The file path of a `sqlite://` URL (None for in-memory and other databases).

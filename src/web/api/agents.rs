@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -12,7 +12,7 @@ use super::collection::{Collection, Row};
 use super::departments::{self, DepartmentResponse};
 use super::views::{Relation, relation_schema};
 use crate::auth::current_user::CurrentUser;
-use crate::db;
+use crate::db::{self, Page, listing::PageRequest};
 use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names, to_doc};
 use crate::domain::{fields::merge, iso};
 use crate::entities::agents;
@@ -104,23 +104,23 @@ pub struct AgentResponse {
 }
 
 impl AgentResponse {
-    /// The view of a row, with its department as given.
-    pub fn new(m: &agents::Model, department: Relation<DepartmentResponse>) -> Self {
+    /// The view of a row (taken apart, not copied), with its department as given.
+    pub fn new(m: agents::Model, department: Relation<DepartmentResponse>) -> Self {
         let settings = ExecutionSettings::from_stored(&m.execution_settings);
         let total = m.total_executions.max(0);
         Self {
             id: m.id,
-            agent_id: m.agent_id.clone(),
-            name: m.name.clone(),
-            description: m.description.clone(),
-            department,
-            is_department_head: m.is_department_head,
-            model: m.model.clone(),
-            instructions_prompt: m.instructions_prompt.clone(),
             tool_names: stored_tool_names(&m.tool_names)
                 .into_iter()
                 .map(|tool_name| ToolNameEntry { tool_name })
                 .collect(),
+            agent_id: m.agent_id,
+            name: m.name,
+            description: m.description,
+            department,
+            is_department_head: m.is_department_head,
+            model: m.model,
+            instructions_prompt: m.instructions_prompt,
             max_agent_steps: m.max_agent_steps,
             is_active: m.is_active,
             execution_settings: ExecutionSettingsView {
@@ -128,7 +128,7 @@ impl AgentResponse {
                 timeout: settings.timeout_secs,
                 temperature: settings.temperature,
             },
-            output_schema: m.output_schema.clone(),
+            output_schema: m.output_schema,
             performance_metrics: AgentMetrics {
                 total_executions: total,
                 successful_executions: m.successful_executions,
@@ -154,7 +154,7 @@ impl AgentResponse {
 /// Renders agents, with their departments populated when `depth` ≥ 1.
 pub(crate) async fn render(
     db: &DatabaseConnection,
-    rows: &[agents::Model],
+    rows: Vec<agents::Model>,
     depth: u8,
 ) -> AppResult<Vec<AgentResponse>> {
     let departments: HashMap<i32, DepartmentResponse> = if depth >= 1 {
@@ -163,10 +163,11 @@ pub(crate) async fn render(
         HashMap::new()
     };
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
             let department = departments.get(&r.department_id).cloned();
-            AgentResponse::new(r, Relation::of(r.department_id, department))
+            let department_id = r.department_id;
+            AgentResponse::new(r, Relation::of(department_id, department))
         })
         .collect())
 }
@@ -195,7 +196,33 @@ impl Collection for Agents {
         rows: Vec<Row<Self>>,
         depth: u8,
     ) -> AppResult<Vec<Self::View>> {
-        render(db, &rows, depth).await
+        render(db, rows, depth).await
+    }
+
+    /// At depth ≥ 1 the departments come with the agents, in the same statement.
+    async fn find_page(
+        db: &DatabaseConnection,
+        request: PageRequest<'_>,
+        depth: u8,
+    ) -> AppResult<Page<Self::View>> {
+        if depth == 0 {
+            let page = db::listing::find_page(db, agents::Entity::find(), request).await?;
+            return Ok(page.map(|r| {
+                let department_id = r.department_id;
+                AgentResponse::new(r, Relation::Id(department_id))
+            }));
+        }
+        let page = db::listing::find_page_also_related(
+            db,
+            agents::Entity::find(),
+            crate::entities::departments::Entity,
+            request,
+        )
+        .await?;
+        Ok(page.map(|(r, department)| {
+            let department_id = r.department_id;
+            AgentResponse::new(r, Relation::of(department_id, department.map(Into::into)))
+        }))
     }
 
     async fn create(
@@ -260,7 +287,7 @@ pub(crate) mod tests {
     #[test]
     fn the_view_matches_the_domain_document() {
         let m = row();
-        let view = AgentResponse::new(&m, Relation::Id(m.department_id));
+        let view = AgentResponse::new(m.clone(), Relation::Id(m.department_id));
         assert_eq!(serde_json::to_value(view).ok(), Some(to_doc(&m)));
     }
 }

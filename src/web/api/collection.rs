@@ -12,7 +12,7 @@ use super::errors::{ApiError, ApiResult};
 use super::extract::{ApiBody, ApiUser, parse_id};
 use super::views::{BulkError, BulkResponse, CountResponse, DocResponse, ListResponse};
 use crate::auth::current_user::CurrentUser;
-use crate::db;
+use crate::db::{self, Page, listing::PageRequest};
 use crate::error::{AppError, AppResult};
 use crate::query::{FieldMap, ListParams, MAX_LIMIT};
 use crate::state::AppState;
@@ -74,6 +74,29 @@ pub(crate) trait Collection: 'static {
         rows: Vec<Row<Self>>,
         depth: u8,
     ) -> AppResult<Vec<Self::View>>;
+
+    /// One page of documents, relations populated `depth` levels deep: the rows are read,
+    /// then rendered. A collection whose relations can come along with the rows in the same
+    /// statement overrides this.
+    async fn find_page(
+        db: &DatabaseConnection,
+        request: PageRequest<'_>,
+        depth: u8,
+    ) -> AppResult<Page<Self::View>> {
+        let Page {
+            items,
+            total,
+            page,
+            limit,
+        } = db::listing::find_page(db, Self::Entity::find(), request).await?;
+        let items = Self::render(db, items, depth).await?;
+        Ok(Page {
+            items,
+            total,
+            page,
+            limit,
+        })
+    }
 
     /// Creates a document from a request body.
     async fn create(
@@ -188,20 +211,17 @@ async fn list<C: Collection>(
     can_read::<C>(&auth)?;
     let params = ListParams::parse(req.query_string())?;
     let backend = state.db.get_database_backend();
-    let filter = params.filter(C::fields(), backend)?;
-    let page = db::listing::find_page(
-        &state.db,
-        C::Entity::find(),
-        filter,
-        &params.order(C::fields(), backend),
-        params.limit,
-        params.page,
-        params.pagination,
-    )
-    .await?;
-    let docs = C::render(&state.db, page.items, params.depth).await?;
+    let order = params.order(C::fields(), backend);
+    let request = PageRequest {
+        filter: params.filter(C::fields(), backend)?,
+        order: &order,
+        limit: params.limit,
+        page: params.page,
+        count: params.pagination,
+    };
+    let page = C::find_page(&state.db, request, params.depth).await?;
     Ok(HttpResponse::Ok().json(ListResponse::new(
-        docs,
+        page.items,
         page.total,
         page.limit,
         page.page,
@@ -331,16 +351,15 @@ async fn bulk_targets<C: Collection>(
     } else {
         MAX_LIMIT
     };
-    let page = db::listing::find_page(
-        db,
-        C::Entity::find(),
+    let order = params.order(C::fields(), backend);
+    let request = PageRequest {
         filter,
-        &params.order(C::fields(), backend),
+        order: &order,
         limit,
-        1,
-        false,
-    )
-    .await?;
+        page: 1,
+        count: false,
+    };
+    let page = db::listing::find_page(db, C::Entity::find(), request).await?;
     Ok((page.items, params.depth))
 }
 

@@ -49,22 +49,23 @@ pub struct DepartmentResponse {
     pub updated_at: String,
 }
 
-impl From<&departments::Model> for DepartmentResponse {
-    fn from(m: &departments::Model) -> Self {
+impl From<departments::Model> for DepartmentResponse {
+    /// The view of a row (taken apart, not copied).
+    fn from(m: departments::Model) -> Self {
         Self {
+            created_at: iso(&m.created_at),
+            updated_at: iso(&m.updated_at),
             id: m.id,
-            slug: m.slug.clone(),
-            name: m.name.clone(),
-            description: m.description.clone(),
-            icon: m.icon.clone(),
-            color: m.color.clone(),
+            slug: m.slug,
+            name: m.name,
+            description: m.description,
+            icon: m.icon,
+            color: m.color,
             priority: m.priority,
             is_active: m.is_active,
             core_department: m.core_department,
-            default_model: m.default_model.clone(),
+            default_model: m.default_model,
             max_agent_steps: m.max_agent_steps,
-            created_at: iso(&m.created_at),
-            updated_at: iso(&m.updated_at),
         }
     }
 }
@@ -79,7 +80,7 @@ pub(crate) async fn populate(
     ids.dedup();
     Ok(db::departments::find_by_ids(db, &ids)
         .await?
-        .iter()
+        .into_iter()
         .map(|d| (d.id, DepartmentResponse::from(d)))
         .collect())
 }
@@ -108,7 +109,7 @@ impl Collection for Departments {
         rows: Vec<Row<Self>>,
         _depth: u8,
     ) -> AppResult<Vec<Self::View>> {
-        Ok(rows.iter().map(DepartmentResponse::from).collect())
+        Ok(rows.into_iter().map(DepartmentResponse::from).collect())
     }
 
     async fn create(
@@ -166,7 +167,7 @@ pub(crate) mod tests {
     fn the_view_matches_the_domain_document() {
         let m = row();
         assert_eq!(
-            serde_json::to_value(DepartmentResponse::from(&m)).ok(),
+            serde_json::to_value(DepartmentResponse::from(m.clone())).ok(),
             Some(to_doc(&m))
         );
     }

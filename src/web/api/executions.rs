@@ -190,7 +190,7 @@ pub(crate) async fn render(
             &rows.iter().filter_map(|r| r.agent_id).collect::<Vec<_>>(),
         )
         .await?;
-        let agents: HashMap<i32, AgentResponse> = agents::render(db, &agent_rows, depth - 1)
+        let agents: HashMap<i32, AgentResponse> = agents::render(db, agent_rows, depth - 1)
             .await?
             .into_iter()
             .map(|a| (a.id, a))

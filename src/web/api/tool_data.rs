@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::errors::{ApiError, ApiResult, method_not_allowed};
 use super::extract::{ApiBody, ApiUser, parse_id};
 use super::views::{BulkError, BulkResponse, CountResponse, DocResponse, ListResponse};
-use crate::db;
+use crate::db::{self, listing::PageRequest};
 use crate::domain::{fields::is_slug, iso};
 use crate::entities::tool_documents;
 use crate::query::{ListParams, MAX_LIMIT, collections::TOOL_DATA};
@@ -121,14 +121,18 @@ async fn list(
     let params = ListParams::parse(req.query_string())?;
     let scope = scope(&state.db, &path, &params).await?;
     let backend = state.db.get_database_backend();
+    let order = params.order(&TOOL_DATA, backend);
+    let request = PageRequest {
+        filter: params.filter(&TOOL_DATA, backend)?,
+        order: &order,
+        limit: params.limit,
+        page: params.page,
+        count: params.pagination,
+    };
     let page = db::listing::find_page(
         &state.db,
         db::tool_documents::scoped(scope.project_id, &scope.collection),
-        params.filter(&TOOL_DATA, backend)?,
-        &params.order(&TOOL_DATA, backend),
-        params.limit,
-        params.page,
-        params.pagination,
+        request,
     )
     .await?;
     let docs: Vec<Value> = page.items.iter().map(to_doc).collect();
@@ -275,14 +279,18 @@ async fn bulk_targets(
     } else {
         MAX_LIMIT
     };
+    let order = params.order(&TOOL_DATA, backend);
+    let request = PageRequest {
+        filter: params.filter(&TOOL_DATA, backend)?,
+        order: &order,
+        limit,
+        page: 1,
+        count: false,
+    };
     Ok(db::listing::find_page(
         &state.db,
         db::tool_documents::scoped(scope.project_id, &scope.collection),
-        params.filter(&TOOL_DATA, backend)?,
-        &params.order(&TOOL_DATA, backend),
-        limit,
-        1,
-        false,
+        request,
     )
     .await?
     .items)
