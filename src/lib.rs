@@ -22,3 +22,8 @@ pub mod telemetry;
 pub mod telemetry_metrics;
 pub mod testing;
 pub mod web;
+
+/// mimalloc instead of the system allocator, for every binary built on this library (the
+/// server, the tests and the benchmarks alike).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
