@@ -65,7 +65,10 @@ async fn database(
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
+    // Any other server setting (DATABASE_MAX_CONNECTIONS, …) comes from the environment.
+    let settings =
+        Settings::from_lookup(|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()))
+            .expect("settings");
     let db = aladdin::startup::connect_and_migrate(&settings)
         .await
         .expect("database");

@@ -121,6 +121,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
 
 fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let data = Data::new(state.clone());
+    let workers = state.settings.server.workers;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(
@@ -130,6 +131,7 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(data.clone())
             .configure(|cfg| web::configure(cfg, &state))
     })
+    .workers(workers)
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?
