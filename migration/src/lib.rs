@@ -13,6 +13,7 @@ mod m20261123_000005_create_projects;
 mod m20261123_000006_create_executions;
 mod m20261123_000007_create_models;
 mod m20261123_000008_create_tool_documents;
+mod m20261124_000009_list_order_indexes;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_executions::Migration),
             Box::new(m20261123_000007_create_models::Migration),
             Box::new(m20261123_000008_create_tool_documents::Migration),
+            Box::new(m20261124_000009_list_order_indexes::Migration),
         ]
     }
 }

@@ -141,6 +141,12 @@ impl Window {
     fn apply<Q: QueryOrder + QuerySelect>(&self, query: Q, order: &[SortKey]) -> Q {
         let mut query = query;
         for key in order {
+            if !key.nullable {
+                // No NULL placement: SQLite cannot walk an index in an order that spells
+                // one out, and sorts every matching row instead.
+                query = query.order_by(key.expr.clone(), key.order.clone());
+                continue;
+            }
             // PostgreSQL's own default (NULLs last ascending, first descending), spelled out
             // so that SQLite orders the same way.
             let nulls = match key.order {

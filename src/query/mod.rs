@@ -84,6 +84,9 @@ pub struct SortKey {
     pub expr: Expr,
     /// Direction.
     pub order: Order,
+    /// False when the expression is never NULL (ids, timestamps): the key then needs no
+    /// NULL placement, so an index can serve the order.
+    pub nullable: bool,
 }
 
 impl ListParams {
@@ -164,10 +167,12 @@ pub fn order(map: &FieldMap, sort: &[String], backend: DbBackend) -> Vec<SortKey
             continue;
         }
         if let Some(exprs) = sql::sort_expr(map, path, dialect) {
+            let nullable = !never_null(map, path);
             for e in exprs {
                 keys.push(SortKey {
                     expr: Expr::cust(e),
                     order: order.clone(),
+                    nullable,
                 });
             }
             last = order;
@@ -184,8 +189,21 @@ pub fn order(map: &FieldMap, sort: &[String], backend: DbBackend) -> Vec<SortKey
     keys.push(SortKey {
         expr: Expr::cust(format!("\"{}\".\"id\"", map.table)),
         order: id_order,
+        nullable: false,
     });
     keys
+}
+
+/// Is `path` a column that is never NULL? Every table's `created_at` and `updated_at` are
+/// NOT NULL (the migrations' `table_auto`).
+fn never_null(map: &FieldMap, path: &str) -> bool {
+    matches!(
+        map.field(path).map(|f| &f.kind),
+        Some(fields::Kind::Column {
+            column: "created_at" | "updated_at",
+            ..
+        })
+    )
 }
 
 fn split_sort(s: &str) -> Vec<String> {
@@ -243,6 +261,21 @@ mod tests {
             ListParams::parse("sort=a&sort=b").expect("ok").sort,
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn only_keys_that_may_be_null_get_a_null_placement() {
+        let nullable = |sort: &[&str]| {
+            let sort: Vec<String> = sort.iter().map(|s| (*s).to_owned()).collect();
+            order(&collections::AGENTS, &sort, DbBackend::Sqlite)
+                .iter()
+                .map(|k| k.nullable)
+                .collect::<Vec<_>>()
+        };
+        // The default, -createdAt then id: an index on (created_at, id) serves it.
+        assert_eq!(nullable(&[]), [false, false]);
+        assert_eq!(nullable(&["updatedAt"]), [false, false]);
+        assert_eq!(nullable(&["lastExecutedAt", "-name"]), [true, true, false]);
     }
 
     #[test]
