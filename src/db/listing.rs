@@ -43,8 +43,8 @@ where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
 {
-    let select = filtered(select, request.filter.clone());
     let window = Window::of(&request);
+    let select = filtered(select, request.filter);
     let query = window.apply(select.clone(), request.order);
     if !request.count {
         let items = query.all(db).await?;
@@ -77,8 +77,8 @@ where
 {
     // The filter, the order and the count only ever name `E`'s table qualified, so the join
     // changes none of them; the count is taken without it.
-    let select = filtered(select, request.filter.clone());
     let window = Window::of(&request);
+    let select = filtered(select, request.filter);
     let query = window.apply(select.clone().find_also_related(related), request.order);
     if !request.count {
         let items = query.all(db).await?;

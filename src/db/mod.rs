@@ -58,7 +58,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 // 1 MiB of page cache per connection (SQLite's default is 2 MiB): with a
-                // pool of 32 the caches could otherwise hold 64 MiB of copies of the same
+                // pool of 24 the caches could otherwise hold 48 MiB of copies of the same
                 // pages, which the operating system's file cache keeps anyway.
                 .pragma("cache_size", "-1024")
         });
@@ -70,7 +70,8 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
 /// A pooled PostgreSQL connection idle for this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
-fn sqlite_url(url: &str) -> bool {
+/// True for a `sqlite:` URL.
+pub fn sqlite_url(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
