@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod cli;
+pub mod collections;
 pub mod commands;
 pub mod config;
 pub mod db;

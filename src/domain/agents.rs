@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::fields::Fields;
-use super::iso;
 use crate::entities::agents::Model;
 use crate::error::AppError;
 
@@ -208,29 +207,6 @@ pub fn performance_metrics(m: &Model) -> Value {
         "failedExecutions": m.failed_executions,
         "averageExecutionTime": average,
         "successRate": rate,
-    })
-}
-
-/// The agent as an API document (the department as its id).
-pub fn to_doc(m: &Model) -> Value {
-    json!({
-        "id": m.id,
-        "agentId": m.agent_id,
-        "name": m.name,
-        "description": m.description,
-        "department": m.department_id,
-        "isDepartmentHead": m.is_department_head,
-        "model": m.model,
-        "instructionsPrompt": m.instructions_prompt,
-        "toolNames": tool_names_json(&stored_tool_names(&m.tool_names)),
-        "maxAgentSteps": m.max_agent_steps,
-        "isActive": m.is_active,
-        "executionSettings": ExecutionSettings::from_stored(&m.execution_settings).to_json(),
-        "outputSchema": m.output_schema,
-        "performanceMetrics": performance_metrics(m),
-        "lastExecutedAt": m.last_executed_at.as_ref().map(iso),
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
     })
 }
 

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::agents::is_tool_name;
 use super::fields::{Fields, relation_id};
-use super::iso;
 use crate::entities::custom_tools::Model;
 use crate::error::AppError;
 
@@ -140,26 +139,5 @@ pub fn performance_metrics(m: &Model) -> Value {
         "totalCalls": m.total_calls,
         "failedCalls": m.failed_calls,
         "averageExecutionTime": average,
-    })
-}
-
-/// The tool as an API document, with its department ids.
-pub fn to_doc(m: &Model, departments: &[i32]) -> Value {
-    json!({
-        "id": m.id,
-        "toolName": m.tool_name,
-        "displayName": m.display_name,
-        "description": m.description,
-        "inputSchema": m.input_schema,
-        "exampleInputs": m.example_inputs,
-        "executeFunction": m.execute_function,
-        "departments": departments,
-        "isGlobal": m.is_global,
-        "isActive": m.is_active,
-        "timeoutMs": m.timeout_ms,
-        "version": m.version,
-        "performanceMetrics": performance_metrics(m),
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
     })
 }

@@ -1,10 +1,8 @@
 //! Departments: slug, name, colour and the defaults of their agents.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fields::Fields;
-use super::iso;
-use crate::entities::departments::Model;
 use crate::error::AppError;
 
 /// A validated department.
@@ -67,28 +65,10 @@ fn color(f: &mut Fields<'_>) -> String {
     value.to_ascii_lowercase()
 }
 
-/// The department as an API document.
-pub fn to_doc(m: &Model) -> Value {
-    json!({
-        "id": m.id,
-        "slug": m.slug,
-        "name": m.name,
-        "description": m.description,
-        "icon": m.icon,
-        "color": m.color,
-        "priority": m.priority,
-        "isActive": m.is_active,
-        "coreDepartment": m.core_department,
-        "defaultModel": m.default_model,
-        "maxAgentSteps": m.max_agent_steps,
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn colours_must_be_hex() {

@@ -1,10 +1,5 @@
 //! Agent executions: statuses, error codes and the API document.
 
-use serde_json::{Value, json};
-
-use super::iso;
-use crate::entities::agent_executions::Model;
-
 /// The lifecycle of an execution. Every run ends in one of the terminal statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,47 +80,4 @@ pub mod codes {
     pub const AGENT_UNAVAILABLE: &str = "agent_unavailable";
     /// An unexpected internal error.
     pub const INTERNAL: &str = "internal";
-}
-
-/// The execution as an API document.
-pub fn to_doc(m: &Model) -> Value {
-    let error = m.error_message.as_ref().map(|message| {
-        json!({
-            "message": message,
-            "code": m.error_code,
-            "details": m.error_details,
-        })
-    });
-    json!({
-        "id": m.id,
-        "agent": m.agent_id,
-        "agentId": m.agent_slug,
-        "department": m.department_id,
-        "project": m.project_id,
-        "episode": m.episode_id,
-        "conversationId": m.conversation_id,
-        "parentExecution": m.parent_execution_id,
-        "prompt": m.prompt,
-        "params": m.params,
-        "status": m.status,
-        "output": m.output,
-        "outputText": m.output_text,
-        "executionTime": m.execution_time_ms,
-        "tokenUsage": {
-            "inputTokens": m.input_tokens,
-            "outputTokens": m.output_tokens,
-            "totalTokens": m.total_tokens,
-            "estimatedCost": m.estimated_cost,
-            "costSource": m.cost_source,
-        },
-        "error": error,
-        "retryCount": m.retry_count,
-        "maxRetries": m.max_retries,
-        "agentSnapshot": m.agent_snapshot,
-        "startedAt": m.started_at.as_ref().map(iso),
-        "completedAt": m.completed_at.as_ref().map(iso),
-        "createdBy": m.created_by,
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
-    })
 }

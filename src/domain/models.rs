@@ -1,9 +1,8 @@
 //! The model price table.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fields::Fields;
-use super::iso;
 use crate::entities::models::Model;
 use crate::error::AppError;
 
@@ -59,21 +58,6 @@ impl ModelInput {
             context_window,
         })
     }
-}
-
-/// The price-table row as an API document.
-pub fn to_doc(m: &Model) -> Value {
-    json!({
-        "id": m.id,
-        "modelId": m.model_id,
-        "provider": m.provider,
-        "displayName": m.display_name,
-        "inputPricePerMTok": m.input_price_per_mtok,
-        "outputPricePerMTok": m.output_price_per_mtok,
-        "contextWindow": m.context_window,
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
-    })
 }
 
 /// Cost in USD of a call priced by this row.

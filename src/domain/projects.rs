@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::fields::Fields;
-use super::iso;
 use crate::entities::projects::Model;
 use crate::error::AppError;
 
@@ -58,21 +57,6 @@ impl ProjectInput {
         f.finish()?;
         Ok(input)
     }
-}
-
-/// The project as an API document.
-pub fn to_doc(m: &Model) -> Value {
-    json!({
-        "id": m.id,
-        "name": m.name,
-        "slug": m.slug,
-        "description": m.description,
-        "genre": m.genre,
-        "status": m.status,
-        "metadata": m.metadata,
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
-    })
 }
 
 /// What `getProjectContext` returns and tools receive as `project`.

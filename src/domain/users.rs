@@ -1,10 +1,8 @@
 //! Users and roles.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fields::Fields;
-use super::iso;
-use crate::entities::users::Model;
 use crate::error::AppError;
 
 /// What a user may do. Ordered: every role can do what the roles before it can.
@@ -139,20 +137,4 @@ fn is_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !s.chars().any(char::is_whitespace)
-}
-
-/// The user as an API document: never the password hash nor the API key hash.
-pub fn to_doc(m: &Model) -> Value {
-    json!({
-        "id": m.id,
-        "email": m.email,
-        "name": m.name,
-        "role": m.role,
-        "enableAPIKey": m.enable_api_key,
-        "hasAPIKey": m.api_key_hash.is_some(),
-        "disabled": m.disabled,
-        "collection": "users",
-        "createdAt": iso(&m.created_at),
-        "updatedAt": iso(&m.updated_at),
-    })
 }

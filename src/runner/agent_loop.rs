@@ -1,4 +1,4 @@
-//! The tool-calling loop (DESIGN rule 4): at most `max_steps` model calls; each tool call is
+//! The tool-calling loop (lifecycle rule 4): at most `max_steps` model calls; each tool call is
 //! validated against its input schema (problems go back to the model as the tool result), run,
 //! and answered; no tool calls means done. Structured output arrives through `set_output`.
 

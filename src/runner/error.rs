@@ -9,7 +9,7 @@ use crate::error::AppError;
 /// Why `execute`, `wait`, `cancel` or `subscribe` could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// No agent with this agentId, or it is inactive (DESIGN rule 1: no execution row).
+    /// No agent with this agentId, or it is inactive (lifecycle rule 1: no execution row).
     #[error("Agent not found or inactive: {0}")]
     AgentNotFound(String),
     /// The given projectId does not exist.

@@ -1,4 +1,4 @@
-//! Ending an execution (DESIGN rule 7): one UPDATE of the row and its last events (`error`,
+//! Ending an execution (lifecycle rule 7): one UPDATE of the row and its last events (`error`,
 //! `finish`, `status`) in one transaction, then the broadcast, the waiters, and the agent's
 //! metrics with an atomic increment. Every way a run can end comes through here, so no row
 //! is ever left `running`.

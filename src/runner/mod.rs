@@ -7,7 +7,7 @@
 //!   live ones, ending after the terminal event); [`Runner::wait`] awaits the end.
 //! - [`Runner::cancel`] stops a pending or running execution.
 //!
-//! See `shared/DESIGN.md`, "The runner": every numbered rule is implemented here.
+//! `ARCHITECTURE.md`, "The run lifecycle": every numbered rule is implemented here.
 
 mod agent_loop;
 mod control;
@@ -155,7 +155,7 @@ impl Runner {
         self.core.shutdown().await;
     }
 
-    /// Queues a run of agent `agent_id` (DESIGN rule 1: a missing or inactive agent is an
+    /// Queues a run of agent `agent_id` (lifecycle rule 1: a missing or inactive agent is an
     /// error and creates no row) and returns the `pending` execution.
     pub async fn execute(
         &self,

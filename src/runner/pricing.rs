@@ -1,4 +1,4 @@
-//! Token usage and cost of a run (DESIGN rule 7, LESSONS #3): usage is summed over the
+//! Token usage and cost of a run (lifecycle rule 7): usage is summed over the
 //! provider's reports; the cost is the provider's own figure when every call reported one
 //! (OpenRouter `usage.cost`), else the models price table, else unknown — and the source is
 //! recorded with it. A run whose provider reported no usage at all has an unknown cost, never

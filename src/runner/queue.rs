@@ -1,6 +1,6 @@
 //! The execution queue: executions are rows, claimed by a dispatcher with bounded concurrency
 //! (`RUNNER_CONCURRENCY`), held under a lease that a heartbeat renews, and recovered as
-//! `failed`/`interrupted` when their process is gone (DESIGN rule 9, LESSONS #1).
+//! `failed`/`interrupted` when their process is gone (lifecycle rule 9).
 //!
 //! The dispatcher wakes when this process queues a run and polls for rows queued by other
 //! processes. On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so instances can share the

@@ -1,4 +1,4 @@
-//! Retries of one provider request (DESIGN rule 6, LESSONS #4): transient errors (429, 5xx,
+//! Retries of one provider request (lifecycle rule 6): transient errors (429, 5xx,
 //! connect and idle timeouts, dropped streams) are retried with exponential backoff and full
 //! jitter, or after the provider's `Retry-After`; each retry is a `retry` event and one atomic
 //! increment of the execution's `retry_count`. Client errors fail at once.

@@ -11,8 +11,9 @@ use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Map, Value, json};
 
 use super::query;
+use crate::collections::projects::ProjectResponse;
 use crate::db::tool_documents;
-use crate::domain::{iso, projects};
+use crate::domain::iso;
 use crate::entities::{projects as project_rows, tool_documents as doc_rows};
 use crate::sandbox::{DataApi, DataOp};
 
@@ -81,7 +82,11 @@ impl DbDataApi {
     }
 
     fn projects(&self, op: DataOp) -> Result<Value, String> {
-        let own: Vec<Value> = self.project.iter().map(projects::to_doc).collect();
+        let own: Vec<Value> = self
+            .project
+            .iter()
+            .filter_map(|p| serde_json::to_value(ProjectResponse::from(p)).ok())
+            .collect();
         match op {
             DataOp::Find {
                 r#where,

@@ -1,4 +1,4 @@
-//! Loading the tools of a run (DESIGN rule 2): active tools that are global or shared with
+//! Loading the tools of a run (lifecycle rule 2): active tools that are global or shared with
 //! the agent's department, restricted to the agent's toolNames when it names any. A named tool
 //! that is missing, inactive, not shared, or whose schema or code does not compile becomes a
 //! warning; the built-ins are never "missing".

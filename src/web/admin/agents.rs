@@ -9,7 +9,6 @@ use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use super::{Chrome, fmt};
 use crate::db::{self, agents::AgentFilter, list::Sort};
-use crate::domain::agents::{AgentInput, to_doc};
 use crate::entities::{agent_executions, agents::Model, custom_tools, departments, models};
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -109,28 +108,18 @@ impl AgentForm {
 pub struct Agents;
 
 impl Resource for Agents {
-    type Row = Model;
+    type Collection = crate::collections::agents::Agents;
     type ListPage = AgentsPage;
     type FormPage = AgentForm;
     const BASE: &'static str = "/admin/agents";
     const NOUN: &'static str = "agent";
     const PLURAL: &'static str = "agents";
     const NAV: &'static str = "agents";
-
-    fn id(row: &Model) -> i32 {
-        row.id
-    }
+    const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
+    const JSON_FIELDS: &'static [&'static str] = &["outputSchema"];
 
     fn label(row: &Model) -> String {
         row.name.clone()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
-        Ok(db::agents::find_by_id(db, id).await?)
-    }
-
-    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
-        Ok(FormValues::from_doc(&to_doc(row), &["outputSchema"]))
     }
 
     fn defaults() -> FormValues {
@@ -147,18 +136,6 @@ impl Resource for Agents {
         values.set("agentId", format!("{id}-copy"));
         values.set("name", format!("{name} (copy)"));
         values.set("isDepartmentHead", "false");
-    }
-
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
-        db::agents::create(db, AgentInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
-        db::agents::update(db, id, AgentInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
-        db::agents::delete(db, id).await
     }
 
     async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {

@@ -15,7 +15,6 @@ use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use crate::db::{self, custom_tools::ToolFilter};
-use crate::domain::custom_tools::{ToolInput, to_doc};
 use crate::entities::{custom_tools::Model, departments, projects};
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -99,33 +98,18 @@ impl ToolForm {
 pub struct Tools;
 
 impl Resource for Tools {
-    type Row = Model;
+    type Collection = crate::collections::custom_tools::CustomTools;
     type ListPage = ToolsPage;
     type FormPage = ToolForm;
     const BASE: &'static str = "/admin/custom-tools";
     const NOUN: &'static str = "tool";
     const PLURAL: &'static str = "tools";
     const NAV: &'static str = "tools";
-
-    fn id(row: &Model) -> i32 {
-        row.id
-    }
+    const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
+    const JSON_FIELDS: &'static [&'static str] = &["inputSchema", "exampleInputs"];
 
     fn label(row: &Model) -> String {
         row.tool_name.clone()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
-        Ok(db::custom_tools::find_by_id(db, id).await?)
-    }
-
-    async fn values(db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
-        let links = db::custom_tools::department_ids(db, &[row.id]).await?;
-        let departments = links.get(&row.id).cloned().unwrap_or_default();
-        Ok(FormValues::from_doc(
-            &to_doc(row, &departments),
-            &["inputSchema", "exampleInputs"],
-        ))
     }
 
     fn defaults() -> FormValues {
@@ -141,18 +125,6 @@ impl Resource for Tools {
     fn duplicate(values: &mut FormValues) {
         let name = values.get("toolName").to_owned();
         values.set("toolName", format!("{name}Copy"));
-    }
-
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
-        db::custom_tools::create(db, ToolInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
-        db::custom_tools::update(db, id, ToolInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
-        db::custom_tools::delete(db, id).await
     }
 
     async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {

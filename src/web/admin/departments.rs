@@ -10,7 +10,6 @@ use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use crate::db::{self, departments::DepartmentFilter};
-use crate::domain::departments::{DepartmentInput, to_doc};
 use crate::entities::departments::Model;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -59,28 +58,17 @@ pub struct DepartmentForm {
 pub struct Departments;
 
 impl Resource for Departments {
-    type Row = Model;
+    type Collection = crate::collections::departments::Departments;
     type ListPage = DepartmentsPage;
     type FormPage = DepartmentForm;
     const BASE: &'static str = "/admin/departments";
     const NOUN: &'static str = "department";
     const PLURAL: &'static str = "departments";
     const NAV: &'static str = "departments";
-
-    fn id(row: &Model) -> i32 {
-        row.id
-    }
+    const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
 
     fn label(row: &Model) -> String {
         row.name.clone()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
-        Ok(db::departments::find_by_id(db, id).await?)
-    }
-
-    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
-        Ok(FormValues::from_doc(&to_doc(row), &[]))
     }
 
     fn defaults() -> FormValues {
@@ -96,20 +84,6 @@ impl Resource for Departments {
         values.set("slug", format!("{slug}-copy"));
         values.set("name", format!("{name} (copy)"));
         values.set("coreDepartment", "false");
-    }
-
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
-        let input = DepartmentInput::from_json(&values.to_doc(FIELDS))?;
-        db::departments::create(db, input).await
-    }
-
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
-        let input = DepartmentInput::from_json(&values.to_doc(FIELDS))?;
-        db::departments::update(db, id, input).await
-    }
-
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
-        db::departments::delete(db, id).await
     }
 
     async fn set_active(db: &DatabaseConnection, id: i32, active: bool) -> AppResult<Model> {

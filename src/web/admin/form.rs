@@ -124,10 +124,11 @@ impl FormValues {
         let mut doc = Map::new();
         for (name, kind) in spec {
             let value = match kind {
-                // An empty field is an absent value, as in the API (required ones say so).
+                // An empty field is null: no value, as in the API (required ones say so), and
+                // one that replaces the stored value when the form updates a document.
                 Kind::Text => match self.0.iter().find(|(k, _)| k == name) {
                     Some((_, v)) if !v.trim().is_empty() => Value::String(v.clone()),
-                    _ => continue,
+                    _ => Value::Null,
                 },
                 Kind::Bool => Value::Bool(self.checked(name)),
                 Kind::Many => Value::Array(
@@ -227,7 +228,7 @@ mod tests {
         assert_eq!(
             doc,
             json!({"name": "Ada", "isActive": false, "toolNames": ["a", "b"],
-                   "executionSettings": {"maxRetries": "3"}})
+                   "executionSettings": {"maxRetries": "3"}, "missing": null})
         );
     }
 

@@ -8,7 +8,6 @@ use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use crate::db::{self, models::ModelFilter};
-use crate::domain::models::{ModelInput, to_doc};
 use crate::domain::users::Role;
 use crate::entities::models::Model;
 use crate::error::AppResult;
@@ -51,29 +50,18 @@ pub struct ModelForm {
 pub struct Models;
 
 impl Resource for Models {
-    type Row = Model;
+    type Collection = crate::collections::models::Models;
     type ListPage = ModelsPage;
     type FormPage = ModelForm;
     const BASE: &'static str = "/admin/models";
     const NOUN: &'static str = "model";
     const PLURAL: &'static str = "models";
     const NAV: &'static str = "models";
+    const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
     const WRITE_ROLE: Role = Role::Admin;
-
-    fn id(row: &Model) -> i32 {
-        row.id
-    }
 
     fn label(row: &Model) -> String {
         row.model_id.clone()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
-        Ok(db::models::find_by_id(db, id).await?)
-    }
-
-    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
-        Ok(FormValues::from_doc(&to_doc(row), &[]))
     }
 
     fn defaults() -> FormValues {
@@ -85,18 +73,6 @@ impl Resource for Models {
     fn duplicate(values: &mut FormValues) {
         let id = values.get("modelId").to_owned();
         values.set("modelId", format!("{id}-copy"));
-    }
-
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
-        db::models::create(db, ModelInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
-        db::models::update(db, id, ModelInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
-        db::models::delete(db, id).await
     }
 
     async fn list_page(

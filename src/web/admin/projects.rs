@@ -8,7 +8,7 @@ use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
 use super::list::{ListQuery, ListView, fetch_page};
 use crate::db::{self, projects::ProjectFilter};
-use crate::domain::projects::{ProjectInput, STATUSES, to_doc};
+use crate::domain::projects::STATUSES;
 use crate::entities::projects::Model;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -55,28 +55,18 @@ impl ProjectForm {
 pub struct Projects;
 
 impl Resource for Projects {
-    type Row = Model;
+    type Collection = crate::collections::projects::Projects;
     type ListPage = ProjectsPage;
     type FormPage = ProjectForm;
     const BASE: &'static str = "/admin/projects";
     const NOUN: &'static str = "project";
     const PLURAL: &'static str = "projects";
     const NAV: &'static str = "projects";
-
-    fn id(row: &Model) -> i32 {
-        row.id
-    }
+    const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
+    const JSON_FIELDS: &'static [&'static str] = &["metadata"];
 
     fn label(row: &Model) -> String {
         row.name.clone()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Model>> {
-        Ok(db::projects::find_by_id(db, id).await?)
-    }
-
-    async fn values(_db: &DatabaseConnection, row: &Model) -> AppResult<FormValues> {
-        Ok(FormValues::from_doc(&to_doc(row), &["metadata"]))
     }
 
     fn defaults() -> FormValues {
@@ -90,18 +80,6 @@ impl Resource for Projects {
         let (slug, name) = (values.get("slug").to_owned(), values.get("name").to_owned());
         values.set("slug", format!("{slug}-copy"));
         values.set("name", format!("{name} (copy)"));
-    }
-
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Model> {
-        db::projects::create(db, ProjectInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Model> {
-        db::projects::update(db, id, ProjectInput::from_json(&values.to_doc(FIELDS))?).await
-    }
-
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Model> {
-        db::projects::delete(db, id).await
     }
 
     async fn list_page(

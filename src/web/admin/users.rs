@@ -12,8 +12,9 @@ use super::form::{FormErrors, FormValues};
 use super::list::{ListQuery, ListView, fetch_page};
 use super::{Chrome, Ctx, parse_id};
 use crate::auth::{password, tokens};
+use crate::collections::users::UserResponse;
 use crate::db::{self, users::UserFilter};
-use crate::domain::users::{MIN_PASSWORD_LEN, Role, UserInput, to_doc};
+use crate::domain::users::{MIN_PASSWORD_LEN, Role, UserInput};
 use crate::entities::users::Model;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::state::AppState;
@@ -159,7 +160,12 @@ fn user_page(
     extra: (Option<String>, Option<String>),
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let values = values.unwrap_or_else(|| FormValues::from_doc(&to_doc(&user), &[]));
+    let values = values.unwrap_or_else(|| {
+        FormValues::from_doc(
+            &serde_json::to_value(UserResponse::from(&user)).unwrap_or_default(),
+            &[],
+        )
+    });
     let mut form = FormState::blank(&format!("{BASE}/{}", user.id), values);
     form.errors = FormErrors::new(errors);
     let (password_error, new_api_key) = extra;

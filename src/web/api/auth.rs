@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 
 use super::errors::{ApiError, ApiResult, error_response, method_not_allowed};
 use super::extract::{ApiBody, ApiUser, PeerIp};
-use super::users::UserResponse;
 use crate::auth::api_credentials::{COOKIE_NAME, Strategy};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::{password, tokens};
+use crate::collections::users::UserResponse;
 use crate::db;
 use crate::domain::now;
 use crate::error::{AppError, FieldErrors};

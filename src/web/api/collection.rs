@@ -1,10 +1,12 @@
 //! Payload's REST operations, written once for every collection: find, count, findByID,
-//! create, update and delete by id, and bulk update / delete by `where`. Each resource module
-//! implements [`Collection`] (its labels, access rules, field map, rendering and writes); the
-//! handlers here are the glue.
+//! create, update and delete by id, and bulk update / delete by `where`. Each collection is
+//! defined once in [`crate::collections`] (its labels, access rules, field map, rendering and
+//! writes); the handlers here are the glue.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::{DatabaseConnection, EntityTrait};
+
+use crate::collections::{Collection, Row};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -12,129 +14,10 @@ use super::errors::{ApiError, ApiResult};
 use super::extract::{ApiBody, ApiUser, parse_id};
 use super::views::{BulkError, BulkResponse, CountResponse, DocResponse, ListResponse};
 use crate::auth::current_user::CurrentUser;
-use crate::db::{self, Page, listing::PageRequest};
-use crate::error::{AppError, AppResult};
-use crate::query::{FieldMap, ListParams, MAX_LIMIT};
+use crate::db::{self, listing::PageRequest};
+use crate::error::AppError;
+use crate::query::{ListParams, MAX_LIMIT};
 use crate::state::AppState;
-
-/// The stored row of a collection.
-pub(crate) type Row<C> = <<C as Collection>::Entity as EntityTrait>::Model;
-
-/// A collection served under `/api/{SLUG}`.
-pub(crate) trait Collection: 'static {
-    /// URL slug, e.g. `custom-tools`.
-    const SLUG: &'static str;
-    /// Label of one document, e.g. `Custom Tool` (Payload's default labels).
-    const SINGULAR: &'static str;
-    /// Label of several.
-    const PLURAL: &'static str;
-    /// False for read-only collections (no POST, PATCH, DELETE: 405).
-    const WRITABLE: bool = true;
-
-    /// The entity.
-    type Entity: EntityTrait<Model: Sync>;
-    /// The API document.
-    type View: Serialize;
-
-    /// Queryable fields.
-    fn fields() -> &'static FieldMap;
-
-    /// The row's id.
-    fn id(row: &Row<Self>) -> i32;
-
-    /// May `user` list and read this collection?
-    fn can_read(_user: &CurrentUser) -> bool {
-        true
-    }
-
-    /// May `user` read the document `id` (users may read themselves)?
-    fn can_read_doc(user: &CurrentUser, _id: i32) -> bool {
-        Self::can_read(user)
-    }
-
-    /// May `user` create, update and delete (per-document rules live in the writes)?
-    fn can_write(user: &CurrentUser) -> bool {
-        user.can_edit()
-    }
-
-    /// May `user` change the document `id` (users may change themselves)?
-    fn can_write_doc(user: &CurrentUser, _id: i32) -> bool {
-        Self::can_write(user)
-    }
-
-    /// Runs after a document was changed or deleted (users evict their cached credentials).
-    fn after_write(_state: &AppState, _id: i32) {}
-
-    /// The row with this id.
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>>;
-
-    /// Renders rows as API documents, populating relations `depth` levels deep.
-    async fn render(
-        db: &DatabaseConnection,
-        rows: Vec<Row<Self>>,
-        depth: u8,
-    ) -> AppResult<Vec<Self::View>>;
-
-    /// One page of documents, relations populated `depth` levels deep: the rows are read,
-    /// then rendered. A collection whose relations can come along with the rows in the same
-    /// statement overrides this.
-    async fn find_page(
-        db: &DatabaseConnection,
-        request: PageRequest<'_>,
-        depth: u8,
-    ) -> AppResult<Page<Self::View>> {
-        let Page {
-            items,
-            total,
-            page,
-            limit,
-        } = db::listing::find_page(db, Self::Entity::find(), request).await?;
-        let items = Self::render(db, items, depth).await?;
-        Ok(Page {
-            items,
-            total,
-            page,
-            limit,
-        })
-    }
-
-    /// Creates a document from a request body.
-    async fn create(
-        _db: &DatabaseConnection,
-        _user: &CurrentUser,
-        _body: &Value,
-    ) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!(
-            "{} cannot be created through the API.",
-            Self::PLURAL
-        )))
-    }
-
-    /// Applies a partial update (merged into the current document, then validated whole).
-    async fn update(
-        _db: &DatabaseConnection,
-        _user: &CurrentUser,
-        _row: Row<Self>,
-        _patch: &Value,
-    ) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!(
-            "{} cannot be changed through the API.",
-            Self::PLURAL
-        )))
-    }
-
-    /// Deletes a document.
-    async fn delete(
-        _db: &DatabaseConnection,
-        _user: &CurrentUser,
-        _row: Row<Self>,
-    ) -> AppResult<Row<Self>> {
-        Err(AppError::BadRequest(format!(
-            "{} cannot be deleted through the API.",
-            Self::PLURAL
-        )))
-    }
-}
 
 /// Registers a collection's routes in the `/api` scope (`/count` before `/{id}`).
 pub(crate) fn routes<C: Collection>(cfg: &mut web::ServiceConfig) {

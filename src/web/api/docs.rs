@@ -10,15 +10,14 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa_swagger_ui::Config;
 
-use super::agents::AgentResponse;
 use super::auth::{LoginRequest, LoginResponse, MeResponse, MessageResponse, RefreshResponse};
-use super::custom_tools::ToolResponse;
-use super::departments::DepartmentResponse;
 use super::errors::{ErrorResponse, method_not_allowed, route_not_found};
-use super::executions::ExecutionResponse;
-use super::models::ModelResponse;
-use super::projects::ProjectResponse;
-use super::users::{ApiKeyResponse, UserResponse};
+use super::users::ApiKeyResponse;
+use crate::collections::{
+    agents::AgentResponse, custom_tools::ToolResponse, departments::DepartmentResponse,
+    executions::ExecutionResponse, models::ModelResponse, projects::ProjectResponse,
+    users::UserResponse,
+};
 
 /// The routes.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {

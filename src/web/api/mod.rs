@@ -13,7 +13,7 @@
 //!   `PATCH` / `DELETE /api/{slug}?where=…` `{docs, errors, message}`.
 //! - Errors `{"errors":[{"message"}]}`, validation errors with `name` and `data.errors`.
 //!
-//! Decisions where Payload or the issue left room:
+//! Decisions where Payload left room:
 //! - `limit` is capped at 1000 (`limit=0` means 1000): no request reads a whole big table.
 //!   Bulk operations apply to at most 1000 documents per request.
 //! - A bulk operation without a `where`, or with one that constrains nothing (`{}`), is
@@ -36,18 +36,13 @@
 //! - Failed logins are limited per account (5) and per client address (30) in 15 minutes, then
 //!   429; the limiter is the admin sign-in form's, so failures count across both.
 
-pub mod agents;
 pub mod auth;
 pub(crate) mod collection;
-pub mod custom_tools;
-pub mod departments;
 pub mod docs;
 pub mod errors;
 pub mod executions;
 pub mod extract;
 pub mod metrics;
-pub mod models;
-pub mod projects;
 pub mod runs;
 pub mod tool_data;
 pub mod users;
@@ -57,7 +52,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use collection::routes as collection_routes;
+use crate::collections::{self, Collection, Visitor};
 
 /// State of the API kept across requests.
 #[derive(Debug, Clone, Default)]
@@ -75,16 +70,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(executions::routes)
             .configure(runs::routes)
-            .configure(collection_routes::<agents::Agents>)
-            .configure(collection_routes::<departments::Departments>)
-            .configure(collection_routes::<custom_tools::CustomTools>)
-            .configure(collection_routes::<projects::Projects>)
-            .configure(collection_routes::<executions::Executions>)
-            .configure(collection_routes::<models::Models>)
-            .configure(collection_routes::<users::Users>)
+            .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)
             .default_service(web::to(errors::route_not_found)),
     )
     .route("/metrics", web::get().to(metrics::metrics));
+}
+
+/// Registers the routes of every collection.
+struct Register<'a>(&'a mut web::ServiceConfig);
+
+impl Visitor for Register<'_> {
+    fn visit<C: Collection>(&mut self) {
+        collection::routes::<C>(self.0);
+    }
 }

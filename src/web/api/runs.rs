@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::errors::{ApiError, ApiResult, method_not_allowed};
-use super::executions::{ExecutionResponse, render};
 use super::extract::{ApiUser, parse_id};
+use crate::collections::executions::{ExecutionResponse, render};
 use crate::domain::fields::Fields;
 use crate::error::AppError;
 use crate::runner::{RunContext, SharedItem};

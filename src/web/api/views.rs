@@ -1,5 +1,5 @@
 //! Response shapes shared by every collection: Payload's list envelope, the `{doc, message}`
-//! of writes, bulk results, counts, and relations that are an id or a populated document.
+//! of writes, bulk results and counts.
 
 use serde::Serialize;
 
@@ -100,40 +100,6 @@ pub struct BulkResponse<T> {
 pub struct CountResponse {
     /// Documents matching the `where`.
     pub total_docs: u64,
-}
-
-/// A relation: the related id at depth 0, the related document at depth ≥ 1.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Relation<T> {
-    /// The id.
-    Id(i32),
-    /// The populated document.
-    Doc(Box<T>),
-}
-
-impl<T> Relation<T> {
-    /// The populated document when `populate` holds one for `id`, else the id.
-    pub fn of(id: i32, populated: Option<T>) -> Self {
-        match populated {
-            Some(doc) => Relation::Doc(Box::new(doc)),
-            None => Relation::Id(id),
-        }
-    }
-}
-
-/// The OpenAPI schema of a relation to `T`: an integer id or the document.
-pub fn relation_schema<T: utoipa::ToSchema>() -> utoipa::openapi::schema::OneOf {
-    use utoipa::openapi::Ref;
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .description(Some("The related id (depth 0).")),
-        )
-        .item(Ref::from_schema_name(T::name()))
-        .build()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Provider faults (DESIGN rule 6): 429 with Retry-After, 5xx until retries run out, 401,
+//! Provider faults (lifecycle rule 6): 429 with Retry-After, 5xx until retries run out, 401,
 //! hangs caught by the idle timeout, dropped streams, mid-stream errors, malformed JSON.
 //! Every retry is an event and counts on the same execution row.
 

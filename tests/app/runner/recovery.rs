@@ -1,4 +1,4 @@
-//! Nothing stays running (DESIGN rule 9, LESSONS #1): rows left running by a dead process
+//! Nothing stays running (lifecycle rule 9): rows left running by a dead process
 //! fail as `interrupted` when the application starts, a graceful shutdown interrupts the
 //! runs that outlast the grace period, and the CLI's runner never takes the server's queue.
 

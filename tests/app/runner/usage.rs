@@ -1,4 +1,4 @@
-//! Token usage and cost (DESIGN rule 7, LESSONS #3), and metrics that stay exact under
+//! Token usage and cost (lifecycle rule 7), and metrics that stay exact under
 //! concurrent runs.
 
 use aladdin::db;

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::{Resource, capitalized};
+use crate::auth::current_user::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::admin::form::FormValues;
@@ -55,7 +56,7 @@ pub(super) async fn delete<R: Resource>(
 ) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let id = parse_id(&path)?;
-    match R::delete(&state.db, id).await {
+    match R::delete(&state.db, &ctx.user, id).await {
         Ok(row) => {
             let toast = Toast::success(format!("{} deleted", capitalized(R::NOUN)))
                 .with_text(R::label(&row));
@@ -87,7 +88,7 @@ pub(super) async fn bulk_delete<R: Resource>(
     ctx.require(R::WRITE_ROLE)?;
     let form = FormValues::parse(&body);
     let ids = selected_ids::<R>(&state, &form).await?;
-    let toasts = delete_many::<R>(&state, &ids).await;
+    let toasts = delete_many::<R>(&state, &ctx.user, &ids).await;
     if ctx.hx.fragment {
         return list_after_change::<R>(&state, &ctx, &form, &toasts).await;
     }
@@ -120,7 +121,7 @@ async fn selected_ids<R: Resource>(state: &AppState, form: &FormValues) -> AppRe
     Ok(ids)
 }
 
-async fn delete_many<R: Resource>(state: &AppState, ids: &[i32]) -> Vec<Toast> {
+async fn delete_many<R: Resource>(state: &AppState, user: &CurrentUser, ids: &[i32]) -> Vec<Toast> {
     if ids.is_empty() {
         return vec![Toast::new(
             Tone::Warning,
@@ -130,7 +131,7 @@ async fn delete_many<R: Resource>(state: &AppState, ids: &[i32]) -> Vec<Toast> {
     }
     let (mut deleted, mut refused) = (0, Vec::new());
     for id in ids {
-        match R::delete(&state.db, *id).await {
+        match R::delete(&state.db, user, *id).await {
             Ok(_) => deleted += 1,
             Err(AppError::NotFound(_)) => {}
             Err(AppError::Conflict(message)) => refused.push(message),

@@ -45,7 +45,7 @@ pub(super) async fn create<R: Resource>(
 ) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let values = FormValues::parse(&body);
-    match R::create(&state.db, &values).await {
+    match R::create(&state.db, &ctx.user, &values).await {
         Ok(row) => {
             ctx.flash(
                 Toast::success(format!("{} created", capitalized(R::NOUN)))
@@ -86,7 +86,7 @@ pub(super) async fn update<R: Resource>(
     ctx.require(R::WRITE_ROLE)?;
     let row = find_or_404::<R>(&state, &path).await?;
     let (id, values) = (R::id(&row), FormValues::parse(&body));
-    match R::update(&state.db, id, &values).await {
+    match R::update(&state.db, &ctx.user, row.clone(), &values).await {
         Ok(saved) => {
             ctx.flash(Toast::success("Changes saved").with_text(R::label(&saved)));
             Ok(see_other(&format!("{}/{id}", R::BASE)))

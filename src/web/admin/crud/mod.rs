@@ -9,9 +9,11 @@ use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 use sea_orm::DatabaseConnection;
 
-use super::form::{FormErrors, FormValues};
+use super::form::{FormErrors, FormValues, Kind};
 use super::list::ListQuery;
 use super::{Chrome, Ctx, parse_id};
+use crate::auth::current_user::CurrentUser;
+use crate::collections::{Collection, Row};
 use crate::domain::users::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -72,10 +74,12 @@ impl FormState {
     }
 }
 
-/// One managed collection.
+/// One managed collection: its pages, over the collection's one definition
+/// ([`Collection`]), which loads, renders, validates and writes its rows for the admin exactly
+/// as for the API.
 pub trait Resource: Sized + 'static {
-    /// A stored row.
-    type Row;
+    /// The collection managed.
+    type Collection: Collection;
     /// The list page (with a `list` block for htmx swaps).
     type ListPage: Template;
     /// The form page.
@@ -91,31 +95,66 @@ pub trait Resource: Sized + 'static {
     const NAV: &'static str;
     /// Role needed to change rows (reading needs none).
     const WRITE_ROLE: Role = Role::Editor;
+    /// The form's fields: document paths (`a.b` nests) and how their inputs read.
+    const FIELDS: &'static [(&'static str, Kind)];
+    /// Fields edited as JSON text.
+    const JSON_FIELDS: &'static [&'static str] = &[];
 
     /// The row's id.
-    fn id(row: &Self::Row) -> i32;
+    fn id(row: &Row<Self::Collection>) -> i32 {
+        <Self::Collection as Collection>::id(row)
+    }
     /// A name for messages.
-    fn label(row: &Self::Row) -> String;
+    fn label(row: &Row<Self::Collection>) -> String;
     /// Loads a row.
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Self::Row>>;
-    /// The form values of a stored row.
-    async fn values(db: &DatabaseConnection, row: &Self::Row) -> AppResult<FormValues>;
+    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self::Collection>>> {
+        <Self::Collection as Collection>::find(db, id).await
+    }
+    /// The form values of a stored row: its document.
+    async fn values(db: &DatabaseConnection, row: &Row<Self::Collection>) -> AppResult<FormValues> {
+        let doc = <Self::Collection as Collection>::document(db, row.clone()).await?;
+        Ok(FormValues::from_doc(&doc, Self::JSON_FIELDS))
+    }
     /// The values of a new row's form.
     fn defaults() -> FormValues;
     /// Adjusts copied values so that the copy can be saved (unique fields).
     fn duplicate(values: &mut FormValues);
-    /// Validates and creates.
-    async fn create(db: &DatabaseConnection, values: &FormValues) -> AppResult<Self::Row>;
-    /// Validates and updates.
-    async fn update(db: &DatabaseConnection, id: i32, values: &FormValues) -> AppResult<Self::Row>;
-    /// Deletes (Conflict explains why not).
-    async fn delete(db: &DatabaseConnection, id: i32) -> AppResult<Self::Row>;
+    /// Validates and creates, as the API's create does.
+    async fn create(
+        db: &DatabaseConnection,
+        user: &CurrentUser,
+        values: &FormValues,
+    ) -> AppResult<Row<Self::Collection>> {
+        <Self::Collection as Collection>::create(db, user, &values.to_doc(Self::FIELDS)).await
+    }
+    /// Validates and updates, as the API's update does (every field of the form is given).
+    async fn update(
+        db: &DatabaseConnection,
+        user: &CurrentUser,
+        row: Row<Self::Collection>,
+        values: &FormValues,
+    ) -> AppResult<Row<Self::Collection>> {
+        <Self::Collection as Collection>::update(db, user, row, &values.to_doc(Self::FIELDS)).await
+    }
+    /// Deletes (Conflict explains why not; NotFound when it is gone).
+    async fn delete(
+        db: &DatabaseConnection,
+        user: &CurrentUser,
+        id: i32,
+    ) -> AppResult<Row<Self::Collection>> {
+        let row = Self::find(db, id).await?.ok_or_else(AppError::not_found)?;
+        <Self::Collection as Collection>::delete(db, user, row).await
+    }
     /// Sets isActive, for collections that have it.
-    async fn set_active(_db: &DatabaseConnection, _id: i32, _active: bool) -> AppResult<Self::Row> {
+    async fn set_active(
+        _db: &DatabaseConnection,
+        _id: i32,
+        _active: bool,
+    ) -> AppResult<Row<Self::Collection>> {
         Err(AppError::not_found())
     }
     /// Whether a row is active (collections without isActive: always).
-    fn is_active(_row: &Self::Row) -> bool {
+    fn is_active(_row: &Row<Self::Collection>) -> bool {
         true
     }
     /// Builds the list page.
@@ -133,7 +172,7 @@ pub trait Resource: Sized + 'static {
         state: &AppState,
         chrome: Chrome,
         form: FormState,
-        row: Option<&Self::Row>,
+        row: Option<&Row<Self::Collection>>,
     ) -> AppResult<Self::FormPage>;
 }
 
@@ -145,7 +184,7 @@ fn capitalized(noun: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn find_or_404<R: Resource>(state: &AppState, raw_id: &str) -> AppResult<R::Row> {
+async fn find_or_404<R: Resource>(state: &AppState, raw_id: &str) -> AppResult<Row<R::Collection>> {
     let id = parse_id(raw_id)?;
     R::find(&state.db, id)
         .await?
@@ -156,7 +195,7 @@ async fn form_response<R: Resource>(
     state: &AppState,
     ctx: &Ctx,
     form: FormState,
-    row: Option<&R::Row>,
+    row: Option<&Row<R::Collection>>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     let page = R::form_page(state, ctx.chrome(R::NAV), form, row).await?;

@@ -1,4 +1,5 @@
-//! `/api/agents`. (`POST /api/agents/{agentId}/execute` joins here with the runner.)
+//! Agents (`/api/agents`): a prompt, a model, tools and limits, in a department. Runs start
+//! through `POST /api/agents/{agentId}/execute` (`web::api::runs`).
 
 use std::collections::HashMap;
 
@@ -6,18 +7,94 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa::openapi::{RefOr, schema::Schema};
 
-use super::collection::{Collection, Row};
-use super::departments::{self, DepartmentResponse};
-use super::views::{Relation, relation_schema};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, json_value, relation};
+use super::departments::{DepartmentResponse, Departments};
+use super::{Collection, Row};
+use super::{Relation, populate, relation_field};
 use crate::auth::current_user::CurrentUser;
 use crate::db::{self, Page, listing::PageRequest};
-use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names, to_doc};
+use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names};
 use crate::domain::{fields::merge, iso};
 use crate::entities::agents;
 use crate::error::AppResult;
-use crate::query::{FieldMap, collections};
+use crate::query::{Field, FieldMap, Kind, Scalar};
+
+/// The queryable fields.
+pub static FIELDS: FieldMap = FieldMap {
+    table: "agents",
+    fields: &[
+        ID,
+        col("agentId", "agent_id", Scalar::Text),
+        col("name", "name", Scalar::Text),
+        col("description", "description", Scalar::Text),
+        relation("department", "department_id", &super::departments::FIELDS),
+        col("isDepartmentHead", "is_department_head", Scalar::Bool),
+        col("model", "model", Scalar::Text),
+        col("instructionsPrompt", "instructions_prompt", Scalar::Text),
+        Field {
+            name: "toolNames",
+            kind: Kind::JsonArray {
+                column: "tool_names",
+                key: "toolName",
+            },
+        },
+        col("maxAgentSteps", "max_agent_steps", Scalar::Int),
+        col("isActive", "is_active", Scalar::Bool),
+        json_value(
+            "executionSettings.maxRetries",
+            "execution_settings",
+            &["maxRetries"],
+            Scalar::Int,
+        ),
+        json_value(
+            "executionSettings.timeout",
+            "execution_settings",
+            &["timeout"],
+            Scalar::Int,
+        ),
+        json_value(
+            "executionSettings.temperature",
+            "execution_settings",
+            &["temperature"],
+            Scalar::Float,
+        ),
+        json("outputSchema", "output_schema"),
+        col(
+            "performanceMetrics.totalExecutions",
+            "total_executions",
+            Scalar::Int,
+        ),
+        col(
+            "performanceMetrics.successfulExecutions",
+            "successful_executions",
+            Scalar::Int,
+        ),
+        col(
+            "performanceMetrics.failedExecutions",
+            "failed_executions",
+            Scalar::Int,
+        ),
+        Field {
+            name: "performanceMetrics.averageExecutionTime",
+            kind: Kind::Derived {
+                sql: "(CASE WHEN {t}.\"total_executions\" > 0 THEN {t}.\"total_execution_time_ms\" / {t}.\"total_executions\" ELSE 0 END)",
+                ty: Scalar::Int,
+            },
+        },
+        Field {
+            name: "performanceMetrics.successRate",
+            kind: Kind::Derived {
+                sql: "(CASE WHEN {t}.\"total_executions\" > 0 THEN CAST({t}.\"successful_executions\" AS DOUBLE PRECISION) * 100.0 / {t}.\"total_executions\" ELSE 0.0 END)",
+                ty: Scalar::Float,
+            },
+        },
+        col("lastExecutedAt", "last_executed_at", Scalar::Date),
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    open_json: None,
+};
 
 /// The agents collection.
 pub struct Agents;
@@ -58,10 +135,6 @@ pub struct AgentMetrics {
     pub success_rate: f64,
 }
 
-fn department_schema() -> RefOr<Schema> {
-    RefOr::T(Schema::OneOf(relation_schema::<DepartmentResponse>()))
-}
-
 /// An agent as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -75,7 +148,7 @@ pub struct AgentResponse {
     /// What the agent is for.
     pub description: String,
     /// The department: its id at depth 0, the document at depth ≥ 1.
-    #[schema(schema_with = department_schema)]
+    #[schema(schema_with = relation_field::<DepartmentResponse>)]
     pub department: Relation<DepartmentResponse>,
     /// At most one head per department.
     pub is_department_head: bool,
@@ -152,13 +225,13 @@ impl AgentResponse {
 }
 
 /// Renders agents, with their departments populated when `depth` ≥ 1.
-pub(crate) async fn render(
+pub async fn render(
     db: &DatabaseConnection,
     rows: Vec<agents::Model>,
     depth: u8,
 ) -> AppResult<Vec<AgentResponse>> {
     let departments: HashMap<i32, DepartmentResponse> = if depth >= 1 {
-        departments::populate(db, rows.iter().map(|r| r.department_id)).await?
+        populate::<Departments>(db, rows.iter().map(|r| r.department_id), 0).await?
     } else {
         HashMap::new()
     };
@@ -180,15 +253,11 @@ impl Collection for Agents {
     type View = AgentResponse;
 
     fn fields() -> &'static FieldMap {
-        &collections::AGENTS
+        &FIELDS
     }
 
     fn id(row: &Row<Self>) -> i32 {
         row.id
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
-        Ok(db::agents::find_by_id(db, id).await?)
     }
 
     async fn render(
@@ -239,7 +308,7 @@ impl Collection for Agents {
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
-        let input = AgentInput::from_json(&merge(to_doc(&row), patch))?;
+        let input = AgentInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
         db::agents::update(db, row.id, input).await
     }
 
@@ -249,45 +318,5 @@ impl Collection for Agents {
         row: Row<Self>,
     ) -> AppResult<Row<Self>> {
         db::agents::delete(db, row.id).await
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::domain::now;
-    use serde_json::json;
-
-    /// An agent row for view tests.
-    pub(crate) fn row() -> agents::Model {
-        agents::Model {
-            id: 7,
-            agent_id: "story-head-001".into(),
-            name: "Story Head".into(),
-            description: "Leads".into(),
-            department_id: 3,
-            is_department_head: true,
-            model: "anthropic/claude-sonnet-4.5".into(),
-            instructions_prompt: "You lead.".into(),
-            tool_names: json!([{"toolName": "saveWorldRule"}]),
-            max_agent_steps: Some(12),
-            is_active: true,
-            execution_settings: json!({"maxRetries": 2, "timeout": null, "temperature": 0.7}),
-            output_schema: None,
-            total_executions: 3,
-            successful_executions: 2,
-            failed_executions: 1,
-            total_execution_time_ms: 3001,
-            last_executed_at: Some(now()),
-            created_at: now(),
-            updated_at: now(),
-        }
-    }
-
-    #[test]
-    fn the_view_matches_the_domain_document() {
-        let m = row();
-        let view = AgentResponse::new(m.clone(), Relation::Id(m.department_id));
-        assert_eq!(serde_json::to_value(view).ok(), Some(to_doc(&m)));
     }
 }

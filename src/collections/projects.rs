@@ -1,18 +1,36 @@
-//! `/api/projects`.
+//! Projects (`/api/projects`): the data tools read, each project isolated from the others.
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::collection::{Collection, Row};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col, json};
+use super::{Collection, Row};
 use crate::auth::current_user::CurrentUser;
 use crate::db;
-use crate::domain::projects::{ProjectInput, to_doc};
+use crate::domain::projects::ProjectInput;
 use crate::domain::{fields::merge, iso};
 use crate::entities::projects;
 use crate::error::AppResult;
-use crate::query::{FieldMap, collections};
+use crate::query::{FieldMap, Scalar};
+
+/// The queryable fields.
+pub static FIELDS: FieldMap = FieldMap {
+    table: "projects",
+    fields: &[
+        ID,
+        col("name", "name", Scalar::Text),
+        col("slug", "slug", Scalar::Text),
+        col("description", "description", Scalar::Text),
+        col("genre", "genre", Scalar::Text),
+        col("status", "status", Scalar::Text),
+        json("metadata", "metadata"),
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    open_json: None,
+};
 
 /// The projects collection.
 pub struct Projects;
@@ -57,21 +75,6 @@ impl From<&projects::Model> for ProjectResponse {
     }
 }
 
-/// The projects with these ids, rendered, by id.
-pub(crate) async fn populate(
-    db: &DatabaseConnection,
-    ids: impl IntoIterator<Item = i32>,
-) -> AppResult<std::collections::HashMap<i32, ProjectResponse>> {
-    let mut ids: Vec<i32> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(db::projects::find_by_ids(db, &ids)
-        .await?
-        .iter()
-        .map(|p| (p.id, ProjectResponse::from(p)))
-        .collect())
-}
-
 impl Collection for Projects {
     const SLUG: &'static str = "projects";
     const SINGULAR: &'static str = "Project";
@@ -80,15 +83,11 @@ impl Collection for Projects {
     type View = ProjectResponse;
 
     fn fields() -> &'static FieldMap {
-        &collections::PROJECTS
+        &FIELDS
     }
 
     fn id(row: &Row<Self>) -> i32 {
         row.id
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
-        Ok(db::projects::find_by_id(db, id).await?)
     }
 
     async fn render(
@@ -113,7 +112,7 @@ impl Collection for Projects {
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
-        let input = ProjectInput::from_json(&merge(to_doc(&row), patch))?;
+        let input = ProjectInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
         db::projects::update(db, row.id, input).await
     }
 
@@ -123,30 +122,5 @@ impl Collection for Projects {
         row: Row<Self>,
     ) -> AppResult<Row<Self>> {
         db::projects::delete(db, row.id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::now;
-
-    #[test]
-    fn the_view_matches_the_domain_document() {
-        let m = projects::Model {
-            id: 1,
-            name: "Epic Quest".into(),
-            slug: "epic-quest".into(),
-            description: "d".into(),
-            genre: "fantasy".into(),
-            status: "development".into(),
-            metadata: serde_json::json!({"a": 1}),
-            created_at: now(),
-            updated_at: now(),
-        };
-        assert_eq!(
-            serde_json::to_value(ProjectResponse::from(&m)).ok(),
-            Some(to_doc(&m))
-        );
     }
 }

@@ -1,18 +1,36 @@
-//! `/api/models`: the price table (admins write, everyone reads).
+//! Models (`/api/models`): the price table (admins write, everyone reads).
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::collection::{Collection, Row};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col};
+use super::{Collection, Row};
 use crate::auth::current_user::CurrentUser;
 use crate::db;
-use crate::domain::models::{ModelInput, to_doc};
+use crate::domain::models::ModelInput;
 use crate::domain::{fields::merge, iso};
 use crate::entities::models;
 use crate::error::AppResult;
-use crate::query::{FieldMap, collections};
+use crate::query::{FieldMap, Scalar};
+
+/// The queryable fields.
+pub static FIELDS: FieldMap = FieldMap {
+    table: "models",
+    fields: &[
+        ID,
+        col("modelId", "model_id", Scalar::Text),
+        col("provider", "provider", Scalar::Text),
+        col("displayName", "display_name", Scalar::Text),
+        col("inputPricePerMTok", "input_price_per_mtok", Scalar::Float),
+        col("outputPricePerMTok", "output_price_per_mtok", Scalar::Float),
+        col("contextWindow", "context_window", Scalar::Int),
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    open_json: None,
+};
 
 /// The models collection.
 pub struct Models;
@@ -67,7 +85,7 @@ impl Collection for Models {
     type View = ModelResponse;
 
     fn fields() -> &'static FieldMap {
-        &collections::MODELS
+        &FIELDS
     }
 
     fn id(row: &Row<Self>) -> i32 {
@@ -76,10 +94,6 @@ impl Collection for Models {
 
     fn can_write(user: &CurrentUser) -> bool {
         user.is_admin()
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
-        Ok(db::models::find_by_id(db, id).await?)
     }
 
     async fn render(
@@ -104,7 +118,7 @@ impl Collection for Models {
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
-        let input = ModelInput::from_json(&merge(to_doc(&row), patch))?;
+        let input = ModelInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
         db::models::update(db, row.id, input).await
     }
 
@@ -114,30 +128,5 @@ impl Collection for Models {
         row: Row<Self>,
     ) -> AppResult<Row<Self>> {
         db::models::delete(db, row.id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::now;
-
-    #[test]
-    fn the_view_matches_the_domain_document() {
-        let m = models::Model {
-            id: 1,
-            model_id: "anthropic/claude-sonnet-4.5".into(),
-            provider: "openrouter".into(),
-            display_name: "Sonnet".into(),
-            input_price_per_mtok: 3.0,
-            output_price_per_mtok: 15.0,
-            context_window: Some(200_000),
-            created_at: now(),
-            updated_at: now(),
-        };
-        assert_eq!(
-            serde_json::to_value(ModelResponse::from(&m)).ok(),
-            Some(to_doc(&m))
-        );
     }
 }

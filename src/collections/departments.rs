@@ -1,18 +1,40 @@
-//! `/api/departments`.
+//! Departments (`/api/departments`): slug, name, colour and the defaults of their agents.
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::collection::{Collection, Row};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col};
+use super::{Collection, Row};
 use crate::auth::current_user::CurrentUser;
 use crate::db;
-use crate::domain::departments::{DepartmentInput, to_doc};
+use crate::domain::departments::DepartmentInput;
 use crate::domain::{fields::merge, iso};
 use crate::entities::departments;
 use crate::error::AppResult;
-use crate::query::{FieldMap, collections};
+use crate::query::{FieldMap, Scalar};
+
+/// The queryable fields.
+pub static FIELDS: FieldMap = FieldMap {
+    table: "departments",
+    fields: &[
+        ID,
+        col("slug", "slug", Scalar::Text),
+        col("name", "name", Scalar::Text),
+        col("description", "description", Scalar::Text),
+        col("icon", "icon", Scalar::Text),
+        col("color", "color", Scalar::Text),
+        col("priority", "priority", Scalar::Int),
+        col("isActive", "is_active", Scalar::Bool),
+        col("coreDepartment", "core_department", Scalar::Bool),
+        col("defaultModel", "default_model", Scalar::Text),
+        col("maxAgentSteps", "max_agent_steps", Scalar::Int),
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    open_json: None,
+};
 
 /// The departments collection.
 pub struct Departments;
@@ -70,21 +92,6 @@ impl From<departments::Model> for DepartmentResponse {
     }
 }
 
-/// The departments with these ids, rendered, by id (for populating relations).
-pub(crate) async fn populate(
-    db: &DatabaseConnection,
-    ids: impl IntoIterator<Item = i32>,
-) -> AppResult<std::collections::HashMap<i32, DepartmentResponse>> {
-    let mut ids: Vec<i32> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(db::departments::find_by_ids(db, &ids)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, DepartmentResponse::from(d)))
-        .collect())
-}
-
 impl Collection for Departments {
     const SLUG: &'static str = "departments";
     const SINGULAR: &'static str = "Department";
@@ -93,15 +100,11 @@ impl Collection for Departments {
     type View = DepartmentResponse;
 
     fn fields() -> &'static FieldMap {
-        &collections::DEPARTMENTS
+        &FIELDS
     }
 
     fn id(row: &Row<Self>) -> i32 {
         row.id
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
-        Ok(db::departments::find_by_id(db, id).await?)
     }
 
     async fn render(
@@ -126,7 +129,8 @@ impl Collection for Departments {
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
-        let input = DepartmentInput::from_json(&merge(to_doc(&row), patch))?;
+        let input =
+            DepartmentInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
         db::departments::update(db, row.id, input).await
     }
 
@@ -136,39 +140,5 @@ impl Collection for Departments {
         row: Row<Self>,
     ) -> AppResult<Row<Self>> {
         db::departments::delete(db, row.id).await
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::domain::now;
-
-    /// A department row for view tests.
-    pub(crate) fn row() -> departments::Model {
-        departments::Model {
-            id: 3,
-            slug: "story".into(),
-            name: "Story".into(),
-            description: "Plots".into(),
-            icon: "📖".into(),
-            color: "#aabbcc".into(),
-            priority: 2,
-            is_active: true,
-            core_department: false,
-            default_model: String::new(),
-            max_agent_steps: None,
-            created_at: now(),
-            updated_at: now(),
-        }
-    }
-
-    #[test]
-    fn the_view_matches_the_domain_document() {
-        let m = row();
-        assert_eq!(
-            serde_json::to_value(DepartmentResponse::from(m.clone())).ok(),
-            Some(to_doc(&m))
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! `/api/custom-tools`.
+//! Custom tools (`/api/custom-tools`): JavaScript run in the sandbox, offered to agents.
 
 use std::collections::HashMap;
 
@@ -9,16 +9,60 @@ use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
-use super::collection::{Collection, Row};
-use super::departments::{self, DepartmentResponse};
-use super::views::{Relation, relation_schema};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col, json};
+use super::departments::{DepartmentResponse, Departments};
+use super::{Collection, Row};
+use super::{Relation, populate, relation_schema};
 use crate::auth::current_user::CurrentUser;
 use crate::db;
-use crate::domain::custom_tools::{ToolInput, to_doc};
+use crate::domain::custom_tools::ToolInput;
 use crate::domain::{fields::merge, iso};
 use crate::entities::custom_tools;
 use crate::error::AppResult;
-use crate::query::{FieldMap, collections};
+use crate::query::{Field, FieldMap, Kind, Scalar};
+
+/// The queryable fields.
+pub static FIELDS: FieldMap = FieldMap {
+    table: "custom_tools",
+    fields: &[
+        ID,
+        col("toolName", "tool_name", Scalar::Text),
+        col("displayName", "display_name", Scalar::Text),
+        col("description", "description", Scalar::Text),
+        json("inputSchema", "input_schema"),
+        json("exampleInputs", "example_inputs"),
+        col("executeFunction", "execute_function", Scalar::Text),
+        Field {
+            name: "departments",
+            kind: Kind::RelationMany {
+                link_table: "custom_tool_departments",
+                owner_column: "tool_id",
+                target_column: "department_id",
+                target: &super::departments::FIELDS,
+            },
+        },
+        col("isGlobal", "is_global", Scalar::Bool),
+        col("isActive", "is_active", Scalar::Bool),
+        col("timeoutMs", "timeout_ms", Scalar::Int),
+        col("version", "version", Scalar::Text),
+        col("performanceMetrics.totalCalls", "total_calls", Scalar::Int),
+        col(
+            "performanceMetrics.failedCalls",
+            "failed_calls",
+            Scalar::Int,
+        ),
+        Field {
+            name: "performanceMetrics.averageExecutionTime",
+            kind: Kind::Derived {
+                sql: "(CASE WHEN {t}.\"total_calls\" > 0 THEN {t}.\"total_execution_time_ms\" / {t}.\"total_calls\" ELSE 0 END)",
+                ty: Scalar::Int,
+            },
+        },
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    open_json: None,
+};
 
 /// The custom tools collection.
 pub struct CustomTools;
@@ -121,15 +165,11 @@ impl Collection for CustomTools {
     type View = ToolResponse;
 
     fn fields() -> &'static FieldMap {
-        &collections::CUSTOM_TOOLS
+        &FIELDS
     }
 
     fn id(row: &Row<Self>) -> i32 {
         row.id
-    }
-
-    async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {
-        Ok(db::custom_tools::find_by_id(db, id).await?)
     }
 
     async fn render(
@@ -140,7 +180,7 @@ impl Collection for CustomTools {
         let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
         let links = db::custom_tools::department_ids(db, &ids).await?;
         let populated: HashMap<i32, DepartmentResponse> = if depth >= 1 {
-            departments::populate(db, links.values().flatten().copied()).await?
+            populate::<Departments>(db, links.values().flatten().copied(), 0).await?
         } else {
             HashMap::new()
         };
@@ -172,11 +212,7 @@ impl Collection for CustomTools {
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
-        let current = db::custom_tools::department_ids(db, &[row.id])
-            .await?
-            .remove(&row.id)
-            .unwrap_or_default();
-        let input = ToolInput::from_json(&merge(to_doc(&row, &current), patch))?;
+        let input = ToolInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
         db::custom_tools::update(db, row.id, input).await
     }
 
@@ -186,36 +222,5 @@ impl Collection for CustomTools {
         row: Row<Self>,
     ) -> AppResult<Row<Self>> {
         db::custom_tools::delete(db, row.id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::now;
-    use serde_json::json;
-
-    #[test]
-    fn the_view_matches_the_domain_document() {
-        let m = custom_tools::Model {
-            id: 2,
-            tool_name: "saveWorldRule".into(),
-            display_name: "Save".into(),
-            description: "Saves".into(),
-            input_schema: json!({"type": "object"}),
-            example_inputs: json!([]),
-            execute_function: "async () => 1".into(),
-            is_global: false,
-            is_active: true,
-            timeout_ms: 5000,
-            version: "1.0.0".into(),
-            total_calls: 4,
-            failed_calls: 1,
-            total_execution_time_ms: 10,
-            created_at: now(),
-            updated_at: now(),
-        };
-        let view = ToolResponse::new(&m, vec![Relation::Id(1), Relation::Id(4)]);
-        assert_eq!(serde_json::to_value(view).ok(), Some(to_doc(&m, &[1, 4])));
     }
 }
