@@ -111,7 +111,8 @@ async fn a_multi_step_tool_run_saves_a_world_rule_in_the_project(wire: Wire) {
     assert!(mentions(&rig.requests()[1]["messages"], "Epic Quest"));
     assert!(mentions(&rig.requests()[2]["messages"], "rulesInCategory"));
     let project = rig.project_id().await;
-    let docs = db::tool_documents::all_in_collection(&rig.app.db, project, "world-rules")
+    let docs = db::tool_documents::scoped(project, "world-rules")
+        .all(&rig.app.db)
         .await
         .expect("docs");
     assert_eq!(docs.len(), 1);
