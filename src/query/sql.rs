@@ -1116,6 +1116,39 @@ mod tests {
     }
 
     #[test]
+    fn text_search_on_json_reaches_inside_objects_and_arrays() {
+        let (s, v) = render(
+            &DATA,
+            &parse(&json!({"tags": {"contains": "ice"}})).expect("ok"),
+            Dialect::Sqlite,
+        )
+        .expect("ok");
+        assert!(
+            s.contains(r#"WHEN 'array' THEN json_extract("tool_documents"."data", '$."tags"')"#),
+            "{s}"
+        );
+        assert_eq!(v, vec![SqlValue::from("%ice%")]);
+        let (s, _) = render(
+            &DATA,
+            &parse(&json!({"stats": {"like": "level"}})).expect("ok"),
+            Dialect::Postgres,
+        )
+        .expect("ok");
+        assert!(
+            s.contains(r#"IN ('string', 'number', 'boolean', 'object', 'array') THEN "tool_documents"."data" #>> '{stats}'"#),
+            "{s}"
+        );
+        // Equality still compares scalars only.
+        let (s, _) = render(
+            &DATA,
+            &parse(&json!({"tags": {"equals": "ice"}})).expect("ok"),
+            Dialect::Sqlite,
+        )
+        .expect("ok");
+        assert!(!s.contains("'array'"), "{s}");
+    }
+
+    #[test]
     fn dates_accept_several_forms() {
         for v in [
             "2026-01-02",

@@ -96,7 +96,10 @@ async fn search_and_filters_go_through_the_where_engine_and_pages_are_exact() {
     // Assert: `%` and `_` are searched literally
     let percent = editor.page("/admin/tool-data?q=100%25", 200).await;
     assert!(percent.contains("100% sure") && !percent.contains("100 percent"));
-    assert!(percent.contains("1 documents match the filter."), "{percent}");
+    assert!(
+        percent.contains("1 documents match the filter."),
+        "{percent}"
+    );
     let underscore = editor.page("/admin/tool-data?q=a_b", 200).await;
     assert!(underscore.contains("a_b") && !underscore.contains("axb"));
 
@@ -124,9 +127,7 @@ async fn search_and_filters_go_through_the_where_engine_and_pages_are_exact() {
     for page in [3, 9] {
         let rules = editor
             .page(
-                &format!(
-                    "/admin/tool-data?collection=world-rules&sort=id&per_page=10&page={page}"
-                ),
+                &format!("/admin/tool-data?collection=world-rules&sort=id&per_page=10&page={page}"),
                 200,
             )
             .await;
@@ -147,14 +148,22 @@ async fn search_and_filters_go_through_the_where_engine_and_pages_are_exact() {
     let stale = editor
         .post(
             "/admin/tool-data/bulk-delete",
-            &[("scope", "matching"), ("q", "dragon"), ("expected_total", "3")],
+            &[
+                ("scope", "matching"),
+                ("q", "dragon"),
+                ("expected_total", "3"),
+            ],
         )
         .await;
     assert_eq!(stale.status(), 409);
     let deleted = editor
         .post(
             "/admin/tool-data/bulk-delete",
-            &[("scope", "matching"), ("q", "dragon"), ("expected_total", "2")],
+            &[
+                ("scope", "matching"),
+                ("q", "dragon"),
+                ("expected_total", "2"),
+            ],
         )
         .await;
     assert_eq!(deleted.status(), 303);

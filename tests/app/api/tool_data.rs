@@ -254,10 +254,7 @@ async fn a_tool_data_collection_is_a_payload_collection_at_api_slug() {
         .delete(&format!("/api/world-rules?where[project][equals]={other}"))
         .await;
     assert_eq!(removed.body["message"], "Deleted 1 Document successfully.");
-    assert_eq!(
-        api.get("/api/world-rules/count").await.body["totalDocs"],
-        2
-    );
+    assert_eq!(api.get("/api/world-rules/count").await.body["totalDocs"], 2);
 
     // delete by id
     let deleted = api.delete(&format!("/api/world-rules/{id}")).await;
@@ -297,12 +294,18 @@ async fn roles_apply_at_api_slug_and_built_in_and_reserved_names_never_reach_it(
     assert_eq!(Api::anonymous(&app).get("/api/notes").await.status, 401);
     // built-in collections are still served by their own routes
     let agents = viewer.get("/api/agents?limit=1").await;
-    assert!(agents.body["docs"][0]["agentId"].is_string(), "{}", agents.body);
+    assert!(
+        agents.body["docs"][0]["agentId"].is_string(),
+        "{}",
+        agents.body
+    );
     assert_eq!(
         viewer.get("/api/openapi.json").await.body["openapi"],
         "3.1.0"
     );
-    let users = editor.post("/api/users", json!({"project": "epic-quest"})).await;
+    let users = editor
+        .post("/api/users", json!({"project": "epic-quest"}))
+        .await;
     assert_ne!(users.status, 201, "{}", users.body);
     // reserved and non-slug names are no route, for everyone
     for path in [
@@ -395,7 +398,10 @@ async fn every_operator_means_the_same_for_tools_and_the_api() {
         json!({"rule": "50% of 100_000", "category": "magic", "score": 2.5, "missing": null}),
     ] {
         let created = api
-            .post(&format!("/api/tool-data/notes?project={}", project.id), data)
+            .post(
+                &format!("/api/tool-data/notes?project={}", project.id),
+                data,
+            )
             .await;
         assert_eq!(created.status, 201, "{}", created.body);
     }
@@ -431,7 +437,10 @@ async fn every_operator_means_the_same_for_tools_and_the_api() {
         (json!({"tags": {"equals": "ice"}}), 0),
         (json!({"tags.1": {"equals": "ice"}}), 1),
         (json!({"stats": {"like": "level"}}), 1),
-        (json!({"id": {"greater_than": 0}, "createdAt": {"greater_than": "2000-01-01"}}), 3),
+        (
+            json!({"id": {"greater_than": 0}, "createdAt": {"greater_than": "2000-01-01"}}),
+            3,
+        ),
         (json!({"project": {"equals": project.id}}), 3),
         (json!({"collection": {"equals": "notes"}}), 3),
         (
@@ -446,9 +455,15 @@ async fn every_operator_means_the_same_for_tools_and_the_api() {
     // malformed wheres are errors, for tools as for the API (memory took `{field: value}`
     // for equals, and compared a word with a date as text)
     for (where_, message) in [
-        (json!({"rule": {"near": 1}}), "Invalid operator “near” on “rule”"),
+        (
+            json!({"rule": {"near": 1}}),
+            "Invalid operator “near” on “rule”",
+        ),
         (json!({"category": "magic"}), "must be an object such as"),
-        (json!({"createdAt": {"greater_than": "yesterday"}}), "expected a date"),
+        (
+            json!({"createdAt": {"greater_than": "yesterday"}}),
+            "expected a date",
+        ),
         (json!({"or": {"a": 1}}), "must be a list of conditions"),
         (json!({"a'b": {"equals": 1}}), "cannot be queried: a'b"),
     ] {

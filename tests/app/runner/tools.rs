@@ -382,7 +382,13 @@ async fn insert_numbered(db: &DatabaseConnection, project: i32, collection: &str
             ["?"; 5],
         ),
     };
-    let [count_mark, collection_mark, project_mark, created_mark, updated_mark] = marks;
+    let [
+        count_mark,
+        collection_mark,
+        project_mark,
+        created_mark,
+        updated_mark,
+    ] = marks;
     let sql = format!(
         "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {count_mark}) \
          INSERT INTO tool_documents (collection, project_id, data, created_at, updated_at) \
@@ -403,7 +409,10 @@ async fn insert_numbered(db: &DatabaseConnection, project: i32, collection: &str
         ))
         .await
         .expect("documents inserted");
-    assert_eq!(inserted.rows_affected(), u64::try_from(count).expect("count"));
+    assert_eq!(
+        inserted.rows_affected(),
+        u64::try_from(count).expect("count")
+    );
 }
 
 const PROBE: &str = r#"async (input, { payload }) => {
