@@ -8,7 +8,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-
 use sea_orm::DbBackend;
 use sea_orm::sea_query::Condition;
 use serde_json::json;
