@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn every_map_has_id_and_timestamps() {
-        let mut maps = Maps(vec![&crate::query::collections::TOOL_DATA]);
+        let mut maps = Maps(vec![&crate::db::tool_documents::FIELDS]);
         each(&mut maps);
         for map in maps.0 {
             for f in ["id", "createdAt", "updatedAt"] {

@@ -287,6 +287,21 @@ impl Writer {
         }
     }
 
+    /// The text that `like` / `contains` search at a free-form JSON path: a scalar's text, or
+    /// the JSON text of an object or array, so that a search reaches inside nested values
+    /// (a whole document, when the path is the column itself).
+    fn json_search_text(&self, table: &str, column: &str, path: &[String]) -> String {
+        let (c, p) = self.json_ref(table, column, path);
+        match self.dialect {
+            Dialect::Sqlite => format!(
+                "(CASE json_type({c}, {p}) WHEN 'text' THEN json_extract({c}, {p}) WHEN 'integer' THEN CAST(json_extract({c}, {p}) AS TEXT) WHEN 'real' THEN CAST(json_extract({c}, {p}) AS TEXT) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'object' THEN json_extract({c}, {p}) WHEN 'array' THEN json_extract({c}, {p}) END)"
+            ),
+            Dialect::Postgres => format!(
+                "(CASE WHEN jsonb_typeof({c} #> {p}) IN ('string', 'number', 'boolean', 'object', 'array') THEN {c} #>> {p} END)"
+            ),
+        }
+    }
+
     fn json_num(&self, table: &str, column: &str, path: &[String]) -> String {
         let (c, p) = self.json_ref(table, column, path);
         match self.dialect {
@@ -539,7 +554,8 @@ impl Writer {
                 }
             }
             Operator::Like | Operator::Contains | Operator::NotLike => {
-                self.text_search(&text, path, op, value)?;
+                let searched = self.json_search_text(table, column, segments);
+                self.text_search(&searched, path, op, value)?;
             }
         }
         Ok(())
@@ -1097,6 +1113,39 @@ mod tests {
             s.starts_with("EXISTS (SELECT 1 FROM jsonb_array_elements("),
             "{s}"
         );
+    }
+
+    #[test]
+    fn text_search_on_json_reaches_inside_objects_and_arrays() {
+        let (s, v) = render(
+            &DATA,
+            &parse(&json!({"tags": {"contains": "ice"}})).expect("ok"),
+            Dialect::Sqlite,
+        )
+        .expect("ok");
+        assert!(
+            s.contains(r#"WHEN 'array' THEN json_extract("tool_documents"."data", '$."tags"')"#),
+            "{s}"
+        );
+        assert_eq!(v, vec![SqlValue::from("%ice%")]);
+        let (s, _) = render(
+            &DATA,
+            &parse(&json!({"stats": {"like": "level"}})).expect("ok"),
+            Dialect::Postgres,
+        )
+        .expect("ok");
+        assert!(
+            s.contains(r#"IN ('string', 'number', 'boolean', 'object', 'array') THEN "tool_documents"."data" #>> '{stats}'"#),
+            "{s}"
+        );
+        // Equality still compares scalars only.
+        let (s, _) = render(
+            &DATA,
+            &parse(&json!({"tags": {"equals": "ice"}})).expect("ok"),
+            Dialect::Sqlite,
+        )
+        .expect("ok");
+        assert!(!s.contains("'array'"), "{s}");
     }
 
     #[test]

@@ -1,47 +1,37 @@
 //! The database-backed `payload` API of custom tools, scoped to the execution's project.
 //!
 //! - `projects`: read-only, and only the run's own project exists (another id is "not found").
-//! - any other slug-like name that is not a built-in collection (`world-rules`, …): tool data
-//!   documents of (collection, project), shaped `{id, collection, project, ...data, createdAt,
-//!   updatedAt}`, queried with Payload's `where`/`sort`/`limit`/`page` evaluated in Rust.
+//! - any other slug-like name that is not reserved (`world-rules`, …): tool data documents
+//!   of (collection, project), shaped as [`tool_documents::to_doc`] shapes them for the JSON
+//!   API too.
 //! - built-in collections (users, agents, …) are refused.
+//!
+//! `where`, `sort`, `limit` and `page` go through the same SQL where-engine as the JSON API
+//! ([`crate::query`] over a field map, then [`db::listing`]): one meaning per operator, the
+//! scope (collection, project) applied in SQL, and exact counts and pages at any size.
 
 use futures_util::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DbErr};
-use serde_json::{Map, Value, json};
+use sea_orm::sea_query::Condition;
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use serde_json::{Value, json};
 
-use super::query;
+use crate::db::{self, listing::PageRequest, tool_documents};
 use crate::collections::projects::ProjectResponse;
-use crate::db::tool_documents;
-use crate::domain::iso;
 use crate::entities::{projects as project_rows, tool_documents as doc_rows};
+use crate::query::{self, FieldMap, SortKey, collections};
 use crate::sandbox::{DataApi, DataOp};
-
-/// Largest document a tool may store, as JSON.
-pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
 /// The project collection tools may read.
 pub const PROJECTS: &str = "projects";
 
-/// Collections of the application itself: never reachable from tools.
-pub const BUILT_IN: &[&str] = &[
-    "users",
-    "agents",
-    "custom-tools",
-    "agent-executions",
-    "execution-events",
-    "models",
-    "departments",
-    "tool-documents",
-    "sessions",
-    "api-tokens",
-    "app-settings",
-    "payload-preferences",
-    "payload-migrations",
-];
+/// Page size of `payload.find` when the tool names none.
+pub const DEFAULT_LIMIT: u64 = 10;
 
-/// Keys a document's data may not set: the envelope owns them.
-const RESERVED: &[&str] = &["id", "collection", "project", "createdAt", "updatedAt"];
+/// Largest page `payload.find` returns (a tool pages through more with `page`).
+pub const MAX_LIMIT: u64 = 100;
+
+/// Most sort keys in one `sort`.
+const MAX_SORT_KEYS: usize = 10;
 
 /// The `payload` API for one execution.
 #[derive(Clone)]
@@ -59,34 +49,34 @@ impl DbDataApi {
     /// Performs one operation (the admin's "Try it" panel calls this too, through the sandbox).
     pub async fn apply(&self, op: DataOp) -> Result<Value, String> {
         let collection = op.collection().to_owned();
-        if collection == PROJECTS {
-            return self.projects(op);
-        }
-        check_collection(&collection)?;
-        let Some(project) = &self.project else {
-            return Err(format!(
-                "payload.{}: this run has no project, and tool data is stored per project",
-                op.method()
-            ));
-        };
         let method = op.method();
-        self.tool_data(project.id, &collection, op)
-            .await
-            .map_err(|e| match e {
-                Failure::Message(m) => m,
-                Failure::Db(err) => {
-                    tracing::error!(error = %err, collection, "tool data query failed");
-                    format!("payload.{method}: internal error while accessing {collection}")
-                }
-            })
+        let result = if collection == PROJECTS {
+            self.projects(op).await
+        } else if let Some(problem) = tool_documents::collection_error(&collection) {
+            Err(Failure::Message(format!("payload.{method}: {problem}")))
+        } else if let Some(project) = &self.project {
+            self.tool_data(project.id, &collection, op).await
+        } else {
+            Err(Failure::Message(format!(
+                "payload.{method}: this run has no project, and tool data is stored per project"
+            )))
+        };
+        result.map_err(|e| match e {
+            Failure::Message(m) => m,
+            Failure::Db(err) => {
+                tracing::error!(error = %err, collection, "tool data query failed");
+                format!("payload.{method}: internal error while accessing {collection}")
+            }
+        })
     }
 
-    fn projects(&self, op: DataOp) -> Result<Value, String> {
-        let own: Vec<Value> = self
-            .project
-            .iter()
-            .filter_map(|p| serde_json::to_value(ProjectResponse::from(p)).ok())
-            .collect();
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn projects(&self, op: DataOp) -> Result<Value, Failure> {
+        let map = &collections::PROJECTS;
+        let own = self.project.as_ref().map(|p| p.id);
         match op {
             DataOp::Find {
                 r#where,
@@ -95,23 +85,45 @@ impl DbDataApi {
                 sort,
                 ..
             } => {
-                let mut docs = filtered(own, r#where.as_ref())?;
-                if let Some(sort) = sort {
-                    query::sort_docs(&mut docs, &sort);
-                }
-                Ok(query::paginate(docs, limit, page))
+                let q = ToolQuery::new(
+                    map,
+                    "find",
+                    r#where.as_ref(),
+                    sort.as_deref(),
+                    limit,
+                    page,
+                    self.backend(),
+                )?;
+                let Some(own) = own else {
+                    return Ok(envelope(Vec::new(), 0, q.limit, q.page));
+                };
+                let found =
+                    db::listing::find_page(&self.db, tool_documents::own_project(own), q.request())
+                        .await?;
+                let docs = found.items.iter().map(project_doc).collect();
+                Ok(envelope(docs, found.total, found.limit, found.page))
             }
             DataOp::Count { r#where, .. } => {
-                Ok(json!({"totalDocs": filtered(own, r#where.as_ref())?.len()}))
+                let filter = filter_of(map, "count", r#where.as_ref(), self.backend())?;
+                let total = match own {
+                    Some(own) => {
+                        db::listing::count(&self.db, tool_documents::own_project(own), filter)
+                            .await?
+                    }
+                    None => 0,
+                };
+                Ok(json!({"totalDocs": total}))
             }
-            DataOp::FindById { id, .. } => own
-                .into_iter()
-                .find(|doc| parse_id(&id) == Some(doc["id"].as_i64().unwrap_or(-1)))
-                .ok_or_else(|| not_found(PROJECTS, &id)),
-            other => Err(format!(
+            DataOp::FindById { id, .. } => self
+                .project
+                .iter()
+                .find(|p| parse_id(&id) == Some(i64::from(p.id)))
+                .map(project_doc)
+                .ok_or_else(|| Failure::Message(not_found(PROJECTS, &id))),
+            other => Err(Failure::Message(format!(
                 "payload.{}: the projects collection is read-only for tools",
                 other.method()
-            )),
+            ))),
         }
     }
 
@@ -122,6 +134,7 @@ impl DbDataApi {
         op: DataOp,
     ) -> Result<Value, Failure> {
         let db = &self.db;
+        let map = &tool_documents::FIELDS;
         match op {
             DataOp::Find {
                 r#where,
@@ -130,41 +143,52 @@ impl DbDataApi {
                 sort,
                 ..
             } => {
-                let rows = tool_documents::all_in_collection(db, project, collection).await?;
-                let mut docs = filtered(rows.iter().map(shape).collect(), r#where.as_ref())?;
-                if let Some(sort) = sort {
-                    query::sort_docs(&mut docs, &sort);
-                }
-                Ok(query::paginate(docs, limit, page))
+                let q = ToolQuery::new(
+                    map,
+                    "find",
+                    r#where.as_ref(),
+                    sort.as_deref(),
+                    limit,
+                    page,
+                    self.backend(),
+                )?;
+                let found = db::listing::find_page(
+                    db,
+                    tool_documents::scoped(project, collection),
+                    q.request(),
+                )
+                .await?;
+                let docs = found.items.iter().map(tool_documents::to_doc).collect();
+                Ok(envelope(docs, found.total, found.limit, found.page))
             }
             DataOp::Count { r#where, .. } => {
-                let rows = tool_documents::all_in_collection(db, project, collection).await?;
-                let docs = filtered(rows.iter().map(shape).collect(), r#where.as_ref())?;
-                Ok(json!({"totalDocs": docs.len()}))
+                let filter = filter_of(map, "count", r#where.as_ref(), self.backend())?;
+                let total =
+                    db::listing::count(db, tool_documents::scoped(project, collection), filter)
+                        .await?;
+                Ok(json!({"totalDocs": total}))
             }
-            DataOp::FindById { id, .. } => {
-                Ok(shape(&self.existing(project, collection, &id).await?))
-            }
+            DataOp::FindById { id, .. } => Ok(tool_documents::to_doc(
+                &self.existing(project, collection, &id).await?,
+            )),
             DataOp::Create { data, .. } => {
-                let data = sized(Value::Object(clean_data(data, "create")?), "create")?;
+                let data = tool_documents::new_data(&data)
+                    .map_err(|e| Failure::Message(format!("payload.create: {e}")))?;
                 let row = tool_documents::create(db, project, collection, data).await?;
-                Ok(shape(&row))
+                Ok(tool_documents::to_doc(&row))
             }
             DataOp::Update { id, data, .. } => {
-                let patch = clean_data(data, "update")?;
                 let row = self.existing(project, collection, &id).await?;
-                let mut merged = match row.data.clone() {
-                    Value::Object(map) => map,
-                    _ => Map::new(),
-                };
-                merged.extend(patch);
-                let data = sized(Value::Object(merged), "update")?;
-                Ok(shape(&tool_documents::replace_data(db, row, data).await?))
+                let data = tool_documents::patched_data(&row.data, &data)
+                    .map_err(|e| Failure::Message(format!("payload.update: {e}")))?;
+                Ok(tool_documents::to_doc(
+                    &tool_documents::replace_data(db, row, data).await?,
+                ))
             }
             DataOp::Delete { id, .. } => {
                 let row = self.existing(project, collection, &id).await?;
                 tool_documents::delete(db, row.id).await?;
-                Ok(shape(&row))
+                Ok(tool_documents::to_doc(&row))
             }
         }
     }
@@ -201,77 +225,87 @@ impl From<DbErr> for Failure {
     }
 }
 
-impl From<String> for Failure {
-    fn from(m: String) -> Self {
-        Failure::Message(m)
-    }
+/// A tool's `find` arguments, checked and turned into SQL by the where-engine.
+struct ToolQuery {
+    filter: Option<Condition>,
+    order: Vec<SortKey>,
+    limit: u64,
+    page: u64,
 }
 
-/// Tool data collections: slug-like names that are not built in.
-fn check_collection(name: &str) -> Result<(), String> {
-    let slug_like = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !slug_like {
-        return Err(format!(
-            "`{name}` is not a valid collection name (lowercase letters, digits, '-' and '_')"
-        ));
+impl ToolQuery {
+    fn new(
+        map: &FieldMap,
+        method: &str,
+        r#where: Option<&Value>,
+        sort: Option<&str>,
+        limit: Option<u64>,
+        page: Option<u64>,
+        backend: DbBackend,
+    ) -> Result<Self, Failure> {
+        let filter = filter_of(map, method, r#where, backend)?;
+        let sort: Vec<String> = sort
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .take(MAX_SORT_KEYS)
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            filter,
+            order: query::order(map, &sort, backend),
+            limit: limit
+                .filter(|l| *l > 0)
+                .unwrap_or(DEFAULT_LIMIT)
+                .min(MAX_LIMIT),
+            page: page.filter(|p| *p > 0).unwrap_or(1).min(query::MAX_PAGE),
+        })
     }
-    if BUILT_IN.contains(&name) || BUILT_IN.contains(&name.replace('_', "-").as_str()) {
-        return Err(format!("the {name} collection is not accessible to tools"));
-    }
-    Ok(())
-}
 
-fn filtered(docs: Vec<Value>, r#where: Option<&Value>) -> Result<Vec<Value>, String> {
-    let Some(r#where) = r#where else {
-        return Ok(docs);
-    };
-    let mut kept = Vec::with_capacity(docs.len());
-    for doc in docs {
-        if query::matches(&doc, r#where).map_err(|e| format!("invalid where: {e}"))? {
-            kept.push(doc);
+    fn request(&self) -> PageRequest<'_> {
+        PageRequest {
+            filter: self.filter.clone(),
+            order: &self.order,
+            limit: self.limit,
+            page: self.page,
+            count: true,
         }
     }
-    Ok(kept)
 }
 
-/// The data a tool stores: an object, without the envelope's keys.
-fn clean_data(data: Value, method: &str) -> Result<Map<String, Value>, String> {
-    let Value::Object(mut map) = data else {
-        return Err(format!("payload.{method}: `data` must be an object"));
+/// The SQL filter of a tool's `where`; a malformed one is a message for the tool.
+fn filter_of(
+    map: &FieldMap,
+    method: &str,
+    r#where: Option<&Value>,
+    backend: DbBackend,
+) -> Result<Option<Condition>, Failure> {
+    let Some(r#where) = r#where else {
+        return Ok(None);
     };
-    for key in RESERVED {
-        map.remove(*key);
-    }
-    Ok(map)
+    query::where_clause::parse(r#where)
+        .and_then(|tree| query::sql::condition(map, &tree, backend.into()))
+        .map_err(|e| Failure::Message(format!("payload.{method}: invalid where: {e}")))
 }
 
-/// `data` if its JSON is at most [`MAX_DOCUMENT_BYTES`].
-fn sized(data: Value, method: &str) -> Result<Value, String> {
-    let size = serde_json::to_vec(&data).map_or(usize::MAX, |v| v.len());
-    if size > MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "payload.{method}: the document is {size} bytes of JSON; the limit is {MAX_DOCUMENT_BYTES} bytes"
-        ));
-    }
-    Ok(data)
-}
-
-/// A stored document as tools see it.
-pub fn shape(row: &doc_rows::Model) -> Value {
-    let mut doc = match &row.data {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    doc.insert("id".into(), json!(row.id));
-    doc.insert("collection".into(), json!(row.collection));
-    doc.insert("project".into(), json!(row.project_id));
-    doc.insert("createdAt".into(), json!(iso(&row.created_at)));
-    doc.insert("updatedAt".into(), json!(iso(&row.updated_at)));
-    Value::Object(doc)
+/// Payload's paginated envelope, counted as the JSON API counts it.
+fn envelope(docs: Vec<Value>, total: u64, limit: u64, page: u64) -> Value {
+    let total_pages = total.div_ceil(limit.max(1));
+    let has_prev = page > 1;
+    let has_next = total_pages > page;
+    json!({
+        "docs": docs,
+        "totalDocs": total,
+        "limit": limit,
+        "totalPages": total_pages,
+        "page": page,
+        "pagingCounter": (page - 1).saturating_mul(limit) + 1,
+        "hasPrevPage": has_prev,
+        "hasNextPage": has_next,
+        "prevPage": if has_prev { json!(page - 1) } else { Value::Null },
+        "nextPage": if has_next { json!(page + 1) } else { Value::Null },
+    })
 }
 
 fn parse_id(id: &Value) -> Option<i64> {
@@ -286,26 +320,61 @@ fn not_found(collection: &str, id: &Value) -> String {
     format!("Not Found: no document {id} in {collection}")
 }
 
+
+/// A project as tools see it: its API document.
+fn project_doc(p: &project_rows::Model) -> Value {
+    serde_json::to_value(ProjectResponse::from(p)).unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn only_slug_like_tool_collections_are_allowed() {
-        assert!(check_collection("world-rules").is_ok());
-        assert!(check_collection("users").is_err());
-        assert!(check_collection("custom_tools").is_err());
-        assert!(check_collection("World Rules").is_err());
-        assert!(check_collection("").is_err());
+    fn the_envelope_counts_like_the_json_api() {
+        let page = envelope(vec![json!(1)], 25, 10, 3);
+        assert_eq!(
+            (
+                page["totalPages"].clone(),
+                page["hasNextPage"].clone(),
+                page["prevPage"].clone(),
+                page["pagingCounter"].clone()
+            ),
+            (json!(3), json!(false), json!(2), json!(21))
+        );
+        let empty = envelope(Vec::new(), 0, 10, 1);
+        assert_eq!(
+            (empty["totalPages"].clone(), empty["nextPage"].clone()),
+            (json!(0), Value::Null)
+        );
     }
 
     #[test]
-    fn data_loses_envelope_keys_and_is_capped() {
-        let data = clean_data(json!({"id": 9, "project": 2, "rule": "x"}), "create").expect("ok");
-        assert_eq!(Value::Object(data), json!({"rule": "x"}));
-        let big = json!({"text": "x".repeat(MAX_DOCUMENT_BYTES)});
-        let err = sized(big, "create").expect_err("too big");
-        assert!(err.contains("the limit is 262144 bytes"), "{err}");
-        assert!(clean_data(json!([1]), "create").is_err());
+    fn limits_default_and_cap_and_bad_wheres_are_messages() {
+        let q = ToolQuery::new(
+            &tool_documents::FIELDS,
+            "find",
+            None,
+            Some(" -rank , ,title"),
+            Some(5000),
+            Some(0),
+            DbBackend::Sqlite,
+        )
+        .unwrap_or_else(|_| panic!("valid"));
+        assert_eq!((q.limit, q.page), (MAX_LIMIT, 1));
+        // -rank and title each sort by number then text; then id.
+        assert_eq!(q.order.len(), 5);
+        let Err(Failure::Message(m)) = filter_of(
+            &tool_documents::FIELDS,
+            "count",
+            Some(&json!({"rule": {"near": 1}})),
+            DbBackend::Postgres,
+        ) else {
+            panic!("an operator error")
+        };
+        assert!(
+            m.starts_with("payload.count: invalid where: Invalid operator “near”"),
+            "{m}"
+        );
     }
 }

@@ -6,7 +6,6 @@ pub mod builtin;
 pub mod data_api;
 pub mod js;
 pub(crate) mod loader;
-pub mod query;
 pub mod schema;
 pub mod trial;
 

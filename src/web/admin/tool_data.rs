@@ -1,16 +1,25 @@
 //! Tool data: documents that custom tools stored, browsed by collection and project; editors
 //! may delete them.
+//!
+//! The page's state (search text, collection, project, sort, page) becomes a Payload `where`
+//! over [`BROWSE`] and is read through the same where-engine and paging as the JSON API: the
+//! search is `data` `contains` the text (anywhere in the document's JSON, ignoring case), the
+//! pickers are `equals`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use sea_orm::DbBackend;
+use sea_orm::sea_query::Condition;
+use serde_json::json;
 
 use super::form::FormValues;
 use super::list::{ListQuery, ListView, fetch_page};
 use super::{Chrome, Ctx, parse_id};
-use crate::db::{self, tool_documents::DocumentFilter};
+use crate::db::{self, list::Sort, listing::PageRequest, tool_documents::BROWSE};
 use crate::domain::users::Role;
 use crate::entities::{projects, tool_documents::Model};
 use crate::error::{AppError, AppResult};
+use crate::query::{Operator, Where};
 use crate::state::AppState;
 use crate::web::errors::PageError;
 use crate::web::htmx::{Toast, Tone, fragment_with_toasts, page_or_fragment, render, see_other};
@@ -57,11 +66,45 @@ struct DocumentPage {
     json: String,
 }
 
-fn filter(query: &ListQuery) -> DocumentFilter {
-    DocumentFilter {
-        q: query.q(),
-        collection: query.get("collection").map(str::to_owned),
-        project_id: query.id("project"),
+/// The list's filter as a `where`: the search text, the collection and the project.
+fn where_of(query: &ListQuery) -> Where {
+    let field = |path: &str, op, value| Where::Field {
+        path: path.to_owned(),
+        op,
+        value,
+    };
+    let mut parts = Vec::new();
+    let q = query.q();
+    if !q.is_empty() {
+        parts.push(field("data", Operator::Contains, json!(q)));
+    }
+    if let Some(collection) = query.get("collection") {
+        parts.push(field("collection", Operator::Equals, json!(collection)));
+    }
+    if let Some(project) = query.id("project") {
+        parts.push(field("project", Operator::Equals, json!(project)));
+    }
+    Where::And(parts)
+}
+
+/// The SQL filter of the list's state.
+fn filter(query: &ListQuery, backend: DbBackend) -> AppResult<Option<Condition>> {
+    crate::query::sql::condition(&BROWSE, &where_of(query), backend.into())
+        .map_err(|e| AppError::BadRequest(e.to_string()))
+}
+
+/// The field path of a sort key of the page.
+fn sort_path(sort: &Sort) -> String {
+    let path = match sort.key.as_str() {
+        "created" => "createdAt",
+        "collection" => "collection",
+        "id" => "id",
+        _ => "updatedAt",
+    };
+    if sort.desc {
+        format!("-{path}")
+    } else {
+        path.to_owned()
     }
 }
 
@@ -70,10 +113,19 @@ async fn list_page(
     chrome: Chrome,
     query: &ListQuery,
 ) -> AppResult<DocumentsPage> {
-    let filter = filter(query);
+    let backend = state.db.get_database_backend();
+    let filter = filter(query, backend)?;
     let sort = query.sort(SORTS, "-updated");
+    let order = crate::query::order(&BROWSE, &[sort_path(&sort)], backend);
     let page = fetch_page(query, |limit, page| {
-        db::tool_documents::search(&state.db, &filter, &sort, limit, page)
+        let request = PageRequest {
+            filter: filter.clone(),
+            order: &order,
+            limit,
+            page,
+            count: true,
+        };
+        db::listing::find_page(&state.db, db::tool_documents::everything(), request)
     })
     .await?;
     Ok(DocumentsPage {
@@ -169,7 +221,8 @@ async fn bulk_delete(
                 .map(|k| ((*k).to_owned(), form.get(k).to_owned()))
                 .collect(),
         );
-        let ids = db::tool_documents::matching_ids(&state.db, &filter(&query)).await?;
+        let filter = filter(&query, state.db.get_database_backend())?;
+        let ids = db::tool_documents::matching_ids(&state.db, filter).await?;
         if form.get("expected_total") != ids.len().to_string() {
             return Err(AppError::Conflict("The documents matching this filter changed since the page was shown. Nothing was deleted; review the list and try again.".into()).into());
         }

@@ -23,9 +23,10 @@
 //!   empty result, nor widen a bulk delete. Malformed `limit` / `page` / `depth` are
 //!   ignored, as Payload does.
 //! - Document ids that are not positive 32-bit integers are 404s.
-//! - Tool data lives at `/api/tool-data/{collection}?project=<id or slug>`: the project is
-//!   a required query parameter on every request, so that no request can read across
-//!   projects (see [`tool_data`]).
+//! - Tool data lives at `/api/tool-data/{collection}?project=<id or slug>` (the project a
+//!   required query parameter, so that such a request never reads across projects) and, as
+//!   a Payload client calls it, at `/api/{collection}` for names that are not built in
+//!   (`project` an ordinary field there); see [`tool_data`].
 //! - Users: admins manage everyone; other users read and update themselves (not their
 //!   role or `disabled`) and manage their own API key; the last enabled admin cannot be
 //!   demoted, disabled or deleted. Models: everyone reads, admins write. Executions are
@@ -73,6 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)
+            // Last: `/{collection}` would match any built-in slug registered after it.
+            .configure(tool_data::fallback_routes)
             .default_service(web::to(errors::route_not_found)),
     )
     .route("/metrics", web::get().to(metrics::metrics));

@@ -1,141 +1,221 @@
-//! `/api/tool-data/{collection}`: the documents custom tools write (e.g. `world-rules`),
-//! with the same REST conventions as the built-in collections.
+//! Tool data over the JSON API: the documents custom tools write (e.g. `world-rules`), with
+//! the same REST conventions as the built-in collections, at two addresses.
 //!
-//! Tool data is isolated per project, so every request names its project with the
-//! `project` query parameter (an id or a slug): `GET /api/tool-data/world-rules?project=1`.
-//! A document is its free-form JSON fields plus `id`, `project`, `createdAt` and
-//! `updatedAt`; `where` and `sort` reach any field inside it (`where[era][equals]=first`).
+//! - `/api/tool-data/{collection}?project=<id or slug>`: one project's documents; the project
+//!   is a required query parameter on every request.
+//! - `/api/{collection}` for any slug-like name that is not built in or reserved (see
+//!   [`db::tool_documents::collection_error`]), as a Payload client calls a collection: every
+//!   project's documents, `project` being an ordinary field (`where[project][equals]=1`), and
+//!   the project of a new document coming from its body. [`fallback_routes`] is mounted after
+//!   every other `/api` route, so that it never shadows one.
+//!
+//! A document is shaped by [`db::tool_documents::to_doc`], as tools see it; `where` and `sort`
+//! reach `id`, `collection`, `project`, `createdAt`, `updatedAt` and any path inside the
+//! document (`where[era][equals]=first`), through the same where-engine as everything else.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use sea_orm::DatabaseConnection;
-use serde_json::{Map, Value};
+use sea_orm::{DatabaseConnection, Select};
+use serde_json::Value;
 
 use super::errors::{ApiError, ApiResult, method_not_allowed};
 use super::extract::{ApiBody, ApiUser, parse_id};
 use super::views::{BulkError, BulkResponse, CountResponse, DocResponse, ListResponse};
-use crate::db::{self, listing::PageRequest};
-use crate::domain::{fields::is_slug, iso};
+use crate::db::{self, listing::PageRequest, tool_documents::DataError};
 use crate::entities::tool_documents;
-use crate::query::{ListParams, MAX_LIMIT, collections::TOOL_DATA};
+use crate::error::AppError;
+use crate::query::{ListParams, MAX_LIMIT};
 use crate::state::AppState;
 
-/// Fields every document has, set by the server.
-const RESERVED: [&str; 4] = ["id", "project", "createdAt", "updatedAt"];
+/// The field map of tool data.
+const FIELDS: &crate::query::FieldMap = &db::tool_documents::FIELDS;
 
-/// The routes.
+/// The `/api/tool-data/{collection}` routes.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    mount::<false>(cfg, "/tool-data/{collection}");
+}
+
+/// The `/api/{collection}` routes: mount them after every other `/api` route.
+pub(crate) fn fallback_routes(cfg: &mut web::ServiceConfig) {
+    mount::<true>(cfg, "/{collection}");
+}
+
+/// Registers the routes of one address (`/count` before `/{id}`). `OPEN` is true for
+/// `/api/{collection}`, false for `/api/tool-data/{collection}`.
+fn mount<const OPEN: bool>(cfg: &mut web::ServiceConfig, base: &str) {
     cfg.service(
-        web::resource("/tool-data/{collection}/count")
-            .route(web::get().to(count))
+        web::resource(format!("{base}/count"))
+            .route(web::get().to(count::<OPEN>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
-        web::resource("/tool-data/{collection}")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .route(web::patch().to(update_many))
-            .route(web::delete().to(delete_many))
+        web::resource(base.to_owned())
+            .route(web::get().to(list::<OPEN>))
+            .route(web::post().to(create::<OPEN>))
+            .route(web::patch().to(update_many::<OPEN>))
+            .route(web::delete().to(delete_many::<OPEN>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
-        web::resource("/tool-data/{collection}/{id}")
-            .route(web::get().to(find_by_id))
-            .route(web::patch().to(update_by_id))
-            .route(web::delete().to(delete_by_id))
+        web::resource(format!("{base}/{{id}}"))
+            .route(web::get().to(find_by_id::<OPEN>))
+            .route(web::patch().to(update_by_id::<OPEN>))
+            .route(web::delete().to(delete_by_id::<OPEN>))
             .default_service(web::to(method_not_allowed)),
     );
 }
 
-/// The project and collection a request addresses.
-struct Scope {
-    project_id: i32,
-    collection: String,
+/// The documents a request addresses.
+enum Scope {
+    /// One collection in one project (`/api/tool-data/{collection}?project=…`).
+    Project { collection: String, project_id: i32 },
+    /// One collection in every project (`/api/{collection}`).
+    Open { collection: String },
 }
 
-async fn scope(
-    db: &DatabaseConnection,
-    collection: &str,
-    params: &ListParams,
-) -> Result<Scope, ApiError> {
-    if collection.len() > 64 || !is_slug(collection) {
-        return Err(ApiError::bad_request(
-            "Tool-data collection names are lowercase letters, digits and dashes, starting with a letter.",
+impl Scope {
+    /// The request's scope: its collection name checked, and for `/api/tool-data/…` its
+    /// project looked up.
+    async fn of<const OPEN: bool>(
+        req: &HttpRequest,
+        db: &DatabaseConnection,
+        collection: &str,
+    ) -> Result<Self, ApiError> {
+        route_exists::<OPEN>(req, collection)?;
+        if let Some(problem) = db::tool_documents::collection_error(collection) {
+            return Err(ApiError::bad_request(problem));
+        }
+        let collection = collection.to_owned();
+        if OPEN {
+            return Ok(Scope::Open { collection });
+        }
+        let params = ListParams::parse(req.query_string())?;
+        let Some(project) = params
+            .param("project")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        else {
+            return Err(ApiError::bad_request(
+                "The project query parameter is required: tool data belongs to one project (?project=<id or slug>).",
+            ));
+        };
+        let project_id = find_project(db, project).await?.ok_or_else(|| {
+            ApiError::App(AppError::NotFound(format!("Project not found: {project}")))
+        })?;
+        Ok(Scope::Project {
+            collection,
+            project_id,
+        })
+    }
+
+    fn collection(&self) -> &str {
+        match self {
+            Scope::Project { collection, .. } | Scope::Open { collection } => collection,
+        }
+    }
+
+    /// Every document in scope, as a query to narrow.
+    fn select(&self) -> Select<tool_documents::Entity> {
+        match self {
+            Scope::Project {
+                collection,
+                project_id,
+            } => db::tool_documents::scoped(*project_id, collection),
+            Scope::Open { collection } => db::tool_documents::in_collection(collection),
+        }
+    }
+
+    /// The document `id`, if it is in scope.
+    async fn find(
+        &self,
+        db: &DatabaseConnection,
+        id: &str,
+    ) -> Result<tool_documents::Model, ApiError> {
+        let id = parse_id(id)?;
+        let row = match self {
+            Scope::Project {
+                collection,
+                project_id,
+            } => db::tool_documents::find_in_project(db, *project_id, collection, id).await?,
+            Scope::Open { collection } => {
+                db::tool_documents::find_in_collection(db, collection, id).await?
+            }
+        };
+        row.ok_or_else(ApiError::not_found)
+    }
+}
+
+/// At `/api/{collection}`, a name that is not a tool data collection is no route at all:
+/// answered before credentials are checked, as unknown routes are.
+fn route_exists<const OPEN: bool>(req: &HttpRequest, collection: &str) -> Result<(), ApiError> {
+    if OPEN && db::tool_documents::collection_error(collection).is_some() {
+        return Err(ApiError::Status(
+            StatusCode::NOT_FOUND,
+            format!("Route not found \"{}\"", req.path()),
         ));
     }
-    let Some(project) = params
-        .param("project")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    else {
-        return Err(ApiError::bad_request(
-            "The project query parameter is required: tool data belongs to one project (?project=<id or slug>).",
-        ));
-    };
+    Ok(())
+}
+
+/// The id of the project named by an id or a slug.
+async fn find_project(db: &DatabaseConnection, project: &str) -> Result<Option<i32>, ApiError> {
     let found = match project.parse::<i32>() {
         Ok(id) if id > 0 => db::projects::find_by_id(db, id).await?,
         _ => db::projects::find_by_slug(db, project).await?,
     };
-    let project = found.ok_or_else(|| {
-        ApiError::App(crate::error::AppError::NotFound(format!(
-            "Project not found: {project}"
-        )))
-    })?;
-    Ok(Scope {
-        project_id: project.id,
-        collection: collection.to_owned(),
-    })
+    Ok(found.map(|p| p.id))
 }
 
-/// A stored document as the API returns it.
-pub fn to_doc(m: &tool_documents::Model) -> Value {
-    let mut doc = match &m.data {
-        Value::Object(map) => map.clone(),
-        other => Map::from_iter([("value".to_owned(), other.clone())]),
+/// The project of a document created at `/api/{collection}`: the body's `project`, an id
+/// (or a slug).
+async fn project_of_body(db: &DatabaseConnection, body: &Value) -> Result<i32, ApiError> {
+    let named = match body.get("project") {
+        None | Some(Value::Null) => {
+            return Err(AppError::field("project", "This field is required.").into());
+        }
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) if !s.trim().is_empty() && !s.contains('\0') => s.trim().to_owned(),
+        Some(_) => {
+            return Err(AppError::field("project", "Must be a project id.").into());
+        }
     };
-    doc.insert("id".into(), m.id.into());
-    doc.insert("project".into(), m.project_id.into());
-    doc.insert("createdAt".into(), iso(&m.created_at).into());
-    doc.insert("updatedAt".into(), iso(&m.updated_at).into());
-    Value::Object(doc)
+    find_project(db, &named)
+        .await?
+        .ok_or_else(|| AppError::field("project", format!("No project has the id {named}.")).into())
 }
 
-/// The data of a body: a JSON object without the server's fields.
-fn data_of(body: &Value) -> Result<Map<String, Value>, ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("The body must be a JSON object."));
-    };
-    Ok(map
-        .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect())
+fn data_error(e: DataError) -> ApiError {
+    match e {
+        DataError::NotAnObject => ApiError::bad_request("The body must be a JSON object."),
+        DataError::TooLarge(_) => ApiError::bad_request(format!("Invalid document: {e}.")),
+    }
 }
 
-async fn list(
+fn doc(row: &tool_documents::Model) -> Value {
+    db::tool_documents::to_doc(row)
+}
+
+async fn list<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<String>,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path)?;
     auth.require()?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path).await?;
     let params = ListParams::parse(req.query_string())?;
-    let scope = scope(&state.db, &path, &params).await?;
     let backend = state.db.get_database_backend();
-    let order = params.order(&TOOL_DATA, backend);
+    let order = params.order(FIELDS, backend);
     let request = PageRequest {
-        filter: params.filter(&TOOL_DATA, backend)?,
+        filter: params.filter(FIELDS, backend)?,
         order: &order,
         limit: params.limit,
         page: params.page,
         count: params.pagination,
     };
-    let page = db::listing::find_page(
-        &state.db,
-        db::tool_documents::scoped(scope.project_id, &scope.collection),
-        request,
-    )
-    .await?;
-    let docs: Vec<Value> = page.items.iter().map(to_doc).collect();
+    let page = db::listing::find_page(&state.db, scope.select(), request).await?;
+    let docs: Vec<Value> = page.items.iter().map(doc).collect();
     Ok(HttpResponse::Ok().json(ListResponse::new(
         docs,
         page.total,
@@ -145,155 +225,133 @@ async fn list(
     )))
 }
 
-async fn count(
+async fn count<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<String>,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path)?;
     auth.require()?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path).await?;
     let params = ListParams::parse(req.query_string())?;
-    let scope = scope(&state.db, &path, &params).await?;
-    let filter = params.filter(&TOOL_DATA, state.db.get_database_backend())?;
-    let total = db::listing::count(
-        &state.db,
-        db::tool_documents::scoped(scope.project_id, &scope.collection),
-        filter,
-    )
-    .await?;
+    let filter = params.filter(FIELDS, state.db.get_database_backend())?;
+    let total = db::listing::count(&state.db, scope.select(), filter).await?;
     Ok(HttpResponse::Ok().json(CountResponse { total_docs: total }))
 }
 
-async fn create(
+async fn create<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<String>,
     body: ApiBody,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path)?;
     auth.require_editor()?;
-    let params = ListParams::parse(req.query_string())?;
-    let scope = scope(&state.db, &path, &params).await?;
-    let data = data_of(&body.0)?;
-    let row = db::tool_documents::create(
-        &state.db,
-        scope.project_id,
-        &scope.collection,
-        Value::Object(data),
-    )
-    .await?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path).await?;
+    let data = db::tool_documents::new_data(&body.0).map_err(data_error)?;
+    let project_id = match &scope {
+        Scope::Project { project_id, .. } => *project_id,
+        Scope::Open { .. } => project_of_body(&state.db, &body.0).await?,
+    };
+    let row = db::tool_documents::create(&state.db, project_id, scope.collection(), data).await?;
     Ok(HttpResponse::Created().json(DocResponse {
-        doc: to_doc(&row),
+        doc: doc(&row),
         message: "Document successfully created.".into(),
     }))
 }
 
-async fn find_row(
-    req: &HttpRequest,
-    state: &AppState,
-    collection: &str,
-    id: &str,
-) -> Result<tool_documents::Model, ApiError> {
-    let params = ListParams::parse(req.query_string())?;
-    let scope = scope(&state.db, collection, &params).await?;
-    let id = parse_id(id)?;
-    db::tool_documents::find_in_project(&state.db, scope.project_id, &scope.collection, id)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
-async fn find_by_id(
+async fn find_by_id<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path.0)?;
     auth.require()?;
-    let row = find_row(&req, &state, &path.0, &path.1).await?;
-    Ok(HttpResponse::Ok().json(to_doc(&row)))
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path.0).await?;
+    let row = scope.find(&state.db, &path.1).await?;
+    Ok(HttpResponse::Ok().json(doc(&row)))
 }
 
-/// Top-level fields of the patch replace those of the document.
+/// Top-level fields of the patch replace those of the document (the envelope's keys,
+/// `project` included, are the server's).
 async fn apply_patch(
     db: &DatabaseConnection,
     row: tool_documents::Model,
     patch: &Value,
 ) -> Result<tool_documents::Model, ApiError> {
-    let patch = data_of(patch)?;
-    let mut data = match &row.data {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    data.extend(patch);
-    Ok(db::tool_documents::replace_data(db, row, Value::Object(data)).await?)
+    let data = db::tool_documents::patched_data(&row.data, patch).map_err(data_error)?;
+    Ok(db::tool_documents::replace_data(db, row, data).await?)
 }
 
-async fn update_by_id(
+async fn update_by_id<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path.0)?;
     auth.require_editor()?;
-    let row = find_row(&req, &state, &path.0, &path.1).await?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path.0).await?;
+    let row = scope.find(&state.db, &path.1).await?;
     let row = apply_patch(&state.db, row, &body.0).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
-        doc: to_doc(&row),
+        doc: doc(&row),
         message: "Updated successfully.".into(),
     }))
 }
 
-async fn delete_by_id(
+async fn delete_by_id<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path.0)?;
     auth.require_editor()?;
-    let row = find_row(&req, &state, &path.0, &path.1).await?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path.0).await?;
+    let row = scope.find(&state.db, &path.1).await?;
     db::tool_documents::delete(&state.db, row.id).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
-        doc: to_doc(&row),
+        doc: doc(&row),
         message: "Deleted successfully.".into(),
     }))
 }
 
-/// The documents a bulk request applies to (a non-empty `where` is required).
+/// The documents a bulk request applies to (a non-empty `where` is required; at most
+/// [`MAX_LIMIT`], or `limit`).
 async fn bulk_targets(
     req: &HttpRequest,
-    state: &AppState,
-    collection: &str,
+    db: &DatabaseConnection,
+    scope: &Scope,
     verb: &str,
 ) -> Result<Vec<tool_documents::Model>, ApiError> {
     let params = ListParams::parse(req.query_string())?;
-    let scope = scope(&state.db, collection, &params).await?;
     if params.where_.as_ref().is_none_or(|w| w.is_empty()) {
         return Err(ApiError::bad_request(format!(
             "Missing 'where' query of documents to {verb}."
         )));
     }
-    let backend = state.db.get_database_backend();
+    let backend = db.get_database_backend();
     let limit = if params.raw.contains_key("limit") {
         params.limit
     } else {
         MAX_LIMIT
     };
-    let order = params.order(&TOOL_DATA, backend);
+    let order = params.order(FIELDS, backend);
     let request = PageRequest {
-        filter: params.filter(&TOOL_DATA, backend)?,
+        filter: params.filter(FIELDS, backend)?,
         order: &order,
         limit,
         page: 1,
         count: false,
     };
-    Ok(db::listing::find_page(
-        &state.db,
-        db::tool_documents::scoped(scope.project_id, &scope.collection),
-        request,
-    )
-    .await?
-    .items)
+    Ok(db::listing::find_page(db, scope.select(), request)
+        .await?
+        .items)
 }
 
 fn bulk_result(docs: Vec<Value>, errors: Vec<BulkError>, done: &str, verb: &str) -> HttpResponse {
@@ -320,21 +378,25 @@ fn bulk_result(docs: Vec<Value>, errors: Vec<BulkError>, done: &str, verb: &str)
     }
 }
 
-async fn update_many(
+async fn update_many<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<String>,
     body: ApiBody,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path)?;
     auth.require_editor()?;
-    data_of(&body.0)?;
-    let rows = bulk_targets(&req, &state, &path, "update").await?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path).await?;
+    if !body.0.is_object() {
+        return Err(data_error(DataError::NotAnObject));
+    }
+    let rows = bulk_targets(&req, &state.db, &scope, "update").await?;
     let (mut docs, mut errors) = (Vec::new(), Vec::new());
     for row in rows {
         let id = row.id;
         match apply_patch(&state.db, row, &body.0).await {
-            Ok(row) => docs.push(to_doc(&row)),
+            Ok(row) => docs.push(doc(&row)),
             Err(e) => errors.push(BulkError {
                 id,
                 message: e.public_message(),
@@ -344,18 +406,20 @@ async fn update_many(
     Ok(bulk_result(docs, errors, "Updated", "update"))
 }
 
-async fn delete_many(
+async fn delete_many<const OPEN: bool>(
     req: HttpRequest,
     state: web::Data<AppState>,
     auth: ApiUser,
     path: web::Path<String>,
 ) -> ApiResult {
+    route_exists::<OPEN>(&req, &path)?;
     auth.require_editor()?;
-    let rows = bulk_targets(&req, &state, &path, "delete").await?;
+    let scope = Scope::of::<OPEN>(&req, &state.db, &path).await?;
+    let rows = bulk_targets(&req, &state.db, &scope, "delete").await?;
     let (mut docs, mut errors) = (Vec::new(), Vec::new());
     for row in rows {
         match db::tool_documents::delete(&state.db, row.id).await {
-            Ok(()) => docs.push(to_doc(&row)),
+            Ok(()) => docs.push(doc(&row)),
             Err(e) => errors.push(BulkError {
                 id: row.id,
                 message: ApiError::from(e).public_message(),

@@ -271,12 +271,14 @@ async fn a_trial_writes_into_the_chosen_projects_data_and_only_there() {
         html.contains(&format!("/admin/tool-data?project={}", second.id)),
         "{html}"
     );
-    let written = db::tool_documents::all_in_collection(&app.db, second.id, "world-rules")
+    let written = db::tool_documents::scoped(second.id, "world-rules")
+        .all(&app.db)
         .await
         .expect("q");
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].data["rule"], "no dragons");
-    let elsewhere = db::tool_documents::all_in_collection(&app.db, first.id, "world-rules")
+    let elsewhere = db::tool_documents::scoped(first.id, "world-rules")
+        .all(&app.db)
         .await
         .expect("q");
     assert!(elsewhere.is_empty(), "the other project is untouched");
@@ -313,7 +315,8 @@ async fn input_failing_the_schema_is_refused_with_the_field_path() {
         "{html}"
     );
     assert!(html.contains(r#"3 is not of type "string""#), "{html}");
-    let written = db::tool_documents::all_in_collection(&app.db, quest.id, "world-rules")
+    let written = db::tool_documents::scoped(quest.id, "world-rules")
+        .all(&app.db)
         .await
         .expect("q");
     assert!(written.is_empty(), "the code did not run");
@@ -406,7 +409,8 @@ async fn a_trial_without_the_csrf_token_is_refused_and_runs_nothing() {
         .expect("sent");
     // Assert
     assert_eq!(response.status(), 403);
-    let written = db::tool_documents::all_in_collection(&app.db, quest.id, "world-rules")
+    let written = db::tool_documents::scoped(quest.id, "world-rules")
+        .all(&app.db)
         .await
         .expect("q");
     assert!(written.is_empty());
@@ -435,7 +439,8 @@ async fn plain_browser_hits_on_the_panel_endpoint_go_back_to_the_tool() {
     let got = editor.get(&path).await;
     assert_eq!(got.status(), 303);
     assert_eq!(location(&got), format!("/admin/custom-tools/{}", tool.id));
-    let written = db::tool_documents::all_in_collection(&app.db, quest.id, "world-rules")
+    let written = db::tool_documents::scoped(quest.id, "world-rules")
+        .all(&app.db)
         .await
         .expect("q");
     assert!(written.is_empty(), "a plain POST runs nothing");

@@ -13,7 +13,7 @@ async fn unknown_api_routes_are_json_404s() {
     let app = spawn_app().await;
     let api = Api::as_role(&app, Role::Admin).await;
     for path in [
-        "/api/nope",
+        "/api/Nope",
         "/api/agents/1/nope",
         "/api/",
         "/api",

@@ -1,11 +1,15 @@
 //! Tool calls: a multi-step run with a real demo tool writing project data, input validation
-//! fed back to the model, structured output through `set_output`, the built-ins, and the
-//! warnings for tools that cannot be loaded.
+//! fed back to the model, structured output through `set_output`, the built-ins, the
+//! warnings for tools that cannot be loaded, and a tool counting and paging a collection of
+//! more than ten thousand documents.
 
 use aladdin::db;
+use aladdin::domain::users::Role;
 use aladdin::entities::custom_tools;
 use aladdin::testing::fake_llm::Reply;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, Statement,
+};
 use serde_json::{Value, json};
 
 use super::support::{Rig, Wire, rig};
@@ -111,7 +115,8 @@ async fn a_multi_step_tool_run_saves_a_world_rule_in_the_project(wire: Wire) {
     assert!(mentions(&rig.requests()[1]["messages"], "Epic Quest"));
     assert!(mentions(&rig.requests()[2]["messages"], "rulesInCategory"));
     let project = rig.project_id().await;
-    let docs = db::tool_documents::all_in_collection(&rig.app.db, project, "world-rules")
+    let docs = db::tool_documents::scoped(project, "world-rules")
+        .all(&rig.app.db)
         .await
         .expect("docs");
     assert_eq!(docs.len(), 1);
@@ -361,4 +366,171 @@ async fn an_unknown_tool_name_from_the_model_is_answered_with_the_available_tool
             .is_some_and(|e| e.contains("Unknown tool `rm_rf`")),
         "{result}"
     );
+}
+
+/// Inserts `count` documents `{n, parity}` (n = 1..=count) into `collection` of `project` in
+/// one SQL statement, as a big tool data collection would have grown.
+async fn insert_numbered(db: &DatabaseConnection, project: i32, collection: &str, count: i32) {
+    let backend = db.get_database_backend();
+    let (object, marks) = match backend {
+        DbBackend::Postgres => (
+            "jsonb_build_object('n', i, 'parity', CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END)",
+            ["$1", "$2", "$3", "$4", "$5"],
+        ),
+        _ => (
+            "json_object('n', i, 'parity', CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END)",
+            ["?"; 5],
+        ),
+    };
+    let [
+        count_mark,
+        collection_mark,
+        project_mark,
+        created_mark,
+        updated_mark,
+    ] = marks;
+    let sql = format!(
+        "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {count_mark}) \
+         INSERT INTO tool_documents (collection, project_id, data, created_at, updated_at) \
+         SELECT {collection_mark}, {project_mark}, {object}, {created_mark}, {updated_mark} FROM seq"
+    );
+    let now = aladdin::domain::now();
+    let inserted = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                count.into(),
+                collection.into(),
+                project.into(),
+                now.into(),
+                now.into(),
+            ],
+        ))
+        .await
+        .expect("documents inserted");
+    assert_eq!(
+        inserted.rows_affected(),
+        u64::try_from(count).expect("count")
+    );
+}
+
+const PROBE: &str = r#"async (input, { payload }) => {
+  const all = await payload.count({ collection: 'numbered' });
+  const even = await payload.count({ collection: 'numbered', where: { parity: { equals: 'even' } } });
+  const late = await payload.find({ collection: 'numbered', sort: 'n', limit: 100, page: 101 });
+  const top = await payload.find({ collection: 'numbered', where: { n: { greater_than: 10000 } }, sort: '-n', limit: 10 });
+  const odd = await payload.count({ collection: 'numbered', where: { and: [{ n: { greater_than: 10040 } }, { parity: { not_equals: 'even' } }] } });
+  return {
+    all: all.totalDocs, even: even.totalDocs,
+    late: { totalDocs: late.totalDocs, totalPages: late.totalPages, page: late.page, hasNextPage: late.hasNextPage,
+            hasPrevPage: late.hasPrevPage, count: late.docs.length, first: late.docs[0].n, last: late.docs[late.docs.length - 1].n },
+    top: { totalDocs: top.totalDocs, first: top.docs[0].n, collection: top.docs[0].collection },
+    odd: odd.totalDocs,
+  };
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_pages_are_exact_past_ten_thousand_documents() {
+    // Arrange: 10,050 documents in the demo project, 7 in another, and a tool that reads them
+    let rig = rig(Wire::OpenRouter).await;
+    let quest = rig.project_id().await;
+    let admin = crate::api::Api::as_role(&rig.app, Role::Admin).await;
+    let other = admin
+        .post("/api/projects", json!({"name": "Other", "slug": "other"}))
+        .await;
+    let other = i32::try_from(other.body["doc"]["id"].as_i64().expect("id")).expect("id");
+    insert_numbered(&rig.app.db, quest, "numbered", 10_050).await;
+    insert_numbered(&rig.app.db, other, "numbered", 7).await;
+    let ts = aladdin::domain::now();
+    custom_tools::ActiveModel {
+        tool_name: Set("probeNumbered".into()),
+        display_name: Set("Probe".into()),
+        description: Set("Counts and pages the numbered documents".into()),
+        input_schema: Set(json!({"type": "object"})),
+        example_inputs: Set(json!([])),
+        execute_function: Set(PROBE.into()),
+        is_global: Set(true),
+        is_active: Set(true),
+        timeout_ms: Set(30_000),
+        version: Set("1".into()),
+        total_calls: Set(0),
+        failed_calls: Set(0),
+        total_execution_time_ms: Set(0),
+        created_at: Set(ts),
+        updated_at: Set(ts),
+        ..Default::default()
+    }
+    .insert(&rig.app.db)
+    .await
+    .expect("tool inserted");
+    rig.edit_agent("world-builder-001", |a| {
+        a.tool_names = Set(json!([{"toolName": "probeNumbered"}]))
+    })
+    .await;
+    rig.fake
+        .push(Reply::tool_call("call_1", "probeNumbered", json!({})));
+    rig.fake.push(Reply::text("Counted."));
+
+    // Act: the tool runs in the sandbox
+    let run = rig.run("world-builder-001", "Count the documents.").await;
+
+    // Assert: exact totals and late pages in the sandbox, within the run's project
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    let result = &rig.events_of(run.id, "tool_result").await[0];
+    assert_eq!(
+        result["output"],
+        json!({
+            "all": 10_050, "even": 5_025,
+            "late": {"totalDocs": 10_050, "totalPages": 101, "page": 101, "hasNextPage": false,
+                     "hasPrevPage": true, "count": 50, "first": 10_001, "last": 10_050},
+            "top": {"totalDocs": 50, "first": 10_050, "collection": "numbered"},
+            "odd": 5,
+        }),
+        "{result}"
+    );
+
+    // Assert: the same through /api/tool-data/{collection}
+    let late = admin
+        .get("/api/tool-data/numbered?project=epic-quest&sort=n&limit=100&page=101")
+        .await;
+    assert_eq!(
+        (
+            late.body["totalDocs"].clone(),
+            late.body["totalPages"].clone(),
+            late.body["docs"][0]["n"].clone(),
+            late.body["docs"].as_array().map(Vec::len)
+        ),
+        (json!(10_050), json!(101), json!(10_001), Some(50)),
+    );
+    let even = admin
+        .get("/api/tool-data/numbered/count?project=epic-quest&where[parity][equals]=even")
+        .await;
+    assert_eq!(even.body["totalDocs"], 5_025);
+
+    // Assert: and through /api/{collection}, across projects or narrowed to one
+    assert_eq!(
+        admin.get("/api/numbered/count").await.body["totalDocs"],
+        10_057
+    );
+    let last = admin
+        .get(&format!(
+            "/api/numbered?where[project][equals]={quest}&sort=-n&limit=1000&page=11"
+        ))
+        .await;
+    assert_eq!(
+        (
+            last.body["totalDocs"].clone(),
+            last.body["totalPages"].clone(),
+            last.body["docs"][0]["n"].clone(),
+            last.body["docs"].as_array().map(Vec::len)
+        ),
+        (json!(10_050), json!(11), json!(50), Some(50)),
+    );
+    let theirs = admin
+        .get(&format!(
+            "/api/numbered/count?where[project][equals]={other}&where[parity][equals]=odd"
+        ))
+        .await;
+    assert_eq!(theirs.body["totalDocs"], 4);
 }
