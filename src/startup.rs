@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    auth, bootstrap,
+    bootstrap,
     config::Settings,
     db,
     runner::{Runner, RunnerOptions},
@@ -31,7 +31,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = connect_and_migrate(&settings).await?;
         bootstrap::prepare(&db, &settings).await?;
-        let cookie_key = auth::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
+        let cookie_key = web::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
         let settings = Arc::new(settings);
         let runner = start_runner(&db, &settings).await?;
         let state = AppState {

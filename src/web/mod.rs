@@ -3,18 +3,24 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod csrf;
+mod error_mapping;
 pub mod errors;
 pub mod health;
 pub mod htmx;
 pub mod request_metrics;
+pub mod require_login;
+pub mod session;
+pub mod session_store;
 pub mod sse;
 
 use std::path::PathBuf;
 
 use actix_web::{HttpResponse, http::header, middleware::from_fn, web};
 
-use crate::auth::{csrf, middleware::require_login, session, session_store::DbSessionStore};
 use crate::state::AppState;
+use require_login::require_login;
+use session_store::DbSessionStore;
 
 /// Cache key of the static assets in page links (`?v=`): changes with each release.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");

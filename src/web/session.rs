@@ -7,7 +7,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::tokens;
+use crate::auth::tokens;
 
 /// Session key of the signed-in user's id. The session store also copies it into the row's
 /// `user_id` column, which is how a user's sessions are revoked together.

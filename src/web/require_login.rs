@@ -12,8 +12,8 @@ use actix_web::{
     web::Data,
 };
 
-use super::{current_user::CurrentUser, session::TypedSession};
-use crate::{db, state::AppState, web::errors::PageError, web::htmx::HxRequest};
+use super::{errors::PageError, htmx::HxRequest, session::TypedSession};
+use crate::{auth::current_user::CurrentUser, db, state::AppState};
 
 /// Middleware: loads the signed-in user or sends the browser to the sign-in page.
 pub async fn require_login(
