@@ -27,15 +27,24 @@ pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
-    let sessions = session::middleware(
-        DbSessionStore::new(state.db.clone()),
-        state.cookie_key.clone(),
-        state.settings.server.cookie_secure,
-    );
+    let sessions = || {
+        session::middleware(
+            DbSessionStore::new(state.db.clone()),
+            state.cookie_key.clone(),
+            state.settings.server.cookie_secure,
+        )
+    };
     cfg
         // Health: unauthenticated, used by load balancers and the CLI.
         .service(health::healthz)
-        // JSON API (Payload-shaped, its own token/API-key auth, JSON errors) and /metrics.
+        // Metrics: API credentials (Prometheus) or an admin's session (a browser).
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(api::metrics::metrics))
+                .default_service(web::to(api::errors::method_not_allowed))
+                .wrap(sessions()),
+        )
+        // JSON API (Payload-shaped, its own token/API-key auth, JSON errors).
         .configure(api::configure)
         // Static assets: our stylesheet and vendored htmx, never a CDN.
         .service(
@@ -60,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                         .configure(admin::configure),
                 )
                 .wrap(from_fn(errors::htmx_errors))
-                .wrap(sessions),
+                .wrap(sessions()),
         )
         .route(
             "/",

@@ -77,6 +77,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tool_data::routes)
             .configure(docs::routes)
             .default_service(web::to(errors::route_not_found)),
-    )
-    .route("/metrics", web::get().to(metrics::metrics));
+    );
 }
