@@ -647,8 +647,7 @@ mod tests {
             Some("ADMIN_EMAIL")
         );
         let short = settings(&[("ADMIN_EMAIL", "a@b.io"), ("ADMIN_PASSWORD", "secret7")])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(short.var, "ADMIN_PASSWORD");
         assert!(!short.to_string().contains("secret7"), "{short}");
     }

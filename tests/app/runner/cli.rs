@@ -190,12 +190,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The variable named in the error, the environment, and the command line.
+type BadSetting<'a> = (&'a str, Vec<(&'a str, String)>, &'a [&'a str]);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_setting_is_one_line_naming_it_and_exit_2_before_the_database_is_touched() {
     let dir = TempDir::new();
     let db_dir = dir.0.join("data");
     let url = format!("sqlite://{}/aladdin.db?mode=rwc", db_dir.display());
-    let cases: Vec<(&str, Vec<(&str, String)>, &[&str])> = vec![
+    let cases: Vec<BadSetting> = vec![
         // The server would create the database and load the demo data, then fail to bind.
         ("BIND", vec![("BIND", "localhost".into())], &[]),
         ("BIND", vec![("BIND", "0.0.0.0:70000".into())], &["serve"]),
