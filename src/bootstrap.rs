@@ -1,7 +1,6 @@
 //! What happens on the first start of a database: demo data and the first admin.
 
 use sea_orm::DatabaseConnection;
-use secrecy::ExposeSecret;
 
 use crate::{auth::password, config::Settings, db, domain::users::Role, seed};
 
@@ -20,14 +19,9 @@ async fn create_first_admin(db: &DatabaseConnection, settings: &Settings) -> any
     else {
         return Ok(());
     };
+    // Both were validated with the rest of the configuration, before the database was opened.
     if db::users::count(db).await? > 0 {
         return Ok(());
-    }
-    if pass.expose_secret().chars().count() < crate::domain::users::MIN_PASSWORD_LEN {
-        anyhow::bail!(
-            "ADMIN_PASSWORD must be at least {} characters",
-            crate::domain::users::MIN_PASSWORD_LEN
-        );
     }
     let hash = password::hash(pass.clone()).await?;
     match db::users::create_with_password(db, email, "Administrator", Role::Admin, hash).await {

@@ -1,10 +1,16 @@
 //! Typed configuration, read once from environment variables (and an optional `.env` file,
 //! loaded by `main`). Every variable is documented here and in the README; a malformed value
 //! is a [`ConfigError`] naming the variable.
+//!
+//! Everything that can be checked without side effects is checked here, before anything else
+//! happens: the binary exits with one line naming the variable before it opens the database,
+//! creates a file or loads demo data.
 
-use std::{env, fmt::Display, str::FromStr, time::Duration};
+use std::{env, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::users::UserInput;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -23,12 +29,28 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     /// Load the demo data into an empty database on start.
     pub seed_demo: bool,
+    /// Log filter and format.
+    pub log: LogSettings,
 }
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `RUST_LOG`: a tracing `EnvFilter` (default `info`, quieter for the SQL and HTTP
+    /// libraries).
+    pub filter: String,
+    /// `LOG_FORMAT`: `json` for one JSON object per line, `text` (the default) for
+    /// human-readable lines.
+    pub json: bool,
+}
+
+/// The log filter when `RUST_LOG` is unset.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn,actix_server=warn";
 
 /// HTTP listener settings.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// `BIND`: address to listen on (default `127.0.0.1:3000`; port 0 picks a free port).
+    /// `BIND`: `host:port` to listen on (default `127.0.0.1:3000`; port 0 picks a free port).
     pub bind: String,
     /// `COOKIE_SECURE`: mark cookies `Secure` (set when served over TLS). Default false.
     pub cookie_secure: bool,
@@ -45,7 +67,8 @@ pub struct ServerSettings {
 /// Database settings.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `DATABASE_URL`: `sqlite://…` or `postgres://…` (default `sqlite://data/aladdin.db?mode=rwc`).
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…` (default `sqlite://data/aladdin.db?mode=rwc`),
+    /// parsed as the database driver will parse it.
     pub url: String,
     /// `DATABASE_MAX_CONNECTIONS`: pool size (default 24 on SQLite, 10 on PostgreSQL).
     pub max_connections: u32,
@@ -64,12 +87,13 @@ fn default_max_connections(url: &str) -> u32 {
 /// Authentication settings.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// `SECRET_KEY`: at least 64 bytes used to sign cookies; generated and stored in the
+    /// `SECRET_KEY`: at least 32 bytes used to sign cookies; generated and stored in the
     /// database on first start when unset.
     pub secret_key: Option<SecretString>,
-    /// `ADMIN_EMAIL`: the first admin, created on start when no user exists.
+    /// `ADMIN_EMAIL`: the first admin, created on start when no user exists (a valid
+    /// address, lower-cased; set together with `ADMIN_PASSWORD`).
     pub admin_email: Option<String>,
-    /// `ADMIN_PASSWORD`: the first admin's password.
+    /// `ADMIN_PASSWORD`: the first admin's password (at least 8 characters).
     pub admin_password: Option<SecretString>,
 }
 
@@ -118,14 +142,19 @@ pub struct SandboxSettings {
     pub memory_mb: usize,
 }
 
-/// A variable that is set but cannot be used.
+/// A variable that is set but cannot be used. Displayed on one line, whatever the message.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid value for {var}: {message}")]
+#[error("invalid value for {var}: {}", one_line(.message))]
 pub struct ConfigError {
     /// The variable's name.
     pub var: &'static str,
     /// What is wrong with it.
     pub message: String,
+}
+
+/// `message` with its line breaks (a driver's multi-line error) folded into spaces.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Settings {
@@ -138,17 +167,14 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let database_url = env
-            .string("DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://data/aladdin.db?mode=rwc".into());
+        let database_url = env.database_url()?;
         let workers_default = cpus.max(2);
+        let (admin_email, admin_password) = env.first_admin()?;
         Ok(Self {
             server: ServerSettings {
-                bind: env
-                    .string("BIND")
-                    .unwrap_or_else(|| "127.0.0.1:3000".into()),
+                bind: env.bind()?,
                 cookie_secure: env.parse("COOKIE_SECURE", false)?,
-                max_body_bytes: env.parse("MAX_BODY_BYTES", 2 * 1024 * 1024)?,
+                max_body_bytes: env.ranged("MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30)?,
                 sse_keep_alive: std::time::Duration::from_millis(env.ranged(
                     "SSE_KEEP_ALIVE_MS",
                     15_000,
@@ -168,8 +194,8 @@ impl Settings {
             },
             auth: AuthSettings {
                 secret_key: env.secret_key()?,
-                admin_email: env.string("ADMIN_EMAIL"),
-                admin_password: env.string("ADMIN_PASSWORD").map(SecretString::from),
+                admin_email,
+                admin_password,
             },
             providers: ProviderConfig {
                 openrouter_base_url: env.url("OPENROUTER_BASE_URL")?,
@@ -211,6 +237,7 @@ impl Settings {
                 memory_mb: env.ranged("SANDBOX_MEMORY_MB", 32, 4, 1024)?,
             },
             seed_demo: env.parse("SEED_DEMO", true)?,
+            log: env.log()?,
         })
     }
 
@@ -257,15 +284,151 @@ impl Env<'_> {
     }
 
     fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
-        match self.string(var) {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                Err(ConfigError {
-                    var,
-                    message: format!("`{url}` is not an http:// or https:// URL"),
-                })
-            }
-            other => Ok(other.map(|u| u.trim_end_matches('/').to_owned())),
+        let Some(url) = self.string(var) else {
+            return Ok(None);
+        };
+        let error = |why: &str| ConfigError {
+            var,
+            message: format!("`{url}` is not an http:// or https:// URL{why}"),
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(error(""));
         }
+        match reqwest::Url::parse(&url) {
+            Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
+                Ok(Some(url.trim_end_matches('/').to_owned()))
+            }
+            Ok(_) => Err(error(" (it names no host)")),
+            Err(e) => Err(error(&format!(" ({e})"))),
+        }
+    }
+
+    /// `BIND`: an IP address and port, or a host name and port (`localhost:3000`).
+    fn bind(&self) -> Result<String, ConfigError> {
+        let Some(bind) = self.string("BIND") else {
+            return Ok("127.0.0.1:3000".into());
+        };
+        if bind.parse::<SocketAddr>().is_ok() {
+            return Ok(bind);
+        }
+        let host_name = |host: &str| {
+            !host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        };
+        match bind.rsplit_once(':') {
+            Some((host, port)) if host_name(host) && port.parse::<u16>().is_ok() => Ok(bind),
+            _ => Err(ConfigError {
+                var: "BIND",
+                message: format!(
+                    "`{bind}` is not a host and port such as 127.0.0.1:3000 or 0.0.0.0:3000"
+                ),
+            }),
+        }
+    }
+
+    /// `DATABASE_URL`: SQLite or PostgreSQL, parsed by the driver that will use it (without
+    /// connecting), so that a typo is reported before anything is opened or created.
+    fn database_url(&self) -> Result<String, ConfigError> {
+        use sea_orm::sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
+
+        let Some(url) = self.string("DATABASE_URL") else {
+            return Ok("sqlite://data/aladdin.db?mode=rwc".into());
+        };
+        let error = |message: String| ConfigError {
+            var: "DATABASE_URL",
+            message: format!("`{}` {message}", crate::db::redact_url(&url)),
+        };
+        if crate::db::sqlite_url(&url) {
+            let options = SqliteConnectOptions::from_str(&url)
+                .map_err(|e| error(format!("is not a usable SQLite URL: {e}")))?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            if !in_memory && options.get_filename().as_os_str().is_empty() {
+                return Err(error("names no database file".into()));
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnectOptions::from_str(&url)
+                .map_err(|e| error(format!("is not a usable PostgreSQL URL: {e}")))?;
+        } else {
+            return Err(error("is neither a sqlite:// nor a postgres:// URL".into()));
+        }
+        Ok(url)
+    }
+
+    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`: both or neither, validated as the user form
+    /// validates them (a valid address; a password of at least 8 characters).
+    fn first_admin(&self) -> Result<(Option<String>, Option<SecretString>), ConfigError> {
+        let (email, password) = match (self.string("ADMIN_EMAIL"), self.string("ADMIN_PASSWORD")) {
+            (None, None) => return Ok((None, None)),
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "ADMIN_PASSWORD",
+                    message: "must be set when ADMIN_EMAIL is".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    var: "ADMIN_EMAIL",
+                    message: "must be set when ADMIN_PASSWORD is".into(),
+                });
+            }
+            (Some(email), Some(password)) => (email, SecretString::from(password)),
+        };
+        let doc = serde_json::json!({
+            "email": email,
+            "name": "Administrator",
+            "role": "admin",
+            "password": password.expose_secret(),
+        });
+        match UserInput::from_json(&doc, true) {
+            Ok(input) => Ok((Some(input.email), Some(password))),
+            Err(crate::error::AppError::Validation(errors)) => {
+                let (field, message) = errors
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| ("email".into(), "is invalid".into()));
+                // Never echo the password.
+                let (var, message) = if field == "password" {
+                    ("ADMIN_PASSWORD", message)
+                } else {
+                    ("ADMIN_EMAIL", format!("`{email}`: {message}"))
+                };
+                Err(ConfigError { var, message })
+            }
+            Err(other) => Err(ConfigError {
+                var: "ADMIN_EMAIL",
+                message: other.to_string(),
+            }),
+        }
+    }
+
+    /// `RUST_LOG` (a tracing filter) and `LOG_FORMAT` (`text` or `json`).
+    fn log(&self) -> Result<LogSettings, ConfigError> {
+        let filter = match self.string("RUST_LOG") {
+            None => DEFAULT_LOG_FILTER.to_owned(),
+            Some(filter) => {
+                tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| ConfigError {
+                    var: "RUST_LOG",
+                    message: format!("`{filter}`: {e}"),
+                })?;
+                filter
+            }
+        };
+        let json = match self.string("LOG_FORMAT").map(|f| f.to_ascii_lowercase()) {
+            None => false,
+            Some(format) if format == "text" => false,
+            Some(format) if format == "json" => true,
+            Some(format) => {
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    message: format!("`{format}` is neither `text` nor `json`"),
+                });
+            }
+        };
+        Ok(LogSettings { filter, json })
     }
 
     fn secret_key(&self) -> Result<Option<SecretString>, ConfigError> {
@@ -389,5 +552,153 @@ mod tests {
     fn provider_urls_must_be_http() {
         let err = settings(&[("OPENROUTER_BASE_URL", "openrouter.ai")]).unwrap_err();
         assert_eq!(err.var, "OPENROUTER_BASE_URL");
+    }
+
+    #[test]
+    fn bind_must_be_a_host_and_port() {
+        for good in [
+            "0.0.0.0:3000",
+            "127.0.0.1:0",
+            "[::1]:8080",
+            "localhost:3000",
+            "app.internal:80",
+        ] {
+            assert_eq!(
+                settings(&[("BIND", good)])
+                    .map(|s| s.server.bind)
+                    .ok()
+                    .as_deref(),
+                Some(good),
+                "{good}"
+            );
+        }
+        for bad in [
+            "3000",
+            "localhost",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "0.0.0.0:http",
+            "a b:80",
+            ":80",
+        ] {
+            let err = settings(&[("BIND", bad)]).err().map(|e| e.var);
+            assert_eq!(err, Some("BIND"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_database_url_must_be_sqlite_or_postgres_and_parse() {
+        for good in [
+            "sqlite://data/aladdin.db?mode=rwc",
+            "sqlite::memory:",
+            "sqlite://relative.db",
+            "postgres://u:p@localhost:5432/db",
+            "postgresql://u@db.internal/aladdin?sslmode=require",
+        ] {
+            assert!(settings(&[("DATABASE_URL", good)]).is_ok(), "{good}");
+        }
+        for bad in [
+            "mysql://u@localhost/db",
+            "data/aladdin.db",
+            "sqlite://data/a.db?mode=sideways",
+            "sqlite://data/a.db?colour=blue",
+            "sqlite://",
+            "postgres://u@localhost:notaport/db",
+            "postgres://u@local host/db",
+        ] {
+            let err = settings(&[("DATABASE_URL", bad)]).err();
+            assert_eq!(err.as_ref().map(|e| e.var), Some("DATABASE_URL"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_database_password_is_never_shown() {
+        let err = settings(&[("DATABASE_URL", "postgres://u:hunter2@localhost:x/db")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("invalid value for DATABASE_URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_first_admin_needs_both_variables_a_valid_email_and_a_long_password() {
+        let admin = |vars: &[(&str, &str)]| settings(vars).map_err(|e| e.var);
+        let ok = admin(&[
+            ("ADMIN_EMAIL", "Boss@Example.com"),
+            ("ADMIN_PASSWORD", "long enough"),
+        ])
+        .expect("valid");
+        assert_eq!(ok.auth.admin_email.as_deref(), Some("boss@example.com"));
+        assert_eq!(
+            admin(&[("ADMIN_EMAIL", "boss@example.com")]).err(),
+            Some("ADMIN_PASSWORD")
+        );
+        assert_eq!(
+            admin(&[("ADMIN_PASSWORD", "long enough")]).err(),
+            Some("ADMIN_EMAIL")
+        );
+        assert_eq!(
+            admin(&[
+                ("ADMIN_EMAIL", "not an email"),
+                ("ADMIN_PASSWORD", "long enough")
+            ])
+            .err(),
+            Some("ADMIN_EMAIL")
+        );
+        let short = settings(&[("ADMIN_EMAIL", "a@b.io"), ("ADMIN_PASSWORD", "secret7")])
+            .expect_err("refused");
+        assert_eq!(short.var, "ADMIN_PASSWORD");
+        assert!(!short.to_string().contains("secret7"), "{short}");
+    }
+
+    #[test]
+    fn the_log_filter_and_format_are_checked() {
+        let s =
+            settings(&[("RUST_LOG", "debug,sqlx=warn"), ("LOG_FORMAT", "JSON")]).expect("valid");
+        assert_eq!(
+            (s.log.filter.as_str(), s.log.json),
+            ("debug,sqlx=warn", true)
+        );
+        assert!(!settings(&[]).expect("valid").log.json);
+        assert_eq!(
+            settings(&[("LOG_FORMAT", "xml")]).err().map(|e| e.var),
+            Some("LOG_FORMAT")
+        );
+        assert_eq!(
+            settings(&[("RUST_LOG", "aladdin=loudest")])
+                .err()
+                .map(|e| e.var),
+            Some("RUST_LOG")
+        );
+    }
+
+    #[test]
+    fn provider_urls_need_a_host_and_body_limits_a_sane_size() {
+        assert_eq!(
+            settings(&[("OPENAI_BASE_URL", "http://")])
+                .err()
+                .map(|e| e.var),
+            Some("OPENAI_BASE_URL")
+        );
+        assert_eq!(
+            settings(&[("OPENAI_BASE_URL", "http://localhost:11434/v1/")])
+                .ok()
+                .and_then(|s| s.providers.openai_base_url),
+            Some("http://localhost:11434/v1".to_owned())
+        );
+        assert_eq!(
+            settings(&[("MAX_BODY_BYTES", "0")]).err().map(|e| e.var),
+            Some("MAX_BODY_BYTES")
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let err = ConfigError {
+            var: "X",
+            message: "first\nsecond\r\n  third".into(),
+        };
+        assert_eq!(err.to_string(), "invalid value for X: first second third");
     }
 }

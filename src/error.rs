@@ -1,6 +1,7 @@
 //! The one error type at the HTTP boundary. Inside, modules use their own small errors;
 //! handlers convert them into [`AppError`], which each surface (JSON API, page, htmx fragment)
-//! renders in its own way.
+//! renders in its own way. The HTTP status codes and the mapping of the runner's errors live
+//! with the HTTP code (`web::error_mapping`).
 
 use std::collections::BTreeMap;
 
@@ -50,19 +51,6 @@ impl AppError {
     /// A validation error on one field.
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(BTreeMap::from([(path.into(), message.into())]))
-    }
-
-    /// The HTTP status of this error on the JSON API.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            Self::BadRequest(_) | Self::Validation(_) => 400,
-            Self::Unauthorized => 401,
-            Self::Forbidden => 403,
-            Self::NotFound(_) => 404,
-            Self::Conflict(_) => 409,
-            Self::TooManyRequests(_) => 429,
-            Self::Unexpected(_) => 500,
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    auth, bootstrap,
+    bootstrap,
     config::Settings,
     db,
     runner::{Runner, RunnerOptions},
@@ -26,12 +26,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, prepares first-start data and binds the listener
-    /// (`BIND` with port 0 picks a free port, as tests do).
+    /// Binds the listener (`BIND` with port 0 picks a free port, as tests do), then connects,
+    /// migrates and prepares first-start data. The listener comes first so that an address
+    /// in use stops the start before the database is touched.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
         let db = connect_and_migrate(&settings).await?;
         bootstrap::prepare(&db, &settings).await?;
-        let cookie_key = auth::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
+        let cookie_key = web::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
         let settings = Arc::new(settings);
         let runner = start_runner(&db, &settings).await?;
         let state = AppState {
@@ -42,9 +46,6 @@ impl Application {
             runner,
             api: Default::default(),
         };
-        let listener = TcpListener::bind(&state.settings.server.bind)
-            .with_context(|| format!("cannot listen on {}", state.settings.server.bind))?;
-        let port = listener.local_addr()?.port();
         let server = serve(listener, state.clone())?;
         Ok(Self {
             port,

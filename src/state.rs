@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 use sea_orm::DatabaseConnection;
 
+use crate::auth::api_credentials::CredentialCache;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::config::Settings;
 use crate::runner::Runner;
@@ -22,6 +23,13 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The agent runner (queue, workers, event streams).
     pub runner: Arc<Runner>,
-    /// State of the JSON API (login rate limit).
-    pub api: crate::web::api::ApiState,
+    /// State of the JSON API kept across requests.
+    pub api: ApiState,
+}
+
+/// State of the JSON API kept across requests (shared by every worker of this process).
+#[derive(Debug, Clone, Default)]
+pub struct ApiState {
+    /// Recently verified tokens and API keys.
+    pub credentials: Arc<CredentialCache>,
 }

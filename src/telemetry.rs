@@ -2,13 +2,15 @@
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+use crate::config::LogSettings;
+
 /// Installs the global subscriber, writing to stderr (stdout is for command output such as
 /// `aladdin run --json`): human-readable lines by default, JSON lines when
-/// `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`).
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,actix_server=warn"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+/// `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`). Both were checked
+/// with the rest of the configuration.
+pub fn init(log: &LogSettings) {
+    let filter = EnvFilter::new(&log.filter);
+    let json = log.json;
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry

@@ -119,13 +119,29 @@ impl Credential {
 
 /// Credentials verified in the last [`CredentialCache::TTL`], by hash, so that a client
 /// sending thousands of requests with one key does not cost a query each. Changes made
-/// through the API (logout, refresh, key or password changes, disabling, deleting) evict the
-/// user's entries at once; changes made elsewhere (another instance, the admin panel) take
-/// effect within the TTL. Unknown credentials are never cached.
+/// through the API (logout, key or password changes, disabling, deleting) evict the entries
+/// concerned at once; changes made elsewhere (another instance, the admin panel) take effect
+/// within the TTL. Unknown credentials are never cached.
+///
+/// A lookup that read the database before an eviction must not put its (now stale) answer
+/// back afterwards, or a logged-out token would work for another TTL: every eviction moves
+/// an epoch, and [`CredentialCache::insert`] drops answers read under an older one.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Authenticated>)>>,
+    inner: Mutex<CacheState>,
 }
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entries: HashMap<String, (Instant, Arc<Authenticated>)>,
+    /// Evictions so far.
+    epoch: u64,
+}
+
+/// When a database lookup started, relative to the cache's evictions (see
+/// [`CredentialCache::ticket`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
 
 impl CredentialCache {
     /// How long a verified credential is trusted without asking the database again.
@@ -133,27 +149,48 @@ impl CredentialCache {
     /// Entries kept before expired ones are swept.
     const MAX_ENTRIES: usize = 10_000;
 
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The cached authentication for a credential hash, if fresh and unexpired.
     pub fn get(&self, hash: &str) -> Option<Arc<Authenticated>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, auth) = entries.get(hash)?;
+        let state = self.state();
+        let (at, auth) = state.entries.get(hash)?;
         let token_valid = auth.expires_at.is_none_or(|e| e > crate::domain::now());
         (at.elapsed() < Self::TTL && token_valid).then(|| auth.clone())
     }
 
-    /// Remembers a verified credential.
-    pub fn insert(&self, hash: String, auth: Arc<Authenticated>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+    /// Taken before reading the database; [`CredentialCache::insert`] checks it.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.state().epoch)
+    }
+
+    /// Remembers a credential verified by a lookup that started at `ticket`, unless anything
+    /// was evicted since (the lookup may have read what the eviction revoked).
+    pub fn insert(&self, hash: String, auth: Arc<Authenticated>, ticket: Ticket) {
+        let mut state = self.state();
+        if state.epoch != ticket.0 {
+            return;
         }
-        entries.insert(hash, (Instant::now(), auth));
+        if state.entries.len() >= Self::MAX_ENTRIES {
+            state.entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        }
+        state.entries.insert(hash, (Instant::now(), auth));
+    }
+
+    /// Forgets one credential (by hash): a logged-out token.
+    pub fn forget(&self, hash: &str) {
+        let mut state = self.state();
+        state.epoch += 1;
+        state.entries.remove(hash);
     }
 
     /// Forgets every credential of a user.
     pub fn forget_user(&self, user_id: i32) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, (_, auth)| auth.user.id != user_id);
+        let mut state = self.state();
+        state.epoch += 1;
+        state.entries.retain(|_, (_, auth)| auth.user.id != user_id);
     }
 }
 
@@ -167,11 +204,12 @@ pub async fn authenticate_cached(
     if let Some(hit) = cache.get(&hash) {
         return Ok(Some(hit));
     }
+    let ticket = cache.ticket();
     let Some(auth) = authenticate(db, credential).await? else {
         return Ok(None);
     };
     let auth = Arc::new(auth);
-    cache.insert(hash, auth.clone());
+    cache.insert(hash, auth.clone(), ticket);
     Ok(Some(auth))
 }
 
@@ -297,18 +335,45 @@ mod tests {
     #[test]
     fn the_cache_serves_fresh_entries_and_forgets_users() {
         let cache = CredentialCache::default();
-        cache.insert("h1".into(), authenticated(1, None));
-        cache.insert("h2".into(), authenticated(2, None));
+        cache.insert("h1".into(), authenticated(1, None), cache.ticket());
+        cache.insert("h2".into(), authenticated(2, None), cache.ticket());
         assert!(cache.get("h1").is_some());
         assert!(cache.get("nope").is_none());
         cache.forget_user(1);
         assert!(cache.get("h1").is_none());
         assert!(cache.get("h2").is_some());
         let expired = crate::domain::now() - chrono::Duration::seconds(1);
-        cache.insert("h3".into(), authenticated(3, Some(expired)));
+        cache.insert("h3".into(), authenticated(3, Some(expired)), cache.ticket());
         assert!(
             cache.get("h3").is_none(),
             "an expired token is never served"
         );
+    }
+
+    #[test]
+    fn forgetting_one_credential_keeps_the_others_of_the_same_user() {
+        let cache = CredentialCache::default();
+        cache.insert("a".into(), authenticated(1, None), cache.ticket());
+        cache.insert("b".into(), authenticated(1, None), cache.ticket());
+        cache.forget("a");
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_some());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_an_eviction_is_not_cached() {
+        let cache = CredentialCache::default();
+        // A request starts reading the database; a logout of that token completes meanwhile.
+        let ticket = cache.ticket();
+        cache.forget("t");
+        cache.insert("t".into(), authenticated(1, None), ticket);
+        assert!(cache.get("t").is_none(), "the stale answer was dropped");
+        // Lookups that start after the eviction are cached again.
+        cache.insert("t".into(), authenticated(1, None), cache.ticket());
+        assert!(cache.get("t").is_some());
+        let ticket = cache.ticket();
+        cache.forget_user(2);
+        cache.insert("u".into(), authenticated(1, None), ticket);
+        assert!(cache.get("u").is_none());
     }
 }

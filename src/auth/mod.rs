@@ -1,12 +1,9 @@
-//! Authentication: passwords, API keys and tokens, and the admin's sessions, CSRF tokens and
-//! sign-in rate limits.
+//! Authentication that knows nothing of HTTP: passwords, API keys and login tokens, the
+//! current user and their role, and sign-in rate limits. The admin's cookie sessions and CSRF
+//! checks are HTTP machinery and live in [`crate::web`].
 
 pub mod api_credentials;
-pub mod csrf;
 pub mod current_user;
-pub mod middleware;
 pub mod password;
 pub mod rate_limit;
-pub mod session;
-pub mod session_store;
 pub mod tokens;

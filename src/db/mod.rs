@@ -145,8 +145,8 @@ impl<T> Page<T> {
     }
 }
 
-/// Largest page size served.
-pub const MAX_LIMIT: u64 = 1000;
+/// Largest page size served (the query language's: queries build on it, never the reverse).
+pub const MAX_LIMIT: u64 = crate::query::MAX_LIMIT;
 
 /// Fetches one page of `select` (already filtered and sorted) and counts the whole set.
 /// `limit == 0` means no pagination (capped at [`MAX_LIMIT`] rows... per the caller's choice).

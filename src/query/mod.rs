@@ -22,7 +22,7 @@ pub use where_clause::{Operator, Where};
 /// Page size when `limit` is absent (Payload's default).
 pub const DEFAULT_LIMIT: u64 = 10;
 /// Largest page size; `limit=0` also means this.
-pub const MAX_LIMIT: u64 = crate::db::MAX_LIMIT;
+pub const MAX_LIMIT: u64 = 1000;
 /// Relation depth when `depth` is absent (Payload's REST default).
 pub const DEFAULT_DEPTH: u8 = 2;
 /// Deepest population served.

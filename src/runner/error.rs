@@ -4,7 +4,6 @@
 use sea_orm::DbErr;
 
 use crate::domain::executions::Status;
-use crate::error::AppError;
 
 /// Why `execute`, `wait`, `cancel` or `subscribe` could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +26,4 @@ pub enum RunError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] DbErr),
-}
-
-impl From<RunError> for AppError {
-    fn from(err: RunError) -> Self {
-        match err {
-            RunError::AgentNotFound(_) | RunError::ExecutionNotFound(_) => {
-                AppError::NotFound(err.to_string())
-            }
-            RunError::ProjectNotFound(_) => AppError::field("projectId", err.to_string()),
-            RunError::AlreadyFinished(_) => AppError::Conflict(err.to_string()),
-            RunError::ShuttingDown => AppError::TooManyRequests(err.to_string()),
-            RunError::Db(db) => AppError::from(db),
-        }
-    }
 }

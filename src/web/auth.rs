@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::errors::PageError;
 use super::htmx::{Toast, render_with_status, see_other};
-use crate::auth::{csrf, password, session::TypedSession};
+use super::{csrf, session::TypedSession};
+use crate::auth::password;
 use crate::domain::users::{Role, UserInput};
 use crate::entities::users;
 use crate::error::{AppError, FieldErrors};

@@ -3,33 +3,48 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod csrf;
+mod error_mapping;
 pub mod errors;
 pub mod health;
 pub mod htmx;
 pub mod request_metrics;
+pub mod require_login;
+pub mod session;
+pub mod session_store;
 pub mod sse;
 
 use std::path::PathBuf;
 
 use actix_web::{HttpResponse, http::header, middleware::from_fn, web};
 
-use crate::auth::{csrf, middleware::require_login, session, session_store::DbSessionStore};
 use crate::state::AppState;
+use require_login::require_login;
+use session_store::DbSessionStore;
 
 /// Cache key of the static assets in page links (`?v=`): changes with each release.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
-    let sessions = session::middleware(
-        DbSessionStore::new(state.db.clone()),
-        state.cookie_key.clone(),
-        state.settings.server.cookie_secure,
-    );
+    let sessions = || {
+        session::middleware(
+            DbSessionStore::new(state.db.clone()),
+            state.cookie_key.clone(),
+            state.settings.server.cookie_secure,
+        )
+    };
     cfg
         // Health: unauthenticated, used by load balancers and the CLI.
         .service(health::healthz)
-        // JSON API (Payload-shaped, its own token/API-key auth, JSON errors) and /metrics.
+        // Metrics: API credentials (Prometheus) or an admin's session (a browser).
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(api::metrics::metrics))
+                .default_service(web::to(api::errors::method_not_allowed))
+                .wrap(sessions()),
+        )
+        // JSON API (Payload-shaped, its own token/API-key auth, JSON errors).
         .configure(api::configure)
         // Static assets: our stylesheet and vendored htmx, never a CDN.
         .service(
@@ -54,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                         .configure(admin::configure),
                 )
                 .wrap(from_fn(errors::htmx_errors))
-                .wrap(sessions),
+                .wrap(sessions()),
         )
         .route(
             "/",

@@ -454,3 +454,38 @@ async fn with_secret_key_and_cookie_secure_the_cookie_is_secure_and_nothing_is_s
         .to_owned();
     assert!(cookie.contains("Secure"));
 }
+
+#[tokio::test]
+async fn metrics_accept_an_admins_session_and_refuse_other_sessions() {
+    // Arrange
+    let app = spawn_app().await;
+    let admin = sign_in_as(&app, Role::Admin).await;
+    let editor = sign_in_as(&app, Role::Editor).await;
+    let viewer = sign_in_as(&app, Role::Viewer).await;
+    // Act
+    let response = admin.get("/metrics").await;
+    // Assert: an admin reads the exposition in the browser
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.expect("text");
+    assert!(text.contains("aladdin_http_requests_total"), "{text}");
+    // Other roles' sessions: 403 in the API's envelope; nobody: 401.
+    for browser in [&editor, &viewer] {
+        let refused = browser.get("/metrics").await;
+        assert_eq!(refused.status(), 403);
+        let body: serde_json::Value = refused.json().await.expect("json");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "You are not allowed to perform this action."
+        );
+    }
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    // Signed out, the admin's cookie is worth nothing.
+    assert_eq!(admin.post("/admin/logout", &[]).await.status(), 303);
+    assert_eq!(admin.get("/metrics").await.status(), 401);
+}

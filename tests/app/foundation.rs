@@ -143,3 +143,140 @@ async fn a_non_core_department_in_use_explains_why_it_cannot_be_deleted() {
     let err = db::departments::delete(&app.db, dep.id).await.unwrap_err();
     assert!(err.to_string().contains("1 agent still belongs"), "{err}");
 }
+
+/// What each layer may not use: the runner, authentication, the queries and the shared state
+/// know nothing of HTTP, and the query language knows nothing of the database layer built on
+/// it.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("src/runner", &["actix", "crate::web"]),
+    ("src/auth", &["actix", "crate::web"]),
+    ("src/db", &["actix", "crate::web"]),
+    ("src/query", &["actix", "crate::web", "crate::db"]),
+    ("src/state.rs", &["crate::web"]),
+];
+
+/// The `.rs` files at or under `path`.
+fn rust_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if path.is_file() {
+        return vec![path.to_owned()];
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).expect("readable source directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// What a source file refers to: `actix` for any actix crate, and `crate::<module>` for each
+/// module of this crate named in a path (`crate::web::x`) or a `use crate::{web, …}` group.
+/// Comments are skipped.
+fn references(source: &str) -> std::collections::BTreeSet<String> {
+    let code: String = source
+        .lines()
+        .map(|line| match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = std::collections::BTreeSet::new();
+    for (at, _) in code.match_indices("actix") {
+        let before = code[..at].chars().next_back();
+        let after = code[at + "actix".len()..].trim_start_matches(is_ident);
+        if !before.is_some_and(is_ident) && after.starts_with("::") {
+            found.insert("actix".to_owned());
+        }
+    }
+    for (at, _) in code.match_indices("crate::") {
+        if code[..at].chars().next_back().is_some_and(is_ident) {
+            continue;
+        }
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The top-level names of the group: `{db, web::errors::PageError, auth::{a, b}}`.
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        item.push(c);
+                    }
+                    '}' if depth == 0 => break,
+                    '}' => {
+                        depth -= 1;
+                        item.push(c);
+                    }
+                    ',' if depth == 0 => {
+                        push_module(&mut found, &item);
+                        item.clear();
+                    }
+                    c => item.push(c),
+                }
+            }
+            push_module(&mut found, &item);
+        } else {
+            push_module(&mut found, rest);
+        }
+    }
+    found
+}
+
+/// Records `crate::<first name of path>`.
+fn push_module(found: &mut std::collections::BTreeSet<String>, path: &str) {
+    let name: String = path
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if !name.is_empty() {
+        found.insert(format!("crate::{name}"));
+    }
+}
+
+#[test]
+fn the_reference_finder_sees_paths_and_use_groups_but_not_comments() {
+    let source = "use crate::{db, state::AppState,\n    web::errors::PageError};\n\
+                  // crate::runner is only mentioned\n\
+                  fn f() { crate::query::parse(); }\n\
+                  use actix_web::HttpResponse;\nuse tracing_actix_web::X;\n";
+    let found: Vec<String> = references(source).into_iter().collect();
+    assert_eq!(
+        found,
+        [
+            "actix",
+            "crate::db",
+            "crate::query",
+            "crate::state",
+            "crate::web"
+        ]
+    );
+    assert!(references("use tracing_actix_web::TracingLogger;").is_empty());
+}
+
+#[test]
+fn layers_import_only_what_they_may() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut violations = Vec::new();
+    for (layer, forbidden) in LAYERS {
+        let files = rust_files(&root.join(layer));
+        assert!(!files.is_empty(), "{layer} has no source");
+        for file in files {
+            let source = std::fs::read_to_string(&file).expect("readable source");
+            let found = references(&source);
+            for name in *forbidden {
+                if found.contains(*name) {
+                    let shown = file.strip_prefix(root).unwrap_or(&file).display();
+                    violations.push(format!("{shown} uses {name}"));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}

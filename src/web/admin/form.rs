@@ -28,7 +28,7 @@ impl FormValues {
         Self(
             pairs
                 .into_iter()
-                .filter(|(k, _)| k != crate::auth::csrf::FIELD)
+                .filter(|(k, _)| k != crate::web::csrf::FIELD)
                 .collect(),
         )
     }

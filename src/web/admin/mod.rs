@@ -28,9 +28,10 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use super::errors::PageError;
 use super::htmx::{HxRequest, Toast};
-use crate::auth::{current_user::CurrentUser, session::TypedSession};
+use crate::auth::current_user::CurrentUser;
 use crate::domain::users::Role;
 use crate::error::AppError;
+use crate::web::session::TypedSession;
 
 /// Mounts the admin pages (inside the signed-in scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {

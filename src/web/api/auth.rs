@@ -65,7 +65,8 @@ pub struct MeResponse {
 pub struct RefreshResponse {
     /// `Token refresh successful.`
     pub message: String,
-    /// The new token (the old one stops working).
+    /// The new token. The one presented keeps working until its own expiry, as in Payload:
+    /// a client configured with it (the official SDK) goes on using it after a refresh.
     pub refreshed_token: String,
     /// Its expiry, seconds since the epoch.
     pub exp: i64,
@@ -225,15 +226,19 @@ async fn me(auth: ApiUser) -> ApiResult {
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// `POST /api/users/logout`: revokes the token used (if any) and clears the cookie.
+/// `POST /api/users/logout`: revokes the token used (if any) and clears the cookie. Only that
+/// session ends: the user's other tokens, API key and admin sessions stay valid.
 async fn logout(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     let Some(a) = auth.authenticated() else {
         return Err(ApiError::bad_request("No User"));
     };
     if let Some(token) = &a.token {
-        db::api_tokens::delete(&state.db, &tokens::hash(token)).await?;
+        let hash = tokens::hash(token);
+        // The row first, then this instance's cache: a lookup racing the logout either reads
+        // no row or is not cached (see `CredentialCache`).
+        db::api_tokens::delete(&state.db, &hash).await?;
+        state.api.credentials.forget(&hash);
     }
-    state.api.credentials.forget_user(a.user.id);
     let mut removal = token_cookie(&state, "");
     removal.make_removal();
     Ok(HttpResponse::Ok().cookie(removal).json(MessageResponse {
@@ -241,15 +246,15 @@ async fn logout(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     }))
 }
 
-/// `POST /api/users/refresh-token`: a new token for the one presented, which stops working.
+/// `POST /api/users/refresh-token`: a new token with a new expiry, for a caller signed in
+/// with a token. The token presented is not revoked (Payload keeps it valid until its own
+/// expiry; clients such as the official SDK keep sending it after refreshing).
 async fn refresh_token(state: web::Data<AppState>, auth: ApiUser) -> ApiResult {
     let a = auth.authenticated().ok_or_else(ApiError::unauthorized)?;
-    let Some(old) = a.token.as_deref() else {
+    if a.token.is_none() {
         return Err(ApiError::forbidden());
-    };
+    }
     let (token, expires_at) = issue_token(&state, a.user.id).await?;
-    db::api_tokens::delete(&state.db, &tokens::hash(old)).await?;
-    state.api.credentials.forget_user(a.user.id);
     Ok(HttpResponse::Ok()
         .cookie(token_cookie(&state, &token))
         .json(RefreshResponse {

@@ -31,7 +31,8 @@
 //!   role or `disabled`) and manage their own API key; the last enabled admin cannot be
 //!   demoted, disabled or deleted. Models: everyone reads, admins write. Executions are
 //!   read-only except `cancel` (editors).
-//! - Login tokens are opaque, stored hashed, valid two hours; `refresh-token` rotates them.
+//! - Login tokens are opaque, stored hashed, valid two hours; `refresh-token` issues a new
+//!   one and, as in Payload, leaves the one presented valid until its own expiry.
 //!   Verified credentials are cached for one second per instance (see
 //!   [`crate::auth::api_credentials::CredentialCache`]).
 //! - Failed logins are limited per account (5) and per client address (30) in 15 minutes, then
@@ -49,18 +50,9 @@ pub mod tool_data;
 pub mod users;
 pub mod views;
 
-use std::sync::Arc;
-
 use actix_web::web;
 
 use crate::collections::{self, Collection, Visitor};
-
-/// State of the API kept across requests.
-#[derive(Debug, Clone, Default)]
-pub struct ApiState {
-    /// Recently verified tokens and API keys.
-    pub credentials: Arc<crate::auth::api_credentials::CredentialCache>,
-}
 
 /// Mounts `/api`. Fixed paths (`/users/login`, `/agent-executions/{id}/cancel`,
 /// `/{slug}/count`) are registered before the `/{slug}/{id}` patterns they would match.
@@ -77,8 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Last: `/{collection}` would match any built-in slug registered after it.
             .configure(tool_data::fallback_routes)
             .default_service(web::to(errors::route_not_found)),
-    )
-    .route("/metrics", web::get().to(metrics::metrics));
+    );
 }
 
 /// Registers the routes of every collection.

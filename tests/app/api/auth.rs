@@ -4,7 +4,8 @@ use aladdin::domain::users::Role;
 use serde_json::json;
 
 use super::{Api, error_message, user_with_key, user_with_password};
-use crate::helpers::{TestOptions, spawn_app, spawn_app_with};
+use crate::admin::{PASSWORD as ADMIN_PASSWORD, create_user, sign_in};
+use crate::helpers::{TestApp, TestOptions, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -110,42 +111,130 @@ async fn wrong_passwords_unknown_emails_and_missing_fields_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn logout_revokes_the_token_and_refresh_rotates_it() {
-    let app = spawn_app().await;
-    user_with_password(&app, Role::Editor, "ro@example.com", PASSWORD).await;
-    let login = Api::anonymous(&app)
+/// Logs in through the API; returns the token and its expiry.
+async fn login(app: &TestApp, email: &str, password: &str) -> (String, i64) {
+    let reply = Api::anonymous(app)
         .post(
             "/api/users/login",
-            json!({"email": "ro@example.com", "password": PASSWORD}),
+            json!({"email": email, "password": password}),
         )
         .await;
-    let first = login.body["token"].as_str().expect("token").to_owned();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    (
+        reply.body["token"].as_str().expect("token").to_owned(),
+        reply.body["exp"].as_i64().expect("exp"),
+    )
+}
 
-    // Refresh: a new token, the old one stops working.
-    let refreshed = Api::header(&app, format!("JWT {first}"))
-        .post("/api/users/refresh-token", json!({}))
-        .await;
+#[tokio::test]
+async fn refresh_issues_a_new_token_and_the_old_one_keeps_working_until_it_expires() {
+    // Arrange
+    let app = spawn_app().await;
+    user_with_password(&app, Role::Editor, "ro@example.com", PASSWORD).await;
+    let (first, first_exp) = login(&app, "ro@example.com", PASSWORD).await;
+    let with_first = Api::header(&app, format!("JWT {first}"));
+    assert_eq!(with_first.get("/api/agents").await.status, 200);
+    // Expiries are whole seconds: let one pass so that the new one is later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Act
+    let refreshed = with_first.post("/api/users/refresh-token", json!({})).await;
+    // Assert
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     assert_eq!(refreshed.body["message"], "Token refresh successful.");
+    assert_eq!(refreshed.body["strategy"], "local-jwt");
+    assert_eq!(refreshed.body["user"]["email"], "ro@example.com");
     let second = refreshed.body["refreshedToken"]
         .as_str()
         .expect("token")
         .to_owned();
+    let second_exp = refreshed.body["exp"].as_i64().expect("exp");
     assert_ne!(first, second);
+    assert!(second_exp > first_exp, "{second_exp} > {first_exp}");
+    let cookie = refreshed
+        .headers
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        cookie.starts_with(&format!("payload-token={second}")),
+        "{cookie}"
+    );
+    // Both tokens work, each with its own expiry.
+    let me_first = with_first.get("/api/users/me").await;
+    assert_eq!(me_first.body["user"]["email"], "ro@example.com");
+    assert_eq!(me_first.body["exp"], first_exp);
     assert_eq!(
-        Api::header(&app, format!("JWT {first}"))
-            .get("/api/agents")
+        with_first
+            .post("/api/departments", json!({"slug": "kept", "name": "Kept"}))
+            .await
+            .status,
+        201
+    );
+    let with_second = Api::header(&app, format!("Bearer {second}"));
+    let me_second = with_second.get("/api/users/me").await;
+    assert_eq!(me_second.body["exp"], second_exp);
+    assert_eq!(
+        with_second.get("/api/departments").await.body["totalDocs"],
+        1
+    );
+    // An API key has no token to refresh.
+    let (_, key) = user_with_key(&app, Role::Viewer).await;
+    assert_eq!(
+        Api::key(&app, &key)
+            .post("/api/users/refresh-token", json!({}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        Api::anonymous(&app)
+            .post("/api/users/refresh-token", json!({}))
             .await
             .status,
         401
     );
-    let with_second = Api::header(&app, format!("Bearer {second}"));
-    assert_eq!(with_second.get("/api/agents").await.status, 200);
+}
 
-    // Logout: the token stops working at once.
-    let out = with_second.post("/api/users/logout", json!({})).await;
-    assert_eq!(out.status, 200);
+#[tokio::test]
+async fn logout_ends_only_the_session_of_its_token() {
+    // Arrange: one user with two API tokens, a refreshed one, an API key and an admin session
+    let app = spawn_app().await;
+    let user = create_user(&app, "two@example.com", Role::Editor).await;
+    let (first, _) = login(&app, "two@example.com", ADMIN_PASSWORD).await;
+    let (second, _) = login(&app, "two@example.com", ADMIN_PASSWORD).await;
+    let with_first = Api::header(&app, format!("JWT {first}"));
+    let with_second = Api::header(&app, format!("JWT {second}"));
+    let refreshed = with_second
+        .post("/api/users/refresh-token", json!({}))
+        .await;
+    let third = refreshed.body["refreshedToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let with_third = Api::header(&app, format!("JWT {third}"));
+    let key = aladdin::auth::tokens::generate();
+    aladdin::db::users::set_api_key(
+        &app.db,
+        user.id,
+        Some(aladdin::auth::tokens::hash(&key)),
+        true,
+    )
+    .await
+    .expect("key set");
+    let browser = sign_in(&app, "two@example.com").await;
+    // Every credential is verified (and cached) before the logout.
+    for api in [
+        &with_first,
+        &with_second,
+        &with_third,
+        &Api::key(&app, &key),
+    ] {
+        assert_eq!(api.get("/api/agents").await.status, 200);
+    }
+    // Act
+    let out = with_first.post("/api/users/logout", json!({})).await;
+    // Assert
+    assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(out.body["message"], "Logout successful.");
     let cookie = out
         .headers
@@ -156,11 +245,34 @@ async fn logout_revokes_the_token_and_refresh_rotates_it() {
         cookie.starts_with("payload-token=;") && cookie.contains("Max-Age=0"),
         "{cookie}"
     );
-    assert_eq!(with_second.get("/api/agents").await.status, 401);
+    // The token used is dead at once, although it was cached a moment ago.
+    assert_eq!(with_first.get("/api/agents").await.status, 401);
     assert_eq!(
-        with_second.get("/api/users/me").await.body["user"],
+        with_first.get("/api/users/me").await.body["user"],
         serde_json::Value::Null
     );
+    assert_eq!(
+        with_first
+            .post("/api/users/refresh-token", json!({}))
+            .await
+            .status,
+        401
+    );
+    // Everything else of the same user stays.
+    assert_eq!(with_second.get("/api/agents").await.status, 200);
+    assert_eq!(with_third.get("/api/agents").await.status, 200);
+    assert_eq!(Api::key(&app, &key).get("/api/agents").await.status, 200);
+    assert_eq!(browser.get("/admin/agents").await.status(), 200);
+    // Logging out the second token leaves the third (its refresh) working.
+    assert_eq!(
+        with_second
+            .post("/api/users/logout", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(with_second.get("/api/agents").await.status, 401);
+    assert_eq!(with_third.get("/api/agents").await.status, 200);
     // Logging out without a user is Payload's 400.
     assert_eq!(
         Api::anonymous(&app)
@@ -169,6 +281,44 @@ async fn logout_revokes_the_token_and_refresh_rotates_it() {
             .status,
         400
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_a_logout_do_not_keep_its_token_alive() {
+    // Arrange: clients keep sending the token while it is logged out.
+    let app = spawn_app().await;
+    user_with_password(&app, Role::Viewer, "race@example.com", PASSWORD).await;
+    let (token, _) = login(&app, "race@example.com", PASSWORD).await;
+    let api = Api::header(&app, format!("JWT {token}"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hammers = Vec::new();
+    for _ in 0..3 {
+        let (api, stop) = (api.clone(), stop.clone());
+        hammers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                api.get("/api/users/me").await;
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Act
+    let out = api.post("/api/users/logout", json!({})).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    // Assert: from the moment the logout answered, the token is refused, for longer than
+    // the credential cache would keep a stale entry.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let mut checked = 0;
+    while std::time::Instant::now() < until {
+        let me = api.get("/api/users/me").await;
+        assert_eq!(me.body["user"], serde_json::Value::Null, "check {checked}");
+        checked += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for hammer in hammers {
+        hammer.await.expect("joined");
+    }
+    assert!(checked > 10, "{checked} checks");
 }
 
 #[tokio::test]

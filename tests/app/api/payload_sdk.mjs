@@ -131,13 +131,33 @@ const bulkDelete = await sdk.delete({ collection: 'departments', where: { slug: 
 assert.equal(bulkDelete.docs.length, 1)
 log('delete')
 
-// refresh-token, then the old token is refused
+// refresh-token: a new token with a new expiry. The client keeps sending the token it was
+// configured with, as Payload clients do, and that token keeps working.
 const refreshed = await sdk.refreshToken({ collection: 'users' })
+assert.equal(refreshed.message, 'Token refresh successful.')
 assert.equal(typeof refreshed.refreshedToken, 'string')
 assert.notEqual(refreshed.refreshedToken, login.token)
-await expectError(sdk.find({ collection: 'agents' }), 401)
+assert.ok(refreshed.exp >= login.exp)
+assert.equal(refreshed.user.email, email)
+const kept = await sdk.create({ collection: 'departments', data: { slug: 'sdk-kept', name: 'Kept after refresh' } })
+const keptFound = await sdk.find({ collection: 'departments', where: { slug: { equals: 'sdk-kept' } } })
+assert.deepEqual(keptFound.docs.map((d) => d.id), [kept.id])
 const fresh = new PayloadSDK({ baseURL, baseInit: { headers: { Authorization: `Bearer ${refreshed.refreshedToken}` } } })
-assert.equal((await fresh.find({ collection: 'departments', limit: 1 })).docs.length, 1)
-log('refresh-token')
+const made = await fresh.create({ collection: 'departments', data: { slug: 'sdk-fresh', name: 'Made with the refreshed token' } })
+const freshFound = await fresh.find({ collection: 'departments', where: { slug: { in: ['sdk-kept', 'sdk-fresh'] } }, sort: 'slug' })
+assert.deepEqual(freshFound.docs.map((d) => d.id), [made.id, kept.id])
+assert.equal((await fresh.me({ collection: 'users' })).exp, refreshed.exp)
+assert.equal((await sdk.me({ collection: 'users' })).exp, login.exp)
+log('refresh-token', 'the original and the refreshed token both work')
+
+// logout ends the session of the token it is called with, and only that one
+const logout = await (await sdk.request({ method: 'POST', path: '/users/logout' })).json()
+assert.equal(logout.message, 'Logout successful.')
+await expectError(sdk.find({ collection: 'departments' }), 401)
+assert.equal((await sdk.me({ collection: 'users' })).user, null)
+assert.equal((await fresh.me({ collection: 'users' })).user.email, email)
+assert.equal((await fresh.count({ collection: 'departments', where: { slug: { equals: 'sdk-kept' } } })).totalDocs, 1)
+await fresh.delete({ collection: 'departments', where: { slug: { in: ['sdk-kept', 'sdk-fresh'] } } })
+log('logout', 'the other token still works')
 
 console.log('all checks passed')

@@ -1,7 +1,8 @@
 //! The official client, `@payloadcms/sdk`, driving a started server: login, find with
-//! where / sort / limit / page, findByID, create, update, delete, count, an invalid create
-//! and refresh-token (see `payload_sdk.mjs`). Needs `node` and `npm`: skipped without them,
-//! except in CI (`CI` set), where their absence fails the test.
+//! where / sort / limit / page, findByID, create, update, delete, count, an invalid create,
+//! refresh-token (the client's original token keeps working) and logout of one token (the
+//! refreshed one keeps working); see `payload_sdk.mjs`. Needs `node` and `npm`: skipped
+//! without them, except in CI (`CI` set), where their absence fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -144,3 +144,127 @@ async fn the_cli_exits_one_with_the_error_when_the_run_fails_or_the_agent_is_unk
         "error: Agent not found or inactive: nobody-001"
     );
 }
+
+/// Runs the binary in `dir` with nothing in its environment but `vars` (no `.env`, no
+/// inherited settings); killed after 30 seconds, should it start serving after all.
+async fn aladdin_with_only(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aladdin"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("the binary starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().expect("waitable").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output read")
+    })
+    .await
+    .expect("joined")
+}
+
+/// A temporary directory, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("aladdin_cfg_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The variable named in the error, the environment, and the command line.
+type BadSetting<'a> = (&'a str, Vec<(&'a str, String)>, &'a [&'a str]);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_setting_is_one_line_naming_it_and_exit_2_before_the_database_is_touched() {
+    let dir = TempDir::new();
+    let db_dir = dir.0.join("data");
+    let url = format!("sqlite://{}/aladdin.db?mode=rwc", db_dir.display());
+    let cases: Vec<BadSetting> = vec![
+        // The server would create the database and load the demo data, then fail to bind.
+        ("BIND", vec![("BIND", "localhost".into())], &[]),
+        ("BIND", vec![("BIND", "0.0.0.0:70000".into())], &["serve"]),
+        (
+            "DATABASE_URL",
+            vec![("DATABASE_URL", "mysql://u@localhost/aladdin".into())],
+            &["migrate"],
+        ),
+        (
+            "DATABASE_URL",
+            vec![("DATABASE_URL", url.replace("mode=rwc", "mode=sideways"))],
+            &["migrate"],
+        ),
+        (
+            "DATABASE_URL",
+            vec![(
+                "DATABASE_URL",
+                "postgres://u:pw@localhost:port/aladdin".into(),
+            )],
+            &["seed"],
+        ),
+        (
+            "ADMIN_PASSWORD",
+            vec![
+                ("ADMIN_EMAIL", "boss@example.com".into()),
+                ("ADMIN_PASSWORD", "short".into()),
+            ],
+            &[],
+        ),
+        ("AGENT_TIMEOUT", vec![("AGENT_TIMEOUT", "soon".into())], &[]),
+        (
+            "LOG_FORMAT",
+            vec![("LOG_FORMAT", "xml".into())],
+            &["migrate"],
+        ),
+        (
+            "OPENAI_BASE_URL",
+            vec![("OPENAI_BASE_URL", "localhost:11434".into())],
+            &["run", "x", "y"],
+        ),
+    ];
+    for (var, vars, args) in cases {
+        // Act
+        let mut env: Vec<(&str, &str)> = vec![("DATABASE_URL", url.as_str())];
+        env.extend(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        let output = aladdin_with_only(&dir.0, args, &env).await;
+        // Assert
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{var}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{var}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: invalid value for {var}: ")),
+            "{var}: {stderr}"
+        );
+        assert!(!stderr.contains(":pw@"), "{stderr}");
+        assert!(
+            !db_dir.exists(),
+            "{var}: the database directory was created"
+        );
+    }
+    // The same environment with nothing wrong does create it (the check above can fail).
+    let output = aladdin_with_only(&dir.0, &["migrate"], &[("DATABASE_URL", url.as_str())]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(db_dir.join("aladdin.db").exists());
+}

@@ -22,8 +22,8 @@ use actix_web::{
 use futures_util::StreamExt as _;
 use subtle::ConstantTimeEq;
 
-use super::{session::TypedSession, tokens};
-use crate::web::errors::PageError;
+use super::{errors::PageError, session::TypedSession};
+use crate::auth::tokens;
 
 /// Name of the form field carrying the token.
 pub const FIELD: &str = "csrf_token";

@@ -7,7 +7,8 @@ use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::tokens;
+use crate::auth::current_user::CurrentUser;
+use crate::auth::tokens;
 
 /// Session key of the signed-in user's id. The session store also copies it into the row's
 /// `user_id` column, which is how a user's sessions are revoked together.
@@ -42,6 +43,21 @@ impl TypedSession {
     /// The signed-in user's id.
     pub fn user_id(&self) -> Option<i32> {
         self.get(USER_ID_KEY)
+    }
+
+    /// The signed-in user, read from the database so that a role change or a disabled
+    /// account counts at once; None when nobody is signed in or the account is gone.
+    pub async fn current_user(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+    ) -> Result<Option<CurrentUser>, sea_orm::DbErr> {
+        let Some(id) = self.user_id() else {
+            return Ok(None);
+        };
+        Ok(crate::db::users::find_by_id(db, id)
+            .await?
+            .as_ref()
+            .and_then(CurrentUser::from_model))
     }
 
     /// The session's CSRF token (created on first use for sessions that predate it).

@@ -15,8 +15,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::DatabaseConnection;
 
-use super::{session::USER_ID_KEY, tokens};
-use crate::{db, domain::now};
+use super::session::USER_ID_KEY;
+use crate::{auth::tokens, db, domain::now};
 
 type SessionState = HashMap<String, String>;
 

@@ -12,8 +12,8 @@ use actix_web::{
     web::Data,
 };
 
-use super::{current_user::CurrentUser, session::TypedSession};
-use crate::{db, state::AppState, web::errors::PageError, web::htmx::HxRequest};
+use super::{errors::PageError, htmx::HxRequest, session::TypedSession};
+use crate::state::AppState;
 
 /// Middleware: loads the signed-in user or sends the browser to the sign-in page.
 pub async fn require_login(
@@ -26,14 +26,10 @@ pub async fn require_login(
             "application state missing",
         ));
     };
-    let user = match session.user_id() {
-        Some(id) => db::users::find_by_id(&state.db, id)
-            .await
-            .map_err(PageError::from)?
-            .as_ref()
-            .and_then(CurrentUser::from_model),
-        None => None,
-    };
+    let user = session
+        .current_user(&state.db)
+        .await
+        .map_err(PageError::from)?;
     match user {
         Some(user) => {
             req.extensions_mut().insert(user);
