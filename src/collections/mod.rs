@@ -23,11 +23,11 @@ use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::auth::api_credentials::CredentialCache;
 use crate::auth::current_user::CurrentUser;
 use crate::db::{self, Page, listing::PageRequest};
 use crate::error::{AppError, AppResult};
 use crate::query::FieldMap;
-use crate::state::AppState;
 
 /// The stored row of a collection.
 pub type Row<C> = <<C as Collection>::Entity as EntityTrait>::Model;
@@ -80,8 +80,9 @@ pub trait Collection: 'static {
         Self::can_write(user)
     }
 
-    /// Runs after a document was changed or deleted (users evict their cached credentials).
-    fn after_write(_state: &AppState, _id: i32) {}
+    /// Runs after a document was changed or deleted, with this instance's cache of verified
+    /// credentials (users evict theirs).
+    fn after_write(_credentials: &CredentialCache, _id: i32) {}
 
     /// The row with this id.
     async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::common::{CREATED_AT, ID, UPDATED_AT, col};
 use super::{Collection, Row};
+use crate::auth::api_credentials::CredentialCache;
 use crate::auth::current_user::CurrentUser;
 use crate::auth::{password, tokens};
 use crate::db;
@@ -17,7 +18,6 @@ use crate::domain::{fields::merge, iso};
 use crate::entities::users;
 use crate::error::{AppError, AppResult};
 use crate::query::{FieldMap, Scalar};
-use crate::state::AppState;
 
 /// The queryable fields.
 pub static FIELDS: FieldMap = FieldMap {
@@ -149,8 +149,8 @@ impl Collection for Users {
         user.is_admin()
     }
 
-    fn after_write(state: &AppState, id: i32) {
-        state.api.credentials.forget_user(id);
+    fn after_write(credentials: &CredentialCache, id: i32) {
+        credentials.forget_user(id);
     }
 
     fn can_read_doc(user: &CurrentUser, id: i32) -> bool {

@@ -144,11 +144,16 @@ async fn a_non_core_department_in_use_explains_why_it_cannot_be_deleted() {
     assert!(err.to_string().contains("1 agent still belongs"), "{err}");
 }
 
-/// What each layer may not use: the runner, authentication, the queries and the shared state
-/// know nothing of HTTP, and the query language knows nothing of the database layer built on
-/// it.
+/// What each layer may not use: the runner, the collections, the domain, authentication, the
+/// queries and the shared state know nothing of HTTP, and the query language knows nothing of
+/// the database layer built on it.
 const LAYERS: &[(&str, &[&str])] = &[
     ("src/runner", &["actix", "crate::web"]),
+    (
+        "src/collections",
+        &["actix", "crate::web", "crate::runner", "crate::state"],
+    ),
+    ("src/domain", &["actix", "crate::web", "crate::db"]),
     ("src/auth", &["actix", "crate::web"]),
     ("src/db", &["actix", "crate::web"]),
     ("src/query", &["actix", "crate::web", "crate::db"]),

@@ -15,8 +15,8 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use serde_json::{Value, json};
 
-use crate::db::{self, listing::PageRequest, tool_documents};
 use crate::collections::projects::ProjectResponse;
+use crate::db::{self, listing::PageRequest, tool_documents};
 use crate::entities::{projects as project_rows, tool_documents as doc_rows};
 use crate::query::{self, FieldMap, SortKey, collections};
 use crate::sandbox::{DataApi, DataOp};
@@ -319,7 +319,6 @@ fn parse_id(id: &Value) -> Option<i64> {
 fn not_found(collection: &str, id: &Value) -> String {
     format!("Not Found: no document {id} in {collection}")
 }
-
 
 /// A project as tools see it: its API document.
 fn project_doc(p: &project_rows::Model) -> Value {

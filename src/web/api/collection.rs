@@ -180,7 +180,7 @@ async fn update_by_id<C: Collection>(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let row = C::update(&state.db, user, row, &body.0).await?;
-    C::after_write(&state, id);
+    C::after_write(&state.api.credentials, id);
     let doc = render_one::<C>(&state.db, row, depth).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
@@ -207,7 +207,7 @@ async fn delete_by_id<C: Collection>(
     // Render before deleting: relations of a deleted document may go with it.
     let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
     C::delete(&state.db, user, row).await?;
-    C::after_write(&state, id);
+    C::after_write(&state.api.credentials, id);
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
         message: "Deleted successfully.".into(),
@@ -303,7 +303,7 @@ async fn update_many<C: Collection>(
         }
         match C::update(&state.db, user, row.clone(), &body.0).await {
             Ok(row) => {
-                C::after_write(&state, id);
+                C::after_write(&state.api.credentials, id);
                 updated.push(row);
             }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
@@ -337,7 +337,7 @@ async fn delete_many<C: Collection>(
         let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
         match C::delete(&state.db, user, row.clone()).await {
             Ok(_) => {
-                C::after_write(&state, C::id(&row));
+                C::after_write(&state.api.credentials, C::id(&row));
                 deleted.push(doc);
             }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
