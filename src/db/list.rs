@@ -1,8 +1,9 @@
-//! Shared pieces of the admin's list queries: case-insensitive search that behaves the same on
-//! SQLite and PostgreSQL, and sorting by a whitelisted key.
+//! Shared pieces of the admin's list queries: the sort chosen in the UI, the ids a filter
+//! matches, and the JSON text search and ordering of the tool-data browser.
 
 use sea_orm::{
-    ColumnTrait, EntityTrait, Order, QueryOrder, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
@@ -45,12 +46,6 @@ impl Sort {
     }
 }
 
-/// `column` contains `needle`, ignoring case (`LOWER(col) LIKE '%needle%'` with `%`, `_` and
-/// `\` in the needle escaped).
-pub fn contains(column: impl ColumnTrait, needle: &str) -> Expr {
-    Expr::from(Func::lower(Expr::col(column))).like(like_pattern(needle))
-}
-
 /// The text of a JSON column contains `needle`, ignoring case.
 pub fn json_contains(column: impl ColumnTrait, needle: &str) -> Expr {
     let text = Func::cast_as(Expr::col(column), "text");
@@ -80,6 +75,20 @@ pub fn order_by<E: EntityTrait>(
     select
         .order_by(column, sort.order())
         .order_by(id, sort.order())
+}
+
+/// Ids (`id`) of every row of `select` matching `filter`, for "delete all matching".
+pub async fn ids<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id: impl ColumnTrait,
+    filter: Option<Condition>,
+) -> Result<Vec<i32>, DbErr> {
+    let select = match filter {
+        Some(condition) => select.filter(condition),
+        None => select,
+    };
+    select.select_only().column(id).into_tuple().all(db).await
 }
 
 #[cfg(test)]
