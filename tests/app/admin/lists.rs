@@ -481,6 +481,13 @@ async fn flags_ids_and_statuses_select_the_same_rows_as_the_apis_where() {
         .expect("q")
         .expect("seeded");
     let story_id = story.id.to_string();
+    // The world department's tools: two shared with it, and the global one (not linked).
+    let world_id = db::departments::find_by_slug(&app.db, "world")
+        .await
+        .expect("q")
+        .expect("seeded")
+        .id
+        .to_string();
     let dialogue = db::agents::find_by_agent_id(&app.db, "dialogue-writer-001")
         .await
         .expect("q")
@@ -540,10 +547,10 @@ async fn flags_ids_and_statuses_select_the_same_rows_as_the_apis_where() {
         (
             "/admin/custom-tools",
             "custom-tools",
-            vec![("department", &story_id)],
+            vec![("department", &world_id)],
             vec![
                 ("where[or][0][isGlobal][equals]", "true"),
-                ("where[or][1][departments][equals]", &story_id),
+                ("where[or][1][departments][equals]", &world_id),
             ],
         ),
         (
