@@ -470,6 +470,14 @@ async fn the_search_box_finds_what_the_apis_like_finds_and_its_wildcards_are_lit
     );
 }
 
+/// An admin list, its API slug, the admin's query and the API's where that should match it.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Vec<(&'a str, &'a str)>,
+);
+
 #[tokio::test]
 async fn flags_ids_and_statuses_select_the_same_rows_as_the_apis_where() {
     // Arrange: an inactive story agent and department, projects and runs in several statuses
@@ -523,7 +531,7 @@ async fn flags_ids_and_statuses_select_the_same_rows_as_the_apis_where() {
         let seed = super::executions::Seed::run(&head, prompt, super::executions::at(day));
         super::executions::seed_run(&app.db, seed.status(status)).await;
     }
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "/admin/agents",
             "agents",
