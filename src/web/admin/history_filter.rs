@@ -91,19 +91,16 @@ pub fn parse(query: &ListQuery) -> ParsedFilter {
             message: format!("The range ends ({t}) before it starts ({f}): no run can match."),
         });
     }
-    let text = |name| {
-        query
-            .get(name)
-            .map(|v| v.chars().take(200).collect::<String>())
-    };
     let filter = LIST.filter(
         query,
         [
             status.map(|s| equals("status", s)),
-            text("agent").map(|slug| equals("agentId", slug)),
+            query.text("agent").map(|slug| equals("agentId", slug)),
             department.map(|id| equals("department", id)),
             project.map(|id| equals("project", id)),
-            text("conversation").map(|c| equals("conversationId", c)),
+            query
+                .text("conversation")
+                .map(|c| equals("conversationId", c)),
             from.map(|day| created(Operator::GreaterThanEqual, day)),
             // The end day is included: before the next midnight (none after 9999-12-31).
             to.and_then(|day| day.succ_opt())

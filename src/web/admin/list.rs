@@ -70,6 +70,11 @@ impl ListQuery {
         }
     }
 
+    /// A text filter (a status, a provider), cut to 200 characters like the search text.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.chars().take(200).collect())
+    }
+
     /// A numeric id filter.
     pub fn id(&self, name: &str) -> Option<i32> {
         self.get(name)?.parse().ok().filter(|id| *id > 0)
@@ -518,6 +523,73 @@ mod tests {
         assert_eq!(view.total_pages, 5);
         let numbers: Vec<u64> = view.pages().iter().map(|p| p.number).collect();
         assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
+    }
+
+    static SPEC: ListSpec = ListSpec {
+        base: "/admin/agents",
+        map: &crate::query::collections::AGENTS,
+        search: &["name", "agentId"],
+        sorts: &[
+            ("name", "name"),
+            ("runs", "performanceMetrics.totalExecutions"),
+        ],
+        default_sort: "name",
+        missing_last: &[],
+    };
+
+    #[test]
+    fn the_url_state_becomes_a_payload_where() {
+        let q = query("q=100%25+done&active=true");
+        let filter = SPEC.filter(&q, [q.flag("active").map(|yes| equals("isActive", yes))]);
+        assert_eq!(
+            filter,
+            Where::And(vec![
+                Where::Or(vec![
+                    field("name", Operator::Like, "100% done"),
+                    field("agentId", Operator::Like, "100% done"),
+                ]),
+                equals("isActive", true),
+            ])
+        );
+        assert_eq!(SPEC.filter(&query("q=+"), []), Where::And(vec![]));
+    }
+
+    #[test]
+    fn searches_beyond_the_engines_limits_are_cut_not_refused() {
+        let many = vec!["w"; 30].join(" ");
+        let Some(Where::Or(parts)) = search(&format!("{many}\0"), &["name"]) else {
+            panic!("a search");
+        };
+        let Where::Field { value, .. } = &parts[0] else {
+            panic!("a field");
+        };
+        let text = value.as_str().unwrap_or_default();
+        assert_eq!(text.split_whitespace().count(), sql::MAX_WORDS);
+        assert!(!text.contains('\0'));
+        assert!(
+            SPEC.condition(
+                &SPEC.filter(&query(&format!("q={many}%00")), []),
+                sea_orm::DbBackend::Sqlite
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn admin_sort_keys_order_by_the_apis_paths() {
+        let order = |raw: &str| {
+            SPEC.order(&Sort::parse(raw), sea_orm::DbBackend::Postgres)
+                .iter()
+                .map(|k| format!("{:?}", k.expr))
+                .collect::<Vec<_>>()
+        };
+        let runs = order("-runs");
+        assert_eq!(runs.len(), 2, "the column, then id");
+        assert!(runs[0].contains("total_executions"), "{runs:?}");
+        assert!(
+            runs[1].contains("id") && !runs[1].contains("total"),
+            "{runs:?}"
+        );
     }
 
     #[test]

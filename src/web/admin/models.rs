@@ -163,7 +163,7 @@ fn filter(query: &ListQuery) -> Where {
     LIST.filter(
         query,
         [query
-            .get("provider")
+            .text("provider")
             .map(|provider| equals("provider", provider))],
     )
 }

@@ -167,6 +167,6 @@ impl Resource for Projects {
 fn filter(query: &ListQuery) -> Where {
     LIST.filter(
         query,
-        [query.get("status").map(|status| equals("status", status))],
+        [query.text("status").map(|status| equals("status", status))],
     )
 }

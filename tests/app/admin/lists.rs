@@ -662,3 +662,25 @@ async fn pages_and_totals_are_the_apis_pages_and_totals() {
         }
     }
 }
+
+#[tokio::test]
+async fn values_the_query_engine_would_refuse_are_cut_never_an_error_page() {
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    let admin = sign_in_as(&app, Role::Admin).await;
+    let html = admin.page("/admin/agents?q=he%00ad", 200).await;
+    assert!(html.contains("Head of Story"), "the NUL is dropped");
+    let words = vec!["story"; 40].join("+");
+    let html = admin.page(&format!("/admin/agents?q={words}"), 200).await;
+    assert!(html.contains("Head of Story"), "the first 20 words count");
+    // Longer than the engine takes in a condition: cut to 200 characters, matching nothing.
+    let long = "x".repeat(12_000);
+    for (base, name) in [
+        ("/admin/models", "provider"),
+        ("/admin/projects", "status"),
+        ("/admin/executions", "agent"),
+        ("/admin/executions", "conversation"),
+    ] {
+        let html = admin.page(&format!("{base}?{name}={long}"), 200).await;
+        assert!(row_ids(&html, base).is_empty(), "{base} {name}");
+    }
+}
