@@ -210,74 +210,12 @@ pub async fn record_execution(
         .map(|_| ())
 }
 
-/// What the admin's agent list is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct AgentFilter {
-    /// Text in the name, agentId or model.
-    pub q: String,
-    /// Only this department.
-    pub department_id: Option<i32>,
-    /// Only active (true) or inactive (false) agents.
-    pub active: Option<bool>,
-    /// Only department heads (true) or only the others (false).
-    pub head: Option<bool>,
-}
-
-fn filtered(filter: &AgentFilter) -> sea_orm::Select<agents::Entity> {
-    use super::list::contains;
-    let mut select = agents::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(contains(agents::Column::Name, &filter.q))
-                .add(contains(agents::Column::AgentId, &filter.q))
-                .add(contains(agents::Column::Model, &filter.q)),
-        );
-    }
-    if let Some(id) = filter.department_id {
-        select = select.filter(agents::Column::DepartmentId.eq(id));
-    }
-    if let Some(active) = filter.active {
-        select = select.filter(agents::Column::IsActive.eq(active));
-    }
-    if let Some(head) = filter.head {
-        select = select.filter(agents::Column::IsDepartmentHead.eq(head));
-    }
-    select
-}
-
-/// One page of agents for the admin list. Sort keys: `name` (default), `agentId`, `model`,
-/// `runs`, `lastRun`, `updated`.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &AgentFilter,
-    sort: &super::list::Sort,
-    limit: u64,
-    page: u64,
-) -> Result<super::Page<agents::Model>, DbErr> {
-    use agents::Column as C;
-    let column = match sort.key.as_str() {
-        "agentId" => C::AgentId,
-        "model" => C::Model,
-        "runs" => C::TotalExecutions,
-        "lastRun" => C::LastExecutedAt,
-        "updated" => C::UpdatedAt,
-        _ => C::Name,
-    };
-    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
-    super::paginate(db, select, limit, page).await
-}
-
-/// Ids of every agent matching the filter (for "delete all matching").
-pub async fn matching_ids(
-    db: &impl ConnectionTrait,
-    filter: &AgentFilter,
-) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
-    filtered(filter)
-        .select_only()
-        .column(agents::Column::Id)
-        .into_tuple()
+/// Every agent by agentId (the execution history's agent filter).
+pub async fn list_all(db: &impl ConnectionTrait) -> Result<Vec<agents::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    agents::Entity::find()
+        .order_by_asc(agents::Column::AgentId)
+        .order_by_asc(agents::Column::Id)
         .all(db)
         .await
 }

@@ -217,88 +217,11 @@ pub async fn record_call(
         .map(|_| ())
 }
 
-/// What the admin's tool list is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct ToolFilter {
-    /// Text in the tool name, display name or description.
-    pub q: String,
-    /// Only tools shared with this department (global tools included).
-    pub department_id: Option<i32>,
-    /// Only global (true) or only department-scoped (false) tools.
-    pub global: Option<bool>,
-    /// Only active (true) or inactive (false) tools.
-    pub active: Option<bool>,
-}
-
-async fn filtered(
-    db: &impl ConnectionTrait,
-    filter: &ToolFilter,
-) -> Result<sea_orm::Select<custom_tools::Entity>, DbErr> {
-    use super::list::contains;
-    let mut select = custom_tools::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            Condition::any()
-                .add(contains(custom_tools::Column::ToolName, &filter.q))
-                .add(contains(custom_tools::Column::DisplayName, &filter.q))
-                .add(contains(custom_tools::Column::Description, &filter.q)),
-        );
-    }
-    if let Some(department) = filter.department_id {
-        let shared: Vec<i32> = links::Entity::find()
-            .filter(links::Column::DepartmentId.eq(department))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|l| l.tool_id)
-            .collect();
-        select = select.filter(
-            Condition::any()
-                .add(custom_tools::Column::IsGlobal.eq(true))
-                .add(custom_tools::Column::Id.is_in(shared)),
-        );
-    }
-    if let Some(global) = filter.global {
-        select = select.filter(custom_tools::Column::IsGlobal.eq(global));
-    }
-    if let Some(active) = filter.active {
-        select = select.filter(custom_tools::Column::IsActive.eq(active));
-    }
-    Ok(select)
-}
-
-/// One page of tools for the admin list. Sort keys: `toolName` (default), `displayName`,
-/// `calls`, `version`, `updated`.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &ToolFilter,
-    sort: &super::list::Sort,
-    limit: u64,
-    page: u64,
-) -> Result<super::Page<custom_tools::Model>, DbErr> {
-    use custom_tools::Column as C;
-    let column = match sort.key.as_str() {
-        "displayName" => C::DisplayName,
-        "calls" => C::TotalCalls,
-        "version" => C::Version,
-        "updated" => C::UpdatedAt,
-        _ => C::ToolName,
-    };
-    let select = super::list::order_by(filtered(db, filter).await?, column, sort, C::Id);
-    super::paginate(db, select, limit, page).await
-}
-
-/// Ids of every tool matching the filter (for "delete all matching").
-pub async fn matching_ids(
-    db: &impl ConnectionTrait,
-    filter: &ToolFilter,
-) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
-    filtered(db, filter)
-        .await?
-        .select_only()
-        .column(custom_tools::Column::Id)
-        .into_tuple()
+/// Every tool by name (the agent form's tool choices).
+pub async fn list_all(db: &impl ConnectionTrait) -> Result<Vec<custom_tools::Model>, DbErr> {
+    custom_tools::Entity::find()
+        .order_by_asc(custom_tools::Column::ToolName)
+        .order_by_asc(custom_tools::Column::Id)
         .all(db)
         .await
 }

@@ -127,66 +127,6 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<departments
     Ok(existing)
 }
 
-/// What the admin's department list is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct DepartmentFilter {
-    /// Text in the name, slug or description.
-    pub q: String,
-    /// Only active (true) or inactive (false) departments.
-    pub active: Option<bool>,
-}
-
-fn filtered(filter: &DepartmentFilter) -> sea_orm::Select<departments::Entity> {
-    use super::list::contains;
-    let mut select = departments::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(contains(departments::Column::Name, &filter.q))
-                .add(contains(departments::Column::Slug, &filter.q))
-                .add(contains(departments::Column::Description, &filter.q)),
-        );
-    }
-    if let Some(active) = filter.active {
-        select = select.filter(departments::Column::IsActive.eq(active));
-    }
-    select
-}
-
-/// One page of departments for the admin list. Sort keys: `priority` (default), `name`,
-/// `slug`, `updated`.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &DepartmentFilter,
-    sort: &super::list::Sort,
-    limit: u64,
-    page: u64,
-) -> Result<super::Page<departments::Model>, DbErr> {
-    use departments::Column as C;
-    let column = match sort.key.as_str() {
-        "name" => C::Name,
-        "slug" => C::Slug,
-        "updated" => C::UpdatedAt,
-        _ => C::Priority,
-    };
-    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
-    super::paginate(db, select, limit, page).await
-}
-
-/// Ids of every department matching the filter (for "delete all matching").
-pub async fn matching_ids(
-    db: &impl ConnectionTrait,
-    filter: &DepartmentFilter,
-) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
-    filtered(filter)
-        .select_only()
-        .column(departments::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await
-}
-
 /// Number of agents of each department.
 pub async fn agent_counts(
     db: &impl ConnectionTrait,

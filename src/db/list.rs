@@ -1,9 +1,9 @@
-//! Shared pieces of the admin's list queries: case-insensitive search that behaves the same on
-//! SQLite and PostgreSQL, and sorting by a whitelisted key.
+//! Shared pieces of the admin's list queries: the sort chosen in the UI and the ids a filter
+//! matches (the filters themselves are the where-engine's).
 
 use sea_orm::{
-    ColumnTrait, EntityTrait, Order, QueryOrder, Select,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QuerySelect,
+    Select,
 };
 
 /// A sort order chosen in the UI: a key from the list's whitelist and a direction.
@@ -45,41 +45,18 @@ impl Sort {
     }
 }
 
-/// `column` contains `needle`, ignoring case (`LOWER(col) LIKE '%needle%'` with `%`, `_` and
-/// `\` in the needle escaped).
-pub fn contains(column: impl ColumnTrait, needle: &str) -> Expr {
-    Expr::from(Func::lower(Expr::col(column))).like(like_pattern(needle))
-}
-
-/// The text of a JSON column contains `needle`, ignoring case.
-pub fn json_contains(column: impl ColumnTrait, needle: &str) -> Expr {
-    let text = Func::cast_as(Expr::col(column), "text");
-    Expr::from(Func::lower(Expr::from(text))).like(like_pattern(needle))
-}
-
-fn like_pattern(needle: &str) -> LikeExpr {
-    let mut escaped = String::with_capacity(needle.len() + 2);
-    escaped.push('%');
-    for c in needle.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    LikeExpr::new(escaped).escape('\\')
-}
-
-/// Orders by `column` in `sort`'s direction, then by `id` so that pages are stable.
-pub fn order_by<E: EntityTrait>(
+/// Ids (`id`) of every row of `select` matching `filter`, for "delete all matching".
+pub async fn ids<E: EntityTrait>(
+    db: &impl ConnectionTrait,
     select: Select<E>,
-    column: impl ColumnTrait,
-    sort: &Sort,
     id: impl ColumnTrait,
-) -> Select<E> {
-    select
-        .order_by(column, sort.order())
-        .order_by(id, sort.order())
+    filter: Option<Condition>,
+) -> Result<Vec<i32>, DbErr> {
+    let select = match filter {
+        Some(condition) => select.filter(condition),
+        None => select,
+    };
+    select.select_only().column(id).into_tuple().all(db).await
 }
 
 #[cfg(test)]

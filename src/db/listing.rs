@@ -1,5 +1,6 @@
-//! Filtered, sorted, paginated reads for the JSON API: the filter and the order come from
-//! the query module (already validated and typed), this module only runs them.
+//! Filtered, sorted, paginated reads for the JSON API, the admin lists and tool data: the
+//! filter and the order come from the query module (already validated and typed), this
+//! module only runs them.
 //!
 //! A counted page is one statement: the total rides along with the rows as an uncorrelated
 //! scalar subquery (evaluated once by SQLite and PostgreSQL alike), and a to-one relation

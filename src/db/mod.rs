@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QuerySelect, Select, SqlErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    Statement,
 };
 
 use crate::error::AppError;
@@ -147,34 +147,6 @@ impl<T> Page<T> {
 
 /// Largest page size served (the query language's: queries build on it, never the reverse).
 pub const MAX_LIMIT: u64 = crate::query::MAX_LIMIT;
-
-/// Fetches one page of `select` (already filtered and sorted) and counts the whole set.
-/// `limit == 0` means no pagination (capped at [`MAX_LIMIT`] rows... per the caller's choice).
-pub async fn paginate<E>(
-    db: &impl ConnectionTrait,
-    select: Select<E>,
-    limit: u64,
-    page: u64,
-) -> Result<Page<E::Model>, DbErr>
-where
-    E: EntityTrait,
-    E::Model: FromQueryResult + Send + Sync,
-{
-    let page = page.max(1);
-    let total = select.clone().count(db).await?;
-    let query = if limit == 0 {
-        select
-    } else {
-        select.limit(limit).offset((page - 1).saturating_mul(limit))
-    };
-    let items = query.all(db).await?;
-    Ok(Page {
-        items,
-        total,
-        page,
-        limit,
-    })
-}
 
 /// Turns a unique-constraint violation into a field error on `field`, other errors as usual.
 pub fn unique_violation(err: DbErr, field: &str) -> AppError {

@@ -86,62 +86,12 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<models::Mod
     Ok(existing)
 }
 
-/// What the admin's price table is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct ModelFilter {
-    /// Text in the model id or display name.
-    pub q: String,
-    /// Only this provider.
-    pub provider: Option<String>,
-}
-
-fn filtered(filter: &ModelFilter) -> sea_orm::Select<models::Entity> {
-    use super::list::contains;
-    let mut select = models::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(contains(models::Column::ModelId, &filter.q))
-                .add(contains(models::Column::DisplayName, &filter.q)),
-        );
-    }
-    if let Some(provider) = &filter.provider {
-        select = select.filter(models::Column::Provider.eq(provider.as_str()));
-    }
-    select
-}
-
-/// One page of the price table. Sort keys: `modelId` (default), `provider`, `input`,
-/// `output`, `context`.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &ModelFilter,
-    sort: &super::list::Sort,
-    limit: u64,
-    page: u64,
-) -> Result<super::Page<models::Model>, DbErr> {
-    use models::Column as C;
-    let column = match sort.key.as_str() {
-        "provider" => C::Provider,
-        "input" => C::InputPricePerMtok,
-        "output" => C::OutputPricePerMtok,
-        "context" => C::ContextWindow,
-        _ => C::ModelId,
-    };
-    let select = super::list::order_by(filtered(filter), column, sort, C::Id);
-    super::paginate(db, select, limit, page).await
-}
-
-/// Ids of every row matching the filter (for "delete all matching").
-pub async fn matching_ids(
-    db: &impl ConnectionTrait,
-    filter: &ModelFilter,
-) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
-    filtered(filter)
-        .select_only()
-        .column(models::Column::Id)
-        .into_tuple()
+/// Every model by modelId (the agent form's model choices).
+pub async fn list_all(db: &impl ConnectionTrait) -> Result<Vec<models::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    models::Entity::find()
+        .order_by_asc(models::Column::ModelId)
+        .order_by_asc(models::Column::Id)
         .all(db)
         .await
 }

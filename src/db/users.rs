@@ -167,52 +167,6 @@ async fn find_or_404(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Mod
     find_by_id(db, id).await?.ok_or_else(AppError::not_found)
 }
 
-/// What the admin's user list is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct UserFilter {
-    /// Text in the email or name.
-    pub q: String,
-    /// Only this role.
-    pub role: Option<Role>,
-    /// Only disabled (true) or only enabled (false) users.
-    pub disabled: Option<bool>,
-}
-
-/// One page of users for the admin list. Sort keys: `email` (default), `name`, `role`,
-/// `created`.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &UserFilter,
-    sort: &super::list::Sort,
-    limit: u64,
-    page: u64,
-) -> Result<super::Page<users::Model>, DbErr> {
-    use super::list::contains;
-    use users::Column as C;
-    let mut select = users::Entity::find();
-    if !filter.q.is_empty() {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(contains(C::Email, &filter.q))
-                .add(contains(C::Name, &filter.q)),
-        );
-    }
-    if let Some(role) = filter.role {
-        select = select.filter(C::Role.eq(role.as_str()));
-    }
-    if let Some(disabled) = filter.disabled {
-        select = select.filter(C::Disabled.eq(disabled));
-    }
-    let column = match sort.key.as_str() {
-        "name" => C::Name,
-        "role" => C::Role,
-        "created" => C::CreatedAt,
-        _ => C::Email,
-    };
-    let select = super::list::order_by(select, column, sort, C::Id);
-    super::paginate(db, select, limit, page).await
-}
-
 /// Disables a user (revoking their sessions), refusing to disable the last enabled admin.
 pub async fn disable(db: &impl ConnectionTrait, id: i32) -> AppResult<users::Model> {
     let user = find_or_404(db, id).await?;

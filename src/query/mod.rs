@@ -5,7 +5,6 @@
 //! Nothing here can make the database fail: unknown paths, bad operators and values that do
 //! not fit the field's type are [`QueryError`]s (HTTP 400) before any SQL runs.
 
-pub mod collections;
 pub mod fields;
 pub mod qs;
 pub mod sql;
@@ -267,10 +266,14 @@ mod tests {
     fn only_keys_that_may_be_null_get_a_null_placement() {
         let nullable = |sort: &[&str]| {
             let sort: Vec<String> = sort.iter().map(|s| (*s).to_owned()).collect();
-            order(&collections::AGENTS, &sort, DbBackend::Sqlite)
-                .iter()
-                .map(|k| k.nullable)
-                .collect::<Vec<_>>()
+            order(
+                &crate::collections::agents::FIELDS,
+                &sort,
+                DbBackend::Sqlite,
+            )
+            .iter()
+            .map(|k| k.nullable)
+            .collect::<Vec<_>>()
         };
         // The default, -createdAt then id: an index on (created_at, id) serves it.
         assert_eq!(nullable(&[]), [false, false]);

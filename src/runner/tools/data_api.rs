@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::collections::projects::ProjectResponse;
 use crate::db::{self, listing::PageRequest, tool_documents};
 use crate::entities::{projects as project_rows, tool_documents as doc_rows};
-use crate::query::{self, FieldMap, SortKey, collections};
+use crate::query::{self, FieldMap, SortKey};
 use crate::sandbox::{DataApi, DataOp};
 
 /// The project collection tools may read.
@@ -75,7 +75,7 @@ impl DbDataApi {
     }
 
     async fn projects(&self, op: DataOp) -> Result<Value, Failure> {
-        let map = &collections::PROJECTS;
+        let map = &crate::collections::projects::FIELDS;
         let own = self.project.as_ref().map(|p| p.id);
         match op {
             DataOp::Find {

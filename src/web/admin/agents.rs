@@ -2,15 +2,16 @@
 //! and latest runs beside it.
 
 use askama::Template;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
-use super::list::{ListQuery, ListView, fetch_page};
+use super::list::{ListQuery, ListSpec, ListView, equals};
 use super::{Chrome, fmt};
-use crate::db::{self, agents::AgentFilter, list::Sort};
-use crate::entities::{agent_executions, agents::Model, custom_tools, departments, models};
+use crate::db;
+use crate::entities::{agent_executions, agents, agents::Model, custom_tools, departments, models};
 use crate::error::AppResult;
+use crate::query::Where;
 use crate::state::AppState;
 
 const FIELDS: &[(&str, Kind)] = &[
@@ -30,7 +31,22 @@ const FIELDS: &[(&str, Kind)] = &[
     ("outputSchema", Kind::Text),
 ];
 
-const SORTS: &[&str] = &["name", "agentId", "model", "runs", "lastRun", "updated"];
+/// The agent list: searched by name, agentId and model.
+static LIST: ListSpec = ListSpec {
+    base: <Agents as Resource>::BASE,
+    map: &crate::collections::agents::FIELDS,
+    search: &["name", "agentId", "model"],
+    sorts: &[
+        ("name", "name"),
+        ("agentId", "agentId"),
+        ("model", "model"),
+        ("runs", "performanceMetrics.totalExecutions"),
+        ("lastRun", "lastExecutedAt"),
+        ("updated", "updatedAt"),
+    ],
+    default_sort: "name",
+    missing_last: &[],
+};
 
 /// Tools every agent can name without a custom tool behind them.
 const BUILT_IN_TOOLS: &[(&str, &str)] = &[("getProjectContext", "Reads the execution's project")];
@@ -151,15 +167,12 @@ impl Resource for Agents {
         chrome: Chrome,
         query: &ListQuery,
     ) -> AppResult<AgentsPage> {
-        let filter = filter(query);
-        let sort = query.sort(SORTS, "name");
-        let page = fetch_page(query, |limit, page| {
-            db::agents::search(&state.db, &filter, &sort, limit, page)
-        })
-        .await?;
+        let (page, list) = LIST
+            .fetch(&state.db, agents::Entity::find(), query, &filter(query))
+            .await?;
         Ok(AgentsPage {
             chrome,
-            list: query.view(Self::BASE, sort.clone(), "name", page.page, page.total),
+            list,
             departments: db::departments::list_all(&state.db).await?,
             rows: page.items,
         })
@@ -170,7 +183,13 @@ impl Resource for Agents {
     }
 
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
-        Ok(db::agents::matching_ids(db, &filter(query)).await?)
+        LIST.ids(
+            db,
+            agents::Entity::find(),
+            agents::Column::Id,
+            &filter(query),
+        )
+        .await
     }
 
     async fn form_page(
@@ -195,19 +214,22 @@ impl Resource for Agents {
     }
 }
 
-fn filter(query: &ListQuery) -> AgentFilter {
-    AgentFilter {
-        q: query.q(),
-        department_id: query.id("department"),
-        active: query.flag("active"),
-        head: query.flag("head"),
-    }
+/// The list's filter: `q`, `department` (id), `active` and `head` (yes/no).
+fn filter(query: &ListQuery) -> Where {
+    LIST.filter(
+        query,
+        [
+            query.id("department").map(|id| equals("department", id)),
+            query.flag("active").map(|yes| equals("isActive", yes)),
+            query
+                .flag("head")
+                .map(|yes| equals("isDepartmentHead", yes)),
+        ],
+    )
 }
 
 async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
-    let tools = db::custom_tools::search(db, &Default::default(), &Sort::parse("toolName"), 0, 1)
-        .await?
-        .items;
+    let tools = db::custom_tools::list_all(db).await?;
     let mut choices: Vec<ToolChoice> = BUILT_IN_TOOLS
         .iter()
         .map(|(name, title)| ToolChoice {
@@ -233,11 +255,7 @@ async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
 }
 
 async fn all_models(db: &DatabaseConnection) -> AppResult<Vec<models::Model>> {
-    Ok(
-        db::models::search(db, &Default::default(), &Sort::parse("modelId"), 0, 1)
-            .await?
-            .items,
-    )
+    Ok(db::models::list_all(db).await?)
 }
 
 /// Success rate of an agent's runs in percent, if it ran.

@@ -8,15 +8,16 @@ pub use try_it::configure;
 use std::collections::HashMap;
 
 use askama::Template;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
-use super::list::{ListQuery, ListView, fetch_page};
-use crate::db::{self, custom_tools::ToolFilter};
-use crate::entities::{custom_tools::Model, departments, projects};
+use super::list::{ListQuery, ListSpec, ListView, equals};
+use crate::db;
+use crate::entities::{custom_tools, custom_tools::Model, departments, projects};
 use crate::error::AppResult;
+use crate::query::Where;
 use crate::state::AppState;
 
 const FIELDS: &[(&str, Kind)] = &[
@@ -33,7 +34,21 @@ const FIELDS: &[(&str, Kind)] = &[
     ("version", Kind::Text),
 ];
 
-const SORTS: &[&str] = &["toolName", "displayName", "calls", "version", "updated"];
+/// The tool list: searched by tool name, display name and description.
+static LIST: ListSpec = ListSpec {
+    base: <Tools as Resource>::BASE,
+    map: &crate::collections::custom_tools::FIELDS,
+    search: &["toolName", "displayName", "description"],
+    sorts: &[
+        ("toolName", "toolName"),
+        ("displayName", "displayName"),
+        ("calls", "performanceMetrics.totalCalls"),
+        ("version", "version"),
+        ("updated", "updatedAt"),
+    ],
+    default_sort: "toolName",
+    missing_last: &[],
+};
 
 const EXAMPLE_FUNCTION: &str = "async (input, { payload, project }) => {\n  const { docs } = await payload.find({\n    collection: 'world-rules',\n    limit: 10,\n  });\n  return { project: project.name, rules: docs.length };\n}";
 
@@ -140,16 +155,18 @@ impl Resource for Tools {
         chrome: Chrome,
         query: &ListQuery,
     ) -> AppResult<ToolsPage> {
-        let filter = filter(query);
-        let sort = query.sort(SORTS, "toolName");
-        let page = fetch_page(query, |limit, page| {
-            db::custom_tools::search(&state.db, &filter, &sort, limit, page)
-        })
-        .await?;
+        let (page, list) = LIST
+            .fetch(
+                &state.db,
+                custom_tools::Entity::find(),
+                query,
+                &filter(query),
+            )
+            .await?;
         let ids: Vec<i32> = page.items.iter().map(|t| t.id).collect();
         Ok(ToolsPage {
             chrome,
-            list: query.view(Self::BASE, sort.clone(), "toolName", page.page, page.total),
+            list,
             departments: db::departments::list_all(&state.db).await?,
             links: db::custom_tools::department_ids(&state.db, &ids).await?,
             rows: page.items,
@@ -161,7 +178,13 @@ impl Resource for Tools {
     }
 
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
-        Ok(db::custom_tools::matching_ids(db, &filter(query)).await?)
+        LIST.ids(
+            db,
+            custom_tools::Entity::find(),
+            custom_tools::Column::Id,
+            &filter(query),
+        )
+        .await
     }
 
     async fn form_page(
@@ -190,11 +213,17 @@ impl Resource for Tools {
     }
 }
 
-fn filter(query: &ListQuery) -> ToolFilter {
-    ToolFilter {
-        q: query.q(),
-        department_id: query.id("department"),
-        global: query.flag("global"),
-        active: query.flag("active"),
-    }
+/// The list's filter: `q`, `department` (tools it may call: global ones and those shared
+/// with it), `global` and `active` (yes/no).
+fn filter(query: &ListQuery) -> Where {
+    LIST.filter(
+        query,
+        [
+            query
+                .id("department")
+                .map(|id| Where::Or(vec![equals("isGlobal", true), equals("departments", id)])),
+            query.flag("global").map(|yes| equals("isGlobal", yes)),
+            query.flag("active").map(|yes| equals("isActive", yes)),
+        ],
+    )
 }

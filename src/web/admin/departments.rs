@@ -3,15 +3,16 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
-use super::list::{ListQuery, ListView, fetch_page};
-use crate::db::{self, departments::DepartmentFilter};
-use crate::entities::departments::Model;
+use super::list::{ListQuery, ListSpec, ListView, equals};
+use crate::db;
+use crate::entities::{departments, departments::Model};
 use crate::error::AppResult;
+use crate::query::Where;
 use crate::state::AppState;
 
 const FIELDS: &[(&str, Kind)] = &[
@@ -27,7 +28,20 @@ const FIELDS: &[(&str, Kind)] = &[
     ("maxAgentSteps", Kind::Text),
 ];
 
-const SORTS: &[&str] = &["priority", "name", "slug", "updated"];
+/// The department list: searched by name, slug and description.
+static LIST: ListSpec = ListSpec {
+    base: <Departments as Resource>::BASE,
+    map: &crate::collections::departments::FIELDS,
+    search: &["name", "slug", "description"],
+    sorts: &[
+        ("priority", "priority"),
+        ("name", "name"),
+        ("slug", "slug"),
+        ("updated", "updatedAt"),
+    ],
+    default_sort: "priority",
+    missing_last: &[],
+};
 
 /// The department list.
 #[derive(Template)]
@@ -99,15 +113,17 @@ impl Resource for Departments {
         chrome: Chrome,
         query: &ListQuery,
     ) -> AppResult<DepartmentsPage> {
-        let filter = filter(query);
-        let sort = query.sort(SORTS, "priority");
-        let page = fetch_page(query, |limit, page| {
-            db::departments::search(&state.db, &filter, &sort, limit, page)
-        })
-        .await?;
+        let (page, list) = LIST
+            .fetch(
+                &state.db,
+                departments::Entity::find(),
+                query,
+                &filter(query),
+            )
+            .await?;
         Ok(DepartmentsPage {
             chrome,
-            list: query.view(Self::BASE, sort.clone(), "priority", page.page, page.total),
+            list,
             agents: db::departments::agent_counts(&state.db).await?,
             rows: page.items,
         })
@@ -118,7 +134,13 @@ impl Resource for Departments {
     }
 
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
-        Ok(db::departments::matching_ids(db, &filter(query)).await?)
+        LIST.ids(
+            db,
+            departments::Entity::find(),
+            departments::Column::Id,
+            &filter(query),
+        )
+        .await
     }
 
     async fn form_page(
@@ -139,9 +161,10 @@ impl Resource for Departments {
     }
 }
 
-fn filter(query: &ListQuery) -> DepartmentFilter {
-    DepartmentFilter {
-        q: query.q(),
-        active: query.flag("active"),
-    }
+/// The list's filter: `q` and `active` (yes/no).
+fn filter(query: &ListQuery) -> Where {
+    LIST.filter(
+        query,
+        [query.flag("active").map(|yes| equals("isActive", yes))],
+    )
 }

@@ -4,13 +4,16 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use sea_orm::EntityTrait;
 
-use super::history_filter::{self, ParsedFilter};
-use super::list::{ListQuery, ListView, fetch_page};
+use super::history_filter::{self, LIST, ParsedFilter};
+use super::list::{ListQuery, ListView};
 use super::{Chrome, Ctx, parse_id};
-use crate::db::{self, list::Sort};
+use crate::db;
 use crate::domain::executions::Status;
-use crate::entities::{agent_executions::Model, agents, departments, execution_events, projects};
+use crate::entities::{
+    agent_executions, agent_executions::Model, agents, departments, execution_events, projects,
+};
 use crate::error::AppError;
 use crate::runner::StreamItem;
 use crate::state::AppState;
@@ -18,8 +21,8 @@ use crate::web::errors::PageError;
 use crate::web::htmx::{page_or_fragment, render};
 use crate::web::sse::EventFragment;
 
-const BASE: &str = "/admin/executions";
-const SORTS: &[&str] = &["created", "status", "agent", "time", "tokens", "cost"];
+/// The history's path.
+pub(super) const BASE: &str = "/admin/executions";
 
 #[derive(Template)]
 #[template(path = "admin/executions/list.html", blocks = ["list"])]
@@ -152,26 +155,21 @@ async fn list(
 ) -> Result<HttpResponse, PageError> {
     let query = ListQuery::from_request(&req);
     let parsed = history_filter::parse(&query);
-    let sort = query.sort(SORTS, "-created");
-    let page = fetch_page(&query, |limit, page| {
-        db::executions::search(&state.db, &parsed.filter, &sort, limit, page)
-    })
-    .await?;
+    let (page, list) = LIST
+        .fetch(
+            &state.db,
+            agent_executions::Entity::find(),
+            &query,
+            &parsed.filter,
+        )
+        .await?;
     let view = ExecutionsPage {
         chrome: ctx.chrome("executions"),
-        list: query.view(BASE, sort.clone(), "-created", page.page, page.total),
+        list,
         parsed,
         rows: page.items,
         statuses: Status::ALL,
-        agents: db::agents::search(
-            &state.db,
-            &Default::default(),
-            &Sort::parse("agentId"),
-            0,
-            1,
-        )
-        .await?
-        .items,
+        agents: db::agents::list_all(&state.db).await?,
         departments: db::departments::list_all(&state.db).await?,
         projects: db::projects::list_for_picker(&state.db).await?,
     };

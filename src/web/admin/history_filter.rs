@@ -1,13 +1,31 @@
 //! The executions list's filter, read from the query string. Values that cannot be read (a
 //! date that is not `YYYY-MM-DD`, an id that is not a number, an unknown status) are left out
 //! of the filter and reported, so the page can say so instead of failing or silently showing
-//! everything.
+//! everything. What can be read becomes a Payload `where` on `agent-executions`, the same
+//! one `GET /api/agent-executions?where=…` would take.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
-use super::list::ListQuery;
-use crate::db::executions::ExecutionFilter;
+use super::list::{ListQuery, ListSpec, equals, field};
 use crate::domain::executions::Status;
+use crate::query::{Operator, Where};
+
+/// The execution history: searched by agentId, prompt and conversation id, newest first.
+pub static LIST: ListSpec = ListSpec {
+    base: super::executions::BASE,
+    map: &crate::collections::executions::FIELDS,
+    search: &["agentId", "prompt", "conversationId"],
+    sorts: &[
+        ("created", "createdAt"),
+        ("status", "status"),
+        ("agent", "agentId"),
+        ("time", "executionTime"),
+        ("tokens", "tokenUsage.totalTokens"),
+        ("cost", "tokenUsage.estimatedCost"),
+    ],
+    default_sort: "-created",
+    missing_last: &["time", "cost"],
+};
 
 /// A filter value that was ignored, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +37,10 @@ pub struct Problem {
 }
 
 /// The filter and what could not be read of it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ParsedFilter {
     /// What the list is narrowed by.
-    pub filter: ExecutionFilter,
+    pub filter: Where,
     /// Ignored values.
     pub problems: Vec<Problem>,
 }
@@ -51,8 +69,8 @@ pub fn parse(query: &ListQuery) -> ParsedFilter {
             }
         }
     };
-    let department_id = id("department", "Department");
-    let project_id = id("project", "Project");
+    let department = id("department", "Department");
+    let project = id("project", "Project");
     let status = query.get("status").and_then(|raw| {
         let parsed = Status::parse(raw);
         if parsed.is_none() {
@@ -61,7 +79,7 @@ pub fn parse(query: &ListQuery) -> ParsedFilter {
                 message: format!("“{}” is not a status.", shorten(raw)),
             });
         }
-        parsed.map(|s| s.as_str().to_owned())
+        parsed.map(|s| s.as_str())
     });
     let from = date(query, "from", "From", &mut problems);
     let to = date(query, "to", "To", &mut problems);
@@ -73,21 +91,29 @@ pub fn parse(query: &ListQuery) -> ParsedFilter {
             message: format!("The range ends ({t}) before it starts ({f}): no run can match."),
         });
     }
-    ParsedFilter {
-        filter: ExecutionFilter {
-            q: query.q(),
-            status,
-            agent: query.get("agent").map(|a| a.chars().take(200).collect()),
-            department_id,
-            project_id,
-            conversation_id: query
-                .get("conversation")
-                .map(|c| c.chars().take(200).collect()),
-            created_from: from.map(start_of),
-            created_before: to.and_then(|t| t.succ_opt()).map(start_of),
-        },
-        problems,
-    }
+    let filter = LIST.filter(
+        query,
+        [
+            status.map(|s| equals("status", s)),
+            query.text("agent").map(|slug| equals("agentId", slug)),
+            department.map(|id| equals("department", id)),
+            project.map(|id| equals("project", id)),
+            query
+                .text("conversation")
+                .map(|c| equals("conversationId", c)),
+            from.map(|day| created(Operator::GreaterThanEqual, day)),
+            // The end day is included: before the next midnight (none after 9999-12-31).
+            to.and_then(|day| day.succ_opt())
+                .filter(|day| day.year() <= 9999)
+                .map(|day| created(Operator::LessThan, day)),
+        ],
+    );
+    ParsedFilter { filter, problems }
+}
+
+/// `createdAt` compared with midnight UTC at the start of `day`.
+fn created(op: Operator, day: NaiveDate) -> Where {
+    field("createdAt", op, start_of(day).to_rfc3339())
 }
 
 fn date(
@@ -97,7 +123,10 @@ fn date(
     problems: &mut Vec<Problem>,
 ) -> Option<NaiveDate> {
     let raw = query.get(field)?;
-    let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok();
+    // Years the databases (and the query engine) take.
+    let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&d.year()));
     if parsed.is_none() {
         problems.push(Problem {
             field,
@@ -137,29 +166,59 @@ mod tests {
         ))
     }
 
+    /// The field conditions of the filter, as `path op value`.
+    fn conditions(p: &ParsedFilter) -> Vec<String> {
+        let Where::And(parts) = &p.filter else {
+            return vec![format!("{:?}", p.filter)];
+        };
+        parts
+            .iter()
+            .map(|part| match part {
+                Where::Field { path, op, value } => format!("{path} {} {value}", op.as_str()),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn a_date_range_covers_whole_utc_days() {
         let p = parsed("from=2025-03-01&to=2025-03-02");
         assert!(p.problems.is_empty());
         assert_eq!(
-            p.filter.created_from.map(|d| d.to_rfc3339()),
-            Some("2025-03-01T00:00:00+00:00".into())
-        );
-        assert_eq!(
-            p.filter.created_before.map(|d| d.to_rfc3339()),
-            Some("2025-03-03T00:00:00+00:00".into()),
+            conditions(&p),
+            [
+                r#"createdAt greater_than_equal "2025-03-01T00:00:00+00:00""#,
+                r#"createdAt less_than "2025-03-03T00:00:00+00:00""#,
+            ],
             "the end day is included"
+        );
+        let last = parsed("to=9999-12-31");
+        assert!(last.problems.is_empty());
+        assert!(
+            conditions(&last).is_empty(),
+            "nothing is after the last day"
+        );
+    }
+
+    #[test]
+    fn every_filter_is_a_condition_on_the_apis_paths() {
+        let p = parsed("status=failed&agent=a-1&department=2&project=3&conversation=c-9");
+        assert_eq!(
+            conditions(&p),
+            [
+                r#"status equals "failed""#,
+                r#"agentId equals "a-1""#,
+                "department equals 2",
+                "project equals 3",
+                r#"conversationId equals "c-9""#,
+            ]
         );
     }
 
     #[test]
     fn bad_values_are_reported_and_left_out() {
         let p = parsed("from=yesterday&department=abc&project=-2&status=done&agent=x");
-        assert_eq!(p.filter.created_from, None);
-        assert_eq!(p.filter.department_id, None);
-        assert_eq!(p.filter.project_id, None);
-        assert_eq!(p.filter.status, None);
-        assert_eq!(p.filter.agent.as_deref(), Some("x"));
+        assert_eq!(conditions(&p), [r#"agentId equals "x""#]);
         let fields: Vec<&str> = p.problems.iter().map(|p| p.field).collect();
         assert_eq!(fields, vec!["department", "project", "status", "from"]);
         assert!(p.invalid("from") && !p.invalid("to"));
@@ -171,6 +230,13 @@ mod tests {
         let p = parsed("from=2025-03-05&to=2025-03-01");
         assert_eq!(p.problems.len(), 1);
         assert!(p.problems[0].message.contains("before it starts"));
+    }
+
+    #[test]
+    fn years_the_databases_cannot_store_are_not_dates() {
+        let p = parsed("from=10000-01-01&to=0000-12-31");
+        assert!(conditions(&p).is_empty());
+        assert!(p.invalid("from") && p.invalid("to"));
     }
 
     #[test]

@@ -1,9 +1,20 @@
 //! The state of a list page (search, filters, sort, page, page size) read leniently from the
 //! query string, and turned back into links so that the filter always lives in the URL.
+//!
+//! The filter itself is a Payload `where` over the collection's field map, turned into SQL
+//! and paged by the same functions as the JSON API's `GET /api/{slug}`: a filter means the
+//! same rows in the admin and in the API.
 
 use actix_web::HttpRequest;
+use sea_orm::sea_query::{Expr, Order};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Select};
+use serde_json::Value;
 
 use crate::db::list::Sort;
+use crate::db::listing::{self, PageRequest};
+use crate::db::{self, Page};
+use crate::error::{AppError, AppResult};
+use crate::query::{self, FieldMap, Operator, SortKey, Where, sql};
 
 /// Page sizes offered.
 pub const PAGE_SIZES: [u64; 4] = [10, 25, 50, 100];
@@ -57,6 +68,11 @@ impl ListQuery {
             "false" | "no" => Some(false),
             _ => None,
         }
+    }
+
+    /// A text filter (a status, a provider), cut to 200 characters like the search text.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.chars().take(200).collect())
     }
 
     /// A numeric id filter.
@@ -298,7 +314,8 @@ impl ListView {
 }
 
 /// Fetches the requested page; when it is past the end (rows were just deleted), the last
-/// page instead.
+/// page instead. (For lists read through a hand-written query; the others use
+/// [`ListSpec::fetch`].)
 pub async fn fetch_page<T, F, Fut>(
     query: &ListQuery,
     fetch: F,
@@ -313,6 +330,165 @@ where
         return fetch(limit, page.total_pages()).await;
     }
     Ok(page)
+}
+
+/// How one admin list reads its URL state: the collection's field map, the paths its
+/// search box looks in, and its sort keys with the field path each one orders by.
+#[derive(Debug)]
+pub struct ListSpec {
+    /// The list's path, e.g. `/admin/agents`.
+    pub base: &'static str,
+    /// The collection's field map (the API's).
+    pub map: &'static FieldMap,
+    /// Paths the search text `q` is looked for in (any of them, Payload's `like`).
+    pub search: &'static [&'static str],
+    /// Sort keys offered in the URL and the field path each one orders by (`runs` →
+    /// `performanceMetrics.totalExecutions`): the URL keeps its short names, the order is
+    /// the API's.
+    pub sorts: &'static [(&'static str, &'static str)],
+    /// The sort when none (or an unknown one) is asked for, e.g. `name` or `-created`.
+    pub default_sort: &'static str,
+    /// Sort keys whose missing values go last in both directions (a run without a cost is
+    /// not the cheapest, nor the dearest).
+    pub missing_last: &'static [&'static str],
+}
+
+impl ListSpec {
+    /// The filter of `query`: the search text in any of [`ListSpec::search`], and every
+    /// given condition.
+    pub fn filter(
+        &self,
+        query: &ListQuery,
+        conditions: impl IntoIterator<Item = Option<Where>>,
+    ) -> Where {
+        let mut parts: Vec<Where> = search(&query.q(), self.search).into_iter().collect();
+        parts.extend(conditions.into_iter().flatten());
+        Where::And(parts)
+    }
+
+    /// The sort of `query`, if its key is one of [`ListSpec::sorts`].
+    pub fn sort(&self, query: &ListQuery) -> Sort {
+        let keys: Vec<&str> = self.sorts.iter().map(|(key, _)| *key).collect();
+        query.sort(&keys, self.default_sort)
+    }
+
+    /// ORDER BY keys of `sort`, as the API orders by the same path (then by id).
+    pub fn order(&self, sort: &Sort, backend: sea_orm::DbBackend) -> Vec<SortKey> {
+        let path = self
+            .sorts
+            .iter()
+            .find(|(key, _)| *key == sort.key)
+            .map_or("createdAt", |(_, path)| *path);
+        let item = if sort.desc {
+            format!("-{path}")
+        } else {
+            path.to_owned()
+        };
+        let mut keys = Vec::new();
+        if self.missing_last.contains(&sort.key.as_str())
+            && let Some(exprs) = sql::sort_expr(self.map, path, backend.into())
+        {
+            // `x IS NULL` is false (0) before true (1) on both databases.
+            keys.extend(exprs.into_iter().map(|e| SortKey {
+                expr: Expr::cust(format!("({e} IS NULL)")),
+                order: Order::Asc,
+                nullable: false,
+            }));
+        }
+        keys.extend(query::order(self.map, &[item], backend));
+        keys
+    }
+
+    /// The SQL condition of `filter` (None: everything). The admin builds its filters itself,
+    /// so a refusal here is a value the engine cannot take (e.g. a NUL in the search text):
+    /// a 400 with the engine's explanation.
+    fn condition(
+        &self,
+        filter: &Where,
+        backend: sea_orm::DbBackend,
+    ) -> AppResult<Option<sea_orm::Condition>> {
+        sql::condition(self.map, filter, backend.into())
+            .map_err(|e| AppError::BadRequest(e.to_string()))
+    }
+
+    /// The requested page of `select` narrowed by `filter`, read like the API reads it
+    /// (rows and exact total in one statement), with the list's view. A page past the end
+    /// (rows were just deleted) shows the last page instead.
+    pub async fn fetch<E>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        query: &ListQuery,
+        filter: &Where,
+    ) -> AppResult<(Page<E::Model>, ListView)>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Send + Sync,
+    {
+        let backend = db.get_database_backend();
+        let condition = self.condition(filter, backend)?;
+        let sort = self.sort(query);
+        let order = self.order(&sort, backend);
+        let request = |page| PageRequest {
+            filter: condition.clone(),
+            order: &order,
+            limit: query.per_page(),
+            page,
+            count: true,
+        };
+        let mut page = listing::find_page(db, select.clone(), request(query.page())).await?;
+        if page.items.is_empty() && page.page > 1 && page.total > 0 {
+            page = listing::find_page(db, select, request(page.total_pages())).await?;
+        }
+        let view = query.view(self.base, sort, self.default_sort, page.page, page.total);
+        Ok((page, view))
+    }
+
+    /// Ids of every row of `select` matching `filter` ("delete all matching").
+    pub async fn ids<E>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        id: impl ColumnTrait,
+        filter: &Where,
+    ) -> AppResult<Vec<i32>>
+    where
+        E: EntityTrait,
+    {
+        let condition = self.condition(filter, db.get_database_backend())?;
+        Ok(db::list::ids(db, select, id, condition).await?)
+    }
+}
+
+/// The search of the search box: any of `paths` is `like` the text (every word present,
+/// case-insensitive, `%` and `_` literal). Beyond the engine's word limit, later words are
+/// dropped rather than refused; NUL characters, which no stored text holds, are dropped too.
+pub fn search(q: &str, paths: &[&str]) -> Option<Where> {
+    let words: Vec<&str> = q.split_whitespace().take(sql::MAX_WORDS).collect();
+    let text = words.join(" ").replace('\0', "");
+    if text.trim().is_empty() || paths.is_empty() {
+        return None;
+    }
+    Some(Where::Or(
+        paths
+            .iter()
+            .map(|path| field(path, Operator::Like, text.clone()))
+            .collect(),
+    ))
+}
+
+/// `path` `op` `value`, one condition of a where.
+pub fn field(path: &str, op: Operator, value: impl Into<Value>) -> Where {
+    Where::Field {
+        path: path.to_owned(),
+        op,
+        value: value.into(),
+    }
+}
+
+/// `path` equals `value`.
+pub fn equals(path: &str, value: impl Into<Value>) -> Where {
+    field(path, Operator::Equals, value)
 }
 
 #[cfg(test)]
@@ -347,6 +523,73 @@ mod tests {
         assert_eq!(view.total_pages, 5);
         let numbers: Vec<u64> = view.pages().iter().map(|p| p.number).collect();
         assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
+    }
+
+    static SPEC: ListSpec = ListSpec {
+        base: "/admin/agents",
+        map: &crate::collections::agents::FIELDS,
+        search: &["name", "agentId"],
+        sorts: &[
+            ("name", "name"),
+            ("runs", "performanceMetrics.totalExecutions"),
+        ],
+        default_sort: "name",
+        missing_last: &[],
+    };
+
+    #[test]
+    fn the_url_state_becomes_a_payload_where() {
+        let q = query("q=100%25+done&active=true");
+        let filter = SPEC.filter(&q, [q.flag("active").map(|yes| equals("isActive", yes))]);
+        assert_eq!(
+            filter,
+            Where::And(vec![
+                Where::Or(vec![
+                    field("name", Operator::Like, "100% done"),
+                    field("agentId", Operator::Like, "100% done"),
+                ]),
+                equals("isActive", true),
+            ])
+        );
+        assert_eq!(SPEC.filter(&query("q=+"), []), Where::And(vec![]));
+    }
+
+    #[test]
+    fn searches_beyond_the_engines_limits_are_cut_not_refused() {
+        let many = vec!["w"; 30].join(" ");
+        let Some(Where::Or(parts)) = search(&format!("{many}\0"), &["name"]) else {
+            panic!("a search");
+        };
+        let Where::Field { value, .. } = &parts[0] else {
+            panic!("a field");
+        };
+        let text = value.as_str().unwrap_or_default();
+        assert_eq!(text.split_whitespace().count(), sql::MAX_WORDS);
+        assert!(!text.contains('\0'));
+        assert!(
+            SPEC.condition(
+                &SPEC.filter(&query(&format!("q={many}%00")), []),
+                sea_orm::DbBackend::Sqlite
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn admin_sort_keys_order_by_the_apis_paths() {
+        let order = |raw: &str| {
+            SPEC.order(&Sort::parse(raw), sea_orm::DbBackend::Postgres)
+                .iter()
+                .map(|k| format!("{:?}", k.expr))
+                .collect::<Vec<_>>()
+        };
+        let runs = order("-runs");
+        assert_eq!(runs.len(), 2, "the column, then id");
+        assert!(runs[0].contains("total_executions"), "{runs:?}");
+        assert!(
+            runs[1].contains("id") && !runs[1].contains("total"),
+            "{runs:?}"
+        );
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! The model price table: read by everyone, changed by administrators.
 
 use askama::Template;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
-use super::list::{ListQuery, ListView, fetch_page};
-use crate::db::{self, models::ModelFilter};
+use super::list::{ListQuery, ListSpec, ListView, equals};
+use crate::db;
 use crate::domain::users::Role;
-use crate::entities::models::Model;
+use crate::entities::{models, models::Model};
 use crate::error::AppResult;
+use crate::query::Where;
 use crate::state::AppState;
 
 const FIELDS: &[(&str, Kind)] = &[
@@ -22,7 +23,21 @@ const FIELDS: &[(&str, Kind)] = &[
     ("contextWindow", Kind::Text),
 ];
 
-const SORTS: &[&str] = &["modelId", "provider", "input", "output", "context"];
+/// The price table: searched by model id and display name.
+static LIST: ListSpec = ListSpec {
+    base: <Models as Resource>::BASE,
+    map: &crate::collections::models::FIELDS,
+    search: &["modelId", "displayName"],
+    sorts: &[
+        ("modelId", "modelId"),
+        ("provider", "provider"),
+        ("input", "inputPricePerMTok"),
+        ("output", "outputPricePerMTok"),
+        ("context", "contextWindow"),
+    ],
+    default_sort: "modelId",
+    missing_last: &[],
+};
 
 /// Providers suggested in the form.
 const PROVIDERS: &[&str] = &["openrouter", "anthropic", "openai", "google", "ollama"];
@@ -80,15 +95,12 @@ impl Resource for Models {
         chrome: Chrome,
         query: &ListQuery,
     ) -> AppResult<ModelsPage> {
-        let filter = filter(query);
-        let sort = query.sort(SORTS, "modelId");
-        let page = fetch_page(query, |limit, page| {
-            db::models::search(&state.db, &filter, &sort, limit, page)
-        })
-        .await?;
+        let (page, list) = LIST
+            .fetch(&state.db, models::Entity::find(), query, &filter(query))
+            .await?;
         Ok(ModelsPage {
             chrome,
-            list: query.view(Self::BASE, sort.clone(), "modelId", page.page, page.total),
+            list,
             providers: db::models::providers(&state.db).await?,
             rows: page.items,
         })
@@ -99,7 +111,13 @@ impl Resource for Models {
     }
 
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
-        Ok(db::models::matching_ids(db, &filter(query)).await?)
+        LIST.ids(
+            db,
+            models::Entity::find(),
+            models::Column::Id,
+            &filter(query),
+        )
+        .await
     }
 
     async fn form_page(
@@ -116,9 +134,12 @@ impl Resource for Models {
     }
 }
 
-fn filter(query: &ListQuery) -> ModelFilter {
-    ModelFilter {
-        q: query.q(),
-        provider: query.get("provider").map(str::to_owned),
-    }
+/// The list's filter: `q` and `provider`.
+fn filter(query: &ListQuery) -> Where {
+    LIST.filter(
+        query,
+        [query
+            .text("provider")
+            .map(|provider| equals("provider", provider))],
+    )
 }

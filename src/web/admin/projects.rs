@@ -1,16 +1,16 @@
 //! Projects: the data tools read, and the scope of tool documents.
 
 use askama::Template;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::Chrome;
 use super::crud::{FormState, Resource};
 use super::form::{FormValues, Kind};
-use super::list::{ListQuery, ListView, fetch_page};
-use crate::db::{self, projects::ProjectFilter};
+use super::list::{ListQuery, ListSpec, ListView, equals};
 use crate::domain::projects::STATUSES;
-use crate::entities::projects::Model;
+use crate::entities::{projects, projects::Model};
 use crate::error::AppResult;
+use crate::query::Where;
 use crate::state::AppState;
 
 const FIELDS: &[(&str, Kind)] = &[
@@ -22,7 +22,21 @@ const FIELDS: &[(&str, Kind)] = &[
     ("metadata", Kind::Text),
 ];
 
-const SORTS: &[&str] = &["name", "slug", "genre", "status", "updated"];
+/// The project list: searched by name, slug, genre and description.
+static LIST: ListSpec = ListSpec {
+    base: <Projects as Resource>::BASE,
+    map: &crate::collections::projects::FIELDS,
+    search: &["name", "slug", "genre", "description"],
+    sorts: &[
+        ("name", "name"),
+        ("slug", "slug"),
+        ("genre", "genre"),
+        ("status", "status"),
+        ("updated", "updatedAt"),
+    ],
+    default_sort: "name",
+    missing_last: &[],
+};
 
 /// The project list.
 #[derive(Template)]
@@ -87,15 +101,12 @@ impl Resource for Projects {
         chrome: Chrome,
         query: &ListQuery,
     ) -> AppResult<ProjectsPage> {
-        let filter = filter(query);
-        let sort = query.sort(SORTS, "name");
-        let page = fetch_page(query, |limit, page| {
-            db::projects::search(&state.db, &filter, &sort, limit, page)
-        })
-        .await?;
+        let (page, list) = LIST
+            .fetch(&state.db, projects::Entity::find(), query, &filter(query))
+            .await?;
         Ok(ProjectsPage {
             chrome,
-            list: query.view(Self::BASE, sort.clone(), "name", page.page, page.total),
+            list,
             rows: page.items,
             statuses: STATUSES,
         })
@@ -106,7 +117,13 @@ impl Resource for Projects {
     }
 
     async fn matching_ids(db: &DatabaseConnection, query: &ListQuery) -> AppResult<Vec<i32>> {
-        Ok(db::projects::matching_ids(db, &filter(query)).await?)
+        LIST.ids(
+            db,
+            projects::Entity::find(),
+            projects::Column::Id,
+            &filter(query),
+        )
+        .await
     }
 
     async fn form_page(
@@ -123,9 +140,10 @@ impl Resource for Projects {
     }
 }
 
-fn filter(query: &ListQuery) -> ProjectFilter {
-    ProjectFilter {
-        q: query.q(),
-        status: query.get("status").map(str::to_owned),
-    }
+/// The list's filter: `q` and `status`.
+fn filter(query: &ListQuery) -> Where {
+    LIST.filter(
+        query,
+        [query.text("status").map(|status| equals("status", status))],
+    )
 }

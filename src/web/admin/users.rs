@@ -4,25 +4,39 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
+use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::json;
 
 use super::crud::FormState;
 use super::form::{FormErrors, FormValues};
-use super::list::{ListQuery, ListView, fetch_page};
+use super::list::{ListQuery, ListSpec, ListView, equals};
 use super::{Chrome, Ctx, parse_id};
 use crate::auth::{password, tokens};
 use crate::collections::users::UserResponse;
-use crate::db::{self, users::UserFilter};
+use crate::db;
 use crate::domain::users::{MIN_PASSWORD_LEN, Role, UserInput};
-use crate::entities::users::Model;
+use crate::entities::{users, users::Model};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::state::AppState;
 use crate::web::errors::PageError;
 use crate::web::htmx::{Toast, page_or_fragment, render_with_status, see_other};
 
 const BASE: &str = "/admin/users";
-const SORTS: &[&str] = &["email", "name", "role", "created"];
+/// The user list: searched by email and name.
+static LIST: ListSpec = ListSpec {
+    base: BASE,
+    map: &crate::collections::users::FIELDS,
+    search: &["email", "name"],
+    sorts: &[
+        ("email", "email"),
+        ("name", "name"),
+        ("role", "role"),
+        ("created", "createdAt"),
+    ],
+    default_sort: "email",
+    missing_last: &[],
+};
 
 #[derive(Template)]
 #[template(path = "admin/users/list.html", blocks = ["list"])]
@@ -67,19 +81,23 @@ async fn list(
 ) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Admin)?;
     let query = ListQuery::from_request(&req);
-    let filter = UserFilter {
-        q: query.q(),
-        role: query.get("role").and_then(Role::parse),
-        disabled: query.flag("disabled"),
-    };
-    let sort = query.sort(SORTS, "email");
-    let page = fetch_page(&query, |limit, page| {
-        db::users::search(&state.db, &filter, &sort, limit, page)
-    })
-    .await?;
+    // The filter: `q`, `role` (an unknown one is ignored) and `disabled` (yes/no).
+    let filter = LIST.filter(
+        &query,
+        [
+            query
+                .get("role")
+                .and_then(Role::parse)
+                .map(|role| equals("role", role.as_str())),
+            query.flag("disabled").map(|yes| equals("disabled", yes)),
+        ],
+    );
+    let (page, list) = LIST
+        .fetch(&state.db, users::Entity::find(), &query, &filter)
+        .await?;
     let view = UsersPage {
         chrome: ctx.chrome("users"),
-        list: query.view(BASE, sort.clone(), "email", page.page, page.total),
+        list,
         rows: page.items,
         roles: Role::ALL,
     };
