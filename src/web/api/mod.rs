@@ -55,7 +55,8 @@ pub mod views;
 
 use std::sync::Arc;
 
-use actix_web::web;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, web};
 
 use collection::routes as collection_routes;
 
@@ -68,9 +69,16 @@ pub struct ApiState {
 
 /// Mounts `/api`. Fixed paths (`/users/login`, `/agent-executions/{id}/cancel`,
 /// `/{slug}/count`) are registered before the `/{slug}/{id}` patterns they would match.
+/// Every body is checked once by [`extract::check_body`], and actix's own extractors answer
+/// in the API's envelope, so that no route of the scope can answer a bad request with plain
+/// text.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            .wrap(from_fn(extract::check_body))
+            .app_data(web::JsonConfig::default().error_handler(json_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(auth::routes)
             .configure(users::routes)
             .configure(executions::routes)
@@ -87,4 +95,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(errors::route_not_found)),
     )
     .route("/metrics", web::get().to(metrics::metrics));
+}
+
+fn json_error(e: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match e {
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            errors::ApiError::Status(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The request body is larger than the limit of {limit} bytes."),
+            )
+        }
+        JsonPayloadError::ContentType => errors::ApiError::Status(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            extract::NOT_JSON_CONTENT_TYPE.into(),
+        ),
+        other => errors::ApiError::bad_request(format!("The request body is not valid JSON: {other}.")),
+    }
+    .into()
+}
+
+fn query_error(e: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    errors::ApiError::bad_request(format!("The query string is invalid: {e}.")).into()
+}
+
+fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    errors::ApiError::not_found().into()
 }
