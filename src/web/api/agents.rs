@@ -176,6 +176,7 @@ impl Collection for Agents {
     const SLUG: &'static str = "agents";
     const SINGULAR: &'static str = "Agent";
     const PLURAL: &'static str = "Agents";
+    const ACCESS: &'static str = "Read: any user. Write: editors and admins.";
     type Entity = agents::Entity;
     type View = AgentResponse;
 

@@ -30,11 +30,14 @@ pub(crate) trait Collection: 'static {
     const PLURAL: &'static str;
     /// False for read-only collections (no POST, PATCH, DELETE: 405).
     const WRITABLE: bool = true;
+    /// Who may read and write, in a sentence: the OpenAPI document states it on every
+    /// operation of the collection.
+    const ACCESS: &'static str;
 
     /// The entity.
     type Entity: EntityTrait<Model: Sync>;
-    /// The API document.
-    type View: Serialize;
+    /// The API document (its schema is the collection's schema in the OpenAPI document).
+    type View: Serialize + utoipa::ToSchema;
 
     /// Queryable fields.
     fn fields() -> &'static FieldMap;

@@ -117,6 +117,7 @@ impl Collection for CustomTools {
     const SLUG: &'static str = "custom-tools";
     const SINGULAR: &'static str = "Custom Tool";
     const PLURAL: &'static str = "Custom Tools";
+    const ACCESS: &'static str = "Read: any user. Write: editors and admins.";
     type Entity = custom_tools::Entity;
     type View = ToolResponse;
 

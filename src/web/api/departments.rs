@@ -89,6 +89,7 @@ impl Collection for Departments {
     const SLUG: &'static str = "departments";
     const SINGULAR: &'static str = "Department";
     const PLURAL: &'static str = "Departments";
+    const ACCESS: &'static str = "Read: any user. Write: editors and admins.";
     type Entity = departments::Entity;
     type View = DepartmentResponse;
 

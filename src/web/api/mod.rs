@@ -48,6 +48,7 @@ pub mod extract;
 pub mod metrics;
 pub mod models;
 pub mod projects;
+pub mod registry;
 pub mod runs;
 pub mod tool_data;
 pub mod users;
@@ -58,7 +59,7 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
 
-use collection::routes as collection_routes;
+use collection::Collection;
 
 /// State of the API kept across requests.
 #[derive(Debug, Clone, Default)]
@@ -83,18 +84,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(executions::routes)
             .configure(runs::routes)
-            .configure(collection_routes::<agents::Agents>)
-            .configure(collection_routes::<departments::Departments>)
-            .configure(collection_routes::<custom_tools::CustomTools>)
-            .configure(collection_routes::<projects::Projects>)
-            .configure(collection_routes::<executions::Executions>)
-            .configure(collection_routes::<models::Models>)
-            .configure(collection_routes::<users::Users>)
+            .configure(|cfg| each_collection(&mut Mount(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)
             .default_service(web::to(errors::route_not_found)),
     )
     .route("/metrics", web::get().to(metrics::metrics));
+}
+
+/// Something done once per built-in collection (mounting its routes, documenting them).
+pub(crate) trait CollectionVisitor {
+    /// Called with each collection, in registration order.
+    fn visit<C: Collection>(&mut self);
+}
+
+/// The built-in collections, listed once: the router and the OpenAPI document both walk this
+/// list, so a collection cannot be served without being documented.
+pub(crate) fn each_collection(v: &mut impl CollectionVisitor) {
+    v.visit::<agents::Agents>();
+    v.visit::<departments::Departments>();
+    v.visit::<custom_tools::CustomTools>();
+    v.visit::<projects::Projects>();
+    v.visit::<executions::Executions>();
+    v.visit::<models::Models>();
+    v.visit::<users::Users>();
+}
+
+struct Mount<'a>(&'a mut web::ServiceConfig);
+
+impl CollectionVisitor for Mount<'_> {
+    fn visit<C: Collection>(&mut self) {
+        collection::routes::<C>(self.0);
+    }
 }
 
 fn json_error(e: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

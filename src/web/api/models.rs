@@ -63,6 +63,7 @@ impl Collection for Models {
     const SLUG: &'static str = "models";
     const SINGULAR: &'static str = "Model";
     const PLURAL: &'static str = "Models";
+    const ACCESS: &'static str = "Read: any user. Write: admins.";
     type Entity = models::Entity;
     type View = ModelResponse;
 

@@ -76,6 +76,7 @@ impl Collection for Projects {
     const SLUG: &'static str = "projects";
     const SINGULAR: &'static str = "Project";
     const PLURAL: &'static str = "Projects";
+    const ACCESS: &'static str = "Read: any user. Write: editors and admins.";
     type Entity = projects::Entity;
     type View = ProjectResponse;
 
