@@ -38,7 +38,8 @@ pub const METHODS: [Method; 5] = [
 
 const DUMP: &str = "/__registry__/patterns";
 
-/// Every `(method, pattern)` the router serves under `/api`, sorted.
+/// Every `(method, pattern)` the router serves under `/api`, sorted, patterns written as
+/// OpenAPI writes them (see [`normalize`]).
 pub async fn registered() -> Vec<ApiRoute> {
     let app = actix_test::init_service(
         App::new()
@@ -60,7 +61,7 @@ pub async fn registered() -> Vec<ApiRoute> {
             if response.status() != StatusCode::METHOD_NOT_ALLOWED {
                 routes.push(ApiRoute {
                     method: method.to_string(),
-                    pattern: pattern.clone(),
+                    pattern: normalize(&pattern),
                 });
             }
         }
@@ -89,9 +90,40 @@ async fn dump_patterns(req: HttpRequest) -> HttpResponse {
 }
 
 /// True when `pattern` is a resource of the router (not merely a path it would match under
-/// another pattern).
+/// another pattern). Parameter regexes are ignored: `{tail}` is `{tail:.*}`.
 pub fn is_registered(map: &actix_web::dev::ResourceMap, pattern: &str) -> bool {
-    pattern.starts_with('/') && map.match_pattern(&sample_path(pattern)).as_deref() == Some(pattern)
+    pattern.starts_with('/')
+        && map
+            .match_pattern(&sample_path(pattern))
+            .is_some_and(|found| normalize(&found) == normalize(pattern))
+}
+
+/// A pattern as OpenAPI writes it: `{name:regex}` becomes `{name}`.
+pub fn normalize(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut depth = 0usize;
+    let mut in_regex = false;
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push('{');
+                    in_regex = false;
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    out.push('}');
+                }
+            }
+            ':' if depth == 1 => in_regex = true,
+            c if depth == 0 || !in_regex => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A concrete path of a pattern's shape: every `{name}` or `{name:regex}` segment becomes
@@ -130,6 +162,13 @@ mod tests {
         assert_eq!(sample_path("/api/x/{n:[0-9]{1,3}}"), "/api/x/1");
     }
 
+    #[test]
+    fn normalized_patterns_drop_regexes() {
+        assert_eq!(normalize("/api/docs/{tail:.*}"), "/api/docs/{tail}");
+        assert_eq!(normalize("/api/x/{n:[0-9]{1,3}}/{id}"), "/api/x/{n}/{id}");
+        assert_eq!(normalize("/api/agents"), "/api/agents");
+    }
+
     #[actix_web::test]
     async fn the_router_lists_its_routes_with_their_methods() {
         let routes = registered().await;
@@ -145,6 +184,7 @@ mod tests {
         assert!(has("POST", "/api/users/login"));
         assert!(!has("GET", "/api/users/login"));
         assert!(has("GET", "/api/agent-executions/{id}/events"));
+        assert!(has("GET", "/api/docs/{tail}"));
         assert!(!has("POST", "/api/agent-executions"));
         assert!(routes.iter().all(|r| r.pattern.starts_with("/api")));
     }
