@@ -223,7 +223,8 @@ impl Collection for Executions {
     const SLUG: &'static str = "agent-executions";
     const SINGULAR: &'static str = "Agent Execution";
     const PLURAL: &'static str = "Agent Executions";
-    const ACCESS: &'static str = "Read: any user. Executions are created by runs, never written directly.";
+    const ACCESS: &'static str =
+        "Read: any user. Executions are created by runs, never written directly.";
     const WRITABLE: bool = false;
     type Entity = agent_executions::Entity;
     type View = ExecutionResponse;

@@ -381,7 +381,10 @@ mod tests {
         for not_object in [&b"[1]"[..], b"\"x\"", b"3", b"null"] {
             assert!(parse_body(not_object).is_err());
         }
-        assert_eq!(nul_error_path(b"{\"a\":\"x\\u0000\"}").as_deref(), Some("a"));
+        assert_eq!(
+            nul_error_path(b"{\"a\":\"x\\u0000\"}").as_deref(),
+            Some("a")
+        );
         assert_eq!(
             nul_error_path(b"{\"m\":{\"t\":[\"ok\",\"\\u0000\"]}}").as_deref(),
             Some("m.t.1")

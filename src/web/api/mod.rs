@@ -121,17 +121,18 @@ impl CollectionVisitor for Mount<'_> {
 fn json_error(e: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError;
     match e {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
-            errors::ApiError::Status(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("The request body is larger than the limit of {limit} bytes."),
-            )
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => errors::ApiError::Status(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than the limit of {limit} bytes."),
+        ),
         JsonPayloadError::ContentType => errors::ApiError::Status(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             extract::NOT_JSON_CONTENT_TYPE.into(),
         ),
-        other => errors::ApiError::bad_request(format!("The request body is not valid JSON: {other}.")),
+        other => {
+            errors::ApiError::bad_request(format!("The request body is not valid JSON: {other}."))
+        }
     }
     .into()
 }

@@ -47,9 +47,11 @@ pub async fn registered() -> Vec<ApiRoute> {
             .route(DUMP, web::get().to(dump_patterns)),
     )
     .await;
-    let patterns: Vec<String> =
-        actix_test::call_and_read_body_json(&app, actix_test::TestRequest::get().uri(DUMP).to_request())
-            .await;
+    let patterns: Vec<String> = actix_test::call_and_read_body_json(
+        &app,
+        actix_test::TestRequest::get().uri(DUMP).to_request(),
+    )
+    .await;
     let mut routes = Vec::new();
     for pattern in patterns.into_iter().filter(|p| p.starts_with("/api")) {
         for method in METHODS {

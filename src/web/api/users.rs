@@ -130,7 +130,8 @@ impl Collection for Users {
     const SLUG: &'static str = "users";
     const SINGULAR: &'static str = "User";
     const PLURAL: &'static str = "Users";
-    const ACCESS: &'static str = "Admins: every user. Others: read and update themselves (not their role).";
+    const ACCESS: &'static str =
+        "Admins: every user. Others: read and update themselves (not their role).";
     type Entity = users::Entity;
     type View = UserResponse;
 

@@ -31,8 +31,14 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
         .collect();
     expected.extend(["GET /metrics".to_owned(), "GET /healthz".to_owned()]);
     expected.sort();
-    let missing: Vec<_> = expected.iter().filter(|r| !documented.contains(r)).collect();
-    let extra: Vec<_> = documented.iter().filter(|r| !expected.contains(r)).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|r| !documented.contains(r))
+        .collect();
+    let extra: Vec<_> = documented
+        .iter()
+        .filter(|r| !expected.contains(r))
+        .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "undocumented routes: {missing:?}; documented but not served: {extra:?}"
