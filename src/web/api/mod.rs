@@ -12,6 +12,7 @@
 //!   `DELETE /api/{slug}/{id}` `{doc, message}`; `GET /api/{slug}/count` `{totalDocs}`;
 //!   `PATCH` / `DELETE /api/{slug}?where=…` `{docs, errors, message}`.
 //! - Errors `{"errors":[{"message"}]}`, validation errors with `name` and `data.errors`.
+//!   Every route answers this way, bad bodies included (see [`extract::check_body`]).
 //!
 //! Decisions where Payload or the issue left room:
 //! - `limit` is capped at 1000 (`limit=0` means 1000): no request reads a whole big table.
@@ -22,7 +23,15 @@
 //!   are 400s rather than Payload's silent "match nothing": a typo must not look like an
 //!   empty result, nor widen a bulk delete. Malformed `limit` / `page` / `depth` are
 //!   ignored, as Payload does.
-//! - Document ids that are not positive 32-bit integers are 404s.
+//! - Document ids that are not positive 32-bit integers are 404s, and so is any path with an
+//!   encoded NUL character.
+//! - Bodies are checked the same way on every `POST`, `PATCH` and `PUT`, whether or not the
+//!   handler reads them: a non-empty body must be sent as `application/json` (else 415), be a
+//!   JSON object, and hold no NUL character (a validation error on the field's path:
+//!   PostgreSQL cannot store it); over `MAX_BODY_BYTES` is 413. Strings are strict: a number
+//!   is not accepted where a string is expected.
+//! - `GET /api/openapi.json` documents the routes the router has; a test compares the two
+//!   (see [`registry`]).
 //! - Tool data lives at `/api/tool-data/{collection}?project=<id or slug>`: the project is
 //!   a required query parameter on every request, so that no request can read across
 //!   projects (see [`tool_data`]).
