@@ -47,17 +47,17 @@ pub async fn registered() -> Vec<ApiRoute> {
             .route(DUMP, web::get().to(dump_patterns)),
     )
     .await;
-    let patterns: Vec<String> = actix_test::call_and_read_body_json(
+    let patterns: Vec<(String, String)> = actix_test::call_and_read_body_json(
         &app,
         actix_test::TestRequest::get().uri(DUMP).to_request(),
     )
     .await;
     let mut routes = Vec::new();
-    for pattern in patterns.into_iter().filter(|p| p.starts_with("/api")) {
+    for (pattern, sample) in patterns.into_iter().filter(|(p, _)| p.starts_with("/api")) {
         for method in METHODS {
             let request = actix_test::TestRequest::default()
                 .method(method.clone())
-                .uri(&sample_path(&pattern))
+                .uri(&sample)
                 .to_request();
             let response = actix_test::call_service(&app, request).await;
             if response.status() != StatusCode::METHOD_NOT_ALLOWED {
@@ -73,18 +73,20 @@ pub async fn registered() -> Vec<ApiRoute> {
     routes
 }
 
-/// The full patterns of the router's resources. The resource map only shows its patterns in
-/// its `Debug` form, relative to their scope; each candidate (as is, or under `/api`) is
-/// kept only when the router's matcher maps a path of that shape back to exactly it.
+/// The full patterns of the router's resources, each with a path it matches. The resource
+/// map only shows its patterns in its `Debug` form, relative to their scope; each candidate
+/// (as is, or under `/api`) is kept only when the router's matcher maps a path of that shape
+/// back to exactly it.
 async fn dump_patterns(req: HttpRequest) -> HttpResponse {
     let map = req.resource_map();
     let text = format!("{map:?}");
-    let mut patterns: Vec<String> = text
+    let mut patterns: Vec<(String, String)> = text
         .split("Single(\"")
         .skip(1)
         .filter_map(|rest| rest.split_once("\")").map(|(p, _)| p.replace("\\\\", "\\")))
         .flat_map(|p| [format!("/api{p}"), p])
-        .filter(|p| p != DUMP && is_registered(map, p))
+        .filter(|p| p != DUMP)
+        .filter_map(|p| sample_matching(map, &p).map(|sample| (p, sample)))
         .collect();
     patterns.sort();
     patterns.dedup();
@@ -94,10 +96,22 @@ async fn dump_patterns(req: HttpRequest) -> HttpResponse {
 /// True when `pattern` is a resource of the router (not merely a path it would match under
 /// another pattern). Parameter regexes are ignored: `{tail}` is `{tail:.*}`.
 pub fn is_registered(map: &actix_web::dev::ResourceMap, pattern: &str) -> bool {
-    pattern.starts_with('/')
-        && map
-            .match_pattern(&sample_path(pattern))
-            .is_some_and(|found| normalize(&found) == normalize(pattern))
+    sample_matching(map, pattern).is_some()
+}
+
+/// A concrete path that the router maps back to `pattern` (parameters filled with a number,
+/// else with a slug, so that a parameter restricted by a regex to either still matches).
+fn sample_matching(map: &actix_web::dev::ResourceMap, pattern: &str) -> Option<String> {
+    if !pattern.starts_with('/') {
+        return None;
+    }
+    ["1", "a1"]
+        .into_iter()
+        .map(|fill| sample_with(pattern, fill))
+        .find(|sample| {
+            map.match_pattern(sample)
+                .is_some_and(|found| normalize(&found) == normalize(pattern))
+        })
 }
 
 /// A pattern as OpenAPI writes it: `{name:regex}` becomes `{name}`.
@@ -131,13 +145,17 @@ pub fn normalize(pattern: &str) -> String {
 /// A concrete path of a pattern's shape: every `{name}` or `{name:regex}` segment becomes
 /// `1` (a valid id, agent id and slug alike).
 pub fn sample_path(pattern: &str) -> String {
+    sample_with(pattern, "1")
+}
+
+fn sample_with(pattern: &str, fill: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut depth = 0usize;
     for c in pattern.chars() {
         match c {
             '{' => {
                 if depth == 0 {
-                    out.push('1');
+                    out.push_str(fill);
                 }
                 depth += 1;
             }
