@@ -37,7 +37,9 @@ impl<'a> Fields<'a> {
             .or_insert_with(|| message.into());
     }
 
-    /// A string field; `required` refuses absent and blank values.
+    /// A string field; `required` refuses absent and blank values. Only strings are strings:
+    /// a number, boolean, array or object is a type error on the field's path (forms post
+    /// strings, so this is strict for API clients only in practice).
     pub fn string(&mut self, name: &str, required: bool, max_len: usize) -> String {
         match self.raw(name) {
             Value::Null if required => {
@@ -54,7 +56,6 @@ impl<'a> Fields<'a> {
                 }
                 s
             }
-            Value::Number(n) if !required || !n.to_string().is_empty() => n.to_string(),
             _ => {
                 self.error(name, "Must be a string.");
                 String::new()
@@ -266,6 +267,21 @@ mod tests {
             panic!("expected validation errors")
         };
         assert_eq!(errors.len(), 3);
+    }
+
+    #[test]
+    fn strings_are_strict() {
+        let doc = json!({"a": 42, "b": true, "c": ["x"], "d": {"x": 1}, "e": " ok "});
+        let mut f = Fields::new(&doc).expect("object");
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(f.string(name, false, 10), "");
+        }
+        assert_eq!(f.string("e", true, 10), "ok");
+        let Err(AppError::Validation(errors)) = f.finish() else {
+            panic!("expected validation errors")
+        };
+        assert_eq!(errors.len(), 4);
+        assert!(errors.values().all(|m| m == "Must be a string."));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   `DELETE /api/{slug}/{id}` `{doc, message}`; `GET /api/{slug}/count` `{totalDocs}`;
 //!   `PATCH` / `DELETE /api/{slug}?where=…` `{docs, errors, message}`.
 //! - Errors `{"errors":[{"message"}]}`, validation errors with `name` and `data.errors`.
+//!   Every route answers this way, bad bodies included (see [`extract::check_body`]).
 //!
 //! Decisions where Payload left room:
 //! - `limit` is capped at 1000 (`limit=0` means 1000): no request reads a whole big table.
@@ -22,6 +23,15 @@
 //!   are 400s rather than Payload's silent "match nothing": a typo must not look like an
 //!   empty result, nor widen a bulk delete. Malformed `limit` / `page` / `depth` are
 //!   ignored, as Payload does.
+//! - Document ids that are not positive 32-bit integers are 404s, and so is any path with an
+//!   encoded NUL character.
+//! - Bodies are checked the same way on every `POST`, `PATCH` and `PUT`, whether or not the
+//!   handler reads them: a non-empty body must be sent as `application/json` (else 415), be a
+//!   JSON object, and hold no NUL character (a validation error on the field's path:
+//!   PostgreSQL cannot store it); over `MAX_BODY_BYTES` is 413. Strings are strict: a number
+//!   is not accepted where a string is expected.
+//! - `GET /api/openapi.json` documents the routes the router has; a test compares the two
+//!   (see [`registry`]).
 //! - Document ids that are not positive 32-bit integers are 404s.
 //! - Tool data lives at `/api/tool-data/{collection}?project=<id or slug>` (the project a
 //!   required query parameter, so that such a request never reads across projects) and, as
@@ -45,20 +55,29 @@ pub mod errors;
 pub mod executions;
 pub mod extract;
 pub mod metrics;
+pub mod registry;
 pub mod runs;
 pub mod tool_data;
 pub mod users;
 pub mod views;
 
-use actix_web::web;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, web};
 
 use crate::collections::{self, Collection, Visitor};
 
 /// Mounts `/api`. Fixed paths (`/users/login`, `/agent-executions/{id}/cancel`,
 /// `/{slug}/count`) are registered before the `/{slug}/{id}` patterns they would match.
+/// Every body is checked once by [`extract::check_body`], and actix's own extractors answer
+/// in the API's envelope, so that no route of the scope can answer a bad request with plain
+/// text.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            .wrap(from_fn(extract::check_body))
+            .app_data(web::JsonConfig::default().error_handler(json_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(auth::routes)
             .configure(users::routes)
             .configure(executions::routes)
@@ -79,4 +98,31 @@ impl Visitor for Register<'_> {
     fn visit<C: Collection>(&mut self) {
         collection::routes::<C>(self.0);
     }
+}
+
+fn json_error(e: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match e {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => errors::ApiError::Status(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than the limit of {limit} bytes."),
+        ),
+        JsonPayloadError::ContentType => errors::ApiError::Status(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            extract::NOT_JSON_CONTENT_TYPE.into(),
+        ),
+        other => {
+            errors::ApiError::bad_request(format!("The request body is not valid JSON: {other}."))
+        }
+    }
+    .into()
+}
+
+fn query_error(e: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    errors::ApiError::bad_request(format!("The query string is invalid: {e}.")).into()
+}
+
+fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    errors::ApiError::not_found().into()
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::errors::{ApiError, ApiResult, method_not_allowed};
-use super::extract::{ApiUser, parse_id};
+use super::extract::{ApiBody, ApiUser, parse_id};
 use crate::collections::executions::{ExecutionResponse, render};
 use crate::domain::fields::Fields;
 use crate::error::AppError;
@@ -82,10 +82,10 @@ async fn execute_agent(
     state: web::Data<AppState>,
     auth: ApiUser,
     agent_id: web::Path<String>,
-    body: web::Json<Value>,
+    body: ApiBody,
 ) -> ApiResult {
     let user = auth.require_editor()?;
-    let mut request = ExecuteRequest::from_json(&body)?;
+    let mut request = ExecuteRequest::from_json(&body.0)?;
     request.wait |= req.query_string().split('&').any(|p| p == "wait=true");
     request.context.created_by = Some(user.id);
     let runner = &state.runner;

@@ -12,6 +12,7 @@ mod payload_sdk;
 mod queries;
 mod roles;
 mod runs;
+mod snapshots;
 mod tool_data;
 
 use aladdin::auth::tokens;
