@@ -14,6 +14,8 @@ mod m20261123_000006_create_executions;
 mod m20261123_000007_create_models;
 mod m20261123_000008_create_tool_documents;
 mod m20261124_000009_list_order_indexes;
+mod m20261204_000010_create_agent_chains;
+mod m20261204_000011_multi_agent;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_models::Migration),
             Box::new(m20261123_000008_create_tool_documents::Migration),
             Box::new(m20261124_000009_list_order_indexes::Migration),
+            Box::new(m20261204_000010_create_agent_chains::Migration),
+            Box::new(m20261204_000011_multi_agent::Migration),
         ]
     }
 }

@@ -190,6 +190,17 @@ impl Printer {
                     token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
                 )?;
             }
+            Event::SubagentStart {
+                execution_id,
+                agent_id,
+                ..
+            } => writeln!(out, "=> {agent_id} started (execution {execution_id})")?,
+            Event::SubagentFinish {
+                execution_id,
+                agent_id,
+                status,
+                ..
+            } => writeln!(out, "<= {agent_id} {status} (execution {execution_id})")?,
             Event::Usage { .. } | Event::Status { .. } | Event::Error { .. } => {}
         }
         out.flush()

@@ -45,6 +45,10 @@ pub struct Model {
     pub cancel_requested: bool,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeWithTimeZone>,
+    pub depth: i32,
+    pub chain_id: Option<i32>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub aggregate_usage: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

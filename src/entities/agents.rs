@@ -30,6 +30,8 @@ pub struct Model {
     pub failed_executions: i64,
     pub total_execution_time_ms: i64,
     pub last_executed_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub spawnable_agents: Json,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

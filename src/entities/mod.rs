@@ -2,6 +2,7 @@
 
 pub mod prelude;
 
+pub mod agent_chains;
 pub mod agent_executions;
 pub mod agents;
 pub mod api_tokens;

@@ -111,6 +111,26 @@ pub enum Event {
         /// Stable snake_case code (`max_steps`, `provider_error`, …).
         code: String,
     },
+    /// A `spawn_agents` call (or a chain step) started a child execution.
+    SubagentStart {
+        /// The tool call that spawned it (for a chain: `step-N`).
+        tool_call_id: String,
+        /// The child execution.
+        execution_id: i32,
+        /// The child's agent.
+        agent_id: String,
+    },
+    /// A child execution ended.
+    SubagentFinish {
+        /// The tool call that spawned it (for a chain: `step-N`).
+        tool_call_id: String,
+        /// The child execution.
+        execution_id: i32,
+        /// The child's agent.
+        agent_id: String,
+        /// Its terminal status.
+        status: Status,
+    },
     /// The execution's status changed.
     Status {
         /// The new status.
@@ -158,6 +178,8 @@ impl Event {
             Event::Retry { .. } => "retry",
             Event::Warning { .. } => "warning",
             Event::Error { .. } => "error",
+            Event::SubagentStart { .. } => "subagent_start",
+            Event::SubagentFinish { .. } => "subagent_finish",
             Event::Status { .. } => "status",
             Event::Finish { .. } => "finish",
         }

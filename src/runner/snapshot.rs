@@ -162,6 +162,7 @@ mod tests {
             failed_executions: 0,
             total_execution_time_ms: 0,
             last_executed_at: None,
+            spawnable_agents: json!([]),
             created_at: ts,
             updated_at: ts,
         }

@@ -129,6 +129,26 @@ impl EventFragment {
                 label: status.as_str().to_owned(),
                 ..base
             },
+            Event::SubagentStart {
+                execution_id,
+                agent_id,
+                ..
+            } => Self {
+                text: agent_id.clone(),
+                label: format!("#{execution_id}"),
+                ..base
+            },
+            Event::SubagentFinish {
+                execution_id,
+                agent_id,
+                status,
+                ..
+            } => Self {
+                text: agent_id.clone(),
+                label: format!("#{execution_id} {}", status.as_str()),
+                failed: !matches!(status, crate::domain::executions::Status::Completed),
+                ..base
+            },
             Event::Finish {
                 status,
                 output,
