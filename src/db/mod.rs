@@ -1,6 +1,7 @@
 //! Hand-written queries and mutations, one file per collection, named like sentences.
 //! Handlers and the runner never build queries themselves.
 
+pub mod agent_chains;
 pub mod agents;
 pub mod api_tokens;
 pub mod custom_tools;
