@@ -296,20 +296,22 @@ impl Collection for Agents {
 
     async fn create(
         db: &DatabaseConnection,
-        _user: &CurrentUser,
+        user: &CurrentUser,
         body: &Value,
     ) -> AppResult<Row<Self>> {
-        db::agents::create(db, AgentInput::from_json(body)?).await
+        let who = super::agent_versions::authorship(Some(user), body)?;
+        super::agent_versions::save_agent(db, None, AgentInput::from_json(body)?, &who).await
     }
 
     async fn update(
         db: &DatabaseConnection,
-        _user: &CurrentUser,
+        user: &CurrentUser,
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
+        let who = super::agent_versions::authorship(Some(user), patch)?;
         let input = AgentInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
-        db::agents::update(db, row.id, input).await
+        super::agent_versions::save_agent(db, Some(row.id), input, &who).await
     }
 
     async fn delete(

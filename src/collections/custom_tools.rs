@@ -200,20 +200,22 @@ impl Collection for CustomTools {
 
     async fn create(
         db: &DatabaseConnection,
-        _user: &CurrentUser,
+        user: &CurrentUser,
         body: &Value,
     ) -> AppResult<Row<Self>> {
-        db::custom_tools::create(db, ToolInput::from_json(body)?).await
+        let who = super::agent_versions::authorship(Some(user), body)?;
+        super::custom_tool_versions::save_tool(db, None, ToolInput::from_json(body)?, &who).await
     }
 
     async fn update(
         db: &DatabaseConnection,
-        _user: &CurrentUser,
+        user: &CurrentUser,
         row: Row<Self>,
         patch: &Value,
     ) -> AppResult<Row<Self>> {
+        let who = super::agent_versions::authorship(Some(user), patch)?;
         let input = ToolInput::from_json(&merge(Self::document(db, row.clone()).await?, patch))?;
-        db::custom_tools::update(db, row.id, input).await
+        super::custom_tool_versions::save_tool(db, Some(row.id), input, &who).await
     }
 
     async fn delete(

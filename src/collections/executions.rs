@@ -51,6 +51,10 @@ pub static FIELDS: FieldMap = FieldMap {
         col("startedAt", "started_at", Scalar::Date),
         col("completedAt", "completed_at", Scalar::Date),
         col("createdBy", "created_by", Scalar::Int),
+        col("agentVersion", "agent_version", Scalar::Int),
+        json("toolVersions", "tool_versions"),
+        relation("experiment", "experiment_id", &super::experiments::FIELDS),
+        col("variant", "variant", Scalar::Text),
         CREATED_AT,
         UPDATED_AT,
     ],
@@ -74,6 +78,16 @@ pub struct TokenUsage {
     pub estimated_cost: Option<f64>,
     /// Where the cost comes from (`provider` or `price_table`).
     pub cost_source: Option<String>,
+}
+
+/// The version of one custom tool a run loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolVersionStamp {
+    /// The tool's name.
+    pub tool_name: String,
+    /// Its version (`custom-tool-versions`).
+    pub version: i32,
 }
 
 /// Why a run failed.
@@ -138,6 +152,14 @@ pub struct ExecutionResponse {
     pub completed_at: Option<String>,
     /// The user who started it.
     pub created_by: Option<i32>,
+    /// The agent version the run used (`agent-versions`), stamped when queued.
+    pub agent_version: Option<i32>,
+    /// The versions of the custom tools the run loaded.
+    pub tool_versions: Vec<ToolVersionStamp>,
+    /// The experiment that chose its configuration, if any (its id).
+    pub experiment: Option<i32>,
+    /// The experiment's variant it got.
+    pub variant: Option<String>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -185,6 +207,14 @@ impl ExecutionResponse {
             started_at: m.started_at.as_ref().map(iso),
             completed_at: m.completed_at.as_ref().map(iso),
             created_by: m.created_by,
+            agent_version: m.agent_version,
+            tool_versions: m
+                .tool_versions
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            experiment: m.experiment_id,
+            variant: m.variant.clone(),
             created_at: iso(&m.created_at),
             updated_at: iso(&m.updated_at),
         }

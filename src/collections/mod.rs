@@ -8,10 +8,13 @@
 //! A new collection is: a migration and an entity, a validated input in `domain/`, a file
 //! here implementing [`Collection`], and one line in [`each`].
 
+pub mod agent_versions;
 pub mod agents;
+pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
 pub mod executions;
+pub mod experiments;
 pub mod models;
 pub mod projects;
 pub mod users;
@@ -196,6 +199,9 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<executions::Executions>();
     visitor.visit::<models::Models>();
     visitor.visit::<users::Users>();
+    visitor.visit::<agent_versions::AgentVersions>();
+    visitor.visit::<custom_tool_versions::CustomToolVersions>();
+    visitor.visit::<experiments::Experiments>();
 }
 
 /// The slugs of every collection (names that tool data may not take).

@@ -74,6 +74,44 @@ pub async fn insert_pending(
     db: &impl ConnectionTrait,
     new: NewExecution,
 ) -> Result<agent_executions::Model, DbErr> {
+    insert_pending_stamped(db, new, Stamp::default()).await
+}
+
+/// What a run is stamped with when it is queued: the agent version and the experiment's
+/// variant.
+#[derive(Debug, Clone, Default)]
+pub struct Stamp {
+    /// The agent's version.
+    pub agent_version: Option<i32>,
+    /// The running experiment that chose the variant.
+    pub experiment_id: Option<i32>,
+    /// The variant's name.
+    pub variant: Option<String>,
+}
+
+/// Records the versions of the custom tools a run loaded (`[{toolName, version}]`).
+pub async fn stamp_tool_versions(
+    db: &impl ConnectionTrait,
+    id: i32,
+    tool_versions: Value,
+) -> Result<(), DbErr> {
+    agent_executions::Entity::update_many()
+        .col_expr(
+            agent_executions::Column::ToolVersions,
+            sea_orm::sea_query::Expr::value(tool_versions),
+        )
+        .filter(agent_executions::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Inserts a `pending` execution with its stamp.
+pub async fn insert_pending_stamped(
+    db: &impl ConnectionTrait,
+    new: NewExecution,
+    stamp: Stamp,
+) -> Result<agent_executions::Model, DbErr> {
     let ts = now();
     let row = agent_executions::ActiveModel {
         agent_id: Set(Some(new.agent_id)),
@@ -94,6 +132,9 @@ pub async fn insert_pending(
         agent_snapshot: Set(new.agent_snapshot),
         created_by: Set(new.created_by),
         cancel_requested: Set(false),
+        agent_version: Set(stamp.agent_version),
+        experiment_id: Set(stamp.experiment_id),
+        variant: Set(stamp.variant),
         created_at: Set(ts),
         updated_at: Set(ts),
         ..Default::default()

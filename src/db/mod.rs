@@ -8,6 +8,7 @@ pub mod custom_tools;
 pub mod dashboard;
 pub mod departments;
 pub mod executions;
+pub mod experiments;
 pub mod list;
 pub mod listing;
 pub mod models;
@@ -17,6 +18,7 @@ pub mod settings;
 pub mod stats;
 pub mod tool_documents;
 pub mod users;
+pub mod versions;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ pub mod chains;
 pub mod custom_tools;
 pub mod departments;
 pub mod executions;
+pub mod experiments;
 pub mod fields;
 pub mod models;
 pub mod projects;

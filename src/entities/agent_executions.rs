@@ -49,6 +49,11 @@ pub struct Model {
     pub chain_id: Option<i32>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub aggregate_usage: Option<Json>,
+    pub agent_version: Option<i32>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub tool_versions: Option<Json>,
+    pub experiment_id: Option<i32>,
+    pub variant: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

@@ -4,13 +4,17 @@ pub mod prelude;
 
 pub mod agent_chains;
 pub mod agent_executions;
+pub mod agent_versions;
 pub mod agents;
 pub mod api_tokens;
 pub mod app_settings;
 pub mod custom_tool_departments;
+pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
 pub mod execution_events;
+pub mod execution_feedback;
+pub mod experiments;
 pub mod models;
 pub mod projects;
 pub mod sessions;

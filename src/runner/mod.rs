@@ -13,6 +13,7 @@ mod agent_loop;
 mod control;
 mod error;
 pub mod event;
+pub mod experiments;
 mod finish;
 pub mod hub;
 mod log;
@@ -203,7 +204,8 @@ impl Runner {
             agent_snapshot: config.to_snapshot(),
             created_by: ctx.created_by,
         };
-        let row = db::executions::insert_pending(&core.writer, new).await?;
+        let (new, stamp) = experiments::stamp(&core.db, agent.id, new).await?;
+        let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
         core.queued(row.id);
         Ok(row)
     }

@@ -76,6 +76,7 @@ async fn run(
     }
 
     let loaded = loader::load(&core.db, &core.tools, &config).await?;
+    super::experiments::stamp_tools(core, row.id, &loaded.tool_ids).await?;
     let route = core.router.resolve(&config.model);
     let mut opening = vec![
         Event::Start {

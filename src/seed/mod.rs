@@ -62,6 +62,12 @@ pub async fn database_is_empty(db: &DatabaseConnection) -> Result<bool, sea_orm:
 /// Inserts whatever demo rows are missing.
 pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
+    // Demo agents and tools are saved through the same path as every other write, so they
+    // start with a version 1 like any other.
+    let demo = db::versions::Authorship {
+        created_by: None,
+        change_note: "Demo data.".into(),
+    };
     for doc in array(DEPARTMENTS, "departments")? {
         let input = DepartmentInput::from_json(&doc).map_err(invalid("department"))?;
         if db::departments::find_by_slug(db, &input.slug)
@@ -93,7 +99,7 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await?
             .is_none()
         {
-            db::custom_tools::create(db, input)
+            crate::collections::custom_tool_versions::save_tool(db, None, input, &demo)
                 .await
                 .map_err(invalid("tool"))?;
             report.tools += 1;
@@ -110,7 +116,7 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await?
             .is_none()
         {
-            db::agents::create(db, input)
+            crate::collections::agent_versions::save_agent(db, None, input, &demo)
                 .await
                 .map_err(invalid("agent"))?;
             report.agents += 1;

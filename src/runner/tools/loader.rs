@@ -24,6 +24,8 @@ pub(crate) struct Loaded {
     pub set_output: Option<Arc<SetOutput>>,
     /// One sentence per tool that was left out.
     pub warnings: Vec<String>,
+    /// `(id, name)` of the custom tools offered (their versions are stamped on the run).
+    pub tool_ids: Vec<(i32, String)>,
 }
 
 /// Compiled custom tools (input validator, syntax check), keyed by tool id and invalidated
@@ -103,6 +105,7 @@ pub(crate) async fn load(
 ) -> Result<Loaded, DbErr> {
     let mut tools = ToolSet::default();
     let mut warnings = Vec::new();
+    let mut tool_ids = Vec::new();
     let (context_tool, context_validator) = project_context();
     tools.add(context_tool, context_validator);
 
@@ -137,6 +140,7 @@ pub(crate) async fn load(
         match cache.compiled(&row).await {
             Ok(validator) => {
                 tools.add(Arc::new(JsTool::new(&row)), validator);
+                tool_ids.push((row.id, row.tool_name.clone()));
             }
             Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),
         }
@@ -158,6 +162,7 @@ pub(crate) async fn load(
     Ok(Loaded {
         tools,
         set_output,
+        tool_ids,
         warnings,
     })
 }

@@ -408,6 +408,45 @@ fn other_paths(paths: &mut Map<String, Value>) {
         "responses": {"200": {"description": "Up, database answering"}, "503": {"description": "Database unavailable"}}}}));
 }
 
+/// Restore, experiment results, promote, stop and feedback.
+fn version_paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    use crate::collections::experiments::ExperimentResults;
+    use crate::web::api::experiments::FeedbackResponse;
+    add_schema::<ExperimentResults>(schemas);
+    add_schema::<crate::collections::experiments::VariantResults>(schemas);
+    add_schema::<crate::collections::experiments::Interval>(schemas);
+    add_schema::<FeedbackResponse>(schemas);
+    let version = json!({"name": "version", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}, "description": "The version number (1, 2, 3… per document)."});
+    for (base, tag, schema, what) in [
+        ("agents", "Agents", "AgentResponse", "agent"),
+        ("custom-tools", "Custom Tools", "ToolResponse", "tool"),
+    ] {
+        paths.insert(format!("/api/{base}/{{id}}/versions/{{version}}/restore"), json!({"post": operation(tag, "Restore a version",
+            &format!("Editors and admins. Writes a new version of the {what} equal to version `version` (change note `Restored version N.`). 404 when the {what} or the version does not exist; 400 when the old configuration is no longer valid (e.g. its department was deleted)."),
+            vec![param("id"), version.clone(), param("depth")], None,
+            responses(&[("200", ok("Restored.", doc_schema(reference(schema))))], &[400, 401, 403, 404]))}));
+    }
+    paths.insert("/api/experiments/{id}/results".into(), json!({"get": operation("Experiments", "Results",
+        "Any user. Per variant: runs, completed, successRate (completed / ended) with its 95% Wilson interval, avgCostUsd, p50/p95 duration (nearest rank), avgTotalTokens, feedbackUp/Down, evalScore (null until evaluations exist). Computed with SQL aggregates.",
+        vec![param("id")], None, responses(&[("200", ok("The results.", reference("ExperimentResults")))], &[401, 404]))}));
+    let promote_response = json!({"type": "object", "required": ["agent", "experiment", "message"], "properties": {
+        "agent": reference("AgentResponse"), "experiment": reference("ExperimentResponse"), "message": {"type": "string"}}});
+    paths.insert("/api/experiments/{id}/promote".into(), json!({"post": operation("Experiments", "Promote a variant",
+        "Editors and admins. Writes the variant's overrides as a new version of the agent and stops the experiment.",
+        vec![param("id"), param("depth")],
+        Some(json!({"type": "object", "required": ["variant"], "properties": {"variant": {"type": "string", "description": "The variant's name."}}})),
+        responses(&[("200", ok("Promoted.", promote_response))], &[400, 401, 403, 404]))}));
+    paths.insert("/api/experiments/{id}/stop".into(), json!({"post": operation("Experiments", "Stop",
+        "Editors and admins. Sets `status` to `stopped`: new runs of the agent get no variant.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("200", ok("Stopped.", doc_schema(reference("ExperimentResponse"))))], &[401, 403, 404]))}));
+    paths.insert("/api/agent-executions/{id}/feedback".into(), json!({"post": operation("Agent Executions", "Rate an execution",
+        "Any signed-in user. One rating per user per execution: a second one replaces the first. Counted per agent, version and experiment variant.",
+        vec![param("id")],
+        Some(json!({"type": "object", "required": ["rating"], "properties": {"rating": {"type": "integer", "enum": [1, -1]}, "comment": {"type": "string", "maxLength": 5000}}})),
+        responses(&[("200", ok("Recorded.", doc_schema(reference("FeedbackResponse"))))], &[400, 401, 404]))}));
+}
+
 /// The body of `execute`.
 fn execute_request_schema() -> Value {
     json!({
@@ -516,6 +555,7 @@ pub fn openapi(is_registered: &dyn Fn(&str) -> bool) -> Value {
     );
     run_paths(&mut paths);
     other_paths(&mut paths);
+    version_paths(&mut paths, &mut schemas);
     paths.retain(|path, _| !path.starts_with("/api") || is_registered(path));
     body_errors(&mut paths);
     json!({

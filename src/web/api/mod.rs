@@ -53,12 +53,14 @@ pub(crate) mod collection;
 pub mod docs;
 pub mod errors;
 pub mod executions;
+pub mod experiments;
 pub mod extract;
 pub mod metrics;
 pub mod registry;
 pub mod runs;
 pub mod tool_data;
 pub mod users;
+pub mod versions;
 pub mod views;
 
 use actix_web::middleware::from_fn;
@@ -82,6 +84,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(executions::routes)
             .configure(runs::routes)
+            .configure(versions::routes)
+            .configure(experiments::routes)
             .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)

@@ -1,0 +1,57 @@
+//! Versions and experiments at queue time: a new run is stamped with its agent's version
+//! and, while an experiment of the agent runs, gets a variant (by weight, sticky per
+//! conversation) whose overrides are applied to the snapshot the run will use. When the run
+//! starts, the versions of the custom tools it loaded are stamped too.
+
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::{Value, json};
+
+use super::Core;
+use crate::db;
+use crate::db::executions::{NewExecution, Stamp};
+use crate::domain::experiments::{apply_to_snapshot, choose, stored_variants};
+
+/// The stamp of a new run of agent `agent_id`, and the run with its variant applied.
+pub async fn stamp(
+    db: &impl ConnectionTrait,
+    agent_id: i32,
+    mut new: NewExecution,
+) -> Result<(NewExecution, Stamp), DbErr> {
+    let found = db::experiments::run_stamp(db, agent_id).await?;
+    let mut stamp = Stamp {
+        agent_version: found.agent_version,
+        ..Stamp::default()
+    };
+    if let Some((experiment_id, sticky_by, variants)) = found.experiment {
+        let variants = stored_variants(&variants);
+        if let Some(variant) = choose(experiment_id, &sticky_by, &variants, &new.conversation_id) {
+            apply_to_snapshot(&mut new.agent_snapshot, &variant.overrides);
+            stamp.experiment_id = Some(experiment_id);
+            stamp.variant = Some(variant.name.clone());
+        }
+    }
+    Ok((new, stamp))
+}
+
+/// Stamps the versions of the custom tools a run loaded (`[{toolName, version}]`).
+pub(crate) async fn stamp_tools(
+    core: &Core,
+    execution_id: i32,
+    tools: &[(i32, String)],
+) -> Result<(), DbErr> {
+    if tools.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i32> = tools.iter().map(|(id, _)| *id).collect();
+    let versions = db::versions::latest_tool_versions(&core.db, &ids).await?;
+    let stamped: Vec<Value> = tools
+        .iter()
+        .filter_map(|(id, name)| {
+            versions
+                .iter()
+                .find(|(tool, _)| tool == id)
+                .map(|(_, version)| json!({"toolName": name, "version": version}))
+        })
+        .collect();
+    db::executions::stamp_tool_versions(&core.writer, execution_id, Value::Array(stamped)).await
+}
