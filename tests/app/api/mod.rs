@@ -14,6 +14,7 @@ mod roles;
 mod runs;
 mod snapshots;
 mod tool_data;
+mod versions;
 
 use aladdin::auth::tokens;
 use aladdin::db;

@@ -93,6 +93,33 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
 
+    // An experiment on the agent.
+    let agent_row = first(
+        &admin,
+        "/api/agents?where[agentId][equals]=story-head-001&depth=0",
+    )
+    .await;
+    let experiment = admin
+        .post(
+            "/api/experiments",
+            json!({"name": "Shorter prompt", "agent": agent_row["id"], "status": "draft",
+                   "variants": [{"name": "control", "weight": 1},
+                                {"name": "short", "weight": 1, "overrides": {"instructionsPrompt": "Be brief.", "temperature": 0.3}}]}),
+        )
+        .await;
+    assert_eq!(experiment.status, 201, "{}", experiment.body);
+
+    let versioned = [
+        (
+            "agent_version",
+            first(&admin, "/api/agent-versions?where[agent.agentId][equals]=story-head-001&depth=0").await,
+        ),
+        (
+            "custom_tool_version",
+            first(&admin, "/api/custom-tool-versions?where[tool.toolName][equals]=validatePlotStructure&depth=0").await,
+        ),
+        ("experiment", experiment.body["doc"].clone()),
+    ];
     let documents = [
         (
             "agent",
@@ -153,6 +180,22 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
             insta::assert_json_snapshot!(format!("doc_{name}"), doc);
         }
         insta::assert_json_snapshot!("run_events", events);
+    });
+    // Versions and experiments name their parent by id (depth 0).
+    let mut parents = settings();
+    for selector in [
+        ".agent",
+        ".tool",
+        ".snapshot.department",
+        ".snapshot.departments",
+    ] {
+        parents.add_redaction(selector, "[id]");
+    }
+    parents.bind(|| {
+        for (name, doc) in &versioned {
+            assert!(doc.is_object(), "{name}: {doc}");
+            insta::assert_json_snapshot!(format!("doc_{name}"), doc);
+        }
     });
     // The document itself has no ids or times; only the crate's version moves.
     let mut openapi_settings = base_settings();

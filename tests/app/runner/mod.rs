@@ -5,6 +5,7 @@ pub mod support;
 
 mod cli;
 mod conversation;
+mod experiments;
 mod faults;
 mod recovery;
 mod statuses;
