@@ -29,6 +29,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("executionSettings.timeout", Kind::Text),
     ("executionSettings.temperature", Kind::Text),
     ("outputSchema", Kind::Text),
+    ("changeNote", Kind::Text),
 ];
 
 /// The agent list: searched by name, agentId and model.

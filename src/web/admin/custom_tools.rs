@@ -32,6 +32,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("isActive", Kind::Bool),
     ("timeoutMs", Kind::Text),
     ("version", Kind::Text),
+    ("changeNote", Kind::Text),
 ];
 
 /// The tool list: searched by tool name, display name and description.

@@ -54,6 +54,7 @@ struct ExecutionPage {
     run: Model,
     project: Option<projects::Model>,
     events: Vec<TimelineItem>,
+    feedback: super::experiments::FeedbackCard,
 }
 
 /// One stored event of the timeline: its stored type, the live page's fragment view model
@@ -194,11 +195,13 @@ async fn show(
         .iter()
         .map(TimelineItem::from)
         .collect();
+    let feedback = super::experiments::FeedbackCard::load(&state.db, run.id, ctx.user.id).await?;
     Ok(render(&ExecutionPage {
         chrome: ctx.chrome("executions"),
         run,
         project,
         events,
+        feedback,
     })?)
 }
 

@@ -12,7 +12,9 @@ mod custom_tools;
 mod dashboard;
 mod departments;
 mod executions;
+mod experiments;
 pub mod form;
+mod history;
 pub mod history_filter;
 pub mod list;
 mod models;
@@ -39,6 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/").route(web::get().to(dashboard::show)))
         .configure(account::configure)
         .configure(agent_page::configure)
+        .configure(history::configure)
+        .configure(experiments::configure)
         .configure(crud::configure::<agents::Agents>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
