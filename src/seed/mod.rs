@@ -9,8 +9,8 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
 use crate::domain::{
-    agents::AgentInput, custom_tools::ToolInput, departments::DepartmentInput, models::ModelInput,
-    projects::ProjectInput,
+    agents::AgentInput, custom_tools::ToolInput, departments::DepartmentInput,
+    experiments::ExperimentInput, models::ModelInput, projects::ProjectInput,
 };
 use crate::{db, entities};
 
@@ -19,6 +19,7 @@ const AGENTS: &str = include_str!("data/agents.json");
 const TOOLS: &str = include_str!("data/tools.json");
 const PROJECT: &str = include_str!("data/project.json");
 const MODELS: &str = include_str!("data/models.json");
+const EXPERIMENTS: &str = include_str!("data/experiments.json");
 
 /// How many rows of each kind a seeding run inserted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -120,6 +121,20 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
                 .await
                 .map_err(invalid("agent"))?;
             report.agents += 1;
+        }
+    }
+    for mut doc in array(EXPERIMENTS, "experiments")? {
+        let slug = doc["agent"].as_str().unwrap_or_default().to_owned();
+        let Some(agent) = db::agents::find_by_agent_id(db, &slug).await? else {
+            continue;
+        };
+        // Only for an agent without experiments: an editor's own are never touched.
+        if db::experiments::for_agent(db, agent.id).await?.is_empty() {
+            doc["agent"] = agent.id.into();
+            let input = ExperimentInput::from_json(&doc).map_err(invalid("experiment"))?;
+            db::experiments::create(db, input)
+                .await
+                .map_err(invalid("experiment"))?;
         }
     }
     let project: Value = serde_json::from_str(PROJECT).context("demo project.json")?;

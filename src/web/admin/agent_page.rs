@@ -145,7 +145,8 @@ async fn show(
         .copied()
         .map_or_else(crate::domain::now, start_of);
     let daily = db::stats::daily_for_agent(&state.db, agent.id, since).await?;
-    let (runs_chart, charts) = agent_charts(&days, &daily);
+    let (runs_chart, mut charts) = agent_charts(&days, &daily);
+    charts.push(super::experiments::feedback_chart(&state.db, agent.id, &days, since).await?);
     Ok(render(&AgentPage {
         chrome: ctx.chrome("agents"),
         department: db::departments::find_by_id(&state.db, agent.department_id).await?,

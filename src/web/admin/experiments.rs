@@ -409,3 +409,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/executions/{id:\\d+}/feedback").route(web::post().to(feedback)))
         .configure(super::crud::configure::<Experiments>);
 }
+
+/// The agent page's chart of the share of thumbs up per day (days without ratings are gaps).
+pub async fn feedback_chart(
+    db: &DatabaseConnection,
+    agent_id: i32,
+    days: &[chrono::NaiveDate],
+    since: chrono::DateTime<chrono::FixedOffset>,
+) -> AppResult<super::charts::Chart> {
+    use super::charts::{self, Scale, Series};
+    let rows = db::experiments::feedback_by_day(db, agent_id, since).await?;
+    let values = days
+        .iter()
+        .map(|d| {
+            let key = d.format("%Y-%m-%d").to_string();
+            rows.iter()
+                .find(|r| r.key.as_deref() == Some(key.as_str()))
+                .filter(|r| r.up + r.down > 0)
+                .map(|r| r.up as f64 * 100.0 / (r.up + r.down) as f64)
+        })
+        .collect();
+    Ok(charts::line(
+        charts::NARROW,
+        "feedback",
+        "Feedback: thumbs up",
+        days,
+        &[Series {
+            name: "Thumbs up",
+            class: "series-2",
+            values,
+        }],
+        Scale::Percent,
+    ))
+}

@@ -15,6 +15,7 @@ mod run_page;
 mod stream;
 mod tool_data;
 mod users;
+mod versions;
 mod xss;
 
 use aladdin::{db, domain::users::Role, entities::users as user_rows};
