@@ -65,6 +65,8 @@ pub struct VersionView {
     pub texts: Vec<TextChange>,
     /// True for the current version.
     pub current: bool,
+    /// Thumbs up and down on runs of this version (agents only).
+    pub feedback: Option<(i64, i64)>,
 }
 
 #[derive(Template)]
@@ -192,6 +194,7 @@ async fn views(
             changes,
             texts,
             current: i == 0,
+            feedback: None,
         });
     }
     Ok(out)
@@ -220,7 +223,17 @@ async fn agent_history(
             )
         })
         .collect();
-    let versions = views(&state, rows, &["instructionsPrompt"]).await?;
+    let mut versions = views(&state, rows, &["instructionsPrompt"]).await?;
+    let feedback = db::experiments::feedback_by_version(&state.db, agent.id)
+        .await
+        .map_err(AppError::from)?;
+    for v in &mut versions {
+        let key = v.version.to_string();
+        v.feedback = feedback
+            .iter()
+            .find(|f| f.key.as_deref() == Some(key.as_str()))
+            .map(|f| (f.up, f.down));
+    }
     Ok(render(&HistoryPage {
         chrome: ctx.chrome("agents"),
         section: "Agents",

@@ -223,6 +223,14 @@ async fn the_execution_page_rates_a_run_and_links_its_version() {
         .expect("q");
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].rating, 1);
+    // Counted on the version the run used.
+    let history = viewer
+        .page(&format!("/admin/agents/{}/history", agent.id), 200)
+        .await;
+    assert!(
+        history.contains("data-feedback=\"1\">👍 1 · 👎 0"),
+        "{history}"
+    );
     let bad = viewer
         .post(
             &format!("/admin/executions/{}/feedback", run.id),
