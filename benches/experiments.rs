@@ -30,7 +30,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let fake = FakeLlm::start().await;
-        let (db, dir) = database(&fake).await;
+        let (db, dir, settings) = database(&fake).await;
         let agent = db::agents::find_by_agent_id(&db, "story-head-001")
             .await
             .expect("query")
@@ -46,6 +46,7 @@ fn main() {
         let experiment = db::experiments::create(&db, input).await.expect("created");
 
         stamping(&db, &agent).await;
+        queueing(&db, &settings).await;
         choice_only(experiment.id, &experiment.variants);
         results(&db, &agent, &experiment).await;
         drop(db);
@@ -53,7 +54,7 @@ fn main() {
     });
 }
 
-async fn database(fake: &FakeLlm) -> (DatabaseConnection, std::path::PathBuf) {
+async fn database(fake: &FakeLlm) -> (DatabaseConnection, std::path::PathBuf, Settings) {
     let dir = std::env::temp_dir().join(format!(
         "aladdin-bench-experiments-{}",
         uuid::Uuid::new_v4().simple()
@@ -74,7 +75,49 @@ async fn database(fake: &FakeLlm) -> (DatabaseConnection, std::path::PathBuf) {
         .await
         .expect("database");
     aladdin::seed::run(&db).await.expect("demo data");
-    (db, dir)
+    (db, dir, settings)
+}
+
+/// (a'') `Runner::execute` end to end on a runner that queues but never claims: an agent with
+/// a running experiment against one without; the stamp's read runs beside the department's.
+async fn queueing(db: &DatabaseConnection, settings: &Settings) {
+    let opts = aladdin::runner::RunnerOptions::from_settings(settings);
+    let runner =
+        aladdin::runner::Runner::new(db.clone(), std::sync::Arc::new(settings.clone()), opts)
+            .await
+            .expect("runner");
+    for (agent, label) in [
+        ("world-head-001", "(a'') execute, agent without experiment"),
+        (
+            "story-head-001",
+            "(a'') execute, agent with a running experiment",
+        ),
+    ] {
+        for i in 0..200 {
+            runner
+                .execute(
+                    agent,
+                    "warm",
+                    aladdin::runner::RunContext {
+                        conversation_id: Some(format!("warm-{i}")),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("queued");
+        }
+        let mut samples = Vec::with_capacity(2000);
+        for i in 0..2000 {
+            let ctx = aladdin::runner::RunContext {
+                conversation_id: Some(format!("q-{i}")),
+                ..Default::default()
+            };
+            let start = Instant::now();
+            runner.execute(agent, "go", ctx).await.expect("queued");
+            samples.push(start.elapsed());
+        }
+        summary(label, samples, Duration::from_millis(5));
+    }
 }
 
 fn new_execution(

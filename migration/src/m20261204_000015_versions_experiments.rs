@@ -65,6 +65,9 @@ enum AgentExecutions {
     ExperimentId,
     Variant,
     ExecutionTimeMs,
+    Status,
+    EstimatedCost,
+    TotalTokens,
 }
 
 #[derive(DeriveIden)]
@@ -262,7 +265,8 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         // The results of an experiment: grouped by variant, durations read in order for the
-        // percentiles straight from the index.
+        // percentiles, and every aggregated column in the index, so that neither statement
+        // reads the (wide) table rows.
         manager
             .create_index(
                 Index::create()
@@ -272,6 +276,9 @@ impl MigrationTrait for Migration {
                     .col(AgentExecutions::ExperimentId)
                     .col(AgentExecutions::Variant)
                     .col(AgentExecutions::ExecutionTimeMs)
+                    .col(AgentExecutions::Status)
+                    .col(AgentExecutions::EstimatedCost)
+                    .col(AgentExecutions::TotalTokens)
                     .to_owned(),
             )
             .await

@@ -300,7 +300,8 @@ pub struct FeedbackCount {
     pub down: i64,
 }
 
-/// Feedback per variant of an experiment.
+/// Feedback per variant of an experiment. Ratings are few next to executions: SQLite is told
+/// (`CROSS JOIN`) to walk the ratings and look each execution up, not the other way round.
 pub async fn feedback_by_variant(
     db: &impl ConnectionTrait,
     experiment_id: i32,
@@ -310,8 +311,8 @@ pub async fn feedback_by_variant(
         "SELECT e.variant AS key, \
          COALESCE(SUM(CASE WHEN f.rating > 0 THEN 1 ELSE 0 END), 0) AS up, \
          COALESCE(SUM(CASE WHEN f.rating < 0 THEN 1 ELSE 0 END), 0) AS down \
-         FROM execution_feedback f JOIN agent_executions e ON e.id = f.execution_id \
-         WHERE e.experiment_id = {p} GROUP BY e.variant"
+         FROM execution_feedback f CROSS JOIN agent_executions e \
+         WHERE e.id = f.execution_id AND e.experiment_id = {p} GROUP BY e.variant"
     );
     FeedbackCount::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),

@@ -9,15 +9,21 @@ use serde_json::{Value, json};
 use super::Core;
 use crate::db;
 use crate::db::executions::{NewExecution, Stamp};
+use crate::db::experiments::RunStamp;
 use crate::domain::experiments::{apply_to_snapshot, choose, stored_variants};
 
 /// The stamp of a new run of agent `agent_id`, and the run with its variant applied.
 pub async fn stamp(
     db: &impl ConnectionTrait,
     agent_id: i32,
-    mut new: NewExecution,
+    new: NewExecution,
 ) -> Result<(NewExecution, Stamp), DbErr> {
-    let found = db::experiments::run_stamp(db, agent_id).await?;
+    Ok(apply(db::experiments::run_stamp(db, agent_id).await?, new))
+}
+
+/// Applies what `db::experiments::run_stamp` found: the version, and the variant chosen for
+/// the run's conversation with its overrides in the snapshot.
+pub fn apply(found: RunStamp, mut new: NewExecution) -> (NewExecution, Stamp) {
     let mut stamp = Stamp {
         agent_version: found.agent_version,
         ..Stamp::default()
@@ -30,7 +36,7 @@ pub async fn stamp(
             stamp.variant = Some(variant.name.clone());
         }
     }
-    Ok((new, stamp))
+    (new, stamp)
 }
 
 /// Stamps the versions of the custom tools a run loaded (`[{toolName, version}]`).

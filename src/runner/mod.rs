@@ -179,7 +179,12 @@ impl Runner {
         {
             return Err(RunError::ProjectNotFound(project_id));
         }
-        let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
+        // The agent's version and running experiment are read beside its department, so the
+        // stamps add no round trip to queueing.
+        let (department, found) = tokio::try_join!(
+            db::departments::find_by_id(&core.db, agent.department_id),
+            db::experiments::run_stamp(&core.db, agent.id),
+        )?;
         let config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
         let conversation_id = ctx
             .conversation_id
@@ -204,7 +209,7 @@ impl Runner {
             agent_snapshot: config.to_snapshot(),
             created_by: ctx.created_by,
         };
-        let (new, stamp) = experiments::stamp(&core.db, agent.id, new).await?;
+        let (new, stamp) = experiments::apply(found, new);
         let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
         core.queued(row.id);
         Ok(row)
