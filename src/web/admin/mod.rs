@@ -6,6 +6,7 @@
 mod account;
 mod agent_page;
 mod agents;
+mod chains;
 pub mod charts;
 mod crud;
 mod custom_tools;
@@ -40,6 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(account::configure)
         .configure(agent_page::configure)
         .configure(crud::configure::<agents::Agents>)
+        .configure(chains::configure)
+        .configure(crud::configure::<chains::Chains>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
         .configure(custom_tools::configure)
