@@ -1,6 +1,6 @@
 //! Demo data: the film studio of the seed system. Loaded on the first start of an empty
 //! database and by `aladdin seed`. Idempotent: a row is inserted only when its natural key
-//! (slug, agentId, toolName, modelId) is absent, so editors' changes are never overwritten.
+//! (slug, agentId, toolName, modelId, chainId) is absent, so editors' changes are never overwritten.
 
 use std::fmt;
 
@@ -9,8 +9,8 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
 use crate::domain::{
-    agents::AgentInput, custom_tools::ToolInput, departments::DepartmentInput, models::ModelInput,
-    projects::ProjectInput,
+    agents::AgentInput, chains::ChainInput, custom_tools::ToolInput, departments::DepartmentInput,
+    models::ModelInput, projects::ProjectInput,
 };
 use crate::{db, entities};
 
@@ -19,6 +19,7 @@ const AGENTS: &str = include_str!("data/agents.json");
 const TOOLS: &str = include_str!("data/tools.json");
 const PROJECT: &str = include_str!("data/project.json");
 const MODELS: &str = include_str!("data/models.json");
+const CHAINS: &str = include_str!("data/chains.json");
 
 /// How many rows of each kind a seeding run inserted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct SeedReport {
     pub agents: usize,
     /// Projects inserted.
     pub projects: usize,
+    /// Agent chains inserted.
+    pub chains: usize,
 }
 
 impl SeedReport {
@@ -46,8 +49,8 @@ impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} departments, {} models, {} tools, {} agents, {} projects",
-            self.departments, self.models, self.tools, self.agents, self.projects
+            "{} departments, {} models, {} tools, {} agents, {} projects, {} chains",
+            self.departments, self.models, self.tools, self.agents, self.projects, self.chains
         )
     }
 }
@@ -123,6 +126,21 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await
             .map_err(invalid("project"))?;
         report.projects += 1;
+    }
+    for doc in array(CHAINS, "chains")? {
+        let chain_id = doc["chainId"].as_str().unwrap_or_default();
+        if db::agent_chains::find_by_chain_id(db, chain_id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let agents = db::agent_chains::agent_states(db, &ChainInput::named_agents(&doc)).await?;
+        let input = ChainInput::from_json(&doc, &agents).map_err(invalid("chain"))?;
+        db::agent_chains::create(db, input)
+            .await
+            .map_err(invalid("chain"))?;
+        report.chains += 1;
     }
     Ok(report)
 }
