@@ -26,6 +26,44 @@ pub async fn find_by_id(
     agent_executions::Entity::find_by_id(id).one(db).await
 }
 
+/// The executions started by any of `parents` (sub-runs, chain steps), by id.
+pub async fn children_of(
+    db: &impl ConnectionTrait,
+    parents: &[i32],
+) -> Result<Vec<agent_executions::Model>, DbErr> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    agent_executions::Entity::find()
+        .filter(C::ParentExecutionId.is_in(parents.iter().copied()))
+        .order_by_asc(C::Id)
+        .all(db)
+        .await
+}
+
+/// How many executions each of `parents` started (parents without any are left out).
+pub async fn child_counts(
+    db: &impl ConnectionTrait,
+    parents: &[i32],
+) -> Result<std::collections::HashMap<i32, i64>, DbErr> {
+    if parents.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Option<i32>, i64)> = agent_executions::Entity::find()
+        .select_only()
+        .column(C::ParentExecutionId)
+        .column_as(C::Id.count(), "n")
+        .filter(C::ParentExecutionId.is_in(parents.iter().copied()))
+        .group_by(C::ParentExecutionId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(parent, n)| parent.map(|p| (p, n)))
+        .collect())
+}
+
 /// Stored events of an execution after `after_seq`, in order.
 pub async fn events_after(
     db: &impl ConnectionTrait,

@@ -411,7 +411,13 @@ async fn stream(
         .subscribe(row.id, after)
         .await
         .map_err(AppError::from)?;
-    let run = LiveRun::of(&row, ctx.require(Role::Editor).is_ok());
+    let can_edit = ctx.require(Role::Editor).is_ok();
+    // `?card=1`: the stream of a sub-run's card inside its parent's transcript.
+    let run = if req.query_string().split('&').any(|p| p == "card=1") {
+        LiveRun::card(&row, can_edit)
+    } else {
+        LiveRun::of(&row, can_edit)
+    };
     let keep_alive = state.settings.server.sse_keep_alive;
     // Proxies (nginx) must not buffer the stream.
     Ok(sse::respond(events, run, after, keep_alive)

@@ -28,6 +28,14 @@ pub struct EventFragment {
     pub failed: bool,
     /// Figures line (duration, tokens, cost).
     pub figures: String,
+    /// The child execution of a `subagent_start` / `subagent_finish`.
+    pub child: Option<i32>,
+    /// Rendered for a live page (a sub-run becomes a card following its own stream) rather
+    /// than a stored timeline.
+    pub live: bool,
+    /// Prefix of the DOM ids of the page part it goes to (empty: the page's own run; see
+    /// `LiveRun::dom`).
+    pub dom: String,
 }
 
 /// The fragment is HTML its own template escaped: a page that embeds it (`{{ fragment }}`)
@@ -136,6 +144,7 @@ impl EventFragment {
             } => Self {
                 text: agent_id.clone(),
                 label: format!("#{execution_id}"),
+                child: Some(*execution_id),
                 ..base
             },
             Event::SubagentFinish {
@@ -145,8 +154,9 @@ impl EventFragment {
                 ..
             } => Self {
                 text: agent_id.clone(),
-                label: format!("#{execution_id} {}", status.as_str()),
+                label: status.as_str().to_owned(),
                 failed: !matches!(status, crate::domain::executions::Status::Completed),
+                child: Some(*execution_id),
                 ..base
             },
             Event::Finish {
@@ -181,7 +191,12 @@ impl EventFragment {
 
     /// The DOM id of a tool call's card (`tc-<call id>` with only `[A-Za-z0-9_-]` kept).
     pub fn dom_id(&self) -> String {
-        tool_dom_id(&self.label)
+        format!("{}{}", self.dom, tool_dom_id(&self.label))
+    }
+
+    /// The DOM id prefix of the card of this event's child execution.
+    pub fn child_dom(&self) -> String {
+        self.child.map(super::live::card_dom).unwrap_or_default()
     }
 
     /// The first line of the JSON, shortened: what a closed output shows.

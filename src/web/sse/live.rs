@@ -29,6 +29,14 @@ pub struct LiveRun {
     pub started_at: Option<DateTime<Utc>>,
     /// Whether the viewer may start and cancel runs.
     pub can_edit: bool,
+    /// Prefix of the DOM ids its stream updates: empty for the page's own run, `x<id>-` for
+    /// a sub-run's card nested in its parent's transcript (a page may show a whole tree).
+    pub dom: String,
+}
+
+/// The DOM id prefix of the card of sub-run `id`.
+pub fn card_dom(id: i32) -> String {
+    format!("x{id}-")
 }
 
 impl LiveRun {
@@ -42,7 +50,21 @@ impl LiveRun {
             prompt: row.prompt.clone(),
             started_at: row.started_at.map(|t| t.with_timezone(&Utc)),
             can_edit,
+            dom: String::new(),
         }
+    }
+
+    /// The live view of a sub-run shown as a card inside its parent's transcript.
+    pub fn card(row: &agent_executions::Model, can_edit: bool) -> Self {
+        Self {
+            dom: card_dom(row.id),
+            ..Self::of(row, can_edit)
+        }
+    }
+
+    /// Whether this is a sub-run's card (no header actions or footer of its own).
+    pub fn is_card(&self) -> bool {
+        !self.dom.is_empty()
     }
 
     /// The query string that prefills the run form to continue this conversation.
@@ -287,9 +309,15 @@ impl LiveUpdate<'_> {
 /// The SSE data of one item: its fragment (appended to `#events`; none for `status` and
 /// `tool_result`, which update parts already on the page) and its out-of-band updates.
 pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String, askama::Error> {
-    let ev = EventFragment::of(item);
+    let ev = EventFragment {
+        live: true,
+        dom: run.dom.clone(),
+        ..EventFragment::of(item)
+    };
     let mut html = match item.event {
-        Event::Status { .. } | Event::ToolResult { .. } => String::new(),
+        Event::Status { .. } | Event::ToolResult { .. } | Event::SubagentFinish { .. } => {
+            String::new()
+        }
         _ => ev.render()?,
     };
     let usage = match item.event {
@@ -298,7 +326,9 @@ pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String,
         _ => None,
     };
     let tool = match &item.event {
-        Event::ToolResult { tool_call_id, .. } => super::fragment::tool_dom_id(tool_call_id),
+        Event::ToolResult { tool_call_id, .. } => {
+            format!("{}{}", run.dom, super::fragment::tool_dom_id(tool_call_id))
+        }
         _ => String::new(),
     };
     html.push_str(
