@@ -347,3 +347,87 @@ pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String,
 pub fn is_finished(status: &str) -> bool {
     Status::parse(status).is_none_or(Status::is_terminal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::executions::Status;
+
+    fn run(dom: &str) -> LiveRun {
+        LiveRun {
+            id: 7,
+            agent_slug: "story-head-001".into(),
+            conversation_id: "c".into(),
+            project_id: None,
+            prompt: "p".into(),
+            started_at: None,
+            can_edit: true,
+            dom: dom.into(),
+        }
+    }
+
+    fn html(event: Event, run: &LiveRun) -> String {
+        let item = StreamItem {
+            seq: Some(3),
+            created_at: Utc::now(),
+            event,
+        };
+        render(&item, run, &Tally::new(run, 0)).expect("renders")
+    }
+
+    #[test]
+    fn a_started_sub_run_becomes_a_card_following_its_own_stream() {
+        let start = Event::SubagentStart {
+            tool_call_id: "call-1".into(),
+            execution_id: 42,
+            agent_id: "world-builder-001".into(),
+        };
+        let page = html(start.clone(), &run(""));
+        assert!(
+            page.contains(r#"<details class="subrun ev" id="x42-card" open"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"sse-connect="/admin/executions/42/stream?card=1""#));
+        assert!(page.contains(r#"id="x42-events""#) && page.contains(r#"id="x42-live-text""#));
+        assert!(
+            page.contains("subagent_start,subagent_finish"),
+            "grandchildren nest too"
+        );
+        // Inside a card, a grandchild's card is the same.
+        let nested = html(start, &run("x7-"));
+        assert!(nested.contains(r#"id="x42-card""#));
+        let finish = html(
+            Event::SubagentFinish {
+                tool_call_id: "call-1".into(),
+                execution_id: 42,
+                agent_id: "world-builder-001".into(),
+                status: Status::Failed,
+            },
+            &run(""),
+        );
+        assert_eq!(
+            finish,
+            r#"<span id="x42-run-status" class="badge status-failed" hx-swap-oob="true">failed</span>"#
+        );
+    }
+
+    #[test]
+    fn a_cards_stream_updates_the_cards_ids_only() {
+        let status = html(
+            Event::Status {
+                status: Status::Running,
+            },
+            &run("x7-"),
+        );
+        assert!(status.contains(r#"id="x7-run-status""#), "{status}");
+        let call = html(
+            Event::ToolCall {
+                tool_call_id: "c1".into(),
+                tool_name: "getProjectContext".into(),
+                input: serde_json::json!({}),
+            },
+            &run("x7-"),
+        );
+        assert!(call.contains(r#"id="x7-tc-c1""#), "{call}");
+    }
+}

@@ -15,6 +15,7 @@ mod roles;
 mod run_page;
 mod stream;
 mod tool_data;
+mod tree;
 mod users;
 mod xss;
 
