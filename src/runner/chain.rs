@@ -88,6 +88,10 @@ pub(crate) async fn run(
         Ok(result) => result,
         Err(_) => Err(LoopError::Stop(Stop::Timeout)),
     };
+    let why = match &result {
+        Err(LoopError::Stop(stop)) => Some(*stop),
+        _ => None,
+    };
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(LoopError::Stop(stop)) => stopped(stop, plan.timeout_ms, false),
@@ -96,7 +100,7 @@ pub(crate) async fn run(
         }
         Err(LoopError::Db(e)) => return Err(e),
     };
-    family.settle(&mut log).await?;
+    family.settle(&mut log, why).await?;
     let (status, output, output_text, error) = match outcome {
         Outcome::Completed {
             output,

@@ -181,12 +181,14 @@ impl Family {
         }
     }
 
-    /// Stops the children still going (the parent is ending), waits for them to record their
-    /// ending, accounts for them and appends their `subagent_finish` to the parent's log.
-    pub(crate) async fn settle(&self, log: &mut EventLog) -> Result<(), DbErr> {
+    /// Stops the children still going (the parent is ending; `why` it stopped early, if it
+    /// did: a child past the shared deadline times out with its parent), waits for them to
+    /// record their ending, accounts for them and appends their `subagent_finish` to the
+    /// parent's log.
+    pub(crate) async fn settle(&self, log: &mut EventLog, why: Option<Stop>) -> Result<(), DbErr> {
         let live: Vec<Child> = self.ledger().live.values().cloned().collect();
         for child in &live {
-            child.control.abort(Stop::ParentEnded);
+            child.control.abort(why.unwrap_or(Stop::ParentEnded));
         }
         for child in live {
             if tokio::time::timeout(SETTLE_PATIENCE, child.done.clone())

@@ -177,6 +177,10 @@ async fn run(
         Ok(result) => result,
         Err(_) => Err(LoopError::Stop(Stop::Timeout)),
     };
+    let why = match &result {
+        Err(LoopError::Stop(stop)) => Some(*stop),
+        _ => None,
+    };
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(LoopError::Stop(stop)) => stopped(stop, config.timeout_ms, deadline < own_deadline),
@@ -185,7 +189,7 @@ async fn run(
         }
         Err(LoopError::Db(e)) => return Err(e),
     };
-    family.settle(&mut log).await?;
+    family.settle(&mut log, why).await?;
     let usage = state
         .meter
         .token_usage(&core.db, &[&config.model, &model_id])

@@ -9,5 +9,6 @@ mod faults;
 mod recovery;
 mod statuses;
 mod stream;
+mod swarm;
 mod tools;
 mod usage;
