@@ -3,6 +3,7 @@
 
 pub mod support;
 
+mod chain;
 mod cli;
 mod conversation;
 mod faults;
