@@ -127,6 +127,11 @@ pub struct RunnerSettings {
     pub max_steps: u32,
     /// `RUNNER_CONCURRENCY`: executions run at once by this instance (default 16).
     pub concurrency: usize,
+    /// `AGENT_MAX_FANOUT`: most children one `spawn_agents` call may start (default 8).
+    pub max_fanout: usize,
+    /// `AGENT_MAX_DEPTH`: deepest level a spawned child may run at; top-level runs are at
+    /// depth 0 (default 3).
+    pub max_depth: i32,
     /// `PROVIDER_IDLE_TIMEOUT_MS`: longest silence inside a provider stream (default 60000).
     pub idle_timeout: Duration,
     /// `PROVIDER_CONNECT_TIMEOUT_MS`: connect timeout to providers (default 10000).
@@ -219,6 +224,8 @@ impl Settings {
                 )?),
                 max_steps: env.ranged("AGENT_MAX_STEPS", 20, 1, 100)?,
                 concurrency: env.ranged("RUNNER_CONCURRENCY", 16, 1, 10_000)?,
+                max_fanout: env.ranged("AGENT_MAX_FANOUT", 8, 1, 100)?,
+                max_depth: env.ranged("AGENT_MAX_DEPTH", 3, 0, 10)?,
                 idle_timeout: Duration::from_millis(env.ranged(
                     "PROVIDER_IDLE_TIMEOUT_MS",
                     60_000,
@@ -526,6 +533,12 @@ mod tests {
     fn out_of_range_values_are_refused() {
         let err = settings(&[("AGENT_MAX_STEPS", "0")]).unwrap_err();
         assert_eq!(err.var, "AGENT_MAX_STEPS");
+        let err = settings(&[("AGENT_MAX_FANOUT", "0")]).unwrap_err();
+        assert_eq!(err.var, "AGENT_MAX_FANOUT");
+        let err = settings(&[("AGENT_MAX_DEPTH", "eleven")]).unwrap_err();
+        assert_eq!(err.var, "AGENT_MAX_DEPTH");
+        let s = settings(&[]).expect("defaults");
+        assert_eq!((s.runner.max_fanout, s.runner.max_depth), (8, 3));
     }
 
     #[test]

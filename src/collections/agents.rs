@@ -14,7 +14,9 @@ use super::{Collection, Row};
 use super::{Relation, populate, relation_field};
 use crate::auth::current_user::CurrentUser;
 use crate::db::{self, Page, listing::PageRequest};
-use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names};
+use crate::domain::agents::{
+    AgentInput, ExecutionSettings, stored_spawnable_agents, stored_tool_names,
+};
 use crate::domain::{fields::merge, iso};
 use crate::entities::agents;
 use crate::error::AppResult;
@@ -89,6 +91,13 @@ pub static FIELDS: FieldMap = FieldMap {
                 ty: Scalar::Float,
             },
         },
+        Field {
+            name: "spawnableAgents",
+            kind: Kind::JsonArray {
+                column: "spawnable_agents",
+                key: "agentId",
+            },
+        },
         col("lastExecutedAt", "last_executed_at", Scalar::Date),
         CREATED_AT,
         UPDATED_AT,
@@ -105,6 +114,14 @@ pub struct Agents;
 pub struct ToolNameEntry {
     /// A custom tool's name.
     pub tool_name: String,
+}
+
+/// One entry of `spawnableAgents`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpawnableAgentEntry {
+    /// The agentId of an agent this one may start with `spawn_agents`.
+    pub agent_id: String,
 }
 
 /// Per-agent execution settings (null: the server default).
@@ -166,6 +183,8 @@ pub struct AgentResponse {
     pub execution_settings: ExecutionSettingsView,
     /// JSON Schema of the structured output, if any.
     pub output_schema: Option<Value>,
+    /// Agents it may start with the `spawn_agents` tool (empty: the tool is not offered).
+    pub spawnable_agents: Vec<SpawnableAgentEntry>,
     /// Read-only metrics.
     pub performance_metrics: AgentMetrics,
     /// Last finished run (RFC 3339).
@@ -186,6 +205,10 @@ impl AgentResponse {
             tool_names: stored_tool_names(&m.tool_names)
                 .into_iter()
                 .map(|tool_name| ToolNameEntry { tool_name })
+                .collect(),
+            spawnable_agents: stored_spawnable_agents(&m.spawnable_agents)
+                .into_iter()
+                .map(|agent_id| SpawnableAgentEntry { agent_id })
                 .collect(),
             agent_id: m.agent_id,
             name: m.name,

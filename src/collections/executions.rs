@@ -10,10 +10,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::agents::{AgentResponse, Agents};
-use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, relation};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, json_value, relation};
 use super::departments::{DepartmentResponse, Departments};
 use super::projects::{ProjectResponse, Projects};
 use super::{Collection, Relation, Row, populate, relation_field};
+use crate::domain::executions::AggregateUsage;
 use crate::domain::iso;
 use crate::entities::agent_executions;
 use crate::error::AppResult;
@@ -51,6 +52,32 @@ pub static FIELDS: FieldMap = FieldMap {
         col("startedAt", "started_at", Scalar::Date),
         col("completedAt", "completed_at", Scalar::Date),
         col("createdBy", "created_by", Scalar::Int),
+        col("depth", "depth", Scalar::Int),
+        col("chain", "chain_id", Scalar::Int),
+        json_value(
+            "aggregateUsage.inputTokens",
+            "aggregate_usage",
+            &["inputTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.outputTokens",
+            "aggregate_usage",
+            &["outputTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.totalTokens",
+            "aggregate_usage",
+            &["totalTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.estimatedCost",
+            "aggregate_usage",
+            &["estimatedCost"],
+            Scalar::Float,
+        ),
         CREATED_AT,
         UPDATED_AT,
     ],
@@ -76,6 +103,20 @@ pub struct TokenUsage {
     pub cost_source: Option<String>,
 }
 
+/// Tokens and cost of a run and all its descendants (children, their children …).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateUsageView {
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Their sum.
+    pub total_tokens: u64,
+    /// Cost in USD (the sum of the known costs).
+    pub estimated_cost: Option<f64>,
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExecutionError {
@@ -93,10 +134,12 @@ pub struct ExecutionError {
 pub struct ExecutionResponse {
     /// Id.
     pub id: i32,
-    /// The agent (null once deleted): id at depth 0, document at depth ≥ 1.
+    /// The agent (null once deleted, and for a chain's execution): id at depth 0, document at
+    /// depth ≥ 1.
     #[schema(schema_with = relation_field::<AgentResponse>)]
     pub agent: Option<Relation<AgentResponse>>,
-    /// The agent's slug at the time of the run (kept after deletion).
+    /// The agent's slug at the time of the run (kept after deletion); for a chain's
+    /// execution, the chain's chainId.
     pub agent_id: String,
     /// The agent's department.
     #[schema(schema_with = relation_field::<DepartmentResponse>)]
@@ -138,6 +181,13 @@ pub struct ExecutionResponse {
     pub completed_at: Option<String>,
     /// The user who started it.
     pub created_by: Option<i32>,
+    /// Nesting level: 0 for a top-level run, its parent's + 1 for a child.
+    pub depth: i32,
+    /// The chain this execution runs (its children are the steps); null for agent runs.
+    pub chain: Option<i32>,
+    /// Tokens and cost of this run and all its descendants, once it has ended (its own are
+    /// in `tokenUsage`).
+    pub aggregate_usage: Option<AggregateUsageView>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -185,6 +235,16 @@ impl ExecutionResponse {
             started_at: m.started_at.as_ref().map(iso),
             completed_at: m.completed_at.as_ref().map(iso),
             created_by: m.created_by,
+            depth: m.depth,
+            chain: m.chain_id,
+            aggregate_usage: AggregateUsage::from_stored(m.aggregate_usage.as_ref()).map(|u| {
+                AggregateUsageView {
+                    input_tokens: u.input_tokens,
+                    output_tokens: u.output_tokens,
+                    total_tokens: u.total_tokens,
+                    estimated_cost: u.estimated_cost,
+                }
+            }),
             created_at: iso(&m.created_at),
             updated_at: iso(&m.updated_at),
         }

@@ -64,6 +64,9 @@ pub struct AgentInput {
     pub execution_settings: ExecutionSettings,
     /// JSON Schema of the structured output, if any.
     pub output_schema: Option<Value>,
+    /// agentIds of the agents it may start with `spawn_agents` (their existence is checked
+    /// against the database when the agent is written).
+    pub spawnable_agents: Vec<String>,
 }
 
 impl AgentInput {
@@ -82,6 +85,7 @@ impl AgentInput {
         let is_active = f.boolean("isActive", true);
         let execution_settings = execution_settings(&mut f);
         let output_schema = f.json_schema("outputSchema");
+        let spawnable_agents = spawnable_agents(&mut f);
         f.finish()?;
         Ok(Self {
             agent_id,
@@ -96,6 +100,7 @@ impl AgentInput {
             is_active,
             execution_settings,
             output_schema,
+            spawnable_agents,
         })
     }
 }
@@ -145,6 +150,58 @@ fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
         }
     }
     names
+}
+
+fn spawnable_agents(f: &mut Fields<'_>) -> Vec<String> {
+    let raw = match f.json("spawnableAgents") {
+        None => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            f.error("spawnableAgents", "Must be a list of {agentId} entries.");
+            return Vec::new();
+        }
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for (i, item) in raw.iter().enumerate() {
+        let id = match item {
+            Value::String(s) => s.trim(),
+            Value::Object(o) => o
+                .get("agentId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim(),
+            _ => "",
+        };
+        let path = format!("spawnableAgents.{i}.agentId");
+        if id.is_empty() {
+            f.error(path, "This field is required.");
+        } else if !super::fields::is_slug(id) {
+            f.error(path, format!("No agent has the agentId {id}."));
+        } else if ids.iter().any(|n| n == id) {
+            f.error(path, format!("The agent {id} is listed twice."));
+        } else {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// Stored spawnable agents (`[{agentId}]`) as a list of agentIds.
+pub fn stored_spawnable_agents(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["agentId"].as_str().or_else(|| i.as_str()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Spawnable agents in their stored (and API) shape.
+pub fn spawnable_agents_json(ids: &[String]) -> Value {
+    Value::Array(ids.iter().map(|id| json!({ "agentId": id })).collect())
 }
 
 fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
@@ -234,6 +291,24 @@ mod tests {
         };
         assert!(errors.contains_key("toolNames.1.toolName"));
         assert!(errors.contains_key("toolNames.2.toolName"));
+    }
+
+    #[test]
+    fn spawnable_agents_are_agent_ids_listed_once() {
+        let mut doc = valid();
+        doc["spawnableAgents"] = json!([{"agentId": "a-1"}, "b-2", {"agentId": "a-1"}, {}]);
+        let Err(AppError::Validation(errors)) = AgentInput::from_json(&doc) else {
+            panic!("expected errors")
+        };
+        assert!(errors.contains_key("spawnableAgents.2.agentId"));
+        assert!(errors.contains_key("spawnableAgents.3.agentId"));
+        doc["spawnableAgents"] = json!([{"agentId": "a-1"}, "b-2"]);
+        let input = AgentInput::from_json(&doc).expect("valid");
+        assert_eq!(input.spawnable_agents, ["a-1", "b-2"]);
+        assert_eq!(
+            stored_spawnable_agents(&spawnable_agents_json(&input.spawnable_agents)),
+            input.spawnable_agents
+        );
     }
 
     #[test]

@@ -11,14 +11,16 @@ use serde_json::{Value, json};
 use super::Core;
 use super::control::{Interrupts, Stop};
 use super::event::Event;
+use super::family::Family;
 use super::log::EventLog;
 use super::pricing::Meter;
 use super::providers::{
     ChatRequest, ChatResponse, Message, Provider, ProviderError, StopReason, ToolCall,
 };
 use super::retry;
+use super::swarm;
 use super::tools::builtin::SetOutput;
-use super::tools::{SET_OUTPUT, ToolContext, ToolOutcome, ToolSet};
+use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -43,6 +45,10 @@ pub(crate) struct LoopCx<'a> {
     pub max_steps: u32,
     /// Retries per request.
     pub max_retries: u32,
+    /// The run's children (`spawn_agents`).
+    pub family: &'a Family,
+    /// agentIds the agent may spawn.
+    pub spawnable: &'a [String],
 }
 
 /// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
@@ -277,6 +283,7 @@ async fn call_tool(
         )),
         Some(tool) => match check_input(cx.tools, call) {
             Err(problems) => ToolOutcome::error(problems),
+            Ok(()) if call.name == SPAWN_AGENTS => swarm::spawn_agents(cx, log, call).await?,
             Ok(()) => {
                 cx.interrupts
                     .race(tool.call(call.input.clone(), cx.tool_ctx))

@@ -10,7 +10,7 @@ use super::Core;
 use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
 use crate::db::{self, executions::Finished};
-use crate::domain::executions::{Status, codes};
+use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::domain::now;
 use crate::entities::agent_executions;
 
@@ -40,6 +40,8 @@ pub(crate) struct Ending {
     pub usage: TokenUsage,
     /// Run time, when it ran.
     pub execution_time_ms: Option<i64>,
+    /// Usage of the run and its descendants, when it ran.
+    pub aggregate: Option<AggregateUsage>,
 }
 
 impl Ending {
@@ -56,6 +58,7 @@ impl Ending {
             }),
             usage: TokenUsage::default(),
             execution_time_ms: None,
+            aggregate: None,
         }
     }
 }
@@ -119,6 +122,7 @@ pub(crate) async fn write(
         error_details: ending.error.and_then(|f| f.details),
         first_seq,
         count_for_agent: agent_id.filter(|_| count),
+        aggregate_usage: ending.aggregate.as_ref().map(AggregateUsage::to_json),
     };
     let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {

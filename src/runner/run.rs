@@ -12,6 +12,7 @@ use super::Core;
 use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
+use super::family::Family;
 use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
 use super::providers::{ChatRequest, Message, ProviderError};
@@ -19,14 +20,14 @@ use super::snapshot::AgentConfig;
 use super::tools::data_api::DbDataApi;
 use super::tools::{ToolContext, loader};
 use crate::db;
-use crate::domain::executions::{Status, codes};
+use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::entities::agent_executions;
 use crate::telemetry_metrics;
 
 /// Earlier completed runs of a conversation sent as history, at most.
 const MAX_HISTORY_RUNS: u64 = 50;
 /// Extra time a run gets past its deadline to end cleanly before it is cut off.
-const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a claimed execution to its end. Database failures end it as `failed`/`internal`
 /// when the database allows; the start-up recovery covers the rest.
@@ -34,9 +35,15 @@ pub(crate) async fn run_claimed(
     core: Arc<Core>,
     row: agent_executions::Model,
     control: Arc<RunControl>,
+    cap: Option<Instant>,
 ) {
     let id = row.id;
-    if let Err(e) = run(&core, &row, &control).await {
+    let result = if row.chain_id.is_some() {
+        super::chain::run(&core, &row, &control).await
+    } else {
+        run(&core, &row, &control, cap).await
+    };
+    if let Err(e) = result {
         tracing::error!(run.id = id, error = %e, "run failed on a database error");
         let message = "The run stopped on an internal error (database).";
         if let Err(e) = finish::fail_running(&core, &row, codes::INTERNAL, message).await {
@@ -46,9 +53,10 @@ pub(crate) async fn run_claimed(
 }
 
 async fn run(
-    core: &Core,
+    core: &Arc<Core>,
     row: &agent_executions::Model,
-    control: &RunControl,
+    control: &Arc<RunControl>,
+    cap: Option<Instant>,
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
@@ -139,8 +147,11 @@ async fn run(
         db: core.writer.clone(),
         memory_bytes: core.settings.sandbox.memory_mb.saturating_mul(1 << 20),
     };
-    let deadline = started + Duration::from_millis(config.timeout_ms);
+    let own_deadline = started + Duration::from_millis(config.timeout_ms);
+    // A child shares its parent's deadline (lifecycle rule 10).
+    let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
+    let family = Family::new(core.clone(), row, control.clone(), deadline);
     let cx = LoopCx {
         core,
         provider,
@@ -150,6 +161,8 @@ async fn run(
         interrupts: &interrupts,
         max_steps: config.max_steps,
         max_retries: config.max_retries,
+        family: &family,
+        spawnable: &config.spawnable_agents,
     };
     let mut state = LoopState::new(request);
     // The loop stops itself at the deadline; this outer limit only guards against a wait
@@ -164,14 +177,19 @@ async fn run(
         Ok(result) => result,
         Err(_) => Err(LoopError::Stop(Stop::Timeout)),
     };
+    let why = match &result {
+        Err(LoopError::Stop(stop)) => Some(*stop),
+        _ => None,
+    };
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(LoopError::Stop(stop)) => stopped(stop, &config),
+        Err(LoopError::Stop(stop)) => stopped(stop, config.timeout_ms, deadline < own_deadline),
         Err(LoopError::Provider { error, attempts }) => {
             provider_failed(&error, attempts, cx.provider.name())
         }
         Err(LoopError::Db(e)) => return Err(e),
     };
+    family.settle(&mut log, why).await?;
     let usage = state
         .meter
         .token_usage(&core.db, &[&config.model, &model_id])
@@ -179,7 +197,14 @@ async fn run(
     if let (Some(cost), Some(source)) = (usage.estimated_cost, usage.cost_source.as_deref()) {
         telemetry_metrics::record_run_cost(cx.provider.name(), &model_id, cost, source);
     }
-    let ending = ending(outcome, &state, usage, elapsed());
+    let mut aggregate = AggregateUsage::own(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.estimated_cost,
+    );
+    aggregate.add(&family.usage());
+    let mut ending = ending(outcome, &state, usage, elapsed());
+    ending.aggregate = Some(aggregate);
     finish::write(
         core,
         Some(&log),
@@ -194,7 +219,12 @@ async fn run(
 }
 
 /// The ending of an outcome; failures keep the partial output.
-fn ending(outcome: Outcome, state: &LoopState, usage: super::event::TokenUsage, ms: i64) -> Ending {
+pub(crate) fn ending(
+    outcome: Outcome,
+    state: &LoopState,
+    usage: super::event::TokenUsage,
+    ms: i64,
+) -> Ending {
     let (status, output, output_text, error) = match outcome {
         Outcome::Completed {
             output,
@@ -225,19 +255,24 @@ fn ending(outcome: Outcome, state: &LoopState, usage: super::event::TokenUsage, 
         error,
         usage,
         execution_time_ms: Some(ms),
+        aggregate: None,
     }
 }
 
-fn stopped(stop: Stop, config: &AgentConfig) -> Outcome {
+pub(crate) fn stopped(stop: Stop, timeout_ms: u64, parents_deadline: bool) -> Outcome {
     match stop {
+        Stop::Timeout if parents_deadline => Outcome::Failed {
+            status: Status::Timeout,
+            code: codes::TIMEOUT,
+            message: "The run did not finish before the deadline of the run that started it."
+                .into(),
+            details: Some(json!({"timeoutMs": timeout_ms, "parentDeadline": true})),
+        },
         Stop::Timeout => Outcome::Failed {
             status: Status::Timeout,
             code: codes::TIMEOUT,
-            message: format!(
-                "The run did not finish within its {} ms deadline.",
-                config.timeout_ms
-            ),
-            details: Some(json!({"timeoutMs": config.timeout_ms})),
+            message: format!("The run did not finish within its {timeout_ms} ms deadline."),
+            details: Some(json!({"timeoutMs": timeout_ms})),
         },
         Stop::Cancelled => {
             Outcome::failed(Status::Cancelled, codes::CANCELLED, "Cancelled by a user.")
@@ -246,6 +281,11 @@ fn stopped(stop: Stop, config: &AgentConfig) -> Outcome {
             Status::Failed,
             codes::INTERRUPTED,
             "The server shut down before the run finished.",
+        ),
+        Stop::ParentEnded => Outcome::failed(
+            Status::Cancelled,
+            codes::CANCELLED,
+            "Stopped because the run that started it ended first.",
         ),
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::config::RunnerSettings;
-use crate::domain::agents::{ExecutionSettings, stored_tool_names};
+use crate::domain::agents::{ExecutionSettings, stored_spawnable_agents, stored_tool_names};
 use crate::entities::{agents, departments};
 
 /// Most model calls any agent may make per run.
@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub output_schema: Option<Value>,
     /// The agent's department.
     pub department_id: i32,
+    /// agentIds it may start with `spawn_agents` (empty: the tool is not offered).
+    pub spawnable_agents: Vec<String>,
 }
 
 impl AgentConfig {
@@ -85,6 +87,7 @@ impl AgentConfig {
             temperature: settings.temperature,
             output_schema: agent.output_schema.clone().filter(|s| !s.is_null()),
             department_id: agent.department_id,
+            spawnable_agents: stored_spawnable_agents(&agent.spawnable_agents),
         }
     }
 
@@ -102,6 +105,7 @@ impl AgentConfig {
             "temperature": self.temperature,
             "outputSchema": self.output_schema,
             "department": self.department_id,
+            "spawnableAgents": self.spawnable_agents,
         })
     }
 
@@ -132,6 +136,7 @@ impl AgentConfig {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .unwrap_or(0),
+            spawnable_agents: stored_spawnable_agents(&v["spawnableAgents"]),
         }
     }
 }
@@ -162,7 +167,7 @@ mod tests {
             failed_executions: 0,
             total_execution_time_ms: 0,
             last_executed_at: None,
-            spawnable_agents: json!([]),
+            spawnable_agents: json!([{"agentId": "b-2"}]),
             created_at: ts,
             updated_at: ts,
         }
@@ -185,6 +190,7 @@ mod tests {
             (4, 1, 7000)
         );
         assert_eq!(config.tool_names, ["calc"]);
+        assert_eq!(config.spawnable_agents, ["b-2"]);
         assert_eq!(
             AgentConfig::from_snapshot(&config.to_snapshot(), &defaults()),
             config

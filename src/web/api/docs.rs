@@ -438,7 +438,12 @@ fn run_paths(paths: &mut Map<String, Value>) {
         "Editors and admins. Queues a run of the agent (by its `agentId`, e.g. `story-head`): 202 with the execution and its event-stream URL; with `wait: true`, 200 once it has finished.",
         vec![json!({"name": "agentId", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The agent's `agentId` (a slug)."}), json!({"name": "wait", "in": "query", "schema": {"type": "boolean"}})],
         Some(reference("ExecuteRequest")),
-        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response))], &[400, 401, 403, 404, 413, 415]))}));
+        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response.clone()))], &[400, 401, 403, 404, 413, 415]))}));
+    paths.insert("/api/agent-chains/{chainId}/execute".into(), json!({"post": operation("Runs", "Execute a chain",
+        "Editors and admins. Queues one execution for the chain (by its `chainId`): `chain` set, `agent` empty, `agentId` the chainId; its children are the step executions, its output the last step's, and a failed step fails it with `step_failed`. 202 with the execution and its event-stream URL; with `wait: true`, 200 once it has finished. 404 for an unknown or inactive chain, 409 when a step's agent is missing or inactive.",
+        vec![json!({"name": "chainId", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The chain's `chainId` (a slug)."}), json!({"name": "wait", "in": "query", "schema": {"type": "boolean"}})],
+        Some(reference("ExecuteRequest")),
+        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response))], &[400, 401, 403, 404, 409, 413, 415]))}));
     let mut stream_responses = responses(&[], &[401, 404]);
     stream_responses["200"] = json!({"description": "The event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}});
     paths.insert("/api/agent-executions/{id}/events".into(), json!({"get": operation("Runs", "Follow a run (SSE)",
@@ -561,6 +566,7 @@ mod tests {
             "/api/users/login",
             "/api/tool-data/{collection}/count",
             "/api/agents/{agentId}/execute",
+            "/api/agent-chains/{chainId}/execute",
             "/api/agent-executions/{id}/events",
             "/api/docs/{tail}",
             "/api/{collection}/{id}",

@@ -301,3 +301,75 @@ async fn the_run_form_needs_an_input_and_keeps_it() {
         "{html}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_starts_the_chain_and_its_page_shows_the_steps_as_cards() {
+    // Arrange: five answers for the demo chain's four steps (the third runs two agents)
+    let rig = crate::runner::support::rig(crate::runner::support::Wire::OpenRouter).await;
+    for n in 1..=5 {
+        rig.fake
+            .push(aladdin::testing::fake_llm::Reply::text(format!(
+                "Answer {n}."
+            )));
+    }
+    let id = db::agent_chains::find_by_chain_id(&rig.app.db, "epic-quest-pipeline")
+        .await
+        .expect("query")
+        .expect("demo chain")
+        .id;
+    let project = rig.project_id().await.to_string();
+    let editor = sign_in_as(&rig.app, Role::Editor).await;
+    // Act
+    let started = editor
+        .post(
+            &format!("/admin/agent-chains/{id}/run"),
+            &[("prompt", "A knight and a dragon"), ("project", &project)],
+        )
+        .await;
+    // Assert: off to the live page of the chain's execution, which ends completed
+    assert_eq!(started.status(), 303);
+    let watch = location(&started).to_owned();
+    let execution: i32 = watch
+        .strip_prefix("/admin/executions/")
+        .and_then(|rest| rest.strip_suffix("/watch"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a watch page: {watch}"));
+    assert_eq!(rig.wait(execution).await.status, "completed");
+    let live = editor.page(&watch, 200).await;
+    assert!(
+        live.contains("subagent_start,subagent_finish"),
+        "the panel takes sub-runs"
+    );
+    let page = editor
+        .page(&format!("/admin/executions/{execution}"), 200)
+        .await;
+    assert!(
+        page.contains(r#"<h2 class="card-title">Steps</h2>"#),
+        "{page}"
+    );
+    assert_eq!(page.matches(r#"<details class="subrun""#).count(), 5);
+    for agent in [
+        "world-builder-001",
+        "dialogue-writer-001",
+        "scene-pacing-analyst-001",
+    ] {
+        assert!(
+            page.contains(&format!(r#"<span class="subrun-agent">{agent}</span>"#)),
+            "{agent}"
+        );
+    }
+    // An inactive chain is refused next to the Run button, the input kept.
+    db::agent_chains::set_active(&rig.app.db, id, false)
+        .await
+        .expect("deactivated");
+    let refused = editor
+        .post(
+            &format!("/admin/agent-chains/{id}/run"),
+            &[("prompt", "Again"), ("project", "")],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("Chain not found or inactive"), "{html}");
+    assert!(html.contains(">Again</textarea>"));
+}

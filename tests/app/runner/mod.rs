@@ -3,11 +3,13 @@
 
 pub mod support;
 
+mod chain;
 mod cli;
 mod conversation;
 mod faults;
 mod recovery;
 mod statuses;
 mod stream;
+mod swarm;
 mod tools;
 mod usage;

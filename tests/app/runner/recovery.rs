@@ -22,7 +22,7 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
     let row = db::executions::insert_pending(
         &rig.app.db,
         NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: None,
@@ -34,6 +34,8 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
             max_retries: 3,
             agent_snapshot: json!({"agentId": agent.agent_id}),
             created_by: None,
+            depth: 0,
+            chain_id: None,
         },
     )
     .await
@@ -145,7 +147,7 @@ async fn a_cli_runner_runs_only_its_own_executions() {
     let foreign = db::executions::insert_pending(
         &rig.db,
         NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: None,
@@ -157,6 +159,8 @@ async fn a_cli_runner_runs_only_its_own_executions() {
             max_retries: 0,
             agent_snapshot: json!({"agentId": agent.agent_id}),
             created_by: None,
+            depth: 0,
+            chain_id: None,
         },
     )
     .await

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use super::{Chains, editor, form_with};
 use crate::db;
 use crate::domain::users::Role;
-use crate::entities::{agent_chains, agent_executions, projects};
+use crate::entities::{agent_chains, projects};
 use crate::error::{AppError, FieldErrors};
-use crate::runner::RunContext;
+use crate::runner::{RunContext, RunError};
 use crate::state::AppState;
 use crate::web::admin::crud::{FormState, Resource};
 use crate::web::admin::form::{FormErrors, FormValues};
@@ -89,20 +89,6 @@ impl RunValues {
     }
 }
 
-/// Starts an execution of the chain `chain_id` through the runner, as `POST
-/// /api/agent-chains/{chainId}/execute` does: `Runner::execute_chain(chain_id, prompt, ctx)`.
-async fn execute_chain(
-    state: &AppState,
-    chain_id: &str,
-    prompt: &str,
-    ctx: RunContext,
-) -> Result<agent_executions::Model, AppError> {
-    let _ = (state, prompt, ctx);
-    Err(AppError::Conflict(format!(
-        "The chain “{chain_id}” cannot run: this server does not run chains yet."
-    )))
-}
-
 async fn find_chain(state: &AppState, raw: &str) -> Result<agent_chains::Model, AppError> {
     db::agent_chains::find_by_id(&state.db, parse_id(raw)?)
         .await?
@@ -127,26 +113,24 @@ async fn start(
                 created_by: Some(ctx.user.id),
                 ..RunContext::default()
             };
-            match execute_chain(&state, &chain.chain_id, &prompt, run).await {
+            match state
+                .runner
+                .execute_chain(&chain.chain_id, &prompt, run)
+                .await
+            {
                 Ok(execution) => {
                     let location = format!("/admin/executions/{}/watch", execution.id);
                     return Ok(see_other(&location));
                 }
-                Err(AppError::Validation(errors)) => errors
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            if k == "projectId" {
-                                "project".into()
-                            } else {
-                                k
-                            },
-                            v,
-                        )
-                    })
-                    .collect(),
-                Err(AppError::Conflict(message)) => FieldErrors::from([("prompt".into(), message)]),
-                Err(e) => return Err(e.into()),
+                Err(RunError::ProjectNotFound(_)) => {
+                    FieldErrors::from([("project".into(), "Unknown project.".into())])
+                }
+                // Inactive, or a step that cannot run (an agent deactivated since): said
+                // next to the Run button, the input kept.
+                Err(e @ (RunError::ChainNotFound(_) | RunError::ChainUnavailable { .. })) => {
+                    FieldErrors::from([("prompt".into(), e.to_string())])
+                }
+                Err(e) => return Err(AppError::from(e).into()),
             }
         }
         Err(errors) => errors,
