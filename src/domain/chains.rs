@@ -357,6 +357,21 @@ fn step_at(
     }
 }
 
+/// A required, non-blank string at `path` (kept as written); "" after recording the error.
+fn required_text(f: &mut Fields<'_>, path: &str, value: Option<&Value>) -> String {
+    match value.unwrap_or(&Value::Null) {
+        Value::String(s) if !s.trim().is_empty() => s.clone(),
+        Value::Null | Value::String(_) => {
+            f.error(path, "This field is required.");
+            String::new()
+        }
+        _ => {
+            f.error(path, "Must be a string.");
+            String::new()
+        }
+    }
+}
+
 /// The agentId and prompt template at `path`, checked.
 fn run_at(
     f: &mut Fields<'_>,
@@ -366,17 +381,9 @@ fn run_at(
     agents: &HashMap<String, AgentState>,
 ) -> (String, String) {
     let agent_path = format!("{path}.agentId");
-    let agent_id = match run.get("agentId").unwrap_or(&Value::Null) {
-        Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
-        Value::Null | Value::String(_) => {
-            f.error(&agent_path, "This field is required.");
-            String::new()
-        }
-        _ => {
-            f.error(&agent_path, "Must be a string.");
-            String::new()
-        }
-    };
+    let agent_id = required_text(f, &agent_path, run.get("agentId"))
+        .trim()
+        .to_owned();
     if !agent_id.is_empty() {
         match agents.get(&agent_id) {
             Some(AgentState::Active) => {}
@@ -388,17 +395,7 @@ fn run_at(
         }
     }
     let prompt_path = format!("{path}.prompt");
-    let prompt = match run.get("prompt").unwrap_or(&Value::Null) {
-        Value::String(s) if !s.trim().is_empty() => s.clone(),
-        Value::Null | Value::String(_) => {
-            f.error(&prompt_path, "This field is required.");
-            String::new()
-        }
-        _ => {
-            f.error(&prompt_path, "Must be a string.");
-            String::new()
-        }
-    };
+    let prompt = required_text(f, &prompt_path, run.get("prompt"));
     if prompt.chars().count() > MAX_PROMPT {
         f.error(
             &prompt_path,

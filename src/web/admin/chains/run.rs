@@ -68,19 +68,8 @@ pub struct RunValues {
 impl RunValues {
     fn validate(&self) -> Result<(String, Option<i32>), FieldErrors> {
         let mut errors = FieldErrors::new();
-        let prompt = self.prompt.trim();
-        if prompt.is_empty() {
-            errors.insert("prompt".into(), "A prompt is required.".into());
-        } else if prompt.chars().count() > 200_000 {
-            errors.insert("prompt".into(), "At most 200 000 characters.".into());
-        }
-        let project = match self.project.trim() {
-            "" => None,
-            raw => raw.parse::<i32>().ok().filter(|id| *id > 0).or_else(|| {
-                errors.insert("project".into(), "Unknown project.".into());
-                None
-            }),
-        };
+        let (prompt, project) =
+            crate::web::admin::run::prompt_and_project(&self.prompt, &self.project, &mut errors);
         if errors.is_empty() {
             Ok((prompt.to_owned(), project))
         } else {
