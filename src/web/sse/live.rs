@@ -29,6 +29,8 @@ pub struct LiveRun {
     pub started_at: Option<DateTime<Utc>>,
     /// Whether the viewer may start and cancel runs.
     pub can_edit: bool,
+    /// The chain it runs (a chain's execution has no agent of its own).
+    pub chain: Option<i32>,
     /// Prefix of the DOM ids its stream updates: empty for the page's own run, `x<id>-` for
     /// a sub-run's card nested in its parent's transcript (a page may show a whole tree).
     pub dom: String,
@@ -50,6 +52,7 @@ impl LiveRun {
             prompt: row.prompt.clone(),
             started_at: row.started_at.map(|t| t.with_timezone(&Utc)),
             can_edit,
+            chain: row.chain_id,
             dom: String::new(),
         }
     }
@@ -362,6 +365,7 @@ mod tests {
             prompt: "p".into(),
             started_at: None,
             can_edit: true,
+            chain: None,
             dom: dom.into(),
         }
     }

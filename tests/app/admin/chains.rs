@@ -340,6 +340,15 @@ async fn run_starts_the_chain_and_its_page_shows_the_steps_as_cards() {
         live.contains("subagent_start,subagent_finish"),
         "the panel takes sub-runs"
     );
+    assert!(
+        live.contains(&format!(r##"href="/admin/agent-chains/{id}#chain-run""##))
+            && !live.contains("data-continue"),
+        "a finished chain is run again from its page, not as an agent"
+    );
+    let history = editor.page("/admin/executions?top=true", 200).await;
+    assert!(history.contains(&format!(
+        r#"<a class="badge badge-primary" href="/admin/agent-chains/{id}""#
+    )));
     let page = editor
         .page(&format!("/admin/executions/{execution}"), 200)
         .await;
