@@ -571,3 +571,80 @@ async fn a_head_spawning_three_specialists_is_watched_live_as_a_tree() {
     screenshot(&browser, "chain-editor-group-added").await;
     browser.close().await.expect("the session closes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_sub_runs_share_a_few_connections_and_all_show_their_answers() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: five children, each slow to answer, so that two of them must wait for a
+    // connection while the first three stream
+    let children = [
+        ("world-builder-001", "Part one of the plan"),
+        ("character-designer-001", "Part two of the plan"),
+        ("dialogue-writer-001", "Part three of the plan"),
+        ("scene-pacing-analyst-001", "Part four of the plan"),
+        ("audio-head-001", "Part five of the plan"),
+    ];
+    let fake = FakeLlm::start().await;
+    let agents: Vec<Value> = children
+        .iter()
+        .map(|(agent, prompt)| json!({"agentId": agent, "prompt": prompt}))
+        .collect();
+    fake.push(Reply::tool_call(
+        "call_five",
+        "spawn_agents",
+        json!({"agents": agents}),
+    ));
+    for (n, (_, prompt)) in children.iter().enumerate() {
+        fake.push_for(
+            *prompt,
+            Reply::text(format!("Answer number {}.", n + 1)).delayed(Duration::from_secs(4)),
+        );
+    }
+    fake.push(Reply::text("All five parts are in."));
+    let app = start_app(&fake).await;
+    allow_spawning(&app, "story-head-001", &children.map(|c| c.0)).await;
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+    browser
+        .goto(&app.url("/admin/agents/story-head-001/run"))
+        .await
+        .expect("run page");
+
+    // Act
+    run_prompt(&browser, "Plan in five parts").await;
+
+    // Assert: three cards stream, two wait (closed) for a free connection
+    until(
+        &browser,
+        "five cards, two of them waiting",
+        "document.querySelectorAll('#events > details.subrun').length === 5 && \
+         document.querySelectorAll('#events > details.subrun.is-waiting:not([open])').length === 2 && \
+         document.querySelectorAll('.subrun-body[sse-connect]').length === 3",
+    )
+    .await;
+    screenshot(&browser, "tree-five-waiting").await;
+    // Every card ends up with its own answer and the head completes
+    for n in 1..=5 {
+        until(
+            &browser,
+            &format!("card {n} shows its answer"),
+            &format!(
+                "[...document.querySelectorAll('#events > details.subrun')].some(c => \
+                   c.querySelector('.events').textContent.includes('Answer number {n}.') && \
+                   c.querySelector('[id$=\"-run-status\"]').textContent.trim() === 'completed')"
+            ),
+        )
+        .await;
+    }
+    until(
+        &browser,
+        "the head completes",
+        "document.querySelector('#run-status').textContent.trim() === 'completed' && \
+         !document.querySelector('details.subrun.is-waiting')",
+    )
+    .await;
+    browser.close().await.expect("the session closes");
+}

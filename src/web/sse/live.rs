@@ -391,7 +391,7 @@ mod tests {
             page.contains(r#"<details class="subrun ev" id="x42-card" open"#),
             "{page}"
         );
-        assert!(page.contains(r#"sse-connect="/admin/executions/42/stream?card=1""#));
+        assert!(page.contains(r#"data-sse-src="/admin/executions/42/stream?card=1""#));
         assert!(page.contains(r#"id="x42-events""#) && page.contains(r#"id="x42-live-text""#));
         assert!(
             page.contains("subagent_start,subagent_finish"),
