@@ -116,11 +116,33 @@ pub fn is_tool_name(s: &str) -> bool {
 }
 
 fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
-    let raw = match f.json("toolNames") {
+    named_list(f, "toolNames", "toolName", "tool", |name| {
+        (!is_tool_name(name)).then(|| {
+            "Must start with a letter and contain only letters, digits, '_' and '-'.".to_owned()
+        })
+    })
+}
+
+fn spawnable_agents(f: &mut Fields<'_>) -> Vec<String> {
+    named_list(f, "spawnableAgents", "agentId", "agent", |id| {
+        (!super::fields::is_slug(id)).then(|| format!("No agent has the agentId {id}."))
+    })
+}
+
+/// A list of `[{<key>: name}]` (or bare names): each name required, checked by `invalid`
+/// (which says what is wrong with it) and listed once; errors at `<field>.N.<key>`.
+fn named_list(
+    f: &mut Fields<'_>,
+    field: &str,
+    key: &str,
+    what: &str,
+    invalid: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let raw = match f.json(field) {
         None => return Vec::new(),
         Some(Value::Array(items)) => items,
         Some(_) => {
-            f.error("toolNames", "Must be a list of {toolName} entries.");
+            f.error(field, format!("Must be a list of {{{key}}} entries."));
             return Vec::new();
         }
     };
@@ -128,23 +150,16 @@ fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
     for (i, item) in raw.iter().enumerate() {
         let name = match item {
             Value::String(s) => s.trim(),
-            Value::Object(o) => o
-                .get("toolName")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim(),
+            Value::Object(o) => o.get(key).and_then(Value::as_str).unwrap_or("").trim(),
             _ => "",
         };
-        let path = format!("toolNames.{i}.toolName");
+        let path = format!("{field}.{i}.{key}");
         if name.is_empty() {
             f.error(path, "This field is required.");
-        } else if !is_tool_name(name) {
-            f.error(
-                path,
-                "Must start with a letter and contain only letters, digits, '_' and '-'.",
-            );
+        } else if let Some(problem) = invalid(name) {
+            f.error(path, problem);
         } else if names.iter().any(|n| n == name) {
-            f.error(path, format!("The tool {name} is listed twice."));
+            f.error(path, format!("The {what} {name} is listed twice."));
         } else {
             names.push(name.to_owned());
         }
@@ -152,56 +167,32 @@ fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
     names
 }
 
-fn spawnable_agents(f: &mut Fields<'_>) -> Vec<String> {
-    let raw = match f.json("spawnableAgents") {
-        None => return Vec::new(),
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            f.error("spawnableAgents", "Must be a list of {agentId} entries.");
-            return Vec::new();
-        }
-    };
-    let mut ids: Vec<String> = Vec::new();
-    for (i, item) in raw.iter().enumerate() {
-        let id = match item {
-            Value::String(s) => s.trim(),
-            Value::Object(o) => o
-                .get("agentId")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim(),
-            _ => "",
-        };
-        let path = format!("spawnableAgents.{i}.agentId");
-        if id.is_empty() {
-            f.error(path, "This field is required.");
-        } else if !super::fields::is_slug(id) {
-            f.error(path, format!("No agent has the agentId {id}."));
-        } else if ids.iter().any(|n| n == id) {
-            f.error(path, format!("The agent {id} is listed twice."));
-        } else {
-            ids.push(id.to_owned());
-        }
-    }
-    ids
-}
-
 /// Stored spawnable agents (`[{agentId}]`) as a list of agentIds.
 pub fn stored_spawnable_agents(v: &Value) -> Vec<String> {
+    stored_names(v, "agentId")
+}
+
+/// Spawnable agents in their stored (and API) shape.
+pub fn spawnable_agents_json(ids: &[String]) -> Value {
+    names_json(ids, "agentId")
+}
+
+/// The names of a stored `[{<key>: name}]` list (bare strings accepted).
+fn stored_names(v: &Value, key: &str) -> Vec<String> {
     v.as_array()
         .map(|items| {
             items
                 .iter()
-                .filter_map(|i| i["agentId"].as_str().or_else(|| i.as_str()))
+                .filter_map(|i| i[key].as_str().or_else(|| i.as_str()))
                 .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Spawnable agents in their stored (and API) shape.
-pub fn spawnable_agents_json(ids: &[String]) -> Value {
-    Value::Array(ids.iter().map(|id| json!({ "agentId": id })).collect())
+/// Names in their stored `[{<key>: name}]` shape.
+fn names_json(names: &[String], key: &str) -> Value {
+    Value::Array(names.iter().map(|n| json!({ key: n })).collect())
 }
 
 fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
@@ -229,20 +220,12 @@ fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
 
 /// Stored tool names (`[{toolName}]`) as a list.
 pub fn stored_tool_names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["toolName"].as_str().or_else(|| i.as_str()))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    stored_names(v, "toolName")
 }
 
 /// Tool names in their stored (and API) shape.
 pub fn tool_names_json(names: &[String]) -> Value {
-    Value::Array(names.iter().map(|n| json!({ "toolName": n })).collect())
+    names_json(names, "toolName")
 }
 
 /// Derived performance metrics, from the stored totals.

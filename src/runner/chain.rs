@@ -16,12 +16,12 @@ use tokio::time::Instant;
 
 use super::Core;
 use super::agent_loop::{LoopError, Outcome};
-use super::control::{Interrupts, RunControl, Stop};
+use super::control::{Interrupts, RunControl};
 use super::event::{Event, TokenUsage};
 use super::family::{self, Family};
 use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
-use super::run::{DEADLINE_GRACE, stopped};
+use super::run::{hard_stopped, stopped};
 use super::swarm::join_all;
 use crate::db;
 use crate::domain::chains::{self, ChainStep, Vars};
@@ -79,19 +79,11 @@ pub(crate) async fn run(
     let deadline = started + Duration::from_millis(plan.timeout_ms.max(1));
     let interrupts = Interrupts::new(control, deadline);
     let family = Family::new(core.clone(), row, control.clone(), deadline);
-    let result = match tokio::time::timeout_at(
-        deadline + DEADLINE_GRACE,
+    let (result, why) = hard_stopped(
+        deadline,
         steps(core, row, &plan, &family, &interrupts, &mut log),
     )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(LoopError::Stop(Stop::Timeout)),
-    };
-    let why = match &result {
-        Err(LoopError::Stop(stop)) => Some(*stop),
-        _ => None,
-    };
+    .await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(LoopError::Stop(stop)) => stopped(stop, plan.timeout_ms, false),

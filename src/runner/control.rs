@@ -87,11 +87,6 @@ impl<'a> Interrupts<'a> {
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
-
-    /// The deadline.
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
-    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,26 @@ pub struct RunContext {
     pub created_by: Option<i32>,
 }
 
+impl RunContext {
+    /// The conversation to continue, or a new conversation id.
+    fn conversation(&self) -> String {
+        self.conversation_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+    }
+
+    /// The stored `params`: the metadata, `{}` when there is none.
+    fn params(&self) -> Value {
+        if self.metadata.is_null() {
+            Value::Object(Default::default())
+        } else {
+            self.metadata.clone()
+        }
+    }
+}
+
 /// How the runner queues and supervises executions.
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -185,11 +205,7 @@ impl Runner {
         }
         let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
         let config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
-        let conversation_id = ctx
-            .conversation_id
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (conversation_id, params) = (ctx.conversation(), ctx.params());
         let new = db::executions::NewExecution {
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
@@ -199,11 +215,7 @@ impl Runner {
             conversation_id,
             parent_execution_id: ctx.parent_execution_id,
             prompt: prompt.to_owned(),
-            params: if ctx.metadata.is_null() {
-                Value::Object(Default::default())
-            } else {
-                ctx.metadata
-            },
+            params,
             max_retries: i32::try_from(config.max_retries).unwrap_or(0),
             agent_snapshot: config.to_snapshot(),
             created_by: ctx.created_by,
@@ -280,11 +292,7 @@ impl Runner {
             steps,
             timeout_ms,
         };
-        let conversation_id = ctx
-            .conversation_id
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (conversation_id, params) = (ctx.conversation(), ctx.params());
         let new = db::executions::NewExecution {
             agent_id: None,
             agent_slug: chain.chain_id.clone(),
@@ -294,11 +302,7 @@ impl Runner {
             conversation_id,
             parent_execution_id: ctx.parent_execution_id,
             prompt: prompt.to_owned(),
-            params: if ctx.metadata.is_null() {
-                Value::Object(Default::default())
-            } else {
-                ctx.metadata
-            },
+            params,
             max_retries: 0,
             agent_snapshot: plan.to_snapshot(),
             created_by: ctx.created_by,

@@ -27,7 +27,7 @@ use crate::telemetry_metrics;
 /// Earlier completed runs of a conversation sent as history, at most.
 const MAX_HISTORY_RUNS: u64 = 50;
 /// Extra time a run gets past its deadline to end cleanly before it is cut off.
-pub(crate) const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a claimed execution to its end. Database failures end it as `failed`/`internal`
 /// when the database allows; the start-up recovery covers the rest.
@@ -165,22 +165,7 @@ async fn run(
         spawnable: &config.spawnable_agents,
     };
     let mut state = LoopState::new(request);
-    // The loop stops itself at the deadline; this outer limit only guards against a wait
-    // the loop does not race (a hung database call).
-    let hard_stop = interrupts.deadline() + DEADLINE_GRACE;
-    let result = match tokio::time::timeout_at(
-        hard_stop,
-        agent_loop::run(&cx, &mut state, &mut log),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(LoopError::Stop(Stop::Timeout)),
-    };
-    let why = match &result {
-        Err(LoopError::Stop(stop)) => Some(*stop),
-        _ => None,
-    };
+    let (result, why) = hard_stopped(deadline, agent_loop::run(&cx, &mut state, &mut log)).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(LoopError::Stop(stop)) => stopped(stop, config.timeout_ms, deadline < own_deadline),
@@ -216,6 +201,23 @@ async fn run(
     )
     .await?;
     Ok(())
+}
+
+/// Runs `work` (which stops itself at `deadline`) under an outer limit that only guards
+/// against a wait it does not race (a hung database call); returns its result and, if it
+/// stopped early, why.
+pub(crate) async fn hard_stopped(
+    deadline: Instant,
+    work: impl std::future::Future<Output = Result<Outcome, LoopError>>,
+) -> (Result<Outcome, LoopError>, Option<Stop>) {
+    let result = tokio::time::timeout_at(deadline + DEADLINE_GRACE, work)
+        .await
+        .unwrap_or(Err(LoopError::Stop(Stop::Timeout)));
+    let why = match &result {
+        Err(LoopError::Stop(stop)) => Some(*stop),
+        _ => None,
+    };
+    (result, why)
 }
 
 /// The ending of an outcome; failures keep the partial output.

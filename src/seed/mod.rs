@@ -102,22 +102,38 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             report.tools += 1;
         }
     }
+    // Heads name specialists listed after them, so spawnableAgents is set once every agent
+    // exists.
+    let mut teams = Vec::new();
     for mut doc in array(AGENTS, "agents")? {
         let slug = doc["department"].as_str().unwrap_or_default().to_owned();
         let department = db::departments::find_by_slug(db, &slug)
             .await?
             .with_context(|| format!("demo agent names an unknown department `{slug}`"))?;
         doc["department"] = department.id.into();
+        let team = doc
+            .as_object_mut()
+            .and_then(|d| d.remove("spawnableAgents"));
         let input = AgentInput::from_json(&doc).map_err(invalid("agent"))?;
         if db::agents::find_by_agent_id(db, &input.agent_id)
             .await?
             .is_none()
         {
-            db::agents::create(db, input)
+            let agent = db::agents::create(db, input)
                 .await
                 .map_err(invalid("agent"))?;
             report.agents += 1;
+            if let Some(team) = team {
+                doc["spawnableAgents"] = team;
+                teams.push((agent.id, doc));
+            }
         }
+    }
+    for (id, doc) in teams {
+        let input = AgentInput::from_json(&doc).map_err(invalid("agent"))?;
+        db::agents::update(db, id, input)
+            .await
+            .map_err(invalid("agent"))?;
     }
     let project: Value = serde_json::from_str(PROJECT).context("demo project.json")?;
     let input = ProjectInput::from_json(&project).map_err(invalid("project"))?;

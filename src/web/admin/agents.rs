@@ -23,6 +23,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("model", Kind::Text),
     ("instructionsPrompt", Kind::Text),
     ("toolNames", Kind::Many),
+    ("spawnableAgents", Kind::Many),
     ("maxAgentSteps", Kind::Text),
     ("isActive", Kind::Bool),
     ("executionSettings.maxRetries", Kind::Text),
@@ -74,6 +75,13 @@ pub struct ToolChoice {
     scope: &'static str,
 }
 
+/// An agent offered in the form's "may spawn" picker.
+pub struct AgentChoice {
+    agent_id: String,
+    name: String,
+    is_active: bool,
+}
+
 /// The agent form.
 #[derive(Template)]
 #[template(path = "admin/agents/form.html")]
@@ -82,6 +90,8 @@ pub struct AgentForm {
     form: FormState,
     departments: Vec<departments::Model>,
     tools: Vec<ToolChoice>,
+    /// Every other agent, for `spawnableAgents`.
+    spawnable: Vec<AgentChoice>,
     models: Vec<models::Model>,
     agent: Option<Model>,
     recent: Vec<agent_executions::Model>,
@@ -95,6 +105,16 @@ impl AgentForm {
             .all("toolNames")
             .into_iter()
             .filter(|n| !self.tools.iter().any(|t| t.name == *n))
+            .collect()
+    }
+
+    /// Spawnable agentIds selected in the form that no longer exist.
+    fn unknown_spawnable(&self) -> Vec<&str> {
+        self.form
+            .values
+            .all("spawnableAgents")
+            .into_iter()
+            .filter(|id| !self.spawnable.iter().any(|a| a.agent_id == *id))
             .collect()
     }
 
@@ -207,6 +227,7 @@ impl Resource for Agents {
             form,
             departments: db::departments::list_all(&state.db).await?,
             tools: tool_choices(&state.db).await?,
+            spawnable: agent_choices(&state.db, row).await?,
             models: all_models(&state.db).await?,
             agent: row.cloned(),
             recent,
@@ -252,6 +273,24 @@ async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
         name: t.tool_name,
     }));
     Ok(choices)
+}
+
+/// The agents an agent may be allowed to spawn: every other agent, by name.
+async fn agent_choices(
+    db: &DatabaseConnection,
+    this: Option<&Model>,
+) -> AppResult<Vec<AgentChoice>> {
+    let mut all = agents::Entity::find().all(db).await?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all
+        .into_iter()
+        .filter(|a| this.is_none_or(|t| t.id != a.id))
+        .map(|a| AgentChoice {
+            agent_id: a.agent_id,
+            name: a.name,
+            is_active: a.is_active,
+        })
+        .collect())
 }
 
 async fn all_models(db: &DatabaseConnection) -> AppResult<Vec<models::Model>> {

@@ -426,3 +426,101 @@ async fn three_levels_deep_with_one_runner_slot_do_not_deadlock(wire: Wire) {
         100
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_heads_may_spawn_the_specialists_of_their_department() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    let api = Api::as_role(&rig.app, Role::Viewer).await;
+
+    // Act
+    let heads = api
+        .get("/api/agents?where[isDepartmentHead][equals]=true&limit=50&sort=agentId&depth=0")
+        .await
+        .body;
+
+    // Assert: each head lists exactly the other agents of its department
+    let mut teams = 0;
+    for head in heads["docs"].as_array().expect("docs") {
+        let department = head["department"].as_i64().expect("department id");
+        let specialists = api
+            .get(&format!(
+                "/api/agents?where[department][equals]={department}&where[isDepartmentHead][equals]=false&sort=agentId&limit=50"
+            ))
+            .await
+            .body;
+        let expected: Vec<Value> = specialists["docs"]
+            .as_array()
+            .expect("docs")
+            .iter()
+            .map(|a| json!({"agentId": a["agentId"]}))
+            .collect();
+        let mut listed = head["spawnableAgents"].as_array().expect("list").clone();
+        listed.sort_by_key(|v| v["agentId"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(listed, expected, "{}", head["agentId"]);
+        teams += usize::from(!expected.is_empty());
+    }
+    assert_eq!(teams, 3, "story, character and world have specialists");
+    let story = rig.agent(HEAD).await;
+    assert!(story.instructions_prompt.contains("spawn_agents"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawnable_agents_must_exist_and_are_filtered_by_the_api() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let id = rig.agent("video-head-001").await.id;
+
+    // Act
+    let unknown = editor
+        .patch(
+            &format!("/api/agents/{id}"),
+            json!({"spawnableAgents": [{"agentId": "world-builder-001"}, {"agentId": "ghost-001"}]}),
+        )
+        .await;
+    let twice = editor
+        .patch(
+            &format!("/api/agents/{id}"),
+            json!({"spawnableAgents": [{"agentId": "world-builder-001"}, {"agentId": "world-builder-001"}]}),
+        )
+        .await;
+    let saved = editor
+        .patch(
+            &format!("/api/agents/{id}"),
+            json!({"spawnableAgents": [{"agentId": "world-builder-001"}]}),
+        )
+        .await;
+    let found = editor
+        .get("/api/agents?where[spawnableAgents][contains]=world-builder-001&limit=50")
+        .await;
+
+    // Assert
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    let errors = &unknown.body["errors"][0]["data"]["errors"];
+    assert_eq!(errors[0]["path"], "spawnableAgents.1.agentId", "{errors}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ghost-001"))
+    );
+    assert_eq!(twice.status, 400);
+    assert_eq!(
+        twice.body["errors"][0]["data"]["errors"][0]["path"],
+        "spawnableAgents.1.agentId"
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(
+        saved.body["doc"]["spawnableAgents"],
+        json!([{"agentId": "world-builder-001"}])
+    );
+    let ids: Vec<&str> = found.body["docs"]
+        .as_array()
+        .expect("docs")
+        .iter()
+        .filter_map(|d| d["agentId"].as_str())
+        .collect();
+    assert!(ids.contains(&"video-head-001"), "{ids:?}");
+    assert!(ids.contains(&"world-head-001"), "{ids:?}");
+    assert!(!ids.contains(&"story-head-001"), "{ids:?}");
+}
