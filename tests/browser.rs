@@ -569,6 +569,24 @@ async fn a_head_spawning_three_specialists_is_watched_live_as_a_tree() {
     )
     .await;
     screenshot(&browser, "chain-editor-group-added").await;
+    // Enter in a field saves (the form's default button), never a step button: here the new
+    // group's empty agents are refused at their fields, the rest kept.
+    browser
+        .find(Locator::Css("#f-name"))
+        .await
+        .expect("the name field")
+        .send_keys("\u{E007}")
+        .await
+        .expect("presses Enter");
+    until(
+        &browser,
+        "Enter submits the form, which is refused at the new group's fields",
+        "!!document.querySelector('.alert-error') && \
+         !!document.getElementById('steps.4.parallel.0.agentId-err') && \
+         document.querySelectorAll('#chain-steps .chain-step').length === 5",
+    )
+    .await;
+    screenshot(&browser, "chain-editor-errors").await;
     browser.close().await.expect("the session closes");
 }
 

@@ -382,3 +382,55 @@ async fn run_starts_the_chain_and_its_page_shows_the_steps_as_cards() {
     assert!(html.contains("Chain not found or inactive"), "{html}");
     assert!(html.contains(">Again</textarea>"));
 }
+
+#[tokio::test]
+async fn script_payloads_in_chains_are_rendered_escaped() {
+    // Arrange: a chain whose name, description and prompt carry markup
+    const PAYLOAD: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
+    let app = demo().await;
+    let editor = sign_in_as(&app, Role::Editor).await;
+    let prompt = format!("{{{{input}}}} {PAYLOAD}");
+    let created = editor
+        .post(
+            "/admin/agent-chains",
+            &[
+                ("name", PAYLOAD),
+                ("chainId", "evil"),
+                ("description", PAYLOAD),
+                ("steps.0.kind", "single"),
+                ("steps.0.agentId", "world-builder-001"),
+                ("steps.0.prompt", prompt.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 303);
+    let id = db::agent_chains::find_by_chain_id(&app.db, "evil")
+        .await
+        .expect("query")
+        .expect("created")
+        .id;
+    // Act: the list, the form, and a refused form naming a markup "agent"
+    let refused = editor
+        .post(
+            "/admin/agent-chains",
+            &[
+                ("name", "x"),
+                ("chainId", "x"),
+                ("steps.0.kind", "single"),
+                ("steps.0.agentId", PAYLOAD),
+                ("steps.0.prompt", prompt.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let pages = [
+        editor.page("/admin/agent-chains", 200).await,
+        editor.page(&format!("/admin/agent-chains/{id}"), 200).await,
+        refused.text().await.expect("html"),
+    ];
+    // Assert
+    for html in pages {
+        assert!(!html.contains("<script>alert"), "a raw script tag");
+        assert!(!html.contains("<img src=x"), "a raw img tag");
+    }
+}
