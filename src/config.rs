@@ -131,6 +131,12 @@ pub struct RunnerSettings {
     pub idle_timeout: Duration,
     /// `PROVIDER_CONNECT_TIMEOUT_MS`: connect timeout to providers (default 10000).
     pub connect_timeout: Duration,
+    /// `MODEL_BREAKER_FAILURES`: consecutive failed requests to a model (any run of this
+    /// instance) that open its circuit breaker (default 5, 1–1000).
+    pub breaker_failures: u32,
+    /// `MODEL_BREAKER_COOLDOWN_MS`: how long an open breaker skips its model before one run
+    /// probes it again (default 60000, 0–86400000).
+    pub breaker_cooldown: Duration,
 }
 
 /// Sandbox limits for custom tools.
@@ -230,6 +236,13 @@ impl Settings {
                     10_000,
                     1,
                     600_000,
+                )?),
+                breaker_failures: env.ranged("MODEL_BREAKER_FAILURES", 5, 1, 1000)?,
+                breaker_cooldown: Duration::from_millis(env.ranged(
+                    "MODEL_BREAKER_COOLDOWN_MS",
+                    60_000,
+                    0,
+                    86_400_000,
                 )?),
             },
             sandbox: SandboxSettings {

@@ -165,6 +165,29 @@ impl Printer {
                 writeln!(out, "\n[retry {attempt} in {delay_ms} ms] {reason}")?;
             }
             Event::Warning { message } => writeln!(out, "[warning] {message}")?,
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => {
+                self.streaming = false;
+                writeln!(out, "\n[fallback] {from_model} -> {to_model} ({reason})")?;
+            }
+            Event::Breaker {
+                model,
+                state,
+                failures,
+                cooldown_ms,
+            } => {
+                let what = match state.as_str() {
+                    "open" => format!(
+                        "open after {failures} failures in a row: skipped for {cooldown_ms} ms"
+                    ),
+                    "half_open" => "half-open: this run probes it".to_owned(),
+                    _ => "closed: the model answers again".to_owned(),
+                };
+                writeln!(out, "[breaker] {model} {what}")?;
+            }
             Event::Finish {
                 status,
                 output,
@@ -186,9 +209,21 @@ impl Printer {
                 let source = token_usage.cost_source.as_deref().unwrap_or("none");
                 writeln!(
                     out,
-                    "tokens: {} in · {} out · {} total · cost {cost} ({source})",
-                    token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
+                    "tokens: {} in · {} cache read · {} cache write · {} out · {} total · cost {cost} ({source})",
+                    token_usage.input_tokens,
+                    token_usage.cache_read_tokens,
+                    token_usage.cache_write_tokens,
+                    token_usage.output_tokens,
+                    token_usage.total_tokens
                 )?;
+                if token_usage.by_model.len() > 1 {
+                    for (model, used) in &token_usage.by_model {
+                        let cost = used
+                            .estimated_cost
+                            .map_or_else(|| "unknown".to_owned(), |c| format!("${c:.6}"));
+                        writeln!(out, "  {model}: {} tokens · {cost}", used.total_tokens)?;
+                    }
+                }
             }
             Event::SubagentStart {
                 execution_id,

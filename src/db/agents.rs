@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::domain::agents::{AgentInput, tool_names_json};
-use crate::domain::now;
+use crate::domain::{now, routing};
 use crate::entities::{agents, departments};
 use crate::error::{AppError, AppResult};
 
@@ -70,6 +70,8 @@ fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel
     row.is_active = Set(input.is_active);
     row.execution_settings = Set(input.execution_settings.to_json());
     row.output_schema = Set(input.output_schema);
+    row.fallback_models = Set(routing::models_json(&input.fallback_models));
+    row.model_routing = Set(routing::rules_json(&input.model_routing));
     row.updated_at = Set(now());
     row
 }

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::fields::Fields;
+use super::routing::{self, RoutingRule};
 use crate::entities::agents::Model;
 use crate::error::AppError;
 
@@ -64,6 +65,10 @@ pub struct AgentInput {
     pub execution_settings: ExecutionSettings,
     /// JSON Schema of the structured output, if any.
     pub output_schema: Option<Value>,
+    /// Models tried in order when the model fails (empty: the department's).
+    pub fallback_models: Vec<String>,
+    /// Rules choosing the model per run; the first match wins.
+    pub model_routing: Vec<RoutingRule>,
 }
 
 impl AgentInput {
@@ -82,6 +87,8 @@ impl AgentInput {
         let is_active = f.boolean("isActive", true);
         let execution_settings = execution_settings(&mut f);
         let output_schema = f.json_schema("outputSchema");
+        let fallback_models = routing::fallback_models(&mut f, "fallbackModels");
+        let model_routing = routing::model_routing(&mut f);
         f.finish()?;
         Ok(Self {
             agent_id,
@@ -96,6 +103,8 @@ impl AgentInput {
             is_active,
             execution_settings,
             output_schema,
+            fallback_models,
+            model_routing,
         })
     }
 }
