@@ -209,13 +209,16 @@ impl Printer {
                 let source = token_usage.cost_source.as_deref().unwrap_or("none");
                 writeln!(
                     out,
-                    "tokens: {} in · {} cache read · {} cache write · {} out · {} total · cost {cost} ({source})",
-                    token_usage.input_tokens,
-                    token_usage.cache_read_tokens,
-                    token_usage.cache_write_tokens,
-                    token_usage.output_tokens,
-                    token_usage.total_tokens
+                    "tokens: {} in · {} out · {} total · cost {cost} ({source})",
+                    token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
                 )?;
+                if token_usage.cache_read_tokens + token_usage.cache_write_tokens > 0 {
+                    writeln!(
+                        out,
+                        "prompt cache: {} read · {} written",
+                        token_usage.cache_read_tokens, token_usage.cache_write_tokens
+                    )?;
+                }
                 if token_usage.by_model.len() > 1 {
                     for (model, used) in &token_usage.by_model {
                         let cost = used

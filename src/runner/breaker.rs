@@ -87,6 +87,11 @@ impl Breakers {
         }
     }
 
+    /// Whether `model`'s breaker is closed, without letting a probe through.
+    pub(crate) fn is_closed(&self, model: &str) -> bool {
+        matches!(self.lock().get(model), None | Some(State::Closed(_)))
+    }
+
     /// A request to `model` succeeded.
     pub(crate) fn success(&self, model: &str) -> Option<Transition> {
         let previous = self.lock().insert(model.to_owned(), State::Closed(0));

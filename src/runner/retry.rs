@@ -190,11 +190,8 @@ async fn attempts(
             telemetry_metrics::record_breaker_trip(&candidate.model);
             log.append(breaker_event(cx, &candidate.model, "open"))?;
         }
-        let open = matches!(
-            breakers.admit(&candidate.model),
-            Admission::Open(_) | Admission::Probe
-        );
-        if open || attempt >= cx.max_retries {
+        // An open breaker (this failure, or other runs' failures) ends the retries.
+        if !breakers.is_closed(&candidate.model) || attempt >= cx.max_retries {
             return Err(Failed::Provider { error, attempts });
         }
         let delay = cx.core.options.backoff.delay(attempt, error.retry_after());

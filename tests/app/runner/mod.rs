@@ -3,10 +3,14 @@
 
 pub mod support;
 
+mod breaker;
+mod caching;
 mod cli;
 mod conversation;
+mod fallback;
 mod faults;
 mod recovery;
+mod routing;
 mod statuses;
 mod stream;
 mod tools;
