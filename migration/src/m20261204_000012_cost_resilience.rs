@@ -1,6 +1,6 @@
 //! Cost and provider resilience: cache prices on `models`; `fallback_models` on agents and
 //! departments and `model_routing` on agents; on executions the cache token counts and the
-//! usage split per model (`usage_by_model`).
+//! usage split per model (`usage_by_model`); an index of events by type and time.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -25,6 +25,13 @@ enum Agents {
 enum Departments {
     Table,
     FallbackModels,
+}
+
+#[derive(DeriveIden)]
+enum ExecutionEvents {
+    Table,
+    Type,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -117,10 +124,31 @@ impl MigrationTrait for Migration {
             AgentExecutions::Table,
             json_binary_null(AgentExecutions::UsageByModel),
         )
-        .await
+        .await?;
+        // The spend page counts fallbacks and breaker trips by day without a scan.
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_events_type_created")
+                    .table(ExecutionEvents::Table)
+                    .col(ExecutionEvents::Type)
+                    .col(ExecutionEvents::CreatedAt)
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name("idx_events_type_created")
+                    .table(ExecutionEvents::Table)
+                    .to_owned(),
+            )
+            .await?;
         drop(
             manager,
             AgentExecutions::Table,

@@ -12,6 +12,7 @@ mod models;
 mod projects;
 mod roles;
 mod run_page;
+mod spend;
 mod stream;
 mod tool_data;
 mod users;
