@@ -536,6 +536,30 @@ mod tests {
     }
 
     #[test]
+    fn breaker_settings_have_defaults_and_ranges() {
+        let runner = settings(&[]).map(|s| s.runner).expect("defaults");
+        assert_eq!(runner.breaker_failures, 5);
+        assert_eq!(runner.breaker_cooldown, Duration::from_secs(60));
+        let set = settings(&[
+            ("MODEL_BREAKER_FAILURES", "2"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "0"),
+        ])
+        .map(|s| s.runner)
+        .expect("valid");
+        assert_eq!(
+            (set.breaker_failures, set.breaker_cooldown),
+            (2, Duration::ZERO)
+        );
+        for (var, value) in [
+            ("MODEL_BREAKER_FAILURES", "0"),
+            ("MODEL_BREAKER_FAILURES", "many"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, value)]).err().map(|e| e.var), Some(var));
+        }
+    }
+
+    #[test]
     fn out_of_range_values_are_refused() {
         let err = settings(&[("AGENT_MAX_STEPS", "0")]).unwrap_err();
         assert_eq!(err.var, "AGENT_MAX_STEPS");
