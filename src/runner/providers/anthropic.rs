@@ -328,4 +328,47 @@ mod tests {
         );
         assert_eq!(make("http://h:1/v1/").endpoint, "http://h:1/v1/messages");
     }
+
+    #[test]
+    fn tool_ids_of_other_providers_are_made_acceptable() {
+        assert_eq!(tool_id("toolu_01A-b"), "toolu_01A-b");
+        assert_eq!(tool_id("call.abc:1/2"), "call_abc_1_2");
+        assert_eq!(tool_id(""), "call");
+    }
+
+    #[test]
+    fn a_cache_key_sets_three_breakpoints_and_none_without_it() {
+        let tool = |name: &str| ToolSpec {
+            name: name.into(),
+            description: "Looks up.".into(),
+            input_schema: json!({"type": "object"}),
+        };
+        let mut req = ChatRequest {
+            model: "claude-x".into(),
+            system: "Be brief.".into(),
+            messages: vec![
+                Message::User {
+                    content: "Look up a".into(),
+                },
+                Message::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![call("a")],
+                },
+                result("a"),
+            ],
+            tools: vec![tool("lookup"), tool("other")],
+            temperature: None,
+            max_tokens: None,
+            cache_key: None,
+        };
+        assert!(!request_body(&req).to_string().contains("cache_control"));
+        req.cache_key = Some("k".into());
+        let body = request_body(&req);
+        let mark = json!({"type": "ephemeral"});
+        assert_eq!(body["system"][0]["cache_control"], mark);
+        assert_eq!(body["tools"][1]["cache_control"], mark);
+        assert!(body["tools"][0].get("cache_control").is_none());
+        assert_eq!(body["messages"][2]["content"][0]["cache_control"], mark);
+        assert_eq!(body.to_string().matches("cache_control").count(), 3);
+    }
 }

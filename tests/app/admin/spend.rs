@@ -98,6 +98,24 @@ async fn the_spend_page_shows_cost_by_model_cache_savings_fallbacks_and_trips() 
             .iter()
             .any(|l| l.contains(",cache_savings,,,,0.900000"))
     );
+
+    // The agent page shows the cache hit rate; the execution page the split per model
+    let agent = rig.agent("video-head-001").await;
+    let page = viewer.get(&format!("/admin/agents/{}", agent.id)).await;
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("data-metric=\"cache-hit-rate\">99.9%"),
+        "1,000,000 of 1,001,000 prompt tokens were cached"
+    );
+    let page = viewer.get(&format!("/admin/executions/{}", run.id)).await;
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("000 cached · 0 cache write"),
+        "the tokens stat"
+    );
+    assert!(html.contains("anthropic/claude-haiku-4.5"));
+    assert!(html.contains("Fallback"));
+    assert!(html.contains("Circuit breaker open"));
 }
 
 #[tokio::test]

@@ -70,6 +70,14 @@ async fn each_routing_predicate_picks_its_model_and_the_snapshot_says_so(wire: W
             }
         };
         assert_eq!(snapshot["model"], model);
+        if let Some((rule, _)) = expected {
+            let viewer =
+                crate::admin::sign_in_as(&rig.app, aladdin::domain::users::Role::Viewer).await;
+            let page = viewer.get(&format!("/admin/executions/{}", run.id)).await;
+            let html = page.text().await.expect("html");
+            let said = format!("rule {} of modelRouting chose {model}", rule + 1);
+            assert!(html.contains(&said), "{said}");
+        }
         assert_eq!(rig.events_of(run.id, "start").await[0]["model"], model);
         let sent = rig.requests().last().cloned().expect("a request");
         let sent_model = sent["model"].as_str().unwrap_or_default().to_owned();
