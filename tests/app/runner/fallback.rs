@@ -274,3 +274,33 @@ fn close(actual: &Value, expected: f64) {
     let actual = actual.as_f64().expect("a number");
     assert!((actual - expected).abs() < 1e-12, "{actual} != {expected}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_falls_back_to_a_reachable_one() {
+    // Arrange: Anthropic direct points at a closed port; the fallback goes to OpenRouter
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let dead = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let rig = rig_with(Wire::OpenRouter, |o| {
+        o.var("ANTHROPIC_BASE_URL", dead)
+            .var("ANTHROPIC_API_KEY", "sk-ant-test")
+    })
+    .await;
+    rig.edit_agent("video-head-001", |a| {
+        a.model = Set("claude-sonnet-4-5".into());
+        a.fallback_models = Set(json!([{ "model": "openai/gpt-4o-mini" }]));
+    })
+    .await;
+    rig.agent_settings("video-head-001", json!({ "maxRetries": 0 }))
+        .await;
+    rig.fake.push(Reply::text("Reached."));
+
+    // Act
+    let run = rig.run("video-head-001", "Hello").await;
+
+    // Assert
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    let fallback = &rig.events_of(run.id, "fallback").await[0];
+    assert_eq!(fallback["reason"], "unreachable");
+    assert_eq!(rig.fake.request_count(), 1);
+}
