@@ -136,6 +136,12 @@ pub struct RunnerSettings {
     pub idle_timeout: Duration,
     /// `PROVIDER_CONNECT_TIMEOUT_MS`: connect timeout to providers (default 10000).
     pub connect_timeout: Duration,
+    /// `MODEL_BREAKER_FAILURES`: consecutive failed requests to a model (any run of this
+    /// instance) that open its circuit breaker (default 5, 1–1000).
+    pub breaker_failures: u32,
+    /// `MODEL_BREAKER_COOLDOWN_MS`: how long an open breaker skips its model before one run
+    /// probes it again (default 60000, 0–86400000).
+    pub breaker_cooldown: Duration,
 }
 
 /// Sandbox limits for custom tools.
@@ -237,6 +243,13 @@ impl Settings {
                     10_000,
                     1,
                     600_000,
+                )?),
+                breaker_failures: env.ranged("MODEL_BREAKER_FAILURES", 5, 1, 1000)?,
+                breaker_cooldown: Duration::from_millis(env.ranged(
+                    "MODEL_BREAKER_COOLDOWN_MS",
+                    60_000,
+                    0,
+                    86_400_000,
                 )?),
             },
             sandbox: SandboxSettings {
@@ -527,6 +540,30 @@ mod tests {
             err.to_string()
                 .starts_with("invalid value for AGENT_TIMEOUT")
         );
+    }
+
+    #[test]
+    fn breaker_settings_have_defaults_and_ranges() {
+        let runner = settings(&[]).map(|s| s.runner).expect("defaults");
+        assert_eq!(runner.breaker_failures, 5);
+        assert_eq!(runner.breaker_cooldown, Duration::from_secs(60));
+        let set = settings(&[
+            ("MODEL_BREAKER_FAILURES", "2"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "0"),
+        ])
+        .map(|s| s.runner)
+        .expect("valid");
+        assert_eq!(
+            (set.breaker_failures, set.breaker_cooldown),
+            (2, Duration::ZERO)
+        );
+        for (var, value) in [
+            ("MODEL_BREAKER_FAILURES", "0"),
+            ("MODEL_BREAKER_FAILURES", "many"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, value)]).err().map(|e| e.var), Some(var));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, json_value, relation};
-use super::departments::{DepartmentResponse, Departments};
+use super::departments::{DepartmentResponse, Departments, ModelEntry};
 use super::{Collection, Row};
 use super::{Relation, populate, relation_field};
 use crate::auth::current_user::CurrentUser;
@@ -62,6 +62,14 @@ pub static FIELDS: FieldMap = FieldMap {
             Scalar::Float,
         ),
         json("outputSchema", "output_schema"),
+        Field {
+            name: "fallbackModels",
+            kind: Kind::JsonArray {
+                column: "fallback_models",
+                key: "model",
+            },
+        },
+        json("modelRouting", "model_routing"),
         col(
             "performanceMetrics.totalExecutions",
             "total_executions",
@@ -136,6 +144,15 @@ pub struct ExecutionSettingsView {
     pub temperature: Option<f64>,
 }
 
+/// One `modelRouting` rule.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RoutingRuleView {
+    /// A `where` over `{promptLength, department, metadata.*}`.
+    pub when: Value,
+    /// The model picked when it matches.
+    pub model: String,
+}
+
 /// Read-only metrics, derived from atomic counters.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +202,10 @@ pub struct AgentResponse {
     pub output_schema: Option<Value>,
     /// Agents it may start with the `spawn_agents` tool (empty: the tool is not offered).
     pub spawnable_agents: Vec<SpawnableAgentEntry>,
+    /// Models tried in order when the model fails (empty: the department's list).
+    pub fallback_models: Vec<ModelEntry>,
+    /// Rules choosing the model of each run; the first match wins, else `model`.
+    pub model_routing: Vec<RoutingRuleView>,
     /// Read-only metrics.
     pub performance_metrics: AgentMetrics,
     /// Last finished run (RFC 3339).
@@ -225,6 +246,14 @@ impl AgentResponse {
                 temperature: settings.temperature,
             },
             output_schema: m.output_schema,
+            fallback_models: ModelEntry::list(&m.fallback_models),
+            model_routing: crate::domain::routing::stored_rules(&m.model_routing)
+                .into_iter()
+                .map(|r| RoutingRuleView {
+                    when: r.when,
+                    model: r.model,
+                })
+                .collect(),
             performance_metrics: AgentMetrics {
                 total_executions: total,
                 successful_executions: m.successful_executions,

@@ -40,7 +40,18 @@ pub static FIELDS: FieldMap = FieldMap {
         col("executionTime", "execution_time_ms", Scalar::Int),
         col("tokenUsage.inputTokens", "input_tokens", Scalar::Int),
         col("tokenUsage.outputTokens", "output_tokens", Scalar::Int),
+        col(
+            "tokenUsage.cacheReadTokens",
+            "cache_read_tokens",
+            Scalar::Int,
+        ),
+        col(
+            "tokenUsage.cacheWriteTokens",
+            "cache_write_tokens",
+            Scalar::Int,
+        ),
         col("tokenUsage.totalTokens", "total_tokens", Scalar::Int),
+        json("tokenUsage.byModel", "usage_by_model"),
         col("tokenUsage.estimatedCost", "estimated_cost", Scalar::Float),
         col("tokenUsage.costSource", "cost_source", Scalar::Text),
         col("error.message", "error_message", Scalar::Text),
@@ -91,16 +102,26 @@ pub struct Executions;
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
-    /// Input tokens reported by the provider.
+    /// Prompt tokens neither read from nor written to the provider's prompt cache.
     pub input_tokens: i64,
     /// Output tokens.
     pub output_tokens: i64,
-    /// Their sum.
+    /// Prompt tokens read from the cache (Anthropic `cache_read_input_tokens`, OpenAI
+    /// `prompt_tokens_details.cached_tokens`).
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`).
+    pub cache_write_tokens: i64,
+    /// Every token: input, output, cache reads and writes.
     pub total_tokens: i64,
     /// Cost in USD.
     pub estimated_cost: Option<f64>,
     /// Where the cost comes from (`provider` or `price_table`).
     pub cost_source: Option<String>,
+    /// The same figures per model that answered (a fallback makes several), keyed by
+    /// model id: `{calls, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
+    /// totalTokens, estimatedCost, costSource}`.
+    #[schema(value_type = Object)]
+    pub by_model: Value,
 }
 
 /// Tokens and cost of a run and all its descendants (children, their children …).
@@ -220,9 +241,15 @@ impl ExecutionResponse {
             token_usage: TokenUsage {
                 input_tokens: m.input_tokens,
                 output_tokens: m.output_tokens,
+                cache_read_tokens: m.cache_read_tokens,
+                cache_write_tokens: m.cache_write_tokens,
                 total_tokens: m.total_tokens,
                 estimated_cost: m.estimated_cost,
                 cost_source: m.cost_source.clone(),
+                by_model: m
+                    .usage_by_model
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Default::default())),
             },
             error: m.error_message.as_ref().map(|message| ExecutionError {
                 message: message.clone(),

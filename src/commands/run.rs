@@ -286,6 +286,29 @@ impl Printer {
                 writeln!(out, "\n[retry {attempt} in {delay_ms} ms] {reason}")?;
             }
             Event::Warning { message } => writeln!(out, "[warning] {message}")?,
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => {
+                self.streaming = false;
+                writeln!(out, "\n[fallback] {from_model} -> {to_model} ({reason})")?;
+            }
+            Event::Breaker {
+                model,
+                state,
+                failures,
+                cooldown_ms,
+            } => {
+                let what = match state.as_str() {
+                    "open" => format!(
+                        "open after {failures} failures in a row: skipped for {cooldown_ms} ms"
+                    ),
+                    "half_open" => "half-open: this run probes it".to_owned(),
+                    _ => "closed: the model answers again".to_owned(),
+                };
+                writeln!(out, "[breaker] {model} {what}")?;
+            }
             Event::Finish {
                 status,
                 output,
@@ -310,6 +333,21 @@ impl Printer {
                     "tokens: {} in · {} out · {} total · cost {cost} ({source})",
                     token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
                 )?;
+                if token_usage.cache_read_tokens + token_usage.cache_write_tokens > 0 {
+                    writeln!(
+                        out,
+                        "prompt cache: {} read · {} written",
+                        token_usage.cache_read_tokens, token_usage.cache_write_tokens
+                    )?;
+                }
+                if token_usage.by_model.len() > 1 {
+                    for (model, used) in &token_usage.by_model {
+                        let cost = used
+                            .estimated_cost
+                            .map_or_else(|| "unknown".to_owned(), |c| format!("${c:.6}"));
+                        writeln!(out, "  {model}: {} tokens · {cost}", used.total_tokens)?;
+                    }
+                }
             }
             Event::SubagentStart {
                 execution_id,
@@ -385,6 +423,12 @@ impl Printer {
             } => out.line(&format!(
                 "<= {agent_id} {status} (execution {execution_id})"
             )),
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => out.line(&format!("[fallback] {from_model} -> {to_model} ({reason})")),
+            Event::Breaker { model, state, .. } => out.line(&format!("[breaker] {model}: {state}")),
             Event::TextDelta { .. } | Event::Usage { .. } | Event::Status { .. } => Ok(()),
         }
     }

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::domain::agents::{AgentInput, spawnable_agents_json, tool_names_json};
-use crate::domain::now;
+use crate::domain::{now, routing};
 use crate::entities::{agents, departments};
 use crate::error::{AppError, AppResult};
 
@@ -71,6 +71,8 @@ fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel
     row.execution_settings = Set(input.execution_settings.to_json());
     row.output_schema = Set(input.output_schema);
     row.spawnable_agents = Set(spawnable_agents_json(&input.spawnable_agents));
+    row.fallback_models = Set(routing::models_json(&input.fallback_models));
+    row.model_routing = Set(routing::rules_json(&input.model_routing));
     row.updated_at = Set(now());
     row
 }

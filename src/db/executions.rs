@@ -381,6 +381,12 @@ pub struct Finished {
     pub input_tokens: i64,
     /// Generated tokens.
     pub output_tokens: i64,
+    /// Prompt tokens read from the cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: i64,
+    /// Usage and cost per model (`tokenUsage.byModel`), when a model answered.
+    pub usage_by_model: Option<Value>,
     /// Cost in USD.
     pub estimated_cost: Option<f64>,
     /// Where the cost comes from.
@@ -422,9 +428,17 @@ pub async fn finish(
         .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
         .col_expr(C::InputTokens, Expr::value(result.input_tokens))
         .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
+        .col_expr(C::CacheReadTokens, Expr::value(result.cache_read_tokens))
+        .col_expr(C::CacheWriteTokens, Expr::value(result.cache_write_tokens))
+        .col_expr(C::UsageByModel, Expr::value(result.usage_by_model.clone()))
         .col_expr(
             C::TotalTokens,
-            Expr::value(result.input_tokens + result.output_tokens),
+            Expr::value(
+                result.input_tokens
+                    + result.output_tokens
+                    + result.cache_read_tokens
+                    + result.cache_write_tokens,
+            ),
         )
         .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
         .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))

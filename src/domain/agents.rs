@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::fields::Fields;
+use super::routing::{self, RoutingRule};
 use crate::entities::agents::Model;
 use crate::error::AppError;
 
@@ -67,6 +68,10 @@ pub struct AgentInput {
     /// agentIds of the agents it may start with `spawn_agents` (their existence is checked
     /// against the database when the agent is written).
     pub spawnable_agents: Vec<String>,
+    /// Models tried in order when the model fails (empty: the department's).
+    pub fallback_models: Vec<String>,
+    /// Rules choosing the model per run; the first match wins.
+    pub model_routing: Vec<RoutingRule>,
 }
 
 impl AgentInput {
@@ -86,6 +91,8 @@ impl AgentInput {
         let execution_settings = execution_settings(&mut f);
         let output_schema = f.json_schema("outputSchema");
         let spawnable_agents = spawnable_agents(&mut f);
+        let fallback_models = routing::fallback_models(&mut f, "fallbackModels");
+        let model_routing = routing::model_routing(&mut f);
         f.finish()?;
         Ok(Self {
             agent_id,
@@ -101,6 +108,8 @@ impl AgentInput {
             execution_settings,
             output_schema,
             spawnable_agents,
+            fallback_models,
+            model_routing,
         })
     }
 }

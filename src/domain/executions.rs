@@ -80,6 +80,10 @@ pub mod codes {
     pub const AGENT_UNAVAILABLE: &str = "agent_unavailable";
     /// An unexpected internal error.
     pub const INTERNAL: &str = "internal";
+    /// The prompt did not fit the context window of the last model of the chain.
+    pub const CONTEXT_LENGTH: &str = "context_length";
+    /// Every model of the chain was skipped by its open circuit breaker.
+    pub const CIRCUIT_OPEN: &str = "circuit_open";
     /// A step of a chain failed (the message names the step and says why).
     pub const STEP_FAILED: &str = "step_failed";
 }

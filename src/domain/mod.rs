@@ -10,6 +10,7 @@ pub mod executions;
 pub mod fields;
 pub mod models;
 pub mod projects;
+pub mod routing;
 pub mod users;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};

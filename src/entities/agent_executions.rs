@@ -49,6 +49,10 @@ pub struct Model {
     pub chain_id: Option<i32>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub aggregate_usage: Option<Json>,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub usage_by_model: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

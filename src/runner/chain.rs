@@ -90,6 +90,11 @@ pub(crate) async fn run(
         Err(LoopError::Provider { error, .. }) => {
             Outcome::failed(Status::Failed, codes::INTERNAL, error.to_string())
         }
+        Err(LoopError::CircuitOpen { model, .. }) => Outcome::failed(
+            Status::Failed,
+            codes::INTERNAL,
+            format!("The model {model} is skipped by its open circuit breaker."),
+        ),
         Err(LoopError::Db(e)) => return Err(e),
     };
     family.settle(&mut log, why).await?;

@@ -115,6 +115,11 @@ pub(crate) async fn write(
         execution_time_ms: ending.execution_time_ms,
         input_tokens: to_i64(ending.usage.input_tokens),
         output_tokens: to_i64(ending.usage.output_tokens),
+        cache_read_tokens: to_i64(ending.usage.cache_read_tokens),
+        cache_write_tokens: to_i64(ending.usage.cache_write_tokens),
+        usage_by_model: Some(&ending.usage.by_model)
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_value(m).ok()),
         estimated_cost: ending.usage.estimated_cost,
         cost_source: ending.usage.cost_source,
         error_message: ending.error.as_ref().map(|f| f.message.clone()),

@@ -12,7 +12,10 @@
 //! `ARCHITECTURE.md`, "The run lifecycle": every numbered rule is implemented here.
 
 mod agent_loop;
+mod breaker;
+mod candidates;
 mod chain;
+mod context;
 mod control;
 mod error;
 pub mod event;
@@ -204,7 +207,13 @@ impl Runner {
             return Err(RunError::ProjectNotFound(project_id));
         }
         let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
-        let config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
+        let mut config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
+        let rules = crate::domain::routing::stored_rules(&agent.model_routing);
+        if !rules.is_empty() {
+            let slug = department.as_ref().map_or("", |d| d.slug.as_str());
+            let doc = crate::domain::routing::routing_document(prompt, slug, &ctx.metadata);
+            config.route(&rules, &doc);
+        }
         let (conversation_id, params) = (ctx.conversation(), ctx.params());
         let new = db::executions::NewExecution {
             agent_id: Some(agent.id),

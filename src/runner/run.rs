@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::Core;
 use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
+use super::candidates::Chain;
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
 use super::family::Family;
@@ -84,12 +85,22 @@ async fn run(
     }
 
     let loaded = loader::load(&core.db, &core.tools, &config).await?;
-    let route = core.router.resolve(&config.model);
+    let chain = Chain::build(
+        &core.db,
+        &core.router,
+        &config.model,
+        &config.fallback_models,
+    )
+    .await?;
+    let first_provider = chain
+        .as_ref()
+        .ok()
+        .map(|(c, _)| c.candidates[0].provider.name().to_owned());
     let mut opening = vec![
         Event::Start {
             agent_id: config.agent_id.clone(),
             model: config.model.clone(),
-            provider: route.as_ref().ok().map(|(p, _)| p.name().to_owned()),
+            provider: first_provider,
             tools: loaded.tools.names(),
             max_steps: config.max_steps,
             max_retries: config.max_retries,
@@ -102,9 +113,14 @@ async fn run(
     opening.extend(loaded.warnings.iter().map(|message| Event::Warning {
         message: message.clone(),
     }));
+    if let Ok((_, warnings)) = &chain {
+        opening.extend(warnings.iter().map(|message| Event::Warning {
+            message: message.clone(),
+        }));
+    }
     log.append_all(opening)?;
-    let (provider, model_id) = match route {
-        Ok(route) => route,
+    let chain = match chain {
+        Ok((chain, _)) => chain,
         Err(no_provider) => {
             let mut ending =
                 Ending::error(Status::Failed, codes::NO_PROVIDER, no_provider.to_string());
@@ -132,12 +148,14 @@ async fn run(
         content: row.prompt.clone(),
     });
     let request = ChatRequest {
-        model: model_id.clone(),
+        model: chain.candidates[0].id.clone(),
         system: system_prompt(&config, loaded.set_output.is_some()),
         messages,
         tools: loaded.tools.specs(),
         temperature: config.temperature,
         max_tokens: None,
+        // One cache key per agent: its runs share the system prompt and the tools.
+        cache_key: Some(format!("aladdin-agent-{}", config.agent_id)),
     };
     let tool_ctx = ToolContext {
         execution_id: row.id,
@@ -154,7 +172,7 @@ async fn run(
     let family = Family::new(core.clone(), row, control.clone(), deadline);
     let cx = LoopCx {
         core,
-        provider,
+        chain: &chain,
         tools: &loaded.tools,
         set_output: loaded.set_output.as_deref(),
         tool_ctx: &tool_ctx,
@@ -170,17 +188,23 @@ async fn run(
         Ok(outcome) => outcome,
         Err(LoopError::Stop(stop)) => stopped(stop, config.timeout_ms, deadline < own_deadline),
         Err(LoopError::Provider { error, attempts }) => {
-            provider_failed(&error, attempts, cx.provider.name())
+            let last = &chain.candidates[state.current];
+            provider_failed(&error, attempts, last.provider.name(), &last.model)
         }
+        Err(LoopError::CircuitOpen { model, remaining }) => circuit_open(&model, remaining),
         Err(LoopError::Db(e)) => return Err(e),
     };
     family.settle(&mut log, why).await?;
-    let usage = state
-        .meter
-        .token_usage(&core.db, &[&config.model, &model_id])
-        .await?;
-    if let (Some(cost), Some(source)) = (usage.estimated_cost, usage.cost_source.as_deref()) {
-        telemetry_metrics::record_run_cost(cx.provider.name(), &model_id, cost, source);
+    let usage = state.meter.summarize(|model| chain.price(model));
+    for (model, spent) in &usage.by_model {
+        let candidate = chain.candidates.iter().find(|c| &c.model == model);
+        if let (Some(c), Some(cost), Some(source)) = (
+            candidate,
+            spent.estimated_cost,
+            spent.cost_source.as_deref(),
+        ) {
+            telemetry_metrics::record_run_cost(c.provider.name(), &c.id, cost, source);
+        }
     }
     let mut aggregate = AggregateUsage::own(
         usage.input_tokens,
@@ -292,9 +316,23 @@ pub(crate) fn stopped(stop: Stop, timeout_ms: u64, parents_deadline: bool) -> Ou
     }
 }
 
-fn provider_failed(error: &ProviderError, attempts: u32, provider: &str) -> Outcome {
+fn circuit_open(model: &str, remaining: Duration) -> Outcome {
+    Outcome::Failed {
+        status: Status::Failed,
+        code: codes::CIRCUIT_OPEN,
+        message: format!(
+            "The model {model} is skipped after repeated failures (circuit breaker open for \
+             another {} s) and no fallback model is left.",
+            remaining.as_secs()
+        ),
+        details: Some(json!({"model": model, "retryInMs": remaining.as_millis() as u64})),
+    }
+}
+
+fn provider_failed(error: &ProviderError, attempts: u32, provider: &str, model: &str) -> Outcome {
     let code = match error {
         ProviderError::Http { status: 429, .. } => codes::RATE_LIMITED,
+        e if e.is_context_overflow() => codes::CONTEXT_LENGTH,
         _ => codes::PROVIDER_ERROR,
     };
     let status = match error {
@@ -311,6 +349,7 @@ fn provider_failed(error: &ProviderError, attempts: u32, provider: &str) -> Outc
         message,
         details: Some(json!({
             "provider": provider,
+            "model": model,
             "httpStatus": status,
             "kind": error.code(),
             "attempts": attempts,

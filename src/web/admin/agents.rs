@@ -30,6 +30,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("executionSettings.timeout", Kind::Text),
     ("executionSettings.temperature", Kind::Text),
     ("outputSchema", Kind::Text),
+    ("fallbackModels", Kind::Text),
+    ("modelRouting", Kind::Text),
 ];
 
 /// The agent list: searched by name, agentId and model.
@@ -152,7 +154,8 @@ impl Resource for Agents {
     const PLURAL: &'static str = "agents";
     const NAV: &'static str = "agents";
     const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
-    const JSON_FIELDS: &'static [&'static str] = &["outputSchema"];
+    const JSON_FIELDS: &'static [&'static str] =
+        &["outputSchema", "fallbackModels", "modelRouting"];
 
     fn label(row: &Model) -> String {
         row.name.clone()

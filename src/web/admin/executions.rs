@@ -195,6 +195,47 @@ impl ExecutionPage {
         }
     }
 
+    /// The routing rule that chose the model, in words.
+    fn routing(&self) -> Option<String> {
+        let routing = &self.run.agent_snapshot["routing"];
+        let model = routing["model"].as_str()?;
+        let rule = routing["rule"].as_u64().unwrap_or(0) + 1;
+        Some(format!("rule {rule} of modelRouting chose {model}"))
+    }
+
+    /// The fallback chain the run had.
+    fn fallbacks(&self) -> Vec<String> {
+        self.run.agent_snapshot["fallbackModels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `tokenUsage.byModel` as rows: model, calls, tokens, cost.
+    fn by_model(&self) -> Vec<(String, String, String, String)> {
+        let Some(serde_json::Value::Object(models)) = &self.run.usage_by_model else {
+            return Vec::new();
+        };
+        models
+            .iter()
+            .map(|(model, u)| {
+                let cost = u["estimatedCost"]
+                    .as_f64()
+                    .map_or_else(|| "—".to_owned(), |c| super::fmt::usd(&c));
+                (
+                    model.clone(),
+                    u["calls"].to_string(),
+                    super::fmt::int(&u["totalTokens"].as_i64().unwrap_or(0)),
+                    cost,
+                )
+            })
+            .collect()
+    }
+
     /// Where the cost figure comes from, in words.
     fn cost_source(&self) -> &'static str {
         match self.run.cost_source.as_deref() {

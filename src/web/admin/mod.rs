@@ -19,6 +19,7 @@ pub mod list;
 mod models;
 mod projects;
 mod run;
+mod spend;
 mod tool_data;
 mod users;
 
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(tool_data::configure)
         .configure(users::configure)
         .configure(run::configure)
+        .configure(spend::configure)
         .default_service(web::to(not_found));
 }
 

@@ -99,20 +99,53 @@ impl EventFragment {
         match event {
             Event::Usage {
                 step,
+                model,
                 input_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
                 output_tokens,
                 total_tokens,
                 cost,
             } => Self {
                 text: format!("Step {step}"),
+                label: model.clone().unwrap_or_default(),
                 figures: format!(
-                    "{} tokens ({} in · {} out){}",
+                    "{} tokens ({} in{} · {} out){}",
                     count(*total_tokens),
                     count(*input_tokens),
+                    cache_figures(*cache_read_tokens, *cache_write_tokens),
                     count(*output_tokens),
                     cost.map(|c| format!(" · {}", fmt::usd(&c)))
                         .unwrap_or_default()
                 ),
+                ..base
+            },
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => Self {
+                text: format!("{from_model} → {to_model}"),
+                label: reason.clone(),
+                ..base
+            },
+            Event::Breaker {
+                model,
+                state,
+                failures,
+                cooldown_ms,
+            } => Self {
+                text: model.clone(),
+                label: state.clone(),
+                figures: if state == "open" {
+                    format!(
+                        "{failures} failures in a row · skipped for {}",
+                        fmt::duration_ms(&i64::try_from(*cooldown_ms).unwrap_or(i64::MAX))
+                    )
+                } else {
+                    String::new()
+                },
+                failed: state == "open",
                 ..base
             },
             Event::Retry {
@@ -240,6 +273,18 @@ fn pretty(value: &Value) -> String {
 
 fn count(n: u64) -> String {
     fmt::int(&i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// ` · 1,200 cached · 300 cache write`, or nothing without cache traffic.
+fn cache_figures(read: u64, write: u64) -> String {
+    let mut out = String::new();
+    if read > 0 {
+        out.push_str(&format!(" · {} cached", count(read)));
+    }
+    if write > 0 {
+        out.push_str(&format!(" · {} cache write", count(write)));
+    }
+    out
 }
 
 fn figures(tokens: u64, cost: Option<f64>) -> String {

@@ -182,11 +182,14 @@ impl Tally {
             Event::Usage {
                 step,
                 input_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
                 output_tokens,
                 cost,
                 ..
             } => {
-                self.input += input_tokens;
+                // The footer's "in" is every prompt token, cached or not.
+                self.input += input_tokens + cache_read_tokens + cache_write_tokens;
                 self.output += output_tokens;
                 self.steps = self.steps.max(*step);
                 match cost {
@@ -232,7 +235,11 @@ impl Tally {
         UsageView {
             tokens: fmt::int(&signed(token_usage.total_tokens)),
             split: split(
-                signed(token_usage.input_tokens),
+                signed(
+                    token_usage.input_tokens
+                        + token_usage.cache_read_tokens
+                        + token_usage.cache_write_tokens,
+                ),
                 signed(token_usage.output_tokens),
             ),
             cost: total_cost.map_or_else(|| "not priced".to_owned(), |c| fmt::usd(&c)),

@@ -307,3 +307,59 @@ async fn the_team_picker_saves_the_agents_it_may_spawn_and_refuses_unknown_ones(
         serde_json::json!([{"agentId": "dialogue-writer-001"}, {"agentId": "world-builder-001"}])
     );
 }
+
+#[tokio::test]
+async fn fallback_models_and_routing_rules_are_saved_from_the_form_and_bad_rules_shown() {
+    // Arrange
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    let editor = sign_in_as(&app, Role::Editor).await;
+    let department = db::departments::find_by_slug(&app.db, "story")
+        .await
+        .expect("query")
+        .expect("demo department");
+    let mut form = valid_agent(&department.id.to_string());
+    form.push((
+        "fallbackModels",
+        "[{\"model\": \"openai/gpt-4o-mini\"}]".into(),
+    ));
+    form.push((
+        "modelRouting",
+        "[{\"when\": {\"promptLength\": {\"longest\": 3}}, \"model\": \"m\"}]".into(),
+    ));
+
+    // Act: a bad operator
+    let refused = editor.post("/admin/agents", &fields(&form)).await;
+
+    // Assert: shown at the field, with the operator named
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains("id=\"modelRouting-err\">Invalid operator"),
+        "{html}"
+    );
+    assert!(html.contains("longest"));
+
+    // Act: a good rule
+    form.pop();
+    form.push((
+        "modelRouting",
+        "[{\"when\": {\"metadata.tier\": {\"equals\": \"free\"}}, \"model\": \"openai/gpt-4o-mini\"}]"
+            .into(),
+    ));
+    let saved = editor.post("/admin/agents", &fields(&form)).await;
+
+    // Assert
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let agent = db::agents::find_by_agent_id(&app.db, "plot-doctor-001")
+        .await
+        .expect("query")
+        .expect("created");
+    assert_eq!(
+        agent.fallback_models,
+        serde_json::json!([{"model": "openai/gpt-4o-mini"}])
+    );
+    assert_eq!(
+        agent.model_routing[0]["when"]["metadata.tier"]["equals"],
+        "free"
+    );
+}

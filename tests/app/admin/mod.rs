@@ -13,6 +13,7 @@ mod models;
 mod projects;
 mod roles;
 mod run_page;
+mod spend;
 mod stream;
 mod tool_data;
 mod tree;

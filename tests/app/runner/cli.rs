@@ -432,3 +432,40 @@ async fn a_bad_setting_is_one_line_naming_it_and_exit_2_before_the_database_is_t
     );
     assert!(db_dir.join("aladdin.db").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_fallbacks_and_prompt_cache_figures() {
+    // Arrange: the demo pacing analyst falls back from Gemini to Haiku
+    let (url, _guard, fake) = prepared().await;
+    fake.push(Reply::status(
+        400,
+        "This endpoint's maximum context length is 1048576 tokens. However, you requested about 2000000 tokens.",
+    ));
+    fake.push(Reply::text("Paced.").with_usage(100, 20).with_cache(500, 0));
+
+    // Act
+    let output = aladdin(
+        &url,
+        Some(&fake),
+        &["run", "scene-pacing-analyst-001", "Check the pacing"],
+    )
+    .await;
+
+    // Assert
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "[fallback] google/gemini-2.5-flash -> anthropic/claude-haiku-4.5 (context_length)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("prompt cache: 500 read · 0 written"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tokens: 100 in · 20 out · 620 total"),
+        "{stdout}"
+    );
+}

@@ -3,11 +3,15 @@
 
 pub mod support;
 
+mod breaker;
+mod caching;
 mod chain;
 mod cli;
 mod conversation;
+mod fallback;
 mod faults;
 mod recovery;
+mod routing;
 mod statuses;
 mod stream;
 mod swarm;
