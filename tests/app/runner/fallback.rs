@@ -277,10 +277,10 @@ fn close(actual: &Value, expected: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_provider_falls_back_to_a_reachable_one() {
-    // Arrange: Anthropic direct points at a closed port; the fallback goes to OpenRouter
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let dead = format!("http://{}", closed.local_addr().expect("address"));
-    drop(closed);
+    // Arrange: Anthropic direct points at port 1, where nothing listens (a port freed by
+    // this test could be taken by another test's server before the run connects); the
+    // fallback goes to OpenRouter
+    let dead = "http://127.0.0.1:1".to_owned();
     let rig = rig_with(Wire::OpenRouter, |o| {
         o.var("ANTHROPIC_BASE_URL", dead)
             .var("ANTHROPIC_API_KEY", "sk-ant-test")
