@@ -151,6 +151,7 @@ async fn overhead_per_child() {
     let (runner, db, dir) = prepared(&fake).await;
     let mut per_child = Vec::new();
     let mut raw = Vec::new();
+    let mut single = Vec::new();
     for run in 0..RUNS + 2 {
         for n in 0..SEQUENTIAL {
             fake.push(spawn(format!("s{n}"), 1));
@@ -170,6 +171,9 @@ async fn overhead_per_child() {
         if run < 2 {
             continue; // warm-up
         }
+        fake.push(Reply::text("alone").with_usage(50, 5));
+        let (one_wall, one_inside) = timed_run(&runner, &db).await;
+        single.push(one_wall.saturating_sub(one_inside).as_secs_f64() * 1e3);
         let spawning = wall.saturating_sub(inside).as_secs_f64() * 1e3;
         let baseline = base_wall.saturating_sub(base_inside).as_secs_f64() * 1e3;
         per_child.push((spawning - baseline) / SEQUENTIAL as f64);
@@ -190,5 +194,9 @@ async fn overhead_per_child() {
     println!(
         "    per spawn step of the parent, child included, provider time excluded: median {:.3} ms",
         median(raw)
+    );
+    println!(
+        "    for comparison, a whole top-level run of one model call, provider time excluded (queue, claim, run, finish): median {:.3} ms",
+        median(single)
     );
 }

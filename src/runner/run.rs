@@ -143,7 +143,12 @@ async fn run(
         Some(id) => db::projects::find_by_id(&core.db, id).await?,
         None => None,
     };
-    let mut messages = history(core, row).await?;
+    // A child always starts a conversation of its own: it has no history to read.
+    let mut messages = if row.depth > 0 {
+        Vec::new()
+    } else {
+        history(core, row).await?
+    };
     messages.push(Message::User {
         content: row.prompt.clone(),
     });

@@ -447,7 +447,7 @@ fn run_paths(paths: &mut Map<String, Value>) {
     let mut stream_responses = responses(&[], &[401, 404]);
     stream_responses["200"] = json!({"description": "The event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}});
     paths.insert("/api/agent-executions/{id}/events".into(), json!({"get": operation("Runs", "Follow a run (SSE)",
-        "Server-sent events: JSON data, the event's sequence number as its id and its type (`start`, `text`, `text_delta`, `tool_call`, `tool_result`, `usage` (with `cacheReadTokens`/`cacheWriteTokens` and the `model`), `retry`, `fallback` (`fromModel`, `toModel`, `reason`), `breaker` (`model`, `state`: `open`/`half_open`/`closed`), `warning`, `status`, …; the last is a `status` with a final status) as its name. Resumes after `Last-Event-ID` or `?after=N`; a finished run sends its history and the stream ends. Idle streams get keep-alive comments. Any user.",
+        "Server-sent events: JSON data, the event's sequence number as its id and its type (`start`, `text`, `text_delta`, `tool_call`, `tool_result`, `usage` (with `cacheReadTokens`/`cacheWriteTokens` and the `model`), `retry`, `fallback` (`fromModel`, `toModel`, `reason`), `breaker` (`model`, `state`: `open`/`half_open`/`closed`), `subagent_start`, `subagent_finish`, `warning`, `status`, …; the last is a `status` with a final status) as its name. Resumes after `Last-Event-ID` or `?after=N`; a finished run sends its history and the stream ends. Idle streams get keep-alive comments. Any user.",
         vec![param("id"), json!({"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}), json!({"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}})],
         None,
         stream_responses)}));
