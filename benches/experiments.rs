@@ -125,7 +125,7 @@ fn new_execution(
     i: usize,
 ) -> db::executions::NewExecution {
     db::executions::NewExecution {
-        agent_id: agent.id,
+        agent_id: Some(agent.id),
         agent_slug: agent.agent_id.clone(),
         department_id: Some(agent.department_id),
         project_id: None,
@@ -137,6 +137,8 @@ fn new_execution(
         max_retries: 3,
         agent_snapshot: json!({"model": "m", "instructionsPrompt": "p", "temperature": 0.7}),
         created_by: None,
+        depth: 0,
+        chain_id: None,
     }
 }
 

@@ -214,6 +214,7 @@ async fn same_requests(db: &DatabaseConnection, model: &str) -> Vec<ChatRequest>
             tools: tools.clone(),
             temperature: Some(0.6),
             max_tokens: None,
+            cache_key: None,
         });
         let id = format!("call_{n}");
         messages.push(Message::Assistant {

@@ -131,6 +131,7 @@ fn main() -> anyhow::Result<()> {
                 input_tokens: 100,
                 output_tokens: 20,
                 cost: None,
+                ..FakeUsage::default()
             }),
             truncated: false,
         };

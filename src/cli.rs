@@ -1,4 +1,4 @@
-//! The command line: `aladdin [serve] | migrate | create-user | seed | run`.
+//! The command line: `aladdin [serve] | migrate | create-user | seed | run | run-chain`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -35,9 +35,28 @@ pub enum Command {
     },
     /// Insert the demo data that is missing (idempotent: a second run changes nothing).
     Seed,
-    /// Run an agent once through the runner and stream its events to the terminal.
-    /// Exits 0 when the run completed, 1 otherwise (with the error on stderr).
+    /// Run an agent once through the runner and stream its events to the terminal, the
+    /// agents it spawns indented under it. Exits 0 when the run completed, 1 otherwise (with
+    /// the error on stderr).
     Run(RunArgs),
+    /// Run a chain once (its steps in order) and stream its events and its steps' to the
+    /// terminal. Exits 0 when the chain completed, 1 otherwise (with the error on stderr).
+    RunChain(RunChainArgs),
+}
+
+/// Arguments of `aladdin run-chain`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunChainArgs {
+    /// The chain's chainId.
+    pub chain_id: String,
+    /// The prompt (the chain's `{{input}}`).
+    pub prompt: String,
+    /// The project the tools work on (slug or id).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Print one JSON event per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `aladdin run`.

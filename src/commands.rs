@@ -47,6 +47,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run_agent(settings, args).await,
+        Command::RunChain(args) => run::run_chain(settings, args).await,
     }
 }
 

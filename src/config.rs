@@ -127,10 +127,21 @@ pub struct RunnerSettings {
     pub max_steps: u32,
     /// `RUNNER_CONCURRENCY`: executions run at once by this instance (default 16).
     pub concurrency: usize,
+    /// `AGENT_MAX_FANOUT`: most children one `spawn_agents` call may start (default 8).
+    pub max_fanout: usize,
+    /// `AGENT_MAX_DEPTH`: deepest level a spawned child may run at; top-level runs are at
+    /// depth 0 (default 3).
+    pub max_depth: i32,
     /// `PROVIDER_IDLE_TIMEOUT_MS`: longest silence inside a provider stream (default 60000).
     pub idle_timeout: Duration,
     /// `PROVIDER_CONNECT_TIMEOUT_MS`: connect timeout to providers (default 10000).
     pub connect_timeout: Duration,
+    /// `MODEL_BREAKER_FAILURES`: consecutive failed requests to a model (any run of this
+    /// instance) that open its circuit breaker (default 5, 1–1000).
+    pub breaker_failures: u32,
+    /// `MODEL_BREAKER_COOLDOWN_MS`: how long an open breaker skips its model before one run
+    /// probes it again (default 60000, 0–86400000).
+    pub breaker_cooldown: Duration,
 }
 
 /// Sandbox limits for custom tools.
@@ -219,6 +230,8 @@ impl Settings {
                 )?),
                 max_steps: env.ranged("AGENT_MAX_STEPS", 20, 1, 100)?,
                 concurrency: env.ranged("RUNNER_CONCURRENCY", 16, 1, 10_000)?,
+                max_fanout: env.ranged("AGENT_MAX_FANOUT", 8, 1, 100)?,
+                max_depth: env.ranged("AGENT_MAX_DEPTH", 3, 0, 10)?,
                 idle_timeout: Duration::from_millis(env.ranged(
                     "PROVIDER_IDLE_TIMEOUT_MS",
                     60_000,
@@ -230,6 +243,13 @@ impl Settings {
                     10_000,
                     1,
                     600_000,
+                )?),
+                breaker_failures: env.ranged("MODEL_BREAKER_FAILURES", 5, 1, 1000)?,
+                breaker_cooldown: Duration::from_millis(env.ranged(
+                    "MODEL_BREAKER_COOLDOWN_MS",
+                    60_000,
+                    0,
+                    86_400_000,
                 )?),
             },
             sandbox: SandboxSettings {
@@ -523,9 +543,39 @@ mod tests {
     }
 
     #[test]
+    fn breaker_settings_have_defaults_and_ranges() {
+        let runner = settings(&[]).map(|s| s.runner).expect("defaults");
+        assert_eq!(runner.breaker_failures, 5);
+        assert_eq!(runner.breaker_cooldown, Duration::from_secs(60));
+        let set = settings(&[
+            ("MODEL_BREAKER_FAILURES", "2"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "0"),
+        ])
+        .map(|s| s.runner)
+        .expect("valid");
+        assert_eq!(
+            (set.breaker_failures, set.breaker_cooldown),
+            (2, Duration::ZERO)
+        );
+        for (var, value) in [
+            ("MODEL_BREAKER_FAILURES", "0"),
+            ("MODEL_BREAKER_FAILURES", "many"),
+            ("MODEL_BREAKER_COOLDOWN_MS", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, value)]).err().map(|e| e.var), Some(var));
+        }
+    }
+
+    #[test]
     fn out_of_range_values_are_refused() {
         let err = settings(&[("AGENT_MAX_STEPS", "0")]).unwrap_err();
         assert_eq!(err.var, "AGENT_MAX_STEPS");
+        let err = settings(&[("AGENT_MAX_FANOUT", "0")]).unwrap_err();
+        assert_eq!(err.var, "AGENT_MAX_FANOUT");
+        let err = settings(&[("AGENT_MAX_DEPTH", "eleven")]).unwrap_err();
+        assert_eq!(err.var, "AGENT_MAX_DEPTH");
+        let s = settings(&[]).expect("defaults");
+        assert_eq!((s.runner.max_fanout, s.runner.max_depth), (8, 3));
     }
 
     #[test]

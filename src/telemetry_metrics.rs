@@ -7,9 +7,11 @@
 //! | `aladdin_executions` | gauge | `status` | read from the database at scrape time |
 //! | `aladdin_execution_queue_depth` | gauge | | pending executions, at scrape time |
 //! | `aladdin_provider_request_duration_seconds` | histogram | `provider`, `model` | runner, [`record_provider_call`] (successful calls) |
-//! | `aladdin_provider_tokens_total` | counter | `provider`, `model`, `kind` (`input`/`output`) | runner, [`record_provider_call`] |
+//! | `aladdin_provider_tokens_total` | counter | `provider`, `model`, `kind` (`input`/`output`/`cache_read`/`cache_write`) | runner, [`record_provider_call`] |
 //! | `aladdin_provider_cost_usd` | gauge (running total) | `provider`, `model`, `source` | runner, [`record_run_cost`], once per finished run |
 //! | `aladdin_provider_errors_total` | counter | `provider`, `model`, `kind` | runner, [`record_provider_error`] |
+//! | `aladdin_model_fallbacks_total` | counter | `from_model`, `to_model`, `reason` | runner, [`record_fallback`] |
+//! | `aladdin_model_breaker_trips_total` | counter | `model` | runner, [`record_breaker_trip`] |
 //! | `aladdin_tool_calls_total` | counter | `tool`, `outcome` (`ok`/`error`) | runner, [`record_tool_call`] |
 //! | `aladdin_tool_call_duration_seconds` | histogram | `tool` | runner, [`record_tool_call`] |
 //!
@@ -43,6 +45,10 @@ pub mod names {
     pub const PROVIDER_COST: &str = "aladdin_provider_cost_usd";
     /// Provider errors by kind (`rate_limited`, `server`, `timeout`, `client`, …).
     pub const PROVIDER_ERRORS: &str = "aladdin_provider_errors_total";
+    /// Steps moved to a fallback model, by reason.
+    pub const FALLBACKS: &str = "aladdin_model_fallbacks_total";
+    /// Circuit breakers opened, by model.
+    pub const BREAKER_TRIPS: &str = "aladdin_model_breaker_trips_total";
     /// Custom tool calls by outcome.
     pub const TOOL_CALLS: &str = "aladdin_tool_calls_total";
     /// Custom tool call duration.
@@ -94,6 +100,8 @@ fn describe() {
         "Running total cost in USD (provider-reported or from the price table)."
     );
     describe_counter!(names::PROVIDER_ERRORS, "Provider errors by kind.");
+    describe_counter!(names::FALLBACKS, "Steps moved to a fallback model.");
+    describe_counter!(names::BREAKER_TRIPS, "Model circuit breakers opened.");
     describe_counter!(names::TOOL_CALLS, "Custom tool calls by outcome.");
     describe_histogram!(
         names::TOOL_DURATION,
@@ -110,21 +118,44 @@ pub fn record_http(method: &str, route: &str, status: u16, duration: Duration) {
         .record(duration.as_secs_f64());
 }
 
+/// Tokens of one provider request, by kind (the prompt kinds do not overlap).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallTokens {
+    /// Uncached prompt tokens.
+    pub input: u64,
+    /// Generated tokens.
+    pub output: u64,
+    /// Prompt tokens read from the cache.
+    pub cache_read: u64,
+    /// Prompt tokens written to the cache.
+    pub cache_write: u64,
+}
+
 /// Records one successful provider request: latency and tokens.
-pub fn record_provider_call(
-    provider: &str,
-    model: &str,
-    duration: Duration,
-    input_tokens: u64,
-    output_tokens: u64,
-) {
+pub fn record_provider_call(provider: &str, model: &str, duration: Duration, tokens: CallTokens) {
     let (p, m) = (provider.to_owned(), model.to_owned());
     metrics::histogram!(names::PROVIDER_DURATION, "provider" => p.clone(), "model" => m.clone())
         .record(duration.as_secs_f64());
-    metrics::counter!(names::PROVIDER_TOKENS, "provider" => p.clone(), "model" => m.clone(), "kind" => "input")
-        .increment(input_tokens);
-    metrics::counter!(names::PROVIDER_TOKENS, "provider" => p, "model" => m, "kind" => "output")
-        .increment(output_tokens);
+    for (kind, n) in [
+        ("input", tokens.input),
+        ("output", tokens.output),
+        ("cache_read", tokens.cache_read),
+        ("cache_write", tokens.cache_write),
+    ] {
+        metrics::counter!(names::PROVIDER_TOKENS, "provider" => p.clone(), "model" => m.clone(), "kind" => kind)
+            .increment(n);
+    }
+}
+
+/// Records a step moved to a fallback model.
+pub fn record_fallback(from_model: &str, to_model: &str, reason: &str) {
+    metrics::counter!(names::FALLBACKS, "from_model" => from_model.to_owned(), "to_model" => to_model.to_owned(), "reason" => reason.to_owned())
+        .increment(1);
+}
+
+/// Records a model's circuit breaker opening.
+pub fn record_breaker_trip(model: &str) {
+    metrics::counter!(names::BREAKER_TRIPS, "model" => model.to_owned()).increment(1);
 }
 
 /// Adds a finished run's cost to the running total (`source`: `provider` or `price_table`,

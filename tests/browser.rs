@@ -390,3 +390,279 @@ async fn a_run_streams_into_the_run_page_and_another_is_cancelled() {
     screenshot(&browser, "run-cancelled").await;
     browser.close().await.expect("the session closes");
 }
+
+/// Lets `head` spawn `children` (as an editor would in its form).
+async fn allow_spawning(app: &TestApp, head: &str, children: &[&str]) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let agent = aladdin::db::agents::find_by_agent_id(&app.db, head)
+        .await
+        .expect("query")
+        .expect("the demo head");
+    let ids: Vec<String> = children.iter().map(|c| (*c).to_owned()).collect();
+    let mut row: aladdin::entities::agents::ActiveModel = agent.into();
+    row.spawnable_agents = Set(aladdin::domain::agents::spawnable_agents_json(&ids));
+    row.update(&app.db).await.expect("spawnable agents set");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_spawning_three_specialists_is_watched_live_as_a_tree() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: the story head may spawn three specialists; it calls spawn_agents, each child
+    // answers slowly in chunks, then the head sums up
+    let children = [
+        (
+            "world-builder-001",
+            "Build the world of the episode",
+            "Islands adrift on a sea of glass.",
+        ),
+        (
+            "character-designer-001",
+            "Design the cast of the episode",
+            "A cartographer who cannot read maps.",
+        ),
+        (
+            "dialogue-writer-001",
+            "Write the opening lines",
+            "KIRA: We sail at dawn, or never.",
+        ),
+    ];
+    let fake = FakeLlm::start().await;
+    let agents: Vec<Value> = children
+        .iter()
+        .map(|(agent, prompt, _)| json!({"agentId": agent, "prompt": prompt}))
+        .collect();
+    fake.push(
+        Reply::tool_call("call_team", "spawn_agents", json!({"agents": agents}))
+            .with_usage(300, 40)
+            .delayed(Duration::from_millis(300)),
+    );
+    for (_, prompt, answer) in children {
+        fake.push_for(
+            prompt,
+            Reply::text_in_chunks(answer, 8)
+                .with_usage(120, 30)
+                .delayed(Duration::from_millis(2500)),
+        );
+    }
+    fake.push(Reply::text("The team delivered: world, cast and first lines.").with_usage(500, 20));
+    let app = start_app(&fake).await;
+    allow_spawning(&app, "story-head-001", &children.map(|c| c.0)).await;
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+
+    // Act: run the head from its run page
+    browser
+        .goto(&app.url("/admin/agents/story-head-001/run"))
+        .await
+        .expect("run page");
+    run_prompt(&browser, "Plan the episode").await;
+
+    // Assert: a card per child appears in the head's transcript while it runs, each following
+    // its own stream
+    until(
+        &browser,
+        "three sub-run cards in the head's transcript",
+        "document.querySelectorAll('#events > details.subrun[id$=\"-card\"]').length === 3",
+    )
+    .await;
+    let agents_shown = js(
+        &browser,
+        "[...document.querySelectorAll('#events > details.subrun .subrun-agent')].map(e => e.textContent).join(',')",
+    )
+    .await;
+    assert_eq!(
+        agents_shown.as_str().unwrap_or_default(),
+        "world-builder-001,character-designer-001,dialogue-writer-001",
+        "the cards come in the order asked"
+    );
+    screenshot(&browser, "tree-live").await;
+    for (_, _, answer) in children {
+        until(
+            &browser,
+            &format!("a card streams its own answer: {answer}"),
+            &format!(
+                "[...document.querySelectorAll('details.subrun')].some(c => \
+                   c.querySelector('.events').textContent.includes({answer:?}) && \
+                   c.querySelector('[id$=\"-run-status\"]').textContent.trim() === 'completed')"
+            ),
+        )
+        .await;
+    }
+    until(
+        &browser,
+        "the head completes with its summary",
+        "document.querySelector('#run-status').textContent.trim() === 'completed' && \
+         document.querySelector('#events').textContent.includes('The team delivered')",
+    )
+    .await;
+    assert_eq!(
+        js(
+            &browser,
+            "[...document.querySelectorAll('details.subrun')] \
+               .map(c => c.textContent.split('Islands adrift').length - 1).reduce((a, b) => a + b, 0)"
+        )
+        .await,
+        json!(1),
+        "a child's text shows once among the cards (not also in a sibling's)"
+    );
+    screenshot(&browser, "tree-finished").await;
+
+    // The finished head's page shows the same tree from the database.
+    let head = js(
+        &browser,
+        "document.querySelector('#run-panel').dataset.runId",
+    )
+    .await;
+    let head = head.as_str().unwrap_or_default().to_owned();
+    browser
+        .goto(&app.url(&format!("/admin/executions/{head}")))
+        .await
+        .expect("execution page");
+    until(
+        &browser,
+        "three sub-runs on the execution page",
+        "document.querySelectorAll('#subruns details.subrun').length === 3",
+    )
+    .await;
+    screenshot(&browser, "tree-execution-page").await;
+
+    // The chain editor, for a look.
+    browser
+        .goto(&app.url("/admin/agent-chains"))
+        .await
+        .expect("chains");
+    screenshot(&browser, "chains-list").await;
+    browser
+        .find(Locator::Css("a.cell-main"))
+        .await
+        .expect("the demo chain")
+        .click()
+        .await
+        .expect("clicks");
+    until(
+        &browser,
+        "the chain editor",
+        "!!document.querySelector('#chain-steps')",
+    )
+    .await;
+    screenshot(&browser, "chain-editor").await;
+    js(
+        &browser,
+        "document.querySelector('button[value=\"add-group\"]').scrollIntoView({block: 'center'}) || true",
+    )
+    .await;
+    browser
+        .find(Locator::Css("button[value=\"add-group\"]"))
+        .await
+        .expect("Add a parallel group")
+        .click()
+        .await
+        .expect("clicks");
+    until(
+        &browser,
+        "htmx adds a parallel group in place",
+        "document.querySelectorAll('#chain-steps .chain-step').length === 5 && \
+         !!document.querySelector('[name=\"steps.4.parallel.1.agentId\"]')",
+    )
+    .await;
+    screenshot(&browser, "chain-editor-group-added").await;
+    // Enter in a field saves (the form's default button), never a step button: here the new
+    // group's empty agents are refused at their fields, the rest kept.
+    browser
+        .find(Locator::Css("#f-name"))
+        .await
+        .expect("the name field")
+        .send_keys("\u{E007}")
+        .await
+        .expect("presses Enter");
+    until(
+        &browser,
+        "Enter submits the form, which is refused at the new group's fields",
+        "!!document.querySelector('.alert-error') && \
+         !!document.getElementById('steps.4.parallel.0.agentId-err') && \
+         document.querySelectorAll('#chain-steps .chain-step').length === 5",
+    )
+    .await;
+    screenshot(&browser, "chain-editor-errors").await;
+    browser.close().await.expect("the session closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_sub_runs_share_a_few_connections_and_all_show_their_answers() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: five children, each slow to answer, so that two of them must wait for a
+    // connection while the first three stream
+    let children = [
+        ("world-builder-001", "Part one of the plan"),
+        ("character-designer-001", "Part two of the plan"),
+        ("dialogue-writer-001", "Part three of the plan"),
+        ("scene-pacing-analyst-001", "Part four of the plan"),
+        ("audio-head-001", "Part five of the plan"),
+    ];
+    let fake = FakeLlm::start().await;
+    let agents: Vec<Value> = children
+        .iter()
+        .map(|(agent, prompt)| json!({"agentId": agent, "prompt": prompt}))
+        .collect();
+    fake.push(Reply::tool_call(
+        "call_five",
+        "spawn_agents",
+        json!({"agents": agents}),
+    ));
+    for (n, (_, prompt)) in children.iter().enumerate() {
+        fake.push_for(
+            *prompt,
+            Reply::text(format!("Answer number {}.", n + 1)).delayed(Duration::from_secs(4)),
+        );
+    }
+    fake.push(Reply::text("All five parts are in."));
+    let app = start_app(&fake).await;
+    allow_spawning(&app, "story-head-001", &children.map(|c| c.0)).await;
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+    browser
+        .goto(&app.url("/admin/agents/story-head-001/run"))
+        .await
+        .expect("run page");
+
+    // Act
+    run_prompt(&browser, "Plan in five parts").await;
+
+    // Assert: three cards stream, two wait (closed) for a free connection
+    until(
+        &browser,
+        "five cards, two of them waiting",
+        "document.querySelectorAll('#events > details.subrun').length === 5 && \
+         document.querySelectorAll('#events > details.subrun.is-waiting:not([open])').length === 2 && \
+         document.querySelectorAll('.subrun-body[sse-connect]').length === 3",
+    )
+    .await;
+    screenshot(&browser, "tree-five-waiting").await;
+    // Every card ends up with its own answer and the head completes
+    for n in 1..=5 {
+        until(
+            &browser,
+            &format!("card {n} shows its answer"),
+            &format!(
+                "[...document.querySelectorAll('#events > details.subrun')].some(c => \
+                   c.querySelector('.events').textContent.includes('Answer number {n}.') && \
+                   c.querySelector('[id$=\"-run-status\"]').textContent.trim() === 'completed')"
+            ),
+        )
+        .await;
+    }
+    until(
+        &browser,
+        "the head completes",
+        "document.querySelector('#run-status').textContent.trim() === 'completed' && \
+         !document.querySelector('details.subrun.is-waiting')",
+    )
+    .await;
+    browser.close().await.expect("the session closes");
+}

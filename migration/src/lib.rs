@@ -16,6 +16,7 @@ mod m20261123_000008_create_tool_documents;
 mod m20261124_000009_list_order_indexes;
 mod m20261204_000010_create_agent_chains;
 mod m20261204_000011_multi_agent;
+mod m20261204_000012_cost_resilience;
 mod m20261204_000015_versions_experiments;
 
 /// Runs every migration in order.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_list_order_indexes::Migration),
             Box::new(m20261204_000010_create_agent_chains::Migration),
             Box::new(m20261204_000011_multi_agent::Migration),
+            Box::new(m20261204_000012_cost_resilience::Migration),
             Box::new(m20261204_000015_versions_experiments::Migration),
         ]
     }

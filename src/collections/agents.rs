@@ -9,12 +9,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, json_value, relation};
-use super::departments::{DepartmentResponse, Departments};
+use super::departments::{DepartmentResponse, Departments, ModelEntry};
 use super::{Collection, Row};
 use super::{Relation, populate, relation_field};
 use crate::auth::current_user::CurrentUser;
 use crate::db::{self, Page, listing::PageRequest};
-use crate::domain::agents::{AgentInput, ExecutionSettings, stored_tool_names};
+use crate::domain::agents::{
+    AgentInput, ExecutionSettings, stored_spawnable_agents, stored_tool_names,
+};
 use crate::domain::{fields::merge, iso};
 use crate::entities::agents;
 use crate::error::AppResult;
@@ -60,6 +62,14 @@ pub static FIELDS: FieldMap = FieldMap {
             Scalar::Float,
         ),
         json("outputSchema", "output_schema"),
+        Field {
+            name: "fallbackModels",
+            kind: Kind::JsonArray {
+                column: "fallback_models",
+                key: "model",
+            },
+        },
+        json("modelRouting", "model_routing"),
         col(
             "performanceMetrics.totalExecutions",
             "total_executions",
@@ -89,6 +99,13 @@ pub static FIELDS: FieldMap = FieldMap {
                 ty: Scalar::Float,
             },
         },
+        Field {
+            name: "spawnableAgents",
+            kind: Kind::JsonArray {
+                column: "spawnable_agents",
+                key: "agentId",
+            },
+        },
         col("lastExecutedAt", "last_executed_at", Scalar::Date),
         CREATED_AT,
         UPDATED_AT,
@@ -107,6 +124,14 @@ pub struct ToolNameEntry {
     pub tool_name: String,
 }
 
+/// One entry of `spawnableAgents`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpawnableAgentEntry {
+    /// The agentId of an agent this one may start with `spawn_agents`.
+    pub agent_id: String,
+}
+
 /// Per-agent execution settings (null: the server default).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -117,6 +142,15 @@ pub struct ExecutionSettingsView {
     pub timeout: Option<i64>,
     /// Sampling temperature, 0–2.
     pub temperature: Option<f64>,
+}
+
+/// One `modelRouting` rule.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RoutingRuleView {
+    /// A `where` over `{promptLength, department, metadata.*}`.
+    pub when: Value,
+    /// The model picked when it matches.
+    pub model: String,
 }
 
 /// Read-only metrics, derived from atomic counters.
@@ -166,6 +200,12 @@ pub struct AgentResponse {
     pub execution_settings: ExecutionSettingsView,
     /// JSON Schema of the structured output, if any.
     pub output_schema: Option<Value>,
+    /// Agents it may start with the `spawn_agents` tool (empty: the tool is not offered).
+    pub spawnable_agents: Vec<SpawnableAgentEntry>,
+    /// Models tried in order when the model fails (empty: the department's list).
+    pub fallback_models: Vec<ModelEntry>,
+    /// Rules choosing the model of each run; the first match wins, else `model`.
+    pub model_routing: Vec<RoutingRuleView>,
     /// Read-only metrics.
     pub performance_metrics: AgentMetrics,
     /// Last finished run (RFC 3339).
@@ -187,6 +227,10 @@ impl AgentResponse {
                 .into_iter()
                 .map(|tool_name| ToolNameEntry { tool_name })
                 .collect(),
+            spawnable_agents: stored_spawnable_agents(&m.spawnable_agents)
+                .into_iter()
+                .map(|agent_id| SpawnableAgentEntry { agent_id })
+                .collect(),
             agent_id: m.agent_id,
             name: m.name,
             description: m.description,
@@ -202,6 +246,14 @@ impl AgentResponse {
                 temperature: settings.temperature,
             },
             output_schema: m.output_schema,
+            fallback_models: ModelEntry::list(&m.fallback_models),
+            model_routing: crate::domain::routing::stored_rules(&m.model_routing)
+                .into_iter()
+                .map(|r| RoutingRuleView {
+                    when: r.when,
+                    model: r.model,
+                })
+                .collect(),
             performance_metrics: AgentMetrics {
                 total_executions: total,
                 successful_executions: m.successful_executions,

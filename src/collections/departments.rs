@@ -13,7 +13,7 @@ use crate::domain::departments::DepartmentInput;
 use crate::domain::{fields::merge, iso};
 use crate::entities::departments;
 use crate::error::AppResult;
-use crate::query::{FieldMap, Scalar};
+use crate::query::{Field, FieldMap, Kind, Scalar};
 
 /// The queryable fields.
 pub static FIELDS: FieldMap = FieldMap {
@@ -30,6 +30,13 @@ pub static FIELDS: FieldMap = FieldMap {
         col("coreDepartment", "core_department", Scalar::Bool),
         col("defaultModel", "default_model", Scalar::Text),
         col("maxAgentSteps", "max_agent_steps", Scalar::Int),
+        Field {
+            name: "fallbackModels",
+            kind: Kind::JsonArray {
+                column: "fallback_models",
+                key: "model",
+            },
+        },
         CREATED_AT,
         UPDATED_AT,
     ],
@@ -38,6 +45,23 @@ pub static FIELDS: FieldMap = FieldMap {
 
 /// The departments collection.
 pub struct Departments;
+
+/// One entry of a `fallbackModels` list.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelEntry {
+    /// A model id, as agents name it.
+    pub model: String,
+}
+
+impl ModelEntry {
+    /// The entries of a stored `[{model}]` list.
+    pub fn list(stored: &Value) -> Vec<Self> {
+        crate::domain::routing::stored_models(stored)
+            .into_iter()
+            .map(|model| Self { model })
+            .collect()
+    }
+}
 
 /// A department as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -65,6 +89,8 @@ pub struct DepartmentResponse {
     pub default_model: String,
     /// Step limit for agents that leave theirs empty.
     pub max_agent_steps: Option<i32>,
+    /// Fallback chain for agents that name none: tried in order when the model fails.
+    pub fallback_models: Vec<ModelEntry>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -88,6 +114,7 @@ impl From<departments::Model> for DepartmentResponse {
             core_department: m.core_department,
             default_model: m.default_model,
             max_agent_steps: m.max_agent_steps,
+            fallback_models: ModelEntry::list(&m.fallback_models),
         }
     }
 }

@@ -10,10 +10,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::agents::{AgentResponse, Agents};
-use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, relation};
+use super::common::{CREATED_AT, ID, UPDATED_AT, col, json, json_value, relation};
 use super::departments::{DepartmentResponse, Departments};
 use super::projects::{ProjectResponse, Projects};
 use super::{Collection, Relation, Row, populate, relation_field};
+use crate::domain::executions::AggregateUsage;
 use crate::domain::iso;
 use crate::entities::agent_executions;
 use crate::error::AppResult;
@@ -39,7 +40,18 @@ pub static FIELDS: FieldMap = FieldMap {
         col("executionTime", "execution_time_ms", Scalar::Int),
         col("tokenUsage.inputTokens", "input_tokens", Scalar::Int),
         col("tokenUsage.outputTokens", "output_tokens", Scalar::Int),
+        col(
+            "tokenUsage.cacheReadTokens",
+            "cache_read_tokens",
+            Scalar::Int,
+        ),
+        col(
+            "tokenUsage.cacheWriteTokens",
+            "cache_write_tokens",
+            Scalar::Int,
+        ),
         col("tokenUsage.totalTokens", "total_tokens", Scalar::Int),
+        json("tokenUsage.byModel", "usage_by_model"),
         col("tokenUsage.estimatedCost", "estimated_cost", Scalar::Float),
         col("tokenUsage.costSource", "cost_source", Scalar::Text),
         col("error.message", "error_message", Scalar::Text),
@@ -55,6 +67,32 @@ pub static FIELDS: FieldMap = FieldMap {
         json("toolVersions", "tool_versions"),
         relation("experiment", "experiment_id", &super::experiments::FIELDS),
         col("variant", "variant", Scalar::Text),
+        col("depth", "depth", Scalar::Int),
+        col("chain", "chain_id", Scalar::Int),
+        json_value(
+            "aggregateUsage.inputTokens",
+            "aggregate_usage",
+            &["inputTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.outputTokens",
+            "aggregate_usage",
+            &["outputTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.totalTokens",
+            "aggregate_usage",
+            &["totalTokens"],
+            Scalar::Int,
+        ),
+        json_value(
+            "aggregateUsage.estimatedCost",
+            "aggregate_usage",
+            &["estimatedCost"],
+            Scalar::Float,
+        ),
         CREATED_AT,
         UPDATED_AT,
     ],
@@ -68,16 +106,40 @@ pub struct Executions;
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
-    /// Input tokens reported by the provider.
+    /// Prompt tokens neither read from nor written to the provider's prompt cache.
     pub input_tokens: i64,
     /// Output tokens.
     pub output_tokens: i64,
-    /// Their sum.
+    /// Prompt tokens read from the cache (Anthropic `cache_read_input_tokens`, OpenAI
+    /// `prompt_tokens_details.cached_tokens`).
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`).
+    pub cache_write_tokens: i64,
+    /// Every token: input, output, cache reads and writes.
     pub total_tokens: i64,
     /// Cost in USD.
     pub estimated_cost: Option<f64>,
     /// Where the cost comes from (`provider` or `price_table`).
     pub cost_source: Option<String>,
+    /// The same figures per model that answered (a fallback makes several), keyed by
+    /// model id: `{calls, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
+    /// totalTokens, estimatedCost, costSource}`.
+    #[schema(value_type = Object)]
+    pub by_model: Value,
+}
+
+/// Tokens and cost of a run and all its descendants (children, their children …).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateUsageView {
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Their sum.
+    pub total_tokens: u64,
+    /// Cost in USD (the sum of the known costs).
+    pub estimated_cost: Option<f64>,
 }
 
 /// The version of one custom tool a run loaded.
@@ -107,10 +169,12 @@ pub struct ExecutionError {
 pub struct ExecutionResponse {
     /// Id.
     pub id: i32,
-    /// The agent (null once deleted): id at depth 0, document at depth ≥ 1.
+    /// The agent (null once deleted, and for a chain's execution): id at depth 0, document at
+    /// depth ≥ 1.
     #[schema(schema_with = relation_field::<AgentResponse>)]
     pub agent: Option<Relation<AgentResponse>>,
-    /// The agent's slug at the time of the run (kept after deletion).
+    /// The agent's slug at the time of the run (kept after deletion); for a chain's
+    /// execution, the chain's chainId.
     pub agent_id: String,
     /// The agent's department.
     #[schema(schema_with = relation_field::<DepartmentResponse>)]
@@ -160,6 +224,13 @@ pub struct ExecutionResponse {
     pub experiment: Option<i32>,
     /// The experiment's variant it got.
     pub variant: Option<String>,
+    /// Nesting level: 0 for a top-level run, its parent's + 1 for a child.
+    pub depth: i32,
+    /// The chain this execution runs (its children are the steps); null for agent runs.
+    pub chain: Option<i32>,
+    /// Tokens and cost of this run and all its descendants, once it has ended (its own are
+    /// in `tokenUsage`).
+    pub aggregate_usage: Option<AggregateUsageView>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -192,9 +263,15 @@ impl ExecutionResponse {
             token_usage: TokenUsage {
                 input_tokens: m.input_tokens,
                 output_tokens: m.output_tokens,
+                cache_read_tokens: m.cache_read_tokens,
+                cache_write_tokens: m.cache_write_tokens,
                 total_tokens: m.total_tokens,
                 estimated_cost: m.estimated_cost,
                 cost_source: m.cost_source.clone(),
+                by_model: m
+                    .usage_by_model
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Default::default())),
             },
             error: m.error_message.as_ref().map(|message| ExecutionError {
                 message: message.clone(),
@@ -215,6 +292,16 @@ impl ExecutionResponse {
                 .unwrap_or_default(),
             experiment: m.experiment_id,
             variant: m.variant.clone(),
+            depth: m.depth,
+            chain: m.chain_id,
+            aggregate_usage: AggregateUsage::from_stored(m.aggregate_usage.as_ref()).map(|u| {
+                AggregateUsageView {
+                    input_tokens: u.input_tokens,
+                    output_tokens: u.output_tokens,
+                    total_tokens: u.total_tokens,
+                    estimated_cost: u.estimated_cost,
+                }
+            }),
             created_at: iso(&m.created_at),
             updated_at: iso(&m.updated_at),
         }

@@ -8,6 +8,7 @@
 //! A new collection is: a migration and an entity, a validated input in `domain/`, a file
 //! here implementing [`Collection`], and one line in [`each`].
 
+pub mod agent_chains;
 pub mod agent_versions;
 pub mod agents;
 pub mod custom_tool_versions;
@@ -193,6 +194,7 @@ pub trait Visitor {
 /// Visits every collection, in the order of the API's documentation.
 pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<agents::Agents>();
+    visitor.visit::<agent_chains::AgentChains>();
     visitor.visit::<departments::Departments>();
     visitor.visit::<custom_tools::CustomTools>();
     visitor.visit::<projects::Projects>();

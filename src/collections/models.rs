@@ -26,6 +26,16 @@ pub static FIELDS: FieldMap = FieldMap {
         col("inputPricePerMTok", "input_price_per_mtok", Scalar::Float),
         col("outputPricePerMTok", "output_price_per_mtok", Scalar::Float),
         col("contextWindow", "context_window", Scalar::Int),
+        col(
+            "cacheReadPricePerMTok",
+            "cache_read_price_per_mtok",
+            Scalar::Float,
+        ),
+        col(
+            "cacheWritePricePerMTok",
+            "cache_write_price_per_mtok",
+            Scalar::Float,
+        ),
         CREATED_AT,
         UPDATED_AT,
     ],
@@ -53,8 +63,14 @@ pub struct ModelResponse {
     /// USD per million output tokens.
     #[serde(rename = "outputPricePerMTok")]
     pub output_price_per_mtok: f64,
-    /// Context window in tokens.
+    /// Context window in tokens; conversation history is trimmed to fit it.
     pub context_window: Option<i32>,
+    /// USD per million prompt tokens read from the prompt cache (null: the input price).
+    #[serde(rename = "cacheReadPricePerMTok")]
+    pub cache_read_price_per_mtok: Option<f64>,
+    /// USD per million prompt tokens written to the prompt cache (null: the input price).
+    #[serde(rename = "cacheWritePricePerMTok")]
+    pub cache_write_price_per_mtok: Option<f64>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -71,6 +87,8 @@ impl From<&models::Model> for ModelResponse {
             input_price_per_mtok: m.input_price_per_mtok,
             output_price_per_mtok: m.output_price_per_mtok,
             context_window: m.context_window,
+            cache_read_price_per_mtok: m.cache_read_price_per_mtok,
+            cache_write_price_per_mtok: m.cache_write_price_per_mtok,
             created_at: iso(&m.created_at),
             updated_at: iso(&m.updated_at),
         }

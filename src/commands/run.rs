@@ -1,58 +1,143 @@
-//! `aladdin run AGENT_ID "prompt" [--project SLUG] [--conversation ID] [--json]`: one run
-//! through the same runner and database as the server (claiming only its own execution),
-//! streamed to the terminal as it happens.
+//! `aladdin run AGENT_ID "prompt" [--project SLUG] [--conversation ID] [--json]` and
+//! `aladdin run-chain CHAIN_ID "prompt" [--project SLUG] [--json]`: one run through the same
+//! runner and database as the server (claiming only its own execution), streamed to the
+//! terminal as it happens. The runs it starts (spawned agents, a chain's steps) are streamed
+//! too, as they start: in text, indented two spaces per level under their parent (their text
+//! printed whole, so that parallel children do not interleave mid-line); in JSON, each line of
+//! a child carries its `executionId` and `depth`.
 
 use std::io::Write as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures_util::StreamExt;
+use futures_util::stream::{BoxStream, SelectAll};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, RunChainArgs};
 use crate::config::Settings;
 use crate::db;
 use crate::domain::executions::Status;
-use crate::runner::{Event, RunContext, Runner, RunnerOptions, StreamItem};
+use crate::runner::{
+    Event, EventStream, RunContext, Runner, RunnerOptions, SharedItem, StreamItem,
+};
 use crate::startup::connect_and_migrate;
 
 /// Longest tool input or output printed in text mode.
 const MAX_SHOWN: usize = 600;
 
+/// What the command runs.
+enum Target {
+    Agent {
+        agent_id: String,
+        conversation: Option<String>,
+    },
+    Chain {
+        chain_id: String,
+    },
+}
+
 /// Runs the agent and prints its events; an error unless the run completed.
 pub(super) async fn run_agent(settings: Settings, args: RunArgs) -> anyhow::Result<()> {
+    let target = Target::Agent {
+        agent_id: args.agent_id,
+        conversation: args.conversation,
+    };
+    run_target(
+        settings,
+        target,
+        &args.prompt,
+        args.project.as_deref(),
+        args.json,
+    )
+    .await
+}
+
+/// Runs the chain and prints its events and its steps'; an error unless it completed.
+pub(super) async fn run_chain(settings: Settings, args: RunChainArgs) -> anyhow::Result<()> {
+    let target = Target::Chain {
+        chain_id: args.chain_id,
+    };
+    run_target(
+        settings,
+        target,
+        &args.prompt,
+        args.project.as_deref(),
+        args.json,
+    )
+    .await
+}
+
+async fn run_target(
+    settings: Settings,
+    target: Target,
+    prompt: &str,
+    project: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     let db = connect_and_migrate(&settings).await?;
-    let project_id = match &args.project {
+    let project_id = match project {
         Some(project) => Some(find_project(&db, project).await?),
         None => None,
     };
     let settings = Arc::new(settings);
     let runner = Runner::new(db, settings.clone(), RunnerOptions::for_cli(&settings)).await?;
     runner.start();
-    let result = run_and_print(&runner, &args, project_id).await;
+    let result = run_and_print(&runner, target, prompt, project_id, json).await;
     runner.shutdown().await;
     result
 }
 
+/// One execution's events, tagged with its depth and id.
+type Tagged = BoxStream<'static, (usize, i32, Arc<SharedItem>)>;
+
+fn tagged(events: EventStream, depth: usize, id: i32) -> Tagged {
+    events.map(move |item| (depth, id, item)).boxed()
+}
+
 async fn run_and_print(
     runner: &Runner,
-    args: &RunArgs,
+    target: Target,
+    prompt: &str,
     project_id: Option<i32>,
+    json: bool,
 ) -> anyhow::Result<()> {
-    let ctx = RunContext {
-        project_id,
-        conversation_id: args.conversation.clone(),
-        ..RunContext::default()
+    let row = match target {
+        Target::Agent {
+            agent_id,
+            conversation,
+        } => {
+            let ctx = RunContext {
+                project_id,
+                conversation_id: conversation,
+                ..RunContext::default()
+            };
+            runner.execute(&agent_id, prompt, ctx).await?
+        }
+        Target::Chain { chain_id } => {
+            let ctx = RunContext {
+                project_id,
+                ..RunContext::default()
+            };
+            runner.execute_chain(&chain_id, prompt, ctx).await?
+        }
     };
-    let row = runner.execute(&args.agent_id, &args.prompt, ctx).await?;
-    let mut events = runner.subscribe(row.id, 0).await?;
-    let mut printer = Printer::new(args.json);
+    let mut streams: SelectAll<Tagged> = SelectAll::new();
+    streams.push(tagged(runner.subscribe(row.id, 0).await?, 0, row.id));
+    let mut printer = Printer::new(json);
     let mut interrupted = false;
     loop {
         tokio::select! {
-            item = events.next() => match item {
-                Some(item) => printer.print(&item)?,
+            item = streams.next() => match item {
+                Some((depth, id, item)) => {
+                    if let Event::SubagentStart { execution_id, .. } = &item.event
+                        && let Ok(child) = runner.subscribe(*execution_id, 0).await
+                    {
+                        streams.push(tagged(child, depth + 1, *execution_id));
+                    }
+                    printer.print(depth, id, &item)?;
+                }
                 None => break,
             },
             _ = tokio::signal::ctrl_c(), if !interrupted => {
@@ -88,8 +173,27 @@ async fn find_project(db: &DatabaseConnection, project: &str) -> anyhow::Result<
 /// Writes events to stdout: JSON lines, or text as it streams.
 struct Printer {
     json: bool,
-    /// Text deltas of the current assistant message were printed.
+    /// Text deltas of the current top-level assistant message were printed.
     streaming: bool,
+}
+
+/// Writes lines with a prefix (the indentation of a child's events).
+struct Indented<'a, W: std::io::Write> {
+    out: &'a mut W,
+    prefix: String,
+}
+
+impl<W: std::io::Write> Indented<'_, W> {
+    /// Writes `text`, each line prefixed, and ends the line.
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        if text.is_empty() {
+            return writeln!(self.out, "{}", self.prefix.trim_end());
+        }
+        for line in text.lines() {
+            writeln!(self.out, "{}{line}", self.prefix)?;
+        }
+        Ok(())
+    }
 }
 
 impl Printer {
@@ -100,11 +204,28 @@ impl Printer {
         }
     }
 
-    fn print(&mut self, item: &StreamItem) -> std::io::Result<()> {
+    fn print(&mut self, depth: usize, id: i32, item: &StreamItem) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.json {
-            let line = serde_json::to_string(item).unwrap_or_default();
+            let line = if depth == 0 {
+                serde_json::to_string(item).unwrap_or_default()
+            } else {
+                let mut value = serde_json::to_value(item).unwrap_or_default();
+                if let Value::Object(map) = &mut value {
+                    map.insert("executionId".into(), id.into());
+                    map.insert("depth".into(), depth.into());
+                }
+                value.to_string()
+            };
             writeln!(out, "{line}")?;
+            return out.flush();
+        }
+        if depth > 0 {
+            let mut child = Indented {
+                out: &mut out,
+                prefix: "  ".repeat(depth),
+            };
+            Self::print_child(&mut child, &item.event)?;
             return out.flush();
         }
         match &item.event {
@@ -165,6 +286,29 @@ impl Printer {
                 writeln!(out, "\n[retry {attempt} in {delay_ms} ms] {reason}")?;
             }
             Event::Warning { message } => writeln!(out, "[warning] {message}")?,
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => {
+                self.streaming = false;
+                writeln!(out, "\n[fallback] {from_model} -> {to_model} ({reason})")?;
+            }
+            Event::Breaker {
+                model,
+                state,
+                failures,
+                cooldown_ms,
+            } => {
+                let what = match state.as_str() {
+                    "open" => format!(
+                        "open after {failures} failures in a row: skipped for {cooldown_ms} ms"
+                    ),
+                    "half_open" => "half-open: this run probes it".to_owned(),
+                    _ => "closed: the model answers again".to_owned(),
+                };
+                writeln!(out, "[breaker] {model} {what}")?;
+            }
             Event::Finish {
                 status,
                 output,
@@ -189,6 +333,21 @@ impl Printer {
                     "tokens: {} in · {} out · {} total · cost {cost} ({source})",
                     token_usage.input_tokens, token_usage.output_tokens, token_usage.total_tokens
                 )?;
+                if token_usage.cache_read_tokens + token_usage.cache_write_tokens > 0 {
+                    writeln!(
+                        out,
+                        "prompt cache: {} read · {} written",
+                        token_usage.cache_read_tokens, token_usage.cache_write_tokens
+                    )?;
+                }
+                if token_usage.by_model.len() > 1 {
+                    for (model, used) in &token_usage.by_model {
+                        let cost = used
+                            .estimated_cost
+                            .map_or_else(|| "unknown".to_owned(), |c| format!("${c:.6}"));
+                        writeln!(out, "  {model}: {} tokens · {cost}", used.total_tokens)?;
+                    }
+                }
             }
             Event::SubagentStart {
                 execution_id,
@@ -204,6 +363,74 @@ impl Printer {
             Event::Usage { .. } | Event::Status { .. } | Event::Error { .. } => {}
         }
         out.flush()
+    }
+}
+
+impl Printer {
+    /// A child's event, on whole lines (its text is printed when complete, not as deltas).
+    fn print_child<W: std::io::Write>(
+        out: &mut Indented<'_, W>,
+        event: &Event,
+    ) -> std::io::Result<()> {
+        match event {
+            Event::Start {
+                agent_id, model, ..
+            } => out.line(&format!("==> {agent_id} · {model}")),
+            Event::Text { text } => out.line(text),
+            Event::ToolCall {
+                tool_name, input, ..
+            } => out.line(&format!("-> {tool_name} {}", shorten(input))),
+            Event::ToolResult {
+                tool_name,
+                output,
+                error,
+                duration_ms,
+                ..
+            } => match error {
+                Some(error) => out.line(&format!(
+                    "<- {tool_name} failed ({duration_ms} ms): {error}"
+                )),
+                None => out.line(&format!(
+                    "<- {tool_name} ({duration_ms} ms) {}",
+                    shorten(output)
+                )),
+            },
+            Event::Retry {
+                attempt,
+                delay_ms,
+                reason,
+            } => out.line(&format!("[retry {attempt} in {delay_ms} ms] {reason}")),
+            Event::Warning { message } => out.line(&format!("[warning] {message}")),
+            Event::Error { message, code } => out.line(&format!("[{code}] {message}")),
+            Event::Finish {
+                status,
+                token_usage,
+                ..
+            } => out.line(&format!(
+                "--- {status} · {} tokens ---",
+                token_usage.total_tokens
+            )),
+            Event::SubagentStart {
+                execution_id,
+                agent_id,
+                ..
+            } => out.line(&format!("=> {agent_id} started (execution {execution_id})")),
+            Event::SubagentFinish {
+                execution_id,
+                agent_id,
+                status,
+                ..
+            } => out.line(&format!(
+                "<= {agent_id} {status} (execution {execution_id})"
+            )),
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => out.line(&format!("[fallback] {from_model} -> {to_model} ({reason})")),
+            Event::Breaker { model, state, .. } => out.line(&format!("[breaker] {model}: {state}")),
+            Event::TextDelta { .. } | Event::Usage { .. } | Event::Status { .. } => Ok(()),
+        }
     }
 }
 

@@ -3,13 +3,13 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionSession,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
     TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
-use crate::domain::agents::{AgentInput, tool_names_json};
-use crate::domain::now;
+use crate::domain::agents::{AgentInput, spawnable_agents_json, tool_names_json};
+use crate::domain::{now, routing};
 use crate::entities::{agents, departments};
 use crate::error::{AppError, AppResult};
 
@@ -70,6 +70,9 @@ fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel
     row.is_active = Set(input.is_active);
     row.execution_settings = Set(input.execution_settings.to_json());
     row.output_schema = Set(input.output_schema);
+    row.spawnable_agents = Set(spawnable_agents_json(&input.spawnable_agents));
+    row.fallback_models = Set(routing::models_json(&input.fallback_models));
+    row.model_routing = Set(routing::rules_json(&input.model_routing));
     row.updated_at = Set(now());
     row
 }
@@ -89,6 +92,27 @@ async fn check_rules(
             "department",
             "This department does not exist.",
         ));
+    }
+    if !input.spawnable_agents.is_empty() {
+        let known: Vec<String> = agents::Entity::find()
+            .select_only()
+            .column(agents::Column::AgentId)
+            .filter(agents::Column::AgentId.is_in(input.spawnable_agents.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut errors = std::collections::BTreeMap::new();
+        for (i, id) in input.spawnable_agents.iter().enumerate() {
+            if !known.contains(id) && *id != input.agent_id {
+                errors.insert(
+                    format!("spawnableAgents.{i}.agentId"),
+                    format!("No agent has the agentId {id}."),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
     }
     if input.is_department_head {
         let head = agents::Entity::find()

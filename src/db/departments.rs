@@ -63,6 +63,7 @@ fn apply(mut row: departments::ActiveModel, input: DepartmentInput) -> departmen
     row.core_department = Set(input.core_department);
     row.default_model = Set(input.default_model);
     row.max_agent_steps = Set(input.max_agent_steps);
+    row.fallback_models = Set(crate::domain::routing::models_json(&input.fallback_models));
     row.updated_at = Set(now());
     row
 }

@@ -26,6 +26,44 @@ pub async fn find_by_id(
     agent_executions::Entity::find_by_id(id).one(db).await
 }
 
+/// The executions started by any of `parents` (sub-runs, chain steps), by id.
+pub async fn children_of(
+    db: &impl ConnectionTrait,
+    parents: &[i32],
+) -> Result<Vec<agent_executions::Model>, DbErr> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    agent_executions::Entity::find()
+        .filter(C::ParentExecutionId.is_in(parents.iter().copied()))
+        .order_by_asc(C::Id)
+        .all(db)
+        .await
+}
+
+/// How many executions each of `parents` started (parents without any are left out).
+pub async fn child_counts(
+    db: &impl ConnectionTrait,
+    parents: &[i32],
+) -> Result<std::collections::HashMap<i32, i64>, DbErr> {
+    if parents.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Option<i32>, i64)> = agent_executions::Entity::find()
+        .select_only()
+        .column(C::ParentExecutionId)
+        .column_as(C::Id.count(), "n")
+        .filter(C::ParentExecutionId.is_in(parents.iter().copied()))
+        .group_by(C::ParentExecutionId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(parent, n)| parent.map(|p| (p, n)))
+        .collect())
+}
+
 /// Stored events of an execution after `after_seq`, in order.
 pub async fn events_after(
     db: &impl ConnectionTrait,
@@ -43,9 +81,9 @@ pub async fn events_after(
 /// An execution to queue.
 #[derive(Debug, Clone)]
 pub struct NewExecution {
-    /// Agent row id.
-    pub agent_id: i32,
-    /// Agent slug, kept if the agent is deleted.
+    /// Agent row id (`None` for a chain's execution).
+    pub agent_id: Option<i32>,
+    /// Agent slug, kept if the agent is deleted (a chain's execution: the chainId).
     pub agent_slug: String,
     /// The agent's department.
     pub department_id: Option<i32>,
@@ -67,6 +105,10 @@ pub struct NewExecution {
     pub agent_snapshot: Value,
     /// Who started it.
     pub created_by: Option<i32>,
+    /// Nesting level: 0 for a top-level run, parent's + 1 for a child.
+    pub depth: i32,
+    /// The chain this execution runs (its steps are its children).
+    pub chain_id: Option<i32>,
 }
 
 /// Inserts a `pending` execution.
@@ -112,9 +154,37 @@ pub async fn insert_pending_stamped(
     new: NewExecution,
     stamp: Stamp,
 ) -> Result<agent_executions::Model, DbErr> {
+    let mut row = new_row(new, now());
+    row.agent_version = Set(stamp.agent_version);
+    row.experiment_id = Set(stamp.experiment_id);
+    row.variant = Set(stamp.variant);
+    agent_executions::Entity::insert(row)
+        .exec_with_returning(db)
+        .await
+}
+
+/// Inserts an execution already claimed by `owner` (`running`, leased until `lease_until`):
+/// a child run, which runs inside its parent's task and never waits in the queue.
+pub async fn insert_claimed(
+    db: &impl ConnectionTrait,
+    new: NewExecution,
+    owner: &str,
+    lease_until: DateTime<FixedOffset>,
+) -> Result<agent_executions::Model, DbErr> {
     let ts = now();
-    let row = agent_executions::ActiveModel {
-        agent_id: Set(Some(new.agent_id)),
+    let mut row = new_row(new, ts);
+    row.status = Set(Status::Running.as_str().to_owned());
+    row.lease_owner = Set(Some(owner.to_owned()));
+    row.lease_expires_at = Set(Some(lease_until));
+    row.started_at = Set(Some(ts));
+    agent_executions::Entity::insert(row)
+        .exec_with_returning(db)
+        .await
+}
+
+fn new_row(new: NewExecution, ts: DateTime<FixedOffset>) -> agent_executions::ActiveModel {
+    agent_executions::ActiveModel {
+        agent_id: Set(new.agent_id),
         agent_slug: Set(new.agent_slug),
         department_id: Set(new.department_id),
         project_id: Set(new.project_id),
@@ -132,16 +202,40 @@ pub async fn insert_pending_stamped(
         agent_snapshot: Set(new.agent_snapshot),
         created_by: Set(new.created_by),
         cancel_requested: Set(false),
-        agent_version: Set(stamp.agent_version),
-        experiment_id: Set(stamp.experiment_id),
-        variant: Set(stamp.variant),
+        depth: Set(new.depth),
+        chain_id: Set(new.chain_id),
         created_at: Set(ts),
         updated_at: Set(ts),
         ..Default::default()
-    };
-    agent_executions::Entity::insert(row)
-        .exec_with_returning(db)
-        .await
+    }
+}
+
+/// The ids of the unfinished (pending or running) descendants of execution `id`, level by
+/// level (children first). Depth is bounded by `AGENT_MAX_DEPTH`, so this is a few queries.
+pub async fn unfinished_descendants(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Vec<agent_executions::Model>, DbErr> {
+    let mut found = Vec::new();
+    let mut level = vec![id];
+    // A cycle cannot happen (a parent exists before its children); the bound is a guard.
+    for _ in 0..32 {
+        if level.is_empty() {
+            break;
+        }
+        let children = agent_executions::Entity::find()
+            .filter(C::ParentExecutionId.is_in(level.iter().copied()))
+            .order_by_asc(C::Id)
+            .all(db)
+            .await?;
+        level = children.iter().map(|c| c.id).collect();
+        found.extend(
+            children
+                .into_iter()
+                .filter(|c| Status::parse(&c.status).is_some_and(|s| !s.is_terminal())),
+        );
+    }
+    Ok(found)
 }
 
 /// Claims up to `limit` of the oldest runnable `pending` executions for `owner`, in one
@@ -329,6 +423,12 @@ pub struct Finished {
     pub input_tokens: i64,
     /// Generated tokens.
     pub output_tokens: i64,
+    /// Prompt tokens read from the cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: i64,
+    /// Usage and cost per model (`tokenUsage.byModel`), when a model answered.
+    pub usage_by_model: Option<Value>,
     /// Cost in USD.
     pub estimated_cost: Option<f64>,
     /// Where the cost comes from.
@@ -343,6 +443,9 @@ pub struct Finished {
     pub first_seq: Option<i64>,
     /// Count the run into this agent's metrics, in the same transaction.
     pub count_for_agent: Option<i32>,
+    /// Usage of the run and all its descendants (`{inputTokens, outputTokens, totalTokens,
+    /// estimatedCost}`), when the run ran.
+    pub aggregate_usage: Option<Value>,
 }
 
 /// Moves an execution from one of `from` to its terminal state, appends its last events and
@@ -367,15 +470,27 @@ pub async fn finish(
         .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
         .col_expr(C::InputTokens, Expr::value(result.input_tokens))
         .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
+        .col_expr(C::CacheReadTokens, Expr::value(result.cache_read_tokens))
+        .col_expr(C::CacheWriteTokens, Expr::value(result.cache_write_tokens))
+        .col_expr(C::UsageByModel, Expr::value(result.usage_by_model.clone()))
         .col_expr(
             C::TotalTokens,
-            Expr::value(result.input_tokens + result.output_tokens),
+            Expr::value(
+                result.input_tokens
+                    + result.output_tokens
+                    + result.cache_read_tokens
+                    + result.cache_write_tokens,
+            ),
         )
         .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
         .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))
         .col_expr(C::ErrorMessage, Expr::value(result.error_message.clone()))
         .col_expr(C::ErrorCode, Expr::value(result.error_code.clone()))
         .col_expr(C::ErrorDetails, Expr::value(result.error_details.clone()))
+        .col_expr(
+            C::AggregateUsage,
+            Expr::value(result.aggregate_usage.clone()),
+        )
         .col_expr(C::CompletedAt, Expr::value(ts))
         .col_expr(C::UpdatedAt, Expr::value(ts))
         .col_expr(

@@ -15,6 +15,7 @@ pub mod models;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
+pub mod spend;
 pub mod stats;
 pub mod tool_documents;
 pub mod users;

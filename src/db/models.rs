@@ -48,6 +48,8 @@ fn apply(mut row: models::ActiveModel, input: ModelInput) -> models::ActiveModel
     row.input_price_per_mtok = Set(input.input_price_per_mtok);
     row.output_price_per_mtok = Set(input.output_price_per_mtok);
     row.context_window = Set(input.context_window);
+    row.cache_read_price_per_mtok = Set(input.cache_read_price_per_mtok);
+    row.cache_write_price_per_mtok = Set(input.cache_write_price_per_mtok);
     row.updated_at = Set(now());
     row
 }

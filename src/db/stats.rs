@@ -32,7 +32,7 @@ pub(crate) fn sum_int(expr: &str) -> Expr {
 }
 
 /// The UTC calendar day of `created_at`, as `YYYY-MM-DD` text.
-fn utc_day(db: &impl ConnectionTrait) -> Expr {
+pub(crate) fn utc_day(db: &impl ConnectionTrait) -> Expr {
     if super::is_postgres(db) {
         Expr::cust("to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
     } else {
@@ -109,8 +109,23 @@ pub struct UsageTotals {
     pub runs: i64,
     /// Tokens.
     pub tokens: i64,
+    /// Uncached prompt tokens.
+    pub input_tokens: i64,
+    /// Prompt tokens read from the provider's cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: i64,
     /// Cost in USD of the priced runs.
     pub cost: Option<f64>,
+}
+
+impl UsageTotals {
+    /// Share of prompt tokens read from the cache, in percent (None without prompt tokens).
+    pub fn cache_hit_rate(&self) -> Option<f64> {
+        let prompt = self.input_tokens + self.cache_read_tokens + self.cache_write_tokens;
+        (prompt > 0)
+            .then(|| (self.cache_read_tokens as f64 * 1000.0 / prompt as f64).round() / 10.0)
+    }
 }
 
 /// Tokens and cost over all of an agent's runs.
@@ -122,6 +137,9 @@ pub async fn usage_for_agent(
         .select_only()
         .expr_as(Expr::cust("COUNT(*)"), "runs")
         .expr_as(sum_int("total_tokens"), "tokens")
+        .expr_as(sum_int("input_tokens"), "input_tokens")
+        .expr_as(sum_int("cache_read_tokens"), "cache_read_tokens")
+        .expr_as(sum_int("cache_write_tokens"), "cache_write_tokens")
         .expr_as(
             Expr::cust("CAST(SUM(estimated_cost) AS DOUBLE PRECISION)"),
             "cost",

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::fields::Fields;
+use super::routing::{self, RoutingRule};
 use crate::entities::agents::Model;
 use crate::error::AppError;
 
@@ -64,6 +65,13 @@ pub struct AgentInput {
     pub execution_settings: ExecutionSettings,
     /// JSON Schema of the structured output, if any.
     pub output_schema: Option<Value>,
+    /// agentIds of the agents it may start with `spawn_agents` (their existence is checked
+    /// against the database when the agent is written).
+    pub spawnable_agents: Vec<String>,
+    /// Models tried in order when the model fails (empty: the department's).
+    pub fallback_models: Vec<String>,
+    /// Rules choosing the model per run; the first match wins.
+    pub model_routing: Vec<RoutingRule>,
 }
 
 impl AgentInput {
@@ -82,6 +90,9 @@ impl AgentInput {
         let is_active = f.boolean("isActive", true);
         let execution_settings = execution_settings(&mut f);
         let output_schema = f.json_schema("outputSchema");
+        let spawnable_agents = spawnable_agents(&mut f);
+        let fallback_models = routing::fallback_models(&mut f, "fallbackModels");
+        let model_routing = routing::model_routing(&mut f);
         f.finish()?;
         Ok(Self {
             agent_id,
@@ -96,6 +107,9 @@ impl AgentInput {
             is_active,
             execution_settings,
             output_schema,
+            spawnable_agents,
+            fallback_models,
+            model_routing,
         })
     }
 }
@@ -111,11 +125,33 @@ pub fn is_tool_name(s: &str) -> bool {
 }
 
 fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
-    let raw = match f.json("toolNames") {
+    named_list(f, "toolNames", "toolName", "tool", |name| {
+        (!is_tool_name(name)).then(|| {
+            "Must start with a letter and contain only letters, digits, '_' and '-'.".to_owned()
+        })
+    })
+}
+
+fn spawnable_agents(f: &mut Fields<'_>) -> Vec<String> {
+    named_list(f, "spawnableAgents", "agentId", "agent", |id| {
+        (!super::fields::is_slug(id)).then(|| format!("No agent has the agentId {id}."))
+    })
+}
+
+/// A list of `[{<key>: name}]` (or bare names): each name required, checked by `invalid`
+/// (which says what is wrong with it) and listed once; errors at `<field>.N.<key>`.
+fn named_list(
+    f: &mut Fields<'_>,
+    field: &str,
+    key: &str,
+    what: &str,
+    invalid: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let raw = match f.json(field) {
         None => return Vec::new(),
         Some(Value::Array(items)) => items,
         Some(_) => {
-            f.error("toolNames", "Must be a list of {toolName} entries.");
+            f.error(field, format!("Must be a list of {{{key}}} entries."));
             return Vec::new();
         }
     };
@@ -123,28 +159,49 @@ fn tool_names(f: &mut Fields<'_>) -> Vec<String> {
     for (i, item) in raw.iter().enumerate() {
         let name = match item {
             Value::String(s) => s.trim(),
-            Value::Object(o) => o
-                .get("toolName")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim(),
+            Value::Object(o) => o.get(key).and_then(Value::as_str).unwrap_or("").trim(),
             _ => "",
         };
-        let path = format!("toolNames.{i}.toolName");
+        let path = format!("{field}.{i}.{key}");
         if name.is_empty() {
             f.error(path, "This field is required.");
-        } else if !is_tool_name(name) {
-            f.error(
-                path,
-                "Must start with a letter and contain only letters, digits, '_' and '-'.",
-            );
+        } else if let Some(problem) = invalid(name) {
+            f.error(path, problem);
         } else if names.iter().any(|n| n == name) {
-            f.error(path, format!("The tool {name} is listed twice."));
+            f.error(path, format!("The {what} {name} is listed twice."));
         } else {
             names.push(name.to_owned());
         }
     }
     names
+}
+
+/// Stored spawnable agents (`[{agentId}]`) as a list of agentIds.
+pub fn stored_spawnable_agents(v: &Value) -> Vec<String> {
+    stored_names(v, "agentId")
+}
+
+/// Spawnable agents in their stored (and API) shape.
+pub fn spawnable_agents_json(ids: &[String]) -> Value {
+    names_json(ids, "agentId")
+}
+
+/// The names of a stored `[{<key>: name}]` list (bare strings accepted).
+fn stored_names(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i[key].as_str().or_else(|| i.as_str()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Names in their stored `[{<key>: name}]` shape.
+fn names_json(names: &[String], key: &str) -> Value {
+    Value::Array(names.iter().map(|n| json!({ key: n })).collect())
 }
 
 fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
@@ -172,20 +229,12 @@ fn execution_settings(f: &mut Fields<'_>) -> ExecutionSettings {
 
 /// Stored tool names (`[{toolName}]`) as a list.
 pub fn stored_tool_names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["toolName"].as_str().or_else(|| i.as_str()))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    stored_names(v, "toolName")
 }
 
 /// Tool names in their stored (and API) shape.
 pub fn tool_names_json(names: &[String]) -> Value {
-    Value::Array(names.iter().map(|n| json!({ "toolName": n })).collect())
+    names_json(names, "toolName")
 }
 
 /// Derived performance metrics, from the stored totals.
@@ -234,6 +283,24 @@ mod tests {
         };
         assert!(errors.contains_key("toolNames.1.toolName"));
         assert!(errors.contains_key("toolNames.2.toolName"));
+    }
+
+    #[test]
+    fn spawnable_agents_are_agent_ids_listed_once() {
+        let mut doc = valid();
+        doc["spawnableAgents"] = json!([{"agentId": "a-1"}, "b-2", {"agentId": "a-1"}, {}]);
+        let Err(AppError::Validation(errors)) = AgentInput::from_json(&doc) else {
+            panic!("expected errors")
+        };
+        assert!(errors.contains_key("spawnableAgents.2.agentId"));
+        assert!(errors.contains_key("spawnableAgents.3.agentId"));
+        doc["spawnableAgents"] = json!([{"agentId": "a-1"}, "b-2"]);
+        let input = AgentInput::from_json(&doc).expect("valid");
+        assert_eq!(input.spawnable_agents, ["a-1", "b-2"]);
+        assert_eq!(
+            stored_spawnable_agents(&spawnable_agents_json(&input.spawnable_agents)),
+            input.spawnable_agents
+        );
     }
 
     #[test]

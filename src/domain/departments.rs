@@ -28,6 +28,8 @@ pub struct DepartmentInput {
     pub default_model: String,
     /// Step limit for agents of this department that leave theirs empty.
     pub max_agent_steps: Option<i32>,
+    /// Fallback models for agents of this department that name none.
+    pub fallback_models: Vec<String>,
 }
 
 impl DepartmentInput {
@@ -45,6 +47,7 @@ impl DepartmentInput {
             core_department: f.boolean("coreDepartment", false),
             default_model: f.string("defaultModel", false, 200),
             max_agent_steps: f.int("maxAgentSteps", 1, 100).map(|n| n as i32),
+            fallback_models: super::routing::fallback_models(&mut f, "fallbackModels"),
         };
         f.finish()?;
         Ok(input)

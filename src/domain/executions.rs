@@ -80,4 +80,58 @@ pub mod codes {
     pub const AGENT_UNAVAILABLE: &str = "agent_unavailable";
     /// An unexpected internal error.
     pub const INTERNAL: &str = "internal";
+    /// The prompt did not fit the context window of the last model of the chain.
+    pub const CONTEXT_LENGTH: &str = "context_length";
+    /// Every model of the chain was skipped by its open circuit breaker.
+    pub const CIRCUIT_OPEN: &str = "circuit_open";
+    /// A step of a chain failed (the message names the step and says why).
+    pub const STEP_FAILED: &str = "step_failed";
+}
+
+/// Tokens and cost of a run and all its descendants (`aggregateUsage`); a run's own
+/// `tokenUsage` stays its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateUsage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Sum of both.
+    pub total_tokens: u64,
+    /// Cost in USD: the sum of the known costs; `None` when none is known.
+    pub estimated_cost: Option<f64>,
+}
+
+impl AggregateUsage {
+    /// Usage of one run on its own.
+    pub fn own(input_tokens: u64, output_tokens: u64, estimated_cost: Option<f64>) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens + output_tokens,
+            estimated_cost,
+        }
+    }
+
+    /// Adds `other` to this sum.
+    pub fn add(&mut self, other: &AggregateUsage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.total_tokens += other.total_tokens;
+        self.estimated_cost = match (self.estimated_cost, other.estimated_cost) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+    }
+
+    /// The stored `aggregate_usage` of an execution; `None` when absent or unreadable.
+    pub fn from_stored(v: Option<&serde_json::Value>) -> Option<Self> {
+        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// The stored JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }

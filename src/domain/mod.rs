@@ -11,6 +11,7 @@ pub mod experiments;
 pub mod fields;
 pub mod models;
 pub mod projects;
+pub mod routing;
 pub mod users;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};

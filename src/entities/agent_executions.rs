@@ -54,6 +54,10 @@ pub struct Model {
     pub tool_versions: Option<Json>,
     pub experiment_id: Option<i32>,
     pub variant: Option<String>,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub usage_by_model: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

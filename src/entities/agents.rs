@@ -32,6 +32,10 @@ pub struct Model {
     pub last_executed_at: Option<DateTimeWithTimeZone>,
     #[sea_orm(column_type = "JsonBinary")]
     pub spawnable_agents: Json,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub fallback_models: Json,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub model_routing: Json,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

@@ -19,6 +19,8 @@ pub struct Model {
     pub core_department: bool,
     pub default_model: String,
     pub max_agent_steps: Option<i32>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub fallback_models: Json,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

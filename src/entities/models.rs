@@ -16,6 +16,10 @@ pub struct Model {
     #[sea_orm(column_type = "Double")]
     pub output_price_per_mtok: f64,
     pub context_window: Option<i32>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub cache_read_price_per_mtok: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub cache_write_price_per_mtok: Option<f64>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

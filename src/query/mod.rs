@@ -6,6 +6,7 @@
 //! not fit the field's type are [`QueryError`]s (HTTP 400) before any SQL runs.
 
 pub mod fields;
+pub mod memory;
 pub mod qs;
 pub mod sql;
 pub mod where_clause;

@@ -104,7 +104,7 @@ struct Writer {
 
 /// A query value converted to a field's type.
 #[derive(Debug, Clone)]
-enum Typed {
+pub(super) enum Typed {
     Null,
     Int(i64),
     Float(f64),
@@ -714,7 +714,7 @@ fn comparison(op: Operator) -> &'static str {
     }
 }
 
-fn unsupported(path: &str, op: Operator) -> QueryError {
+pub(super) fn unsupported(path: &str, op: Operator) -> QueryError {
     QueryError::Invalid(format!(
         "The operator “{}” cannot be used on “{path}”.",
         op.as_str()
@@ -732,7 +732,7 @@ fn escape_like(s: &str) -> String {
     out
 }
 
-fn check_text(s: &str, max: usize) -> Result<(), QueryError> {
+pub(super) fn check_text(s: &str, max: usize) -> Result<(), QueryError> {
     if s.contains('\0') {
         return Err(QueryError::Invalid(
             "Query values must not contain NUL characters.".into(),
@@ -747,7 +747,7 @@ fn check_text(s: &str, max: usize) -> Result<(), QueryError> {
 }
 
 /// The items of an `in` / `not_in` value: an array, or a comma-separated string.
-fn list(path: &str, op: Operator, value: &Value) -> Result<Vec<Value>, QueryError> {
+pub(super) fn list(path: &str, op: Operator, value: &Value) -> Result<Vec<Value>, QueryError> {
     let items: Vec<Value> = match value {
         Value::Array(items) => items.clone(),
         Value::String(s) if s.is_empty() => Vec::new(),
@@ -774,7 +774,7 @@ fn list(path: &str, op: Operator, value: &Value) -> Result<Vec<Value>, QueryErro
 }
 
 /// `exists` takes true/false.
-fn to_bool(path: &str, op: Operator, value: &Value) -> Result<bool, QueryError> {
+pub(super) fn to_bool(path: &str, op: Operator, value: &Value) -> Result<bool, QueryError> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(true),
@@ -789,7 +789,7 @@ fn to_bool(path: &str, op: Operator, value: &Value) -> Result<bool, QueryError> 
 }
 
 /// A value for a free-form JSON path: its text form, and its number when it is one.
-fn loose(path: &str, value: &Value) -> Result<(String, Option<f64>), QueryError> {
+pub(super) fn loose(path: &str, value: &Value) -> Result<(String, Option<f64>), QueryError> {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -819,7 +819,12 @@ fn looks_numeric(s: &str) -> bool {
 }
 
 /// Converts a raw value to a field's type.
-fn convert(path: &str, op: Operator, ty: Scalar, value: &Value) -> Result<Typed, QueryError> {
+pub(super) fn convert(
+    path: &str,
+    op: Operator,
+    ty: Scalar,
+    value: &Value,
+) -> Result<Typed, QueryError> {
     let bad = |expected: &str| {
         QueryError::Invalid(format!(
             "Invalid value for “{path}” ({}): expected {expected}.",
@@ -890,7 +895,7 @@ fn convert(path: &str, op: Operator, ty: Scalar, value: &Value) -> Result<Typed,
 
 /// RFC 3339, a bare date, a date-time without zone (UTC), or epoch milliseconds; years
 /// 1–9999 (PostgreSQL refuses some others).
-fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(super) fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
     let utc = if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         d.with_timezone(&Utc)
     } else if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {

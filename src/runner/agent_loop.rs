@@ -2,23 +2,23 @@
 //! validated against its input schema (problems go back to the model as the tool result), run,
 //! and answered; no tool calls means done. Structured output arrives through `set_output`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use sea_orm::DbErr;
 use serde_json::{Value, json};
 
 use super::Core;
+use super::candidates::Chain;
 use super::control::{Interrupts, Stop};
 use super::event::Event;
+use super::family::Family;
 use super::log::EventLog;
 use super::pricing::Meter;
-use super::providers::{
-    ChatRequest, ChatResponse, Message, Provider, ProviderError, StopReason, ToolCall,
-};
+use super::providers::{ChatRequest, ChatResponse, Message, ProviderError, StopReason, ToolCall};
 use super::retry;
+use super::swarm;
 use super::tools::builtin::SetOutput;
-use super::tools::{SET_OUTPUT, ToolContext, ToolOutcome, ToolSet};
+use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -29,8 +29,8 @@ const MAX_QUOTED_ARGS: usize = 500;
 pub(crate) struct LoopCx<'a> {
     /// The runner.
     pub core: &'a Core,
-    /// The provider client for the run's model.
-    pub provider: Arc<dyn Provider>,
+    /// The models the run may use, in order.
+    pub chain: &'a Chain,
     /// The run's tools.
     pub tools: &'a ToolSet,
     /// The structured output tool, when the agent has an outputSchema.
@@ -43,6 +43,10 @@ pub(crate) struct LoopCx<'a> {
     pub max_steps: u32,
     /// Retries per request.
     pub max_retries: u32,
+    /// The run's children (`spawn_agents`).
+    pub family: &'a Family,
+    /// agentIds the agent may spawn.
+    pub spawnable: &'a [String],
 }
 
 /// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
@@ -55,6 +59,8 @@ pub(crate) struct LoopState {
     pub last_text: String,
     /// The output handed over through `set_output`.
     pub structured: Option<Value>,
+    /// The model of the chain in use (fallbacks move it forward, never back).
+    pub current: usize,
     warned_no_usage: bool,
 }
 
@@ -66,6 +72,7 @@ impl LoopState {
             meter: Meter::default(),
             last_text: String::new(),
             structured: None,
+            current: 0,
             warned_no_usage: false,
         }
     }
@@ -118,6 +125,13 @@ pub(crate) enum LoopError {
         /// Requests sent, retries included.
         attempts: u32,
     },
+    /// The last model of the chain is skipped by its open circuit breaker.
+    CircuitOpen {
+        /// The model.
+        model: String,
+        /// Until its breaker lets a probe through.
+        remaining: std::time::Duration,
+    },
     /// The database failed.
     Db(DbErr),
 }
@@ -142,8 +156,9 @@ pub(crate) async fn run(
     log: &mut EventLog,
 ) -> Result<Outcome, LoopError> {
     for step in 1..=cx.max_steps {
-        let response = retry::call_model(cx, &st.request, log).await?;
-        record_usage(st, log, step, &response)?;
+        let response = retry::call_model(cx, st, log).await?;
+        let model = cx.chain.candidates[st.current].model.clone();
+        record_usage(st, log, step, &model, &response)?;
         if !response.text.is_empty() {
             st.last_text.clone_from(&response.text);
             log.append(Event::Text {
@@ -184,15 +199,22 @@ fn record_usage(
     st: &mut LoopState,
     log: &mut EventLog,
     step: u32,
+    model: &str,
     response: &ChatResponse,
 ) -> Result<(), DbErr> {
-    st.meter.record(response.usage);
+    st.meter.record(model, response.usage);
     match response.usage {
         Some(usage) => log.append(Event::Usage {
             step,
+            model: Some(model.to_owned()),
             input_tokens: usage.input_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
             output_tokens: usage.output_tokens,
-            total_tokens: usage.input_tokens + usage.output_tokens,
+            total_tokens: usage.input_tokens
+                + usage.cache_read_tokens
+                + usage.cache_write_tokens
+                + usage.output_tokens,
             cost: usage.cost,
         }),
         None if !st.warned_no_usage => {
@@ -277,6 +299,7 @@ async fn call_tool(
         )),
         Some(tool) => match check_input(cx.tools, call) {
             Err(problems) => ToolOutcome::error(problems),
+            Ok(()) if call.name == SPAWN_AGENTS => swarm::spawn_agents(cx, log, call).await?,
             Ok(()) => {
                 cx.interrupts
                     .race(tool.call(call.input.clone(), cx.tool_ctx))

@@ -3,7 +3,7 @@
 //! run ends between two database writes with its partial state intact.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,16 +18,29 @@ pub(crate) enum Stop {
     Cancelled,
     /// The server is shutting down and the grace period is over.
     Shutdown,
+    /// The run that started this child ended before it.
+    ParentEnded,
 }
 
-/// The handle through which a running execution is stopped.
+/// The handle through which a running execution is stopped. A child's handle is stopped with
+/// its parent's (cancel, shutdown), and then reports the parent's reason.
 #[derive(Debug, Default)]
 pub(crate) struct RunControl {
     token: CancellationToken,
-    reason: Mutex<Option<Stop>>,
+    reason: Arc<Mutex<Option<Stop>>>,
+    parent_reason: Option<Arc<Mutex<Option<Stop>>>>,
 }
 
 impl RunControl {
+    /// The handle of a child run: stopping `parent` stops it too.
+    pub(crate) fn child_of(parent: &RunControl) -> Self {
+        Self {
+            token: parent.token.child_token(),
+            reason: Arc::default(),
+            parent_reason: Some(parent.reason.clone()),
+        }
+    }
+
     /// Stops the run; the first reason given wins.
     pub(crate) fn abort(&self, reason: Stop) {
         let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
@@ -39,9 +52,9 @@ impl RunControl {
     }
 
     fn reason(&self) -> Stop {
-        self.reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let read = |m: &Mutex<Option<Stop>>| *m.lock().unwrap_or_else(|e| e.into_inner());
+        read(&self.reason)
+            .or_else(|| self.parent_reason.as_deref().and_then(read))
             .unwrap_or(Stop::Cancelled)
     }
 }
@@ -74,11 +87,6 @@ impl<'a> Interrupts<'a> {
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
-
-    /// The deadline.
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
-    }
 }
 
 #[cfg(test)]
@@ -95,6 +103,15 @@ mod tests {
         control.abort(Stop::Cancelled);
         assert_eq!(
             interrupts.race(std::future::pending::<()>()).await,
+            Err(Stop::Shutdown)
+        );
+
+        let parent = RunControl::default();
+        let child = RunControl::child_of(&parent);
+        let child_interrupts = Interrupts::new(&child, far);
+        parent.abort(Stop::Shutdown);
+        assert_eq!(
+            child_interrupts.race(std::future::pending::<()>()).await,
             Err(Stop::Shutdown)
         );
 

@@ -11,6 +11,17 @@ pub enum RunError {
     /// No agent with this agentId, or it is inactive (lifecycle rule 1: no execution row).
     #[error("Agent not found or inactive: {0}")]
     AgentNotFound(String),
+    /// No chain with this id or chainId, or it is inactive (no execution row).
+    #[error("Chain not found or inactive: {0}")]
+    ChainNotFound(String),
+    /// The chain cannot run as it stands (no execution row).
+    #[error("Chain {chain} cannot run: {reason}.")]
+    ChainUnavailable {
+        /// The chain's chainId.
+        chain: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The given projectId does not exist.
     #[error("Project not found: {0}")]
     ProjectNotFound(i32),

@@ -2,6 +2,7 @@
 //! CLI and the tests speak. Shaped after `@codebuff/sdk`'s `handleEvent` events so that seed
 //! users can migrate: `{"type": "tool_call", "toolCallId": …}`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
@@ -80,11 +81,20 @@ pub enum Event {
     Usage {
         /// Which model call (1-based).
         step: u32,
-        /// Prompt tokens.
+        /// The model that answered (as configured, before routing to a provider).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// Prompt tokens neither read from nor written to the prompt cache.
         input_tokens: u64,
+        /// Prompt tokens read from the cache.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cache_read_tokens: u64,
+        /// Prompt tokens written to the cache.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cache_write_tokens: u64,
         /// Generated tokens.
         output_tokens: u64,
-        /// Sum of both.
+        /// Every token of the call: input, cache reads and writes, output.
         total_tokens: u64,
         /// Cost in USD when the provider reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +108,30 @@ pub enum Event {
         delay_ms: u64,
         /// What went wrong.
         reason: String,
+    },
+    /// The step moved to the next model of the fallback chain.
+    Fallback {
+        /// The model that failed (or was skipped).
+        from_model: String,
+        /// The model the step goes to.
+        to_model: String,
+        /// `rate_limited`, `overloaded`, `server_error`, `timeout`, `unreachable`,
+        /// `stream_dropped`, `context_length` or `circuit_open`.
+        reason: String,
+    },
+    /// A model's circuit breaker changed state because of this run: `open` (this run's
+    /// failure was the last of `failures` in a row; every run skips the model for
+    /// `cooldownMs`), `half_open` (this run probes the model after the cooldown) or `closed`
+    /// (the probe succeeded).
+    Breaker {
+        /// The model.
+        model: String,
+        /// `open`, `half_open` or `closed`.
+        state: String,
+        /// Consecutive failures counted.
+        failures: u32,
+        /// How long the model is skipped once open.
+        cooldown_ms: u64,
     },
     /// Something the user should know that does not stop the run.
     Warning {
@@ -153,16 +187,52 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
-    /// Prompt tokens over every model call.
+    /// Prompt tokens neither read from nor written to the prompt cache, over every call.
     pub input_tokens: u64,
     /// Generated tokens over every model call.
     pub output_tokens: u64,
-    /// Sum of both.
+    /// Prompt tokens read from the cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Every token: input, cache reads and writes, output.
     pub total_tokens: u64,
     /// Cost in USD, when known.
     pub estimated_cost: Option<f64>,
     /// `provider`, `price_table` or `unknown`; `None` when no model call was made.
     pub cost_source: Option<String>,
+    /// The same figures per model that answered (fallbacks make several), keyed by model
+    /// id as configured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_model: BTreeMap<String, ModelUsage>,
+}
+
+/// The usage and cost of the calls one model answered in a run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelUsage {
+    /// Successful calls.
+    pub calls: u32,
+    /// Prompt tokens neither read from nor written to the cache.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Prompt tokens read from the cache.
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: u64,
+    /// Every token.
+    pub total_tokens: u64,
+    /// Cost in USD, when known.
+    pub estimated_cost: Option<f64>,
+    /// `provider`, `price_table` or `unknown`.
+    pub cost_source: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Event {
@@ -176,6 +246,8 @@ impl Event {
             Event::ToolResult { .. } => "tool_result",
             Event::Usage { .. } => "usage",
             Event::Retry { .. } => "retry",
+            Event::Fallback { .. } => "fallback",
+            Event::Breaker { .. } => "breaker",
             Event::Warning { .. } => "warning",
             Event::Error { .. } => "error",
             Event::SubagentStart { .. } => "subagent_start",

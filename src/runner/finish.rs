@@ -10,7 +10,7 @@ use super::Core;
 use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
 use crate::db::{self, executions::Finished};
-use crate::domain::executions::{Status, codes};
+use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::domain::now;
 use crate::entities::agent_executions;
 
@@ -40,6 +40,8 @@ pub(crate) struct Ending {
     pub usage: TokenUsage,
     /// Run time, when it ran.
     pub execution_time_ms: Option<i64>,
+    /// Usage of the run and its descendants, when it ran.
+    pub aggregate: Option<AggregateUsage>,
 }
 
 impl Ending {
@@ -56,6 +58,7 @@ impl Ending {
             }),
             usage: TokenUsage::default(),
             execution_time_ms: None,
+            aggregate: None,
         }
     }
 }
@@ -112,6 +115,11 @@ pub(crate) async fn write(
         execution_time_ms: ending.execution_time_ms,
         input_tokens: to_i64(ending.usage.input_tokens),
         output_tokens: to_i64(ending.usage.output_tokens),
+        cache_read_tokens: to_i64(ending.usage.cache_read_tokens),
+        cache_write_tokens: to_i64(ending.usage.cache_write_tokens),
+        usage_by_model: Some(&ending.usage.by_model)
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_value(m).ok()),
         estimated_cost: ending.usage.estimated_cost,
         cost_source: ending.usage.cost_source,
         error_message: ending.error.as_ref().map(|f| f.message.clone()),
@@ -119,6 +127,7 @@ pub(crate) async fn write(
         error_details: ending.error.and_then(|f| f.details),
         first_seq,
         count_for_agent: agent_id.filter(|_| count),
+        aggregate_usage: ending.aggregate.as_ref().map(AggregateUsage::to_json),
     };
     let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {

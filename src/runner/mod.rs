@@ -5,15 +5,22 @@
 //!   agent configuration); a worker claims it and runs the tool-calling loop.
 //! - [`Runner::subscribe`] is the one event stream every adapter uses (stored events, then
 //!   live ones, ending after the terminal event); [`Runner::wait`] awaits the end.
-//! - [`Runner::cancel`] stops a pending or running execution.
+//! - [`Runner::execute_chain`] checks a chain and queues one execution for it, whose
+//!   children are its steps.
+//! - [`Runner::cancel`] stops a pending or running execution and its descendants.
 //!
 //! `ARCHITECTURE.md`, "The run lifecycle": every numbered rule is implemented here.
 
 mod agent_loop;
+mod breaker;
+mod candidates;
+mod chain;
+mod context;
 mod control;
 mod error;
 pub mod event;
 pub mod experiments;
+mod family;
 mod finish;
 pub mod hub;
 mod log;
@@ -25,6 +32,7 @@ mod run;
 pub mod snapshot;
 mod state;
 mod stream;
+mod swarm;
 pub mod tools;
 
 use std::sync::Arc;
@@ -65,6 +73,26 @@ pub struct RunContext {
     pub metadata: Value,
     /// The user who started it.
     pub created_by: Option<i32>,
+}
+
+impl RunContext {
+    /// The conversation to continue, or a new conversation id.
+    fn conversation(&self) -> String {
+        self.conversation_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+    }
+
+    /// The stored `params`: the metadata, `{}` when there is none.
+    fn params(&self) -> Value {
+        if self.metadata.is_null() {
+            Value::Object(Default::default())
+        } else {
+            self.metadata.clone()
+        }
+    }
 }
 
 /// How the runner queues and supervises executions.
@@ -185,14 +213,16 @@ impl Runner {
             db::departments::find_by_id(&core.db, agent.department_id),
             db::experiments::run_stamp(&core.db, agent.id),
         )?;
-        let config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
-        let conversation_id = ctx
-            .conversation_id
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let mut config = AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
+        let rules = crate::domain::routing::stored_rules(&agent.model_routing);
+        if !rules.is_empty() {
+            let slug = department.as_ref().map_or("", |d| d.slug.as_str());
+            let doc = crate::domain::routing::routing_document(prompt, slug, &ctx.metadata);
+            config.route(&rules, &doc);
+        }
+        let (conversation_id, params) = (ctx.conversation(), ctx.params());
         let new = db::executions::NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: ctx.project_id,
@@ -200,17 +230,102 @@ impl Runner {
             conversation_id,
             parent_execution_id: ctx.parent_execution_id,
             prompt: prompt.to_owned(),
-            params: if ctx.metadata.is_null() {
-                Value::Object(Default::default())
-            } else {
-                ctx.metadata
-            },
+            params,
             max_retries: i32::try_from(config.max_retries).unwrap_or(0),
             agent_snapshot: config.to_snapshot(),
             created_by: ctx.created_by,
+            depth: 0,
+            chain_id: None,
         };
         let (new, stamp) = experiments::apply(found, new);
         let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
+        core.queued(row.id);
+        Ok(row)
+    }
+
+    /// Queues a run of chain `chain_id` (its chainId) and returns its `pending`
+    /// execution: `chain` set, no agent, `agentSlug` the chainId. An unknown or inactive
+    /// chain is [`RunError::ChainNotFound`]; a chain with no steps, a broken template, or an
+    /// agent that is missing or inactive is [`RunError::ChainUnavailable`]; neither creates a
+    /// row. Its steps run as its children when a worker claims it.
+    pub async fn execute_chain(
+        &self,
+        chain_id: &str,
+        prompt: &str,
+        ctx: RunContext,
+    ) -> Result<agent_executions::Model, RunError> {
+        let core = &self.core;
+        if core.stop.is_cancelled() {
+            return Err(RunError::ShuttingDown);
+        }
+        let not_found = || RunError::ChainNotFound(chain_id.to_owned());
+        let chain = db::agent_chains::find_by_chain_id(&core.db, chain_id)
+            .await?
+            .filter(|c| c.is_active)
+            .ok_or_else(not_found)?;
+        let unavailable = |reason: String| RunError::ChainUnavailable {
+            chain: chain.chain_id.clone(),
+            reason,
+        };
+        let steps: Vec<crate::domain::chains::ChainStep> =
+            serde_json::from_value(chain.steps.clone())
+                .map_err(|_| unavailable("its steps cannot be read".into()))?;
+        if steps.is_empty() {
+            return Err(unavailable("it has no steps".into()));
+        }
+        let mut timeout_ms: u64 = 0;
+        for (i, step) in steps.iter().enumerate() {
+            let n = i + 1;
+            let mut slowest = 0;
+            for (agent_id, template) in step.runs() {
+                crate::domain::chains::parse(template, n)
+                    .map_err(|why| unavailable(format!("step {n}: {why}")))?;
+                let agent = db::agents::find_by_agent_id(&core.db, agent_id)
+                    .await?
+                    .filter(|a| a.is_active)
+                    .ok_or_else(|| {
+                        unavailable(format!(
+                            "step {n}: agent {agent_id} is inactive or does not exist"
+                        ))
+                    })?;
+                let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
+                let config =
+                    AgentConfig::resolve(&agent, department.as_ref(), &core.settings.runner);
+                slowest = slowest.max(config.timeout_ms);
+            }
+            timeout_ms = timeout_ms.saturating_add(slowest);
+        }
+        if let Some(project_id) = ctx.project_id
+            && db::projects::find_by_id(&core.db, project_id)
+                .await?
+                .is_none()
+        {
+            return Err(RunError::ProjectNotFound(project_id));
+        }
+        let plan = chain::Plan {
+            chain_id: chain.chain_id.clone(),
+            name: chain.name.clone(),
+            steps,
+            timeout_ms,
+        };
+        let (conversation_id, params) = (ctx.conversation(), ctx.params());
+        let new = db::executions::NewExecution {
+            agent_id: None,
+            agent_slug: chain.chain_id.clone(),
+            department_id: None,
+            project_id: ctx.project_id,
+            episode_id: ctx.episode_id,
+            conversation_id,
+            parent_execution_id: ctx.parent_execution_id,
+            prompt: prompt.to_owned(),
+            params,
+            max_retries: 0,
+            agent_snapshot: plan.to_snapshot(),
+            created_by: ctx.created_by,
+            depth: 0,
+            chain_id: Some(chain.id),
+        };
+        let row = db::executions::insert_pending(&core.writer, new).await?;
         core.queued(row.id);
         Ok(row)
     }
@@ -220,10 +335,11 @@ impl Runner {
         self.core.wait(id).await
     }
 
-    /// Cancels execution `id`: a pending one at once; a running one here through its stop
-    /// handle (the result is returned once it has ended, within 10 s); a running one on
-    /// another instance by flagging `cancel_requested`, which that instance's heartbeat
-    /// applies. An execution that already ended is [`RunError::AlreadyFinished`].
+    /// Cancels execution `id` and its descendants: a pending one at once; a running one here
+    /// through its stop handle, which stops its children's too (the result is returned once
+    /// it has ended, within 10 s); a running one on another instance by flagging
+    /// `cancel_requested`, which that instance's heartbeat applies — on its unfinished
+    /// descendants as well. An execution that already ended is [`RunError::AlreadyFinished`].
     pub async fn cancel(&self, id: i32) -> Result<agent_executions::Model, RunError> {
         let core = &self.core;
         let row = core.find(id).await?;
@@ -235,6 +351,13 @@ impl Runner {
             return core.find(id).await;
         }
         db::executions::request_cancel(&core.writer, id).await?;
+        for child in db::executions::unfinished_descendants(&core.db, id).await? {
+            if child.status == Status::Pending.as_str() {
+                finish::cancel_pending(core, &child).await?;
+            } else {
+                db::executions::request_cancel(&core.writer, child.id).await?;
+            }
+        }
         if let Some(control) = core.control(id) {
             control.abort(Stop::Cancelled);
             if let Ok(ended) = tokio::time::timeout(Duration::from_secs(10), core.wait(id)).await {

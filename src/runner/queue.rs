@@ -102,7 +102,7 @@ async fn claim(core: &Core, limit: usize) -> Result<Vec<agent_executions::Model>
     .await
 }
 
-fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {
+pub(crate) fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {
     let ttl =
         chrono::Duration::from_std(core.options.lease_ttl).unwrap_or(chrono::Duration::seconds(30));
     now() + ttl
@@ -110,13 +110,27 @@ fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> {
 
 /// Runs a claimed execution on its own task; a panic in it still ends the execution.
 fn launch(core: &Arc<Core>, row: agent_executions::Model, permit: OwnedSemaphorePermit) {
-    let id = row.id;
     let control = Arc::new(RunControl::default());
+    supervise(core, row, control, None, Some(permit));
+}
+
+/// Runs a claimed execution (a queued one, or a child inserted already claimed) on its own
+/// task under `control`, ending by `cap` at the latest; a panic in it still ends the
+/// execution. The run is tracked (cancel, shutdown, leases) until it ends; `permit`, the
+/// queue slot it holds if any, is released then.
+pub(crate) fn supervise(
+    core: &Arc<Core>,
+    row: agent_executions::Model,
+    control: Arc<RunControl>,
+    cap: Option<tokio::time::Instant>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> JoinHandle<()> {
+    let id = row.id;
     core.track(id, control.clone());
     let core = core.clone();
     tokio::spawn(async move {
         let fallback = row.clone();
-        let task = tokio::spawn(run::run_claimed(core.clone(), row, control));
+        let task = tokio::spawn(run::run_claimed(core.clone(), row, control, cap));
         if let Err(join) = task.await {
             tracing::error!(run.id = id, error = %join, "run task panicked");
             let message = "The run stopped on an internal error.";
@@ -126,7 +140,7 @@ fn launch(core: &Arc<Core>, row: agent_executions::Model, permit: OwnedSemaphore
         }
         core.untrack(id);
         drop(permit);
-    });
+    })
 }
 
 async fn heartbeat(core: Arc<Core>) {

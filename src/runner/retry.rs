@@ -2,14 +2,25 @@
 //! connect and idle timeouts, dropped streams) are retried with exponential backoff and full
 //! jitter, or after the provider's `Retry-After`; each retry is a `retry` event and one atomic
 //! increment of the execution's `retry_count`. Client errors fail at once.
+//!
+//! Fallbacks (lifecycle rule 6a): once a model's retries are spent on a transient error, or
+//! at once on a context-window overflow, the same step goes to the next model of the chain
+//! (`fallback` event); a model whose circuit breaker is open is skipped the same way.
 
 use std::time::{Duration, Instant};
 
-use super::agent_loop::{LoopCx, LoopError};
+use sea_orm::DbErr;
+
+use super::agent_loop::{LoopCx, LoopError, LoopState};
+use super::breaker::{Admission, Transition};
+use super::candidates::Candidate;
+use super::context;
+use super::control::Stop;
 use super::event::Event;
 use super::log::EventLog;
 use super::providers::{ChatRequest, ChatResponse, ProviderError};
-use crate::{db, telemetry_metrics};
+use crate::db;
+use crate::telemetry_metrics::{self, CallTokens};
 
 /// Exponential backoff with full jitter: attempt `n` (0-based) waits a uniformly random time
 /// in `0..=min(cap, base · 2ⁿ)`.
@@ -49,48 +60,146 @@ impl Backoff {
     }
 }
 
-/// Sends `req`, retrying transient failures; streams text deltas to the hub as they arrive.
+/// Sends the loop's next request, retrying transient failures, and moving to the next model
+/// of the chain when a model's retries are spent on a fallback reason (or it overflows its
+/// context window, or its circuit breaker is open). Text deltas go to the hub as they arrive.
 pub(crate) async fn call_model(
     cx: &LoopCx<'_>,
-    req: &ChatRequest,
+    st: &mut LoopState,
     log: &mut EventLog,
 ) -> Result<ChatResponse, LoopError> {
+    loop {
+        let candidate = &cx.chain.candidates[st.current];
+        let next = cx.chain.candidates.get(st.current + 1);
+        let probe = match cx.core.breakers.admit(&candidate.model) {
+            Admission::Closed => false,
+            Admission::Probe => {
+                log.append(breaker_event(cx, &candidate.model, "half_open"))?;
+                true
+            }
+            Admission::Open(remaining) => match next {
+                Some(next) => {
+                    fallback(log, &candidate.model, &next.model, "circuit_open")?;
+                    st.current += 1;
+                    continue;
+                }
+                None => {
+                    return Err(LoopError::CircuitOpen {
+                        model: candidate.model.clone(),
+                        remaining,
+                    });
+                }
+            },
+        };
+        fit_window(candidate, st, log)?;
+        st.request.model.clone_from(&candidate.id);
+        let failed = match attempts(cx, candidate, &st.request, log, probe).await {
+            Ok(response) => return Ok(response),
+            Err(Failed::Loop(e)) => return Err(e),
+            Err(Failed::Provider { error, attempts }) => (error, attempts),
+        };
+        let (error, attempts) = failed;
+        match (error.fallback_reason(), next) {
+            (Some(reason), Some(next)) => {
+                fallback(log, &candidate.model, &next.model, reason)?;
+                st.current += 1;
+            }
+            _ => return Err(LoopError::Provider { error, attempts }),
+        }
+    }
+}
+
+/// How the attempts on one model ended without an answer.
+enum Failed {
+    /// The provider's last error, and the requests sent.
+    Provider { error: ProviderError, attempts: u32 },
+    /// Deadline, cancellation, database.
+    Loop(LoopError),
+}
+
+impl From<Stop> for Failed {
+    fn from(stop: Stop) -> Self {
+        Failed::Loop(LoopError::Stop(stop))
+    }
+}
+
+impl From<DbErr> for Failed {
+    fn from(e: DbErr) -> Self {
+        Failed::Loop(LoopError::Db(e))
+    }
+}
+
+/// Sends `req` to one model, retrying transient failures while its breaker stays closed.
+async fn attempts(
+    cx: &LoopCx<'_>,
+    candidate: &Candidate,
+    req: &ChatRequest,
+    log: &mut EventLog,
+    probe: bool,
+) -> Result<ChatResponse, Failed> {
     let execution_id = log.execution_id();
     let deltas = log.deltas();
     let on_text = move |text: &str| deltas.send(text);
+    let provider = candidate.provider.as_ref();
+    let breakers = &cx.core.breakers;
     let mut attempt = 0u32;
     loop {
         let started = Instant::now();
-        let result = cx.interrupts.race(cx.provider.stream(req, &on_text)).await;
+        let result = match cx.interrupts.race(provider.stream(req, &on_text)).await {
+            Ok(result) => result,
+            Err(stop) => {
+                if probe {
+                    breakers.release_probe(&candidate.model);
+                }
+                return Err(Failed::Loop(LoopError::Stop(stop)));
+            }
+        };
         let elapsed = started.elapsed();
         cx.core.stats.record(elapsed);
-        let error = match result? {
+        let error = match result {
             Ok(response) => {
                 let usage = response.usage.unwrap_or_default();
                 telemetry_metrics::record_provider_call(
-                    cx.provider.name(),
+                    provider.name(),
                     &req.model,
                     elapsed,
-                    usage.input_tokens,
-                    usage.output_tokens,
+                    CallTokens {
+                        input: usage.input_tokens,
+                        output: usage.output_tokens,
+                        cache_read: usage.cache_read_tokens,
+                        cache_write: usage.cache_write_tokens,
+                    },
                 );
+                if breakers.success(&candidate.model) == Some(Transition::Closed) {
+                    log.append(breaker_event(cx, &candidate.model, "closed"))?;
+                }
                 return Ok(response);
             }
             Err(error) => error,
         };
-        telemetry_metrics::record_provider_error(cx.provider.name(), &req.model, error.code());
-        if !error.is_transient() || attempt >= cx.max_retries {
-            return Err(LoopError::Provider {
-                error,
-                attempts: attempt + 1,
-            });
+        telemetry_metrics::record_provider_error(provider.name(), &req.model, error.code());
+        let attempts = attempt + 1;
+        if !error.is_transient() {
+            // The model answered: a client error says nothing about its health.
+            if breakers.success(&candidate.model) == Some(Transition::Closed) {
+                log.append(breaker_event(cx, &candidate.model, "closed"))?;
+            }
+            return Err(Failed::Provider { error, attempts });
+        }
+        if breakers.failure(&candidate.model) == Some(Transition::Opened) {
+            telemetry_metrics::record_breaker_trip(&candidate.model);
+            log.append(breaker_event(cx, &candidate.model, "open"))?;
+        }
+        // An open breaker (this failure, or other runs' failures) ends the retries.
+        if !breakers.is_closed(&candidate.model) || attempt >= cx.max_retries {
+            return Err(Failed::Provider { error, attempts });
         }
         let delay = cx.core.options.backoff.delay(attempt, error.retry_after());
         if delay > cx.interrupts.remaining() {
             // Waiting would only end in a timeout; the provider's answer is the truer error.
-            return Err(LoopError::Provider {
+            return Err(Failed::Provider {
                 error: beyond_deadline(error, delay),
-                attempts: attempt + 1,
+                attempts,
             });
         }
         attempt += 1;
@@ -102,6 +211,48 @@ pub(crate) async fn call_model(
         db::executions::increment_retry_count(&cx.core.writer, execution_id).await?;
         cx.interrupts.race(tokio::time::sleep(delay)).await?;
     }
+}
+
+/// Logs a `fallback` event and counts it.
+fn fallback(log: &mut EventLog, from: &str, to: &str, reason: &str) -> Result<(), DbErr> {
+    telemetry_metrics::record_fallback(from, to, reason);
+    log.append(Event::Fallback {
+        from_model: from.to_owned(),
+        to_model: to.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+fn breaker_event(cx: &LoopCx<'_>, model: &str, state: &str) -> Event {
+    let breakers = &cx.core.breakers;
+    Event::Breaker {
+        model: model.to_owned(),
+        state: state.to_owned(),
+        failures: breakers.failures,
+        cooldown_ms: u64::try_from(breakers.cooldown.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// Trims the conversation to the model's context window; a `warning` says so.
+fn fit_window(candidate: &Candidate, st: &mut LoopState, log: &mut EventLog) -> Result<(), DbErr> {
+    let Some(window) = candidate.context_window() else {
+        return Ok(());
+    };
+    let Some(trimmed) = context::trim_to_window(&mut st.request, window) else {
+        return Ok(());
+    };
+    log.append(Event::Warning {
+        message: format!(
+            "The conversation was trimmed to fit {}'s context window of {window} tokens: \
+             {} earlier messages were left out (about {} → {} tokens, estimated at {} \
+             characters per token).",
+            candidate.model,
+            trimmed.messages,
+            trimmed.before,
+            trimmed.after,
+            context::CHARS_PER_TOKEN
+        ),
+    })
 }
 
 /// The error to report when the provider asks for a wait longer than the run has left.

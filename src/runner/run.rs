@@ -10,8 +10,10 @@ use tokio::time::Instant;
 
 use super::Core;
 use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
+use super::candidates::Chain;
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
+use super::family::Family;
 use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
 use super::providers::{ChatRequest, Message, ProviderError};
@@ -19,7 +21,7 @@ use super::snapshot::AgentConfig;
 use super::tools::data_api::DbDataApi;
 use super::tools::{ToolContext, loader};
 use crate::db;
-use crate::domain::executions::{Status, codes};
+use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::entities::agent_executions;
 use crate::telemetry_metrics;
 
@@ -34,9 +36,15 @@ pub(crate) async fn run_claimed(
     core: Arc<Core>,
     row: agent_executions::Model,
     control: Arc<RunControl>,
+    cap: Option<Instant>,
 ) {
     let id = row.id;
-    if let Err(e) = run(&core, &row, &control).await {
+    let result = if row.chain_id.is_some() {
+        super::chain::run(&core, &row, &control).await
+    } else {
+        run(&core, &row, &control, cap).await
+    };
+    if let Err(e) = result {
         tracing::error!(run.id = id, error = %e, "run failed on a database error");
         let message = "The run stopped on an internal error (database).";
         if let Err(e) = finish::fail_running(&core, &row, codes::INTERNAL, message).await {
@@ -46,9 +54,10 @@ pub(crate) async fn run_claimed(
 }
 
 async fn run(
-    core: &Core,
+    core: &Arc<Core>,
     row: &agent_executions::Model,
-    control: &RunControl,
+    control: &Arc<RunControl>,
+    cap: Option<Instant>,
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
@@ -77,12 +86,22 @@ async fn run(
 
     let loaded = loader::load(&core.db, &core.tools, &config).await?;
     super::experiments::stamp_tools(core, row.id, &loaded.tool_ids).await?;
-    let route = core.router.resolve(&config.model);
+    let chain = Chain::build(
+        &core.db,
+        &core.router,
+        &config.model,
+        &config.fallback_models,
+    )
+    .await?;
+    let first_provider = chain
+        .as_ref()
+        .ok()
+        .map(|(c, _)| c.candidates[0].provider.name().to_owned());
     let mut opening = vec![
         Event::Start {
             agent_id: config.agent_id.clone(),
             model: config.model.clone(),
-            provider: route.as_ref().ok().map(|(p, _)| p.name().to_owned()),
+            provider: first_provider,
             tools: loaded.tools.names(),
             max_steps: config.max_steps,
             max_retries: config.max_retries,
@@ -95,9 +114,14 @@ async fn run(
     opening.extend(loaded.warnings.iter().map(|message| Event::Warning {
         message: message.clone(),
     }));
+    if let Ok((_, warnings)) = &chain {
+        opening.extend(warnings.iter().map(|message| Event::Warning {
+            message: message.clone(),
+        }));
+    }
     log.append_all(opening)?;
-    let (provider, model_id) = match route {
-        Ok(route) => route,
+    let chain = match chain {
+        Ok((chain, _)) => chain,
         Err(no_provider) => {
             let mut ending =
                 Ending::error(Status::Failed, codes::NO_PROVIDER, no_provider.to_string());
@@ -120,17 +144,24 @@ async fn run(
         Some(id) => db::projects::find_by_id(&core.db, id).await?,
         None => None,
     };
-    let mut messages = history(core, row).await?;
+    // A child always starts a conversation of its own: it has no history to read.
+    let mut messages = if row.depth > 0 {
+        Vec::new()
+    } else {
+        history(core, row).await?
+    };
     messages.push(Message::User {
         content: row.prompt.clone(),
     });
     let request = ChatRequest {
-        model: model_id.clone(),
+        model: chain.candidates[0].id.clone(),
         system: system_prompt(&config, loaded.set_output.is_some()),
         messages,
         tools: loaded.tools.specs(),
         temperature: config.temperature,
         max_tokens: None,
+        // One cache key per agent: its runs share the system prompt and the tools.
+        cache_key: Some(format!("aladdin-agent-{}", config.agent_id)),
     };
     let tool_ctx = ToolContext {
         execution_id: row.id,
@@ -140,47 +171,55 @@ async fn run(
         db: core.writer.clone(),
         memory_bytes: core.settings.sandbox.memory_mb.saturating_mul(1 << 20),
     };
-    let deadline = started + Duration::from_millis(config.timeout_ms);
+    let own_deadline = started + Duration::from_millis(config.timeout_ms);
+    // A child shares its parent's deadline (lifecycle rule 10).
+    let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
+    let family = Family::new(core.clone(), row, control.clone(), deadline);
     let cx = LoopCx {
         core,
-        provider,
+        chain: &chain,
         tools: &loaded.tools,
         set_output: loaded.set_output.as_deref(),
         tool_ctx: &tool_ctx,
         interrupts: &interrupts,
         max_steps: config.max_steps,
         max_retries: config.max_retries,
+        family: &family,
+        spawnable: &config.spawnable_agents,
     };
     let mut state = LoopState::new(request);
-    // The loop stops itself at the deadline; this outer limit only guards against a wait
-    // the loop does not race (a hung database call).
-    let hard_stop = interrupts.deadline() + DEADLINE_GRACE;
-    let result = match tokio::time::timeout_at(
-        hard_stop,
-        agent_loop::run(&cx, &mut state, &mut log),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(LoopError::Stop(Stop::Timeout)),
-    };
+    let (result, why) = hard_stopped(deadline, agent_loop::run(&cx, &mut state, &mut log)).await;
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(LoopError::Stop(stop)) => stopped(stop, &config),
+        Err(LoopError::Stop(stop)) => stopped(stop, config.timeout_ms, deadline < own_deadline),
         Err(LoopError::Provider { error, attempts }) => {
-            provider_failed(&error, attempts, cx.provider.name())
+            let last = &chain.candidates[state.current];
+            provider_failed(&error, attempts, last.provider.name(), &last.model)
         }
+        Err(LoopError::CircuitOpen { model, remaining }) => circuit_open(&model, remaining),
         Err(LoopError::Db(e)) => return Err(e),
     };
-    let usage = state
-        .meter
-        .token_usage(&core.db, &[&config.model, &model_id])
-        .await?;
-    if let (Some(cost), Some(source)) = (usage.estimated_cost, usage.cost_source.as_deref()) {
-        telemetry_metrics::record_run_cost(cx.provider.name(), &model_id, cost, source);
+    family.settle(&mut log, why).await?;
+    let usage = state.meter.summarize(|model| chain.price(model));
+    for (model, spent) in &usage.by_model {
+        let candidate = chain.candidates.iter().find(|c| &c.model == model);
+        if let (Some(c), Some(cost), Some(source)) = (
+            candidate,
+            spent.estimated_cost,
+            spent.cost_source.as_deref(),
+        ) {
+            telemetry_metrics::record_run_cost(c.provider.name(), &c.id, cost, source);
+        }
     }
-    let ending = ending(outcome, &state, usage, elapsed());
+    let mut aggregate = AggregateUsage::own(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.estimated_cost,
+    );
+    aggregate.add(&family.usage());
+    let mut ending = ending(outcome, &state, usage, elapsed());
+    ending.aggregate = Some(aggregate);
     finish::write(
         core,
         Some(&log),
@@ -194,8 +233,30 @@ async fn run(
     Ok(())
 }
 
+/// Runs `work` (which stops itself at `deadline`) under an outer limit that only guards
+/// against a wait it does not race (a hung database call); returns its result and, if it
+/// stopped early, why.
+pub(crate) async fn hard_stopped(
+    deadline: Instant,
+    work: impl std::future::Future<Output = Result<Outcome, LoopError>>,
+) -> (Result<Outcome, LoopError>, Option<Stop>) {
+    let result = tokio::time::timeout_at(deadline + DEADLINE_GRACE, work)
+        .await
+        .unwrap_or(Err(LoopError::Stop(Stop::Timeout)));
+    let why = match &result {
+        Err(LoopError::Stop(stop)) => Some(*stop),
+        _ => None,
+    };
+    (result, why)
+}
+
 /// The ending of an outcome; failures keep the partial output.
-fn ending(outcome: Outcome, state: &LoopState, usage: super::event::TokenUsage, ms: i64) -> Ending {
+pub(crate) fn ending(
+    outcome: Outcome,
+    state: &LoopState,
+    usage: super::event::TokenUsage,
+    ms: i64,
+) -> Ending {
     let (status, output, output_text, error) = match outcome {
         Outcome::Completed {
             output,
@@ -226,19 +287,24 @@ fn ending(outcome: Outcome, state: &LoopState, usage: super::event::TokenUsage, 
         error,
         usage,
         execution_time_ms: Some(ms),
+        aggregate: None,
     }
 }
 
-fn stopped(stop: Stop, config: &AgentConfig) -> Outcome {
+pub(crate) fn stopped(stop: Stop, timeout_ms: u64, parents_deadline: bool) -> Outcome {
     match stop {
+        Stop::Timeout if parents_deadline => Outcome::Failed {
+            status: Status::Timeout,
+            code: codes::TIMEOUT,
+            message: "The run did not finish before the deadline of the run that started it."
+                .into(),
+            details: Some(json!({"timeoutMs": timeout_ms, "parentDeadline": true})),
+        },
         Stop::Timeout => Outcome::Failed {
             status: Status::Timeout,
             code: codes::TIMEOUT,
-            message: format!(
-                "The run did not finish within its {} ms deadline.",
-                config.timeout_ms
-            ),
-            details: Some(json!({"timeoutMs": config.timeout_ms})),
+            message: format!("The run did not finish within its {timeout_ms} ms deadline."),
+            details: Some(json!({"timeoutMs": timeout_ms})),
         },
         Stop::Cancelled => {
             Outcome::failed(Status::Cancelled, codes::CANCELLED, "Cancelled by a user.")
@@ -248,12 +314,31 @@ fn stopped(stop: Stop, config: &AgentConfig) -> Outcome {
             codes::INTERRUPTED,
             "The server shut down before the run finished.",
         ),
+        Stop::ParentEnded => Outcome::failed(
+            Status::Cancelled,
+            codes::CANCELLED,
+            "Stopped because the run that started it ended first.",
+        ),
     }
 }
 
-fn provider_failed(error: &ProviderError, attempts: u32, provider: &str) -> Outcome {
+fn circuit_open(model: &str, remaining: Duration) -> Outcome {
+    Outcome::Failed {
+        status: Status::Failed,
+        code: codes::CIRCUIT_OPEN,
+        message: format!(
+            "The model {model} is skipped after repeated failures (circuit breaker open for \
+             another {} s) and no fallback model is left.",
+            remaining.as_secs()
+        ),
+        details: Some(json!({"model": model, "retryInMs": remaining.as_millis() as u64})),
+    }
+}
+
+fn provider_failed(error: &ProviderError, attempts: u32, provider: &str, model: &str) -> Outcome {
     let code = match error {
         ProviderError::Http { status: 429, .. } => codes::RATE_LIMITED,
+        e if e.is_context_overflow() => codes::CONTEXT_LENGTH,
         _ => codes::PROVIDER_ERROR,
     };
     let status = match error {
@@ -270,6 +355,7 @@ fn provider_failed(error: &ProviderError, attempts: u32, provider: &str) -> Outc
         message,
         details: Some(json!({
             "provider": provider,
+            "model": model,
             "httpStatus": status,
             "kind": error.code(),
             "attempts": attempts,

@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::config::RunnerSettings;
-use crate::domain::agents::{ExecutionSettings, stored_tool_names};
+use crate::domain::agents::{ExecutionSettings, stored_spawnable_agents, stored_tool_names};
+use crate::domain::routing::{self, RoutingDecision};
 use crate::entities::{agents, departments};
 
 /// Most model calls any agent may make per run.
@@ -39,6 +40,12 @@ pub struct AgentConfig {
     pub output_schema: Option<Value>,
     /// The agent's department.
     pub department_id: i32,
+    /// agentIds it may start with `spawn_agents` (empty: the tool is not offered).
+    pub spawnable_agents: Vec<String>,
+    /// Models tried in order when the model fails: the agent's, else its department's.
+    pub fallback_models: Vec<String>,
+    /// The routing rule that chose `model`, if one did.
+    pub routing: Option<RoutingDecision>,
 }
 
 impl AgentConfig {
@@ -85,6 +92,21 @@ impl AgentConfig {
             temperature: settings.temperature,
             output_schema: agent.output_schema.clone().filter(|s| !s.is_null()),
             department_id: agent.department_id,
+            spawnable_agents: stored_spawnable_agents(&agent.spawnable_agents),
+            fallback_models: Some(routing::stored_models(&agent.fallback_models))
+                .filter(|m| !m.is_empty())
+                .or_else(|| department.map(|d| routing::stored_models(&d.fallback_models)))
+                .unwrap_or_default(),
+            routing: None,
+        }
+    }
+
+    /// Applies the agent's `modelRouting` to a run: the first rule matching `doc` (see
+    /// [`routing::routing_document`]) replaces the model.
+    pub fn route(&mut self, rules: &[routing::RoutingRule], doc: &Value) {
+        if let Some(decision) = routing::pick(rules, doc) {
+            self.model.clone_from(&decision.model);
+            self.routing = Some(decision);
         }
     }
 
@@ -102,6 +124,9 @@ impl AgentConfig {
             "temperature": self.temperature,
             "outputSchema": self.output_schema,
             "department": self.department_id,
+            "spawnableAgents": self.spawnable_agents,
+            "fallbackModels": self.fallback_models,
+            "routing": self.routing.as_ref().map(|d| json!({"rule": d.rule, "model": d.model})),
         })
     }
 
@@ -132,6 +157,22 @@ impl AgentConfig {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .unwrap_or(0),
+            spawnable_agents: stored_spawnable_agents(&v["spawnableAgents"]),
+            fallback_models: v["fallbackModels"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            routing: v["routing"]["model"].as_str().map(|model| RoutingDecision {
+                rule: v["routing"]["rule"]
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0),
+                model: model.to_owned(),
+            }),
         }
     }
 }
@@ -162,7 +203,9 @@ mod tests {
             failed_executions: 0,
             total_execution_time_ms: 0,
             last_executed_at: None,
-            spawnable_agents: json!([]),
+            spawnable_agents: json!([{"agentId": "b-2"}]),
+            fallback_models: json!([{"model": "m/fallback"}]),
+            model_routing: json!([]),
             created_at: ts,
             updated_at: ts,
         }
@@ -185,6 +228,7 @@ mod tests {
             (4, 1, 7000)
         );
         assert_eq!(config.tool_names, ["calc"]);
+        assert_eq!(config.spawnable_agents, ["b-2"]);
         assert_eq!(
             AgentConfig::from_snapshot(&config.to_snapshot(), &defaults()),
             config

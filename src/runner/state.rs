@@ -11,6 +11,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::breaker::Breakers;
 use super::control::{RunControl, Stop};
 use super::hub::Hub;
 use super::providers::{ProviderRouter, ProviderSettings};
@@ -84,6 +85,8 @@ pub(crate) struct Core {
     pub(crate) instance_id: String,
     pub(crate) tools: ToolCache,
     pub(crate) stats: Stats,
+    /// One circuit breaker per model, shared by every run of this instance.
+    pub(crate) breakers: Breakers,
     /// Woken when this process queues a run.
     pub(crate) wake: Notify,
     /// Cancelled when shutdown begins: no more claims, no more runs accepted.
@@ -123,6 +126,10 @@ impl Core {
         } else {
             "server-"
         };
+        let breakers = Breakers::new(
+            settings.runner.breaker_failures,
+            settings.runner.breaker_cooldown,
+        );
         Ok(Self {
             instance_id: format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
             sandbox: Sandbox::new(settings.sandbox.workers),
@@ -134,6 +141,7 @@ impl Core {
             options,
             tools: ToolCache::default(),
             stats: Stats::default(),
+            breakers,
             wake: Notify::new(),
             stop: CancellationToken::new(),
             halt: CancellationToken::new(),

@@ -1,6 +1,6 @@
 //! Demo data: the film studio of the seed system. Loaded on the first start of an empty
 //! database and by `aladdin seed`. Idempotent: a row is inserted only when its natural key
-//! (slug, agentId, toolName, modelId) is absent, so editors' changes are never overwritten.
+//! (slug, agentId, toolName, modelId, chainId) is absent, so editors' changes are never overwritten.
 
 use std::fmt;
 
@@ -9,7 +9,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
 use crate::domain::{
-    agents::AgentInput, custom_tools::ToolInput, departments::DepartmentInput,
+    agents::AgentInput, chains::ChainInput, custom_tools::ToolInput, departments::DepartmentInput,
     experiments::ExperimentInput, models::ModelInput, projects::ProjectInput,
 };
 use crate::{db, entities};
@@ -20,6 +20,7 @@ const TOOLS: &str = include_str!("data/tools.json");
 const PROJECT: &str = include_str!("data/project.json");
 const MODELS: &str = include_str!("data/models.json");
 const EXPERIMENTS: &str = include_str!("data/experiments.json");
+const CHAINS: &str = include_str!("data/chains.json");
 
 /// How many rows of each kind a seeding run inserted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct SeedReport {
     pub agents: usize,
     /// Projects inserted.
     pub projects: usize,
+    /// Agent chains inserted.
+    pub chains: usize,
 }
 
 impl SeedReport {
@@ -47,8 +50,8 @@ impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} departments, {} models, {} tools, {} agents, {} projects",
-            self.departments, self.models, self.tools, self.agents, self.projects
+            "{} departments, {} models, {} tools, {} agents, {} projects, {} chains",
+            self.departments, self.models, self.tools, self.agents, self.projects, self.chains
         )
     }
 }
@@ -106,22 +109,43 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             report.tools += 1;
         }
     }
+    // Heads name specialists listed after them, so spawnableAgents is set once every agent
+    // exists.
+    let mut teams = Vec::new();
     for mut doc in array(AGENTS, "agents")? {
         let slug = doc["department"].as_str().unwrap_or_default().to_owned();
         let department = db::departments::find_by_slug(db, &slug)
             .await?
             .with_context(|| format!("demo agent names an unknown department `{slug}`"))?;
         doc["department"] = department.id.into();
+        let team = doc
+            .as_object_mut()
+            .and_then(|d| d.remove("spawnableAgents"));
         let input = AgentInput::from_json(&doc).map_err(invalid("agent"))?;
         if db::agents::find_by_agent_id(db, &input.agent_id)
             .await?
             .is_none()
         {
-            crate::collections::agent_versions::save_agent(db, None, input, &demo)
-                .await
-                .map_err(invalid("agent"))?;
+            // An agent with a team gets its version once the team is set (below), so that
+            // every demo agent starts at version 1 with its whole configuration.
+            let agent = if team.is_some() {
+                db::agents::create(db, input).await
+            } else {
+                crate::collections::agent_versions::save_agent(db, None, input, &demo).await
+            }
+            .map_err(invalid("agent"))?;
             report.agents += 1;
+            if let Some(team) = team {
+                doc["spawnableAgents"] = team;
+                teams.push((agent.id, doc));
+            }
         }
+    }
+    for (id, doc) in teams {
+        let input = AgentInput::from_json(&doc).map_err(invalid("agent"))?;
+        crate::collections::agent_versions::save_agent(db, Some(id), input, &demo)
+            .await
+            .map_err(invalid("agent"))?;
     }
     for mut doc in array(EXPERIMENTS, "experiments")? {
         let slug = doc["agent"].as_str().unwrap_or_default().to_owned();
@@ -144,6 +168,21 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await
             .map_err(invalid("project"))?;
         report.projects += 1;
+    }
+    for doc in array(CHAINS, "chains")? {
+        let chain_id = doc["chainId"].as_str().unwrap_or_default();
+        if db::agent_chains::find_by_chain_id(db, chain_id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let agents = db::agent_chains::agent_states(db, &ChainInput::named_agents(&doc)).await?;
+        let input = ChainInput::from_json(&doc, &agents).map_err(invalid("chain"))?;
+        db::agent_chains::create(db, input)
+            .await
+            .map_err(invalid("chain"))?;
+        report.chains += 1;
     }
     Ok(report)
 }

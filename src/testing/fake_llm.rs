@@ -14,6 +14,11 @@
 //!
 //! Any path ending in `/chat/completions` speaks OpenAI, any ending in `/messages` speaks
 //! Anthropic. Replies are consumed in order across both; an empty script answers "ok".
+//!
+//! Runs in parallel (swarms) make the order of requests unknown: [`FakeLlm::push_for`] gives a
+//! reply to the request whose last message mentions a given text, before the script is
+//! consulted, and [`FakeLlm::gather`] holds the next N requests until all N have arrived,
+//! which only happens if they are in flight at the same time.
 
 mod anthropic_wire;
 mod openai_wire;
@@ -45,8 +50,45 @@ pub struct RecordedRequest {
 #[derive(Debug, Default)]
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
+    routed: Mutex<Vec<(String, Reply)>>,
+    gate: Mutex<Option<Arc<Gate>>>,
     recorded: Mutex<Vec<RecordedRequest>>,
     latency: Duration,
+}
+
+/// Holds the requests whose last message mentions `needle` until `size` of them are
+/// waiting together (or `GATE_PATIENCE` passes).
+#[derive(Debug)]
+struct Gate {
+    needle: String,
+    size: usize,
+    arrived: AtomicU64,
+    met: std::sync::atomic::AtomicBool,
+    open: tokio::sync::Notify,
+}
+
+/// Longest a request waits at a gate that never fills.
+const GATE_PATIENCE: Duration = Duration::from_secs(20);
+
+impl Gate {
+    async fn pass(&self) {
+        let n = usize::try_from(self.arrived.fetch_add(1, Ordering::SeqCst) + 1).unwrap_or(0);
+        if n > self.size {
+            return;
+        }
+        if n == self.size {
+            self.met.store(true, Ordering::SeqCst);
+            self.open.notify_waiters();
+            return;
+        }
+        let opened = self.open.notified();
+        tokio::pin!(opened);
+        opened.as_mut().enable();
+        if self.met.load(Ordering::SeqCst) {
+            return;
+        }
+        let _ = tokio::time::timeout(GATE_PATIENCE, opened).await;
+    }
 }
 
 /// A running fake LLM server; stopped when dropped.
@@ -121,6 +163,32 @@ impl FakeLlm {
     /// Appends a reply to the script.
     pub fn push(&self, reply: Reply) {
         lock(&self.shared.script).push_back(reply);
+    }
+
+    /// A reply for the next request whose last message mentions `needle` (its text, a tool
+    /// result …); such replies are taken before the script.
+    pub fn push_for(&self, needle: impl Into<String>, reply: Reply) {
+        lock(&self.shared.routed).push((needle.into(), reply));
+    }
+
+    /// Holds each of the next `n` requests whose last message mentions `needle` until all `n`
+    /// have arrived, so they are answered only if they were in flight together (a request
+    /// waits at most 20 s; see [`FakeLlm::gathered`]).
+    pub fn gather(&self, n: usize, needle: impl Into<String>) {
+        *lock(&self.shared.gate) = Some(Arc::new(Gate {
+            needle: needle.into(),
+            size: n,
+            arrived: AtomicU64::new(0),
+            met: std::sync::atomic::AtomicBool::new(false),
+            open: tokio::sync::Notify::new(),
+        }));
+    }
+
+    /// Whether the last [`FakeLlm::gather`] saw all its requests in flight together.
+    pub fn gathered(&self) -> bool {
+        lock(&self.shared.gate)
+            .as_ref()
+            .is_some_and(|g| g.met.load(Ordering::SeqCst))
     }
 
     /// Replies not yet consumed.
@@ -260,8 +328,12 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         ))
         .await;
     }
-    let mut reply = lock(&shared.script)
-        .pop_front()
+    let gate = lock(&shared.gate).clone();
+    if let Some(gate) = gate.filter(|g| last_message(&json).contains(g.needle.as_str())) {
+        gate.pass().await;
+    }
+    let mut reply = routed_reply(&shared, &json)
+        .or_else(|| lock(&shared.script).pop_front())
         .unwrap_or_else(|| Reply::text("ok"));
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
@@ -287,6 +359,25 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         },
     };
     respond(rendered).await
+}
+
+/// The routed reply for a request, if its last message mentions a routed needle.
+fn routed_reply(shared: &Shared, body: &Value) -> Option<Reply> {
+    let last = last_message(body);
+    let mut routed = lock(&shared.routed);
+    let at = routed
+        .iter()
+        .position(|(needle, _)| last.contains(needle.as_str()))?;
+    Some(routed.remove(at).1)
+}
+
+/// The last message of a request body (either wire format), as JSON text.
+fn last_message(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 fn error_body(wire: Wire, status: u16, message: &str) -> Value {

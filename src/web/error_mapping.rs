@@ -25,9 +25,10 @@ impl AppError {
 impl From<RunError> for AppError {
     fn from(err: RunError) -> Self {
         match err {
-            RunError::AgentNotFound(_) | RunError::ExecutionNotFound(_) => {
-                AppError::NotFound(err.to_string())
-            }
+            RunError::AgentNotFound(_)
+            | RunError::ExecutionNotFound(_)
+            | RunError::ChainNotFound(_) => AppError::NotFound(err.to_string()),
+            RunError::ChainUnavailable { .. } => AppError::Conflict(err.to_string()),
             RunError::ProjectNotFound(_) => AppError::field("projectId", err.to_string()),
             RunError::AlreadyFinished(_) => AppError::Conflict(err.to_string()),
             RunError::ShuttingDown => AppError::TooManyRequests(err.to_string()),
@@ -49,5 +50,11 @@ mod tests {
         assert_eq!(status(RunError::ProjectNotFound(1)), 400);
         assert_eq!(status(RunError::AlreadyFinished(Status::Completed)), 409);
         assert_eq!(status(RunError::ShuttingDown), 429);
+        assert_eq!(status(RunError::ChainNotFound("c".into())), 404);
+        let unavailable = RunError::ChainUnavailable {
+            chain: "c".into(),
+            reason: "it has no steps".into(),
+        };
+        assert_eq!(status(unavailable), 409);
     }
 }

@@ -22,6 +22,10 @@
  *   select of lists, which belongs to the filter form through its form="…" attribute).
  * - <textarea data-submit-shortcut> submits its form on Ctrl+Enter (⌘+Enter on macOS): the
  *   run page's prompt.
+ * - Sub-run cards (.subrun-body[data-sse-src]) follow their own streams, but a browser opens
+ *   only six connections to a server over HTTP/1.1: at most CARD_STREAMS cards stream at once
+ *   (their [data-card-swap] parts become sse-swap targets when they connect); the others wait,
+ *   closed, oldest first, and a waiting card that is opened connects at once.
  */
 (function () {
   'use strict';
@@ -383,11 +387,63 @@
     el.scrollTop = el.scrollHeight;
   }
 
+  /* ---------- Sub-run cards share a few connections ---------- */
+  var CARD_STREAMS = 3;
+  var cardStreams = 0;
+
+  /* `byUser`: opened by a click, whose default action opens the card itself. */
+  function connectCard(body, byUser) {
+    if (body.hasAttribute('sse-connect')) return;
+    body.querySelectorAll(':scope > [data-card-swap], :scope > * > [data-card-swap]').forEach(function (el) {
+      el.setAttribute('sse-swap', el.getAttribute('data-card-swap'));
+      el.removeAttribute('data-card-swap');
+    });
+    body.setAttribute('sse-close', 'end');
+    body.setAttribute('sse-connect', body.getAttribute('data-sse-src'));
+    var card = body.closest('details.subrun');
+    if (card && card.classList.contains('is-waiting')) {
+      card.classList.remove('is-waiting');
+      if (!byUser) card.open = true;
+    }
+    cardStreams += 1;
+    if (window.htmx) window.htmx.process(body);
+  }
+
+  function fillCardStreams() {
+    doc.querySelectorAll('.subrun-body[data-sse-src]:not([sse-connect])').forEach(function (body) {
+      if (cardStreams < CARD_STREAMS) {
+        connectCard(body, false);
+      } else {
+        // Closed while it waits: opening it connects it (see the click handler).
+        var card = body.closest('details.subrun');
+        if (card && !card.classList.contains('is-waiting')) {
+          card.classList.add('is-waiting');
+          card.open = false;
+        }
+      }
+    });
+  }
+
+  doc.addEventListener('htmx:sseClose', function (evt) {
+    var el = evt.target;
+    if (!el.matches || !el.matches('.subrun-body[data-sse-src]') || el.__cardClosed) return;
+    el.__cardClosed = true;
+    cardStreams = Math.max(0, cardStreams - 1);
+    fillCardStreams();
+  });
+  doc.addEventListener('click', function (evt) {
+    var summary = evt.target.closest && evt.target.closest('details.subrun.is-waiting > summary');
+    if (!summary) return;
+    var body = summary.parentNode.querySelector(':scope > .subrun-body[data-sse-src]:not([sse-connect])');
+    if (body) connectCard(body, true);
+  });
+
   /* ---------- Initialise (page load and every htmx swap) ---------- */
   function init(root) {
     root.querySelectorAll('textarea[data-json]').forEach(checkJson);
     root.querySelectorAll('[data-autoscroll]').forEach(watchAutoscroll);
     root.querySelectorAll('[data-select-all]').forEach(function (all) { refreshSelection(scopeOf(all)); });
+    fillCardStreams();
   }
 
   doc.addEventListener('htmx:load', function (evt) { init(evt.detail.elt.parentNode || doc); });

@@ -64,6 +64,23 @@ async fn the_demo_data_is_loaded_on_first_start_and_seeding_again_changes_nothin
             .expect("query")
             .is_some()
     );
+    let chain = db::agent_chains::find_by_chain_id(&app.db, "epic-quest-pipeline")
+        .await
+        .expect("query")
+        .expect("the demo chain is seeded");
+    let steps = aladdin::domain::chains::stored_steps(&chain.steps);
+    assert!(
+        steps.iter().any(|s| s.parallel.len() > 1),
+        "a parallel step"
+    );
+    let prompts: String = steps
+        .iter()
+        .flat_map(|s| s.runs())
+        .map(|(_, p)| p)
+        .collect();
+    for form in ["{{input}}", "{{previous}}", "{{steps.1}}"] {
+        assert!(prompts.contains(form), "the demo chain uses {form}");
+    }
     let price = db::models::find_price(&app.db, "anthropic/claude-sonnet-4.5")
         .await
         .expect("query")

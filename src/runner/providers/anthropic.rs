@@ -87,7 +87,32 @@ impl Provider for AnthropicProvider {
     }
 }
 
+/// The `cache_control` marker of a prompt-cache breakpoint (5-minute ephemeral cache).
+fn breakpoint() -> Value {
+    json!({"type": "ephemeral"})
+}
+
+/// A tool call id the Messages API accepts (`^[a-zA-Z0-9_-]+$`): ids made by another
+/// provider (after a fallback) may carry other characters.
+fn tool_id(id: &str) -> String {
+    let id: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.is_empty() { "call".into() } else { id }
+}
+
 /// Builds the Messages API body.
+///
+/// With a cache key, three prompt-cache breakpoints are set (of the four the API allows):
+/// the system prompt, the last tool (so the tool list is cached) and the last block of the
+/// conversation (so the next step reads the whole prefix from the cache).
 ///
 /// Consecutive messages of one role are merged into one message (so the results of one
 /// round of tool calls travel in one user message), with `tool_result` blocks first as the
@@ -110,7 +135,7 @@ fn request_body(req: &ChatRequest) -> Value {
                     } else {
                         json!({})
                     };
-                    blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+                    blocks.push(json!({"type": "tool_use", "id": tool_id(&call.id), "name": call.name, "input": input}));
                 }
                 ("assistant", blocks)
             }
@@ -121,8 +146,10 @@ fn request_body(req: &ChatRequest) -> Value {
                 ..
             } => (
                 "user",
-                vec![json!({"type": "tool_result", "tool_use_id": tool_call_id,
-                            "content": content, "is_error": is_error})],
+                vec![
+                    json!({"type": "tool_result", "tool_use_id": tool_id(tool_call_id),
+                            "content": content, "is_error": is_error}),
+                ],
             ),
         };
         if blocks.is_empty() {
@@ -133,7 +160,8 @@ fn request_body(req: &ChatRequest) -> Value {
             _ => turns.push((role, blocks)),
         }
     }
-    let messages: Vec<Value> = turns
+    let cache = req.cache_key.is_some();
+    let mut messages: Vec<Value> = turns
         .into_iter()
         .map(|(role, mut blocks)| {
             // Stable: keeps the order within tool results and within the other blocks.
@@ -142,6 +170,14 @@ fn request_body(req: &ChatRequest) -> Value {
         })
         .collect();
 
+    if cache
+        && let Some(last) = messages
+            .last_mut()
+            .and_then(|m| m["content"].as_array_mut())
+            .and_then(|blocks| blocks.last_mut())
+    {
+        last["cache_control"] = breakpoint();
+    }
     let mut body = json!({
         "model": req.model,
         "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -149,14 +185,21 @@ fn request_body(req: &ChatRequest) -> Value {
         "stream": true,
     });
     if !req.system.is_empty() {
-        body["system"] = json!(req.system);
+        body["system"] = if cache {
+            json!([{"type": "text", "text": req.system, "cache_control": breakpoint()}])
+        } else {
+            json!(req.system)
+        };
     }
     if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
+        let mut tools: Vec<Value> = req
             .tools
             .iter()
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
             .collect();
+        if cache && let Some(last) = tools.last_mut() {
+            last["cache_control"] = breakpoint();
+        }
         body["tools"] = json!(tools);
     }
     if let Some(temperature) = req.temperature {
@@ -210,6 +253,7 @@ mod tests {
             }],
             temperature: Some(1.5),
             max_tokens: None,
+            cache_key: None,
         };
         assert_eq!(
             request_body(&req),
@@ -256,6 +300,7 @@ mod tests {
             tools: vec![],
             temperature: None,
             max_tokens: Some(10),
+            cache_key: None,
         };
         let body = request_body(&req);
         assert!(body.get("system").is_none() && body.get("tools").is_none());
@@ -282,5 +327,48 @@ mod tests {
             "https://api.anthropic.com/v1/messages"
         );
         assert_eq!(make("http://h:1/v1/").endpoint, "http://h:1/v1/messages");
+    }
+
+    #[test]
+    fn tool_ids_of_other_providers_are_made_acceptable() {
+        assert_eq!(tool_id("toolu_01A-b"), "toolu_01A-b");
+        assert_eq!(tool_id("call.abc:1/2"), "call_abc_1_2");
+        assert_eq!(tool_id(""), "call");
+    }
+
+    #[test]
+    fn a_cache_key_sets_three_breakpoints_and_none_without_it() {
+        let tool = |name: &str| ToolSpec {
+            name: name.into(),
+            description: "Looks up.".into(),
+            input_schema: json!({"type": "object"}),
+        };
+        let mut req = ChatRequest {
+            model: "claude-x".into(),
+            system: "Be brief.".into(),
+            messages: vec![
+                Message::User {
+                    content: "Look up a".into(),
+                },
+                Message::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![call("a")],
+                },
+                result("a"),
+            ],
+            tools: vec![tool("lookup"), tool("other")],
+            temperature: None,
+            max_tokens: None,
+            cache_key: None,
+        };
+        assert!(!request_body(&req).to_string().contains("cache_control"));
+        req.cache_key = Some("k".into());
+        let body = request_body(&req);
+        let mark = json!({"type": "ephemeral"});
+        assert_eq!(body["system"][0]["cache_control"], mark);
+        assert_eq!(body["tools"][1]["cache_control"], mark);
+        assert!(body["tools"][0].get("cache_control").is_none());
+        assert_eq!(body["messages"][2]["content"][0]["cache_control"], mark);
+        assert_eq!(body.to_string().matches("cache_control").count(), 3);
     }
 }

@@ -34,21 +34,21 @@ pub(crate) struct AnthropicDecoder {
 }
 
 impl AnthropicDecoder {
-    /// Merges a `usage` object: input counts include cache reads and writes; fields that
-    /// are absent keep their earlier value (`message_delta` usually carries output only).
+    /// Merges a `usage` object. Anthropic's `input_tokens` already leaves out the cache
+    /// reads (`cache_read_input_tokens`) and writes (`cache_creation_input_tokens`), which
+    /// are kept apart. Fields that are absent keep their earlier value (`message_delta`
+    /// usually carries output only).
     fn add_usage(&mut self, usage: &Value) {
         let count = |key: &str| usage.get(key).and_then(Value::as_u64);
         let current = self.usage.get_or_insert_with(Usage::default);
-        let input = [
-            "input_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ]
-        .iter()
-        .filter_map(|key| count(key))
-        .reduce(|a, b| a + b);
-        if let Some(input) = input {
+        if let Some(input) = count("input_tokens") {
             current.input_tokens = input;
+        }
+        if let Some(read) = count("cache_read_input_tokens") {
+            current.cache_read_tokens = read;
+        }
+        if let Some(write) = count("cache_creation_input_tokens") {
+            current.cache_write_tokens = write;
         }
         if let Some(output) = count("output_tokens") {
             current.output_tokens = output;
@@ -281,7 +281,8 @@ mod tests {
             Some(Usage {
                 input_tokens: 25,
                 output_tokens: 15,
-                cost: None
+                cost: None,
+                ..Usage::default()
             })
         );
     }

@@ -57,6 +57,65 @@ impl ProviderError {
         }
     }
 
+    /// Whether the prompt did not fit the model's context window, in any provider's wording:
+    /// OpenAI `context_length_exceeded` ("This model's maximum context length is …"),
+    /// OpenRouter ("This endpoint's maximum context length is …"), Anthropic
+    /// ("prompt is too long: … tokens > … maximum", or 413 `request_too_large`).
+    pub fn is_context_overflow(&self) -> bool {
+        let Self::Http {
+            status, message, ..
+        } = self
+        else {
+            return false;
+        };
+        let message = message.to_ascii_lowercase();
+        let worded = [
+            "context length",
+            "context_length",
+            "context window",
+            "prompt is too long",
+            "too many tokens",
+            "maximum context",
+            "reduce the length",
+        ]
+        .iter()
+        .any(|w| message.contains(w));
+        (matches!(status, 400 | 413 | 422) && worded) || *status == 413
+    }
+
+    /// Why this failure moves a step to the next model of the fallback chain, once the
+    /// retries are spent: `rate_limited`, `overloaded`, `server_error`, `timeout`,
+    /// `unreachable`, `stream_dropped` or `context_length`. `None` for errors another model
+    /// would not fix (400, 401, 403, 404, malformed responses): the run fails at once.
+    pub fn fallback_reason(&self) -> Option<&'static str> {
+        if self.is_context_overflow() {
+            return Some("context_length");
+        }
+        match self {
+            Self::Http { status: 429, .. } => Some("rate_limited"),
+            Self::Http { status: 529, .. } => Some("overloaded"),
+            Self::Http {
+                status: 408 | 504, ..
+            } => Some("timeout"),
+            Self::Http {
+                status, message, ..
+            } if (500..=599).contains(status) => {
+                if message.to_ascii_lowercase().contains("overloaded") {
+                    Some("overloaded")
+                } else {
+                    Some("server_error")
+                }
+            }
+            Self::Http {
+                status: 409 | 425, ..
+            } => Some("server_error"),
+            Self::Timeout | Self::IdleTimeout => Some("timeout"),
+            Self::Connect(_) => Some("unreachable"),
+            Self::StreamDropped(_) => Some("stream_dropped"),
+            Self::Http { .. } | Self::Malformed(_) | Self::Cancelled => None,
+        }
+    }
+
     /// How long the provider asked us to wait before retrying, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -236,6 +295,39 @@ mod tests {
         assert!(ProviderError::StreamDropped("x".into()).is_transient());
         assert!(!ProviderError::Malformed("x".into()).is_transient());
         assert!(!ProviderError::Cancelled.is_transient());
+    }
+
+    #[test]
+    fn context_overflow_is_recognised_in_each_providers_wording() {
+        let openai = r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
+        let openrouter = r#"{"error":{"message":"This endpoint's maximum context length is 8192 tokens. However, you requested about 9000 tokens.","code":400}}"#;
+        let anthropic = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 215000 tokens > 200000 maximum"}}"#;
+        for body in [openai, openrouter, anthropic] {
+            let error = http_error(400, None, body);
+            assert!(error.is_context_overflow(), "{body}");
+            assert_eq!(error.fallback_reason(), Some("context_length"));
+        }
+        assert!(http(413).is_context_overflow());
+        assert!(
+            !http_error(400, None, r#"{"error":{"message":"bad tool schema"}}"#)
+                .is_context_overflow()
+        );
+    }
+
+    #[test]
+    fn only_errors_another_model_could_fix_are_fallback_reasons() {
+        assert_eq!(http(429).fallback_reason(), Some("rate_limited"));
+        assert_eq!(http(529).fallback_reason(), Some("overloaded"));
+        assert_eq!(http(500).fallback_reason(), Some("server_error"));
+        assert_eq!(http(504).fallback_reason(), Some("timeout"));
+        assert_eq!(
+            ProviderError::IdleTimeout.fallback_reason(),
+            Some("timeout")
+        );
+        for status in [400, 401, 403, 404, 422] {
+            assert_eq!(http(status).fallback_reason(), None, "{status}");
+        }
+        assert_eq!(ProviderError::Malformed("x".into()).fallback_reason(), None);
     }
 
     #[test]

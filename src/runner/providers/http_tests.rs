@@ -61,6 +61,7 @@ fn request(model: &str) -> ChatRequest {
         }],
         temperature: Some(0.3),
         max_tokens: None,
+        cache_key: None,
     }
 }
 

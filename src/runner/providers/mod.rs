@@ -39,6 +39,10 @@ pub struct ChatRequest {
     pub temperature: Option<f64>,
     /// Output token cap. Anthropic requires one; 4096 is sent when this is `None`.
     pub max_tokens: Option<u32>,
+    /// Prompt caching: `None` sends no cache hints. With a key, Anthropic requests carry
+    /// `cache_control` breakpoints (system prompt, last tool, conversation prefix) and
+    /// OpenAI-compatible requests carry `prompt_cache_key` with this value.
+    pub cache_key: Option<String>,
 }
 
 /// One turn of the conversation.
@@ -105,11 +109,18 @@ pub enum StopReason {
     Other(String),
 }
 
-/// Token usage reported by the provider for one call.
+/// Token usage reported by the provider for one call. The three prompt figures never
+/// overlap: their sum is every prompt token the provider processed.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Usage {
-    /// Prompt tokens (for Anthropic, including cache reads and writes).
+    /// Prompt tokens neither read from nor written to the prompt cache (full input price).
     pub input_tokens: u64,
+    /// Prompt tokens read from the cache (Anthropic `cache_read_input_tokens`, OpenAI
+    /// `prompt_tokens_details.cached_tokens`).
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`,
+    /// OpenRouter `prompt_tokens_details.cache_write_tokens`).
+    pub cache_write_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
     /// Cost in USD when the provider reports it (OpenRouter `usage.cost`).

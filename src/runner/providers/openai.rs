@@ -190,6 +190,9 @@ fn request_body(req: &ChatRequest, flavor: Flavor, max_tokens_field: &str) -> Va
     if flavor == Flavor::OpenRouter {
         body["usage"] = json!({"include": true});
     }
+    if let Some(key) = &req.cache_key {
+        body["prompt_cache_key"] = json!(key);
+    }
     body
 }
 
@@ -236,6 +239,7 @@ mod tests {
             }],
             temperature: Some(0.2),
             max_tokens: Some(100),
+            cache_key: None,
         }
     }
 

@@ -181,11 +181,26 @@ impl StreamDecoder for OpenAiDecoder {
     }
 }
 
-/// Reads `{prompt_tokens, completion_tokens, cost?}`.
+/// Reads `{prompt_tokens, completion_tokens, prompt_tokens_details?, cost?}`. OpenAI's
+/// `prompt_tokens` includes the cached tokens (`prompt_tokens_details.cached_tokens`) and
+/// OpenRouter's also the cache writes (`prompt_tokens_details.cache_write_tokens`): both are
+/// taken out of the input count so that each token is counted, and priced, once.
 fn parse_usage(usage: &Value) -> Usage {
     let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let detail = |key: &str| {
+        usage
+            .pointer(&format!("/prompt_tokens_details/{key}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let cache_read_tokens = detail("cached_tokens");
+    let cache_write_tokens = detail("cache_write_tokens");
     Usage {
-        input_tokens: count("prompt_tokens"),
+        input_tokens: count("prompt_tokens")
+            .saturating_sub(cache_read_tokens)
+            .saturating_sub(cache_write_tokens),
+        cache_read_tokens,
+        cache_write_tokens,
         output_tokens: count("completion_tokens"),
         cost: usage.get("cost").and_then(Value::as_f64),
     }

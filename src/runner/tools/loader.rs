@@ -11,6 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use super::builtin::{PROJECT_CONTEXT, ProjectContext, SET_OUTPUT, SetOutput};
 use super::js::JsTool;
+use super::spawn::{SPAWN_AGENTS, SpawnAgents};
 use super::{Tool, ToolSet, schema};
 use crate::db;
 use crate::entities::custom_tools;
@@ -83,7 +84,7 @@ async fn compile(row: &custom_tools::Model) -> Result<Arc<jsonschema::Validator>
 
 /// Whether `name` is a built-in tool.
 pub(crate) fn is_builtin(name: &str) -> bool {
-    name == PROJECT_CONTEXT || name == SET_OUTPUT
+    name == PROJECT_CONTEXT || name == SET_OUTPUT || name == SPAWN_AGENTS
 }
 
 fn project_context() -> (Arc<ProjectContext>, Arc<jsonschema::Validator>) {
@@ -143,6 +144,16 @@ pub(crate) async fn load(
                 tool_ids.push((row.id, row.tool_name.clone()));
             }
             Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),
+        }
+    }
+
+    if !config.spawnable_agents.is_empty() {
+        let tool = Arc::new(SpawnAgents::new(&config.spawnable_agents));
+        match schema::compile(tool.input_schema()) {
+            Ok(validator) => {
+                tools.add(tool, Arc::new(validator));
+            }
+            Err(e) => warnings.push(format!("spawn_agents could not be offered: {e}.")),
         }
     }
 

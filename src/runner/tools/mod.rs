@@ -1,5 +1,5 @@
 //! Tools the model can call: the [`Tool`] trait, the per-run [`ToolSet`], the built-ins
-//! (`getProjectContext`, `set_output`), JavaScript custom tools over the sandbox, the
+//! (`getProjectContext`, `set_output`, `spawn_agents`), JavaScript custom tools over the sandbox, the
 //! project-scoped data API those tools use, and the admin's trial calls ("Try it").
 
 pub mod builtin;
@@ -7,6 +7,7 @@ pub mod data_api;
 pub mod js;
 pub(crate) mod loader;
 pub mod schema;
+pub mod spawn;
 pub mod trial;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::entities::projects;
 use crate::sandbox::{DataApi, Sandbox};
 
 pub use builtin::{PROJECT_CONTEXT, SET_OUTPUT};
+pub use spawn::SPAWN_AGENTS;
 
 /// A tool the model can call.
 pub trait Tool: Send + Sync {

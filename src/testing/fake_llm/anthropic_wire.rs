@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::reply::{Completion, Reply, split};
+use super::reply::{Completion, FakeUsage, Reply, split};
 use super::{Frame, Rendered, next_id};
 
 /// Renders `reply` for a request to `/v1/messages`.
@@ -19,14 +19,14 @@ pub(super) fn render(reply: &Reply, request: &Value) -> Rendered {
         Reply::Complete(c) => Rendered::stream(stream(c, &id, model)),
         Reply::MidStreamError { message } if !streaming => Rendered::error(529, None, error_body(529, message)),
         Reply::MidStreamError { message } => Rendered::stream(vec![
-            message_start(&id, model, 0),
+            message_start(&id, model, FakeUsage::default()),
             event("ping", json!({"type": "ping"})),
             event("error", error_body(529, message)),
         ]),
         Reply::HangAfterFirstChunk => Rendered::stream(first_frames(&id, model, Frame::Hang)),
         Reply::DropStream => Rendered::stream(first_frames(&id, model, Frame::Abort)),
         Reply::MalformedJson => Rendered::stream(vec![
-            message_start(&id, model, 0),
+            message_start(&id, model, FakeUsage::default()),
             Frame::Data("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\n\n".into()),
             event("message_stop", json!({"type": "message_stop"})),
         ]),
@@ -54,13 +54,24 @@ fn event(name: &str, data: Value) -> Frame {
     Frame::Data(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-fn message_start(id: &str, model: &str, input_tokens: u64) -> Frame {
+/// The Messages API's usage object: `input_tokens` leaves out the cache reads and writes,
+/// which are reported apart (always present, zero when the cache was not used).
+fn usage_json(usage: FakeUsage, output_tokens: u64) -> Value {
+    json!({
+        "input_tokens": usage.input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "output_tokens": output_tokens,
+    })
+}
+
+fn message_start(id: &str, model: &str, usage: FakeUsage) -> Frame {
     event(
         "message_start",
         json!({"type": "message_start", "message": {
         "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": null, "stop_sequence": null,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        "usage": usage_json(usage, 1)}}),
     )
 }
 
@@ -74,7 +85,7 @@ fn text_delta(index: usize, text: &str) -> Frame {
 
 fn first_frames(id: &str, model: &str, end: Frame) -> Vec<Frame> {
     vec![
-        message_start(id, model, 0),
+        message_start(id, model, FakeUsage::default()),
         event(
             "content_block_start",
             json!({"type": "content_block_start", "index": 0,
@@ -95,7 +106,7 @@ fn stop_reason(c: &Completion) -> &'static str {
 
 fn stream(c: &Completion, id: &str, model: &str) -> Vec<Frame> {
     let usage = c.usage.unwrap_or_default();
-    let mut frames = vec![message_start(id, model, usage.input_tokens)];
+    let mut frames = vec![message_start(id, model, usage)];
     let mut index = 0;
     if !c.text.is_empty() {
         frames.push(event(
@@ -157,6 +168,6 @@ fn complete_body(c: &Completion, id: &str, model: &str) -> Value {
     json!({
         "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
         "stop_reason": stop_reason(c), "stop_sequence": null,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": usage_json(usage, usage.output_tokens),
     })
 }

@@ -114,12 +114,20 @@ fn finish_reason(c: &Completion) -> &'static str {
     }
 }
 
+/// OpenAI's usage object: `prompt_tokens` counts every prompt token, the cached ones
+/// (`prompt_tokens_details.cached_tokens`, always present) included; OpenRouter adds the
+/// cache writes (`prompt_tokens_details.cache_write_tokens`) and `cost`.
 fn usage_json(usage: FakeUsage) -> Value {
+    let prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
     let mut json = json!({
-        "prompt_tokens": usage.input_tokens,
+        "prompt_tokens": prompt,
         "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "total_tokens": prompt + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens, "audio_tokens": 0},
     });
+    if usage.cache_write_tokens > 0 {
+        json["prompt_tokens_details"]["cache_write_tokens"] = json!(usage.cache_write_tokens);
+    }
     if let Some(cost) = usage.cost {
         json["cost"] = json!(cost);
     }

@@ -76,11 +76,17 @@ pub struct FakeToolCall {
     pub input: Value,
 }
 
-/// Usage reported by a scripted answer.
+/// Usage reported by a scripted answer, rendered in each wire format's own shape.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FakeUsage {
-    /// Prompt tokens.
+    /// Prompt tokens neither read from nor written to the cache.
     pub input_tokens: u64,
+    /// Prompt tokens read from the cache (Anthropic `cache_read_input_tokens`; OpenAI
+    /// `prompt_tokens_details.cached_tokens`, also counted in `prompt_tokens`).
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`;
+    /// OpenRouter `prompt_tokens_details.cache_write_tokens`, also in `prompt_tokens`).
+    pub cache_write_tokens: u64,
     /// Completion tokens.
     pub output_tokens: u64,
     /// OpenRouter-style `usage.cost` (OpenAI format only).
@@ -158,6 +164,15 @@ impl Reply {
         })
     }
 
+    /// Reports prompt-cache reads and writes besides the uncached input tokens.
+    pub fn with_cache(self, cache_read_tokens: u64, cache_write_tokens: u64) -> Self {
+        self.map_completion(|c| {
+            let usage = c.usage.get_or_insert_with(FakeUsage::default);
+            usage.cache_read_tokens = cache_read_tokens;
+            usage.cache_write_tokens = cache_write_tokens;
+        })
+    }
+
     /// Reports an OpenRouter-style `usage.cost` in USD.
     pub fn with_cost(self, cost: f64) -> Self {
         self.map_completion(|c| c.usage.get_or_insert_with(FakeUsage::default).cost = Some(cost))
@@ -218,7 +233,8 @@ mod tests {
             Some(FakeUsage {
                 input_tokens: 3,
                 output_tokens: 4,
-                cost: Some(0.5)
+                cost: Some(0.5),
+                ..FakeUsage::default()
             })
         );
     }

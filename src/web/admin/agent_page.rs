@@ -73,8 +73,8 @@ pub fn agent_charts(days: &[NaiveDate], rows: &[DayRow]) -> (Chart, Vec<Chart>) 
             .map(|d| rows.iter().find(|r| r.date() == Some(*d)).and_then(f))
             .collect()
     };
-    let series = |name, class, f: &dyn Fn(&DayRow) -> Option<f64>| Series {
-        name,
+    let series = |name: &str, class, f: &dyn Fn(&DayRow) -> Option<f64>| Series {
+        name: name.to_owned(),
         class,
         values: by_day(f),
     };

@@ -23,6 +23,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("model", Kind::Text),
     ("instructionsPrompt", Kind::Text),
     ("toolNames", Kind::Many),
+    ("spawnableAgents", Kind::Many),
     ("maxAgentSteps", Kind::Text),
     ("isActive", Kind::Bool),
     ("executionSettings.maxRetries", Kind::Text),
@@ -30,6 +31,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("executionSettings.temperature", Kind::Text),
     ("outputSchema", Kind::Text),
     ("changeNote", Kind::Text),
+    ("fallbackModels", Kind::Text),
+    ("modelRouting", Kind::Text),
 ];
 
 /// The agent list: searched by name, agentId and model.
@@ -75,6 +78,13 @@ pub struct ToolChoice {
     scope: &'static str,
 }
 
+/// An agent offered in the form's "may spawn" picker.
+pub struct AgentChoice {
+    agent_id: String,
+    name: String,
+    is_active: bool,
+}
+
 /// The agent form.
 #[derive(Template)]
 #[template(path = "admin/agents/form.html")]
@@ -83,6 +93,8 @@ pub struct AgentForm {
     form: FormState,
     departments: Vec<departments::Model>,
     tools: Vec<ToolChoice>,
+    /// Every other agent, for `spawnableAgents`.
+    spawnable: Vec<AgentChoice>,
     models: Vec<models::Model>,
     agent: Option<Model>,
     recent: Vec<agent_executions::Model>,
@@ -96,6 +108,16 @@ impl AgentForm {
             .all("toolNames")
             .into_iter()
             .filter(|n| !self.tools.iter().any(|t| t.name == *n))
+            .collect()
+    }
+
+    /// Spawnable agentIds selected in the form that no longer exist.
+    fn unknown_spawnable(&self) -> Vec<&str> {
+        self.form
+            .values
+            .all("spawnableAgents")
+            .into_iter()
+            .filter(|id| !self.spawnable.iter().any(|a| a.agent_id == *id))
             .collect()
     }
 
@@ -133,7 +155,8 @@ impl Resource for Agents {
     const PLURAL: &'static str = "agents";
     const NAV: &'static str = "agents";
     const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
-    const JSON_FIELDS: &'static [&'static str] = &["outputSchema"];
+    const JSON_FIELDS: &'static [&'static str] =
+        &["outputSchema", "fallbackModels", "modelRouting"];
 
     fn label(row: &Model) -> String {
         row.name.clone()
@@ -208,6 +231,7 @@ impl Resource for Agents {
             form,
             departments: db::departments::list_all(&state.db).await?,
             tools: tool_choices(&state.db).await?,
+            spawnable: agent_choices(&state.db, row).await?,
             models: all_models(&state.db).await?,
             agent: row.cloned(),
             recent,
@@ -253,6 +277,24 @@ async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
         name: t.tool_name,
     }));
     Ok(choices)
+}
+
+/// The agents an agent may be allowed to spawn: every other agent, by name.
+async fn agent_choices(
+    db: &DatabaseConnection,
+    this: Option<&Model>,
+) -> AppResult<Vec<AgentChoice>> {
+    let mut all = agents::Entity::find().all(db).await?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all
+        .into_iter()
+        .filter(|a| this.is_none_or(|t| t.id != a.id))
+        .map(|a| AgentChoice {
+            agent_id: a.agent_id,
+            name: a.name,
+            is_active: a.is_active,
+        })
+        .collect())
 }
 
 async fn all_models(db: &DatabaseConnection) -> AppResult<Vec<models::Model>> {

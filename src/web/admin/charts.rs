@@ -80,8 +80,8 @@ fn trim_zero(s: String) -> String {
 /// One named series of a chart: a value per day (None: no data that day).
 #[derive(Debug, Clone)]
 pub struct Series {
-    /// Legend name.
-    pub name: &'static str,
+    /// Legend name (an agent, a model … on the spend page).
+    pub name: String,
     /// CSS class giving its colour (`series-1` … `series-5`).
     pub class: &'static str,
     /// One value per day of the chart.
@@ -158,7 +158,7 @@ pub struct Chart {
     /// Points (line charts).
     pub dots: Vec<Dot>,
     /// Legend entries (name, class).
-    pub legend: Vec<(&'static str, &'static str)>,
+    pub legend: Vec<(String, &'static str)>,
     /// viewBox width ([`NARROW`] or [`WIDE`]).
     pub view_width: f64,
 }
@@ -409,8 +409,8 @@ fn flush(run: &mut Vec<String>, lines: &mut Vec<Line>, class: &'static str) {
     run.clear();
 }
 
-fn legend(series: &[Series]) -> Vec<(&'static str, &'static str)> {
-    series.iter().map(|s| (s.name, s.class)).collect()
+fn legend(series: &[Series]) -> Vec<(String, &'static str)> {
+    series.iter().map(|s| (s.name.clone(), s.class)).collect()
 }
 
 /// "Runs per day from Mar 1 to Mar 30; highest: 7 on Mar 3."
@@ -454,7 +454,7 @@ mod tests {
 
     fn series(values: Vec<Option<f64>>) -> Series {
         Series {
-            name: "Runs",
+            name: "Runs".into(),
             class: "series-1",
             values,
         }
@@ -531,12 +531,12 @@ mod tests {
     fn stacked_segments_sit_on_each_other() {
         let d = days(2);
         let ok = Series {
-            name: "Completed",
+            name: "Completed".into(),
             class: "series-2",
             values: vec![Some(3.0), Some(0.0)],
         };
         let bad = Series {
-            name: "Failed",
+            name: "Failed".into(),
             class: "series-3",
             values: vec![Some(1.0), Some(2.0)],
         };
@@ -549,7 +549,10 @@ mod tests {
         });
         assert_eq!(
             chart.legend,
-            vec![("Completed", "series-2"), ("Failed", "series-3")]
+            vec![
+                ("Completed".to_owned(), "series-2"),
+                ("Failed".to_owned(), "series-3")
+            ]
         );
     }
 

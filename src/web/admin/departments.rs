@@ -26,6 +26,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("coreDepartment", Kind::Bool),
     ("defaultModel", Kind::Text),
     ("maxAgentSteps", Kind::Text),
+    ("fallbackModels", Kind::Text),
 ];
 
 /// The department list: searched by name, slug and description.
@@ -80,6 +81,7 @@ impl Resource for Departments {
     const PLURAL: &'static str = "departments";
     const NAV: &'static str = "departments";
     const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
+    const JSON_FIELDS: &'static [&'static str] = &["fallbackModels"];
 
     fn label(row: &Model) -> String {
         row.name.clone()

@@ -2,13 +2,15 @@
 //! its stored event timeline, rendered with the live page's event fragment. (The live run
 //! page, `/admin/agents/{agentId}/run`, streams new runs.)
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sea_orm::EntityTrait;
 
 use super::history_filter::{self, LIST, ParsedFilter};
 use super::list::{ListQuery, ListView};
-use super::{Chrome, Ctx, parse_id};
+use super::{Chrome, Ctx, fmt, parse_id};
 use crate::db;
 use crate::domain::executions::Status;
 use crate::entities::{
@@ -35,9 +37,15 @@ struct ExecutionsPage {
     agents: Vec<agents::Model>,
     departments: Vec<departments::Model>,
     projects: Vec<projects::Model>,
+    children: HashMap<i32, i64>,
 }
 
 impl ExecutionsPage {
+    /// How many runs this run started.
+    fn child_count(&self, id: &i32) -> i64 {
+        self.children.get(id).copied().unwrap_or(0)
+    }
+
     fn project_name(&self, id: &Option<i32>) -> Option<&str> {
         let id = (*id)?;
         self.projects
@@ -55,6 +63,81 @@ struct ExecutionPage {
     project: Option<projects::Model>,
     events: Vec<TimelineItem>,
     feedback: super::experiments::FeedbackCard,
+    subruns: Vec<SubRun>,
+}
+
+/// Levels of sub-runs shown under an execution (deeper ones are on their own pages).
+const TREE_DEPTH: usize = 3;
+
+/// A sub-run (or a chain's step) as a nested, expandable card, with its own sub-runs.
+#[derive(Template)]
+#[template(path = "admin/executions/_subrun.html")]
+struct SubRun {
+    run: Model,
+    children: Vec<SubRun>,
+    /// It has sub-runs deeper than the tree shows.
+    more: i64,
+}
+
+impl askama::filters::HtmlSafe for SubRun {}
+
+impl SubRun {
+    fn output(&self) -> Option<String> {
+        match (&self.run.output_text, &self.run.output) {
+            (Some(text), _) if !text.is_empty() => Some(text.clone()),
+            (_, Some(v)) if !v.is_null() => serde_json::to_string_pretty(v).ok(),
+            _ => None,
+        }
+    }
+
+    fn usage(&self) -> String {
+        let cost = self
+            .run
+            .estimated_cost
+            .map_or_else(|| "—".to_owned(), |c| fmt::usd(&c));
+        format!("{} tokens · {cost}", fmt::int(&self.run.total_tokens))
+    }
+
+    fn duration(&self) -> String {
+        self.run
+            .execution_time_ms
+            .map_or_else(String::new, |ms| fmt::duration_ms(&ms))
+    }
+}
+
+/// The sub-runs of `root`, `TREE_DEPTH` levels deep, each level in one query.
+async fn subruns(state: &AppState, root: i32) -> Result<Vec<SubRun>, AppError> {
+    let mut levels: Vec<Vec<Model>> = Vec::new();
+    let mut parents = vec![root];
+    for _ in 0..TREE_DEPTH {
+        let rows = db::executions::children_of(&state.db, &parents).await?;
+        if rows.is_empty() {
+            break;
+        }
+        parents = rows.iter().map(|r| r.id).collect();
+        levels.push(rows);
+    }
+    let deeper = db::executions::child_counts(&state.db, &parents).await?;
+    let mut below: HashMap<i32, Vec<SubRun>> = HashMap::new();
+    for (depth, level) in levels.into_iter().enumerate().rev() {
+        let mut here: HashMap<i32, Vec<SubRun>> = HashMap::new();
+        for run in level {
+            let children = below.remove(&run.id).unwrap_or_default();
+            let more = if depth + 1 == TREE_DEPTH {
+                deeper.get(&run.id).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let parent = run.parent_execution_id.unwrap_or(root);
+            here.entry(parent).or_default().push(SubRun {
+                run,
+                children,
+                more,
+            });
+        }
+        below = here;
+    }
+    Ok(below.remove(&root).unwrap_or_default())
 }
 
 /// One stored event of the timeline: its stored type, the live page's fragment view model
@@ -113,6 +196,47 @@ impl ExecutionPage {
         }
     }
 
+    /// The routing rule that chose the model, in words.
+    fn routing(&self) -> Option<String> {
+        let routing = &self.run.agent_snapshot["routing"];
+        let model = routing["model"].as_str()?;
+        let rule = routing["rule"].as_u64().unwrap_or(0) + 1;
+        Some(format!("rule {rule} of modelRouting chose {model}"))
+    }
+
+    /// The fallback chain the run had.
+    fn fallbacks(&self) -> Vec<String> {
+        self.run.agent_snapshot["fallbackModels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `tokenUsage.byModel` as rows: model, calls, tokens, cost.
+    fn by_model(&self) -> Vec<(String, String, String, String)> {
+        let Some(serde_json::Value::Object(models)) = &self.run.usage_by_model else {
+            return Vec::new();
+        };
+        models
+            .iter()
+            .map(|(model, u)| {
+                let cost = u["estimatedCost"]
+                    .as_f64()
+                    .map_or_else(|| "—".to_owned(), |c| super::fmt::usd(&c));
+                (
+                    model.clone(),
+                    u["calls"].to_string(),
+                    super::fmt::int(&u["totalTokens"].as_i64().unwrap_or(0)),
+                    cost,
+                )
+            })
+            .collect()
+    }
+
     /// Where the cost figure comes from, in words.
     fn cost_source(&self) -> &'static str {
         match self.run.cost_source.as_deref() {
@@ -164,6 +288,7 @@ async fn list(
             &parsed.filter,
         )
         .await?;
+    let ids: Vec<i32> = page.items.iter().map(|r| r.id).collect();
     let view = ExecutionsPage {
         chrome: ctx.chrome("executions"),
         list,
@@ -173,6 +298,7 @@ async fn list(
         agents: db::agents::list_all(&state.db).await?,
         departments: db::departments::list_all(&state.db).await?,
         projects: db::projects::list_for_picker(&state.db).await?,
+        children: db::executions::child_counts(&state.db, &ids).await?,
     };
     Ok(page_or_fragment(ctx.hx, &view, &view.as_list())?)
 }
@@ -196,12 +322,14 @@ async fn show(
         .map(TimelineItem::from)
         .collect();
     let feedback = super::experiments::FeedbackCard::load(&state.db, run.id, ctx.user.id).await?;
+    let subruns = subruns(&state, run.id).await?;
     Ok(render(&ExecutionPage {
         chrome: ctx.chrome("executions"),
         run,
         project,
         events,
         feedback,
+        subruns,
     })?)
 }
 

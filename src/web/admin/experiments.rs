@@ -435,7 +435,7 @@ pub async fn feedback_chart(
         "Feedback: thumbs up",
         days,
         &[Series {
-            name: "Thumbs up",
+            name: "Thumbs up".into(),
             class: "series-2",
             values,
         }],

@@ -93,6 +93,11 @@ impl FormValues {
             .collect()
     }
 
+    /// Every (name, value) pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// True when `value` is one of the values of `name` (selected options).
     pub fn has(&self, name: &str, value: &str) -> bool {
         self.0.iter().any(|(k, v)| k == name && v == value)
@@ -190,6 +195,11 @@ impl FormErrors {
             .iter()
             .find(|(k, _)| k.starts_with(&prefix))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The error of exactly this path (not of its parts).
+    pub fn exact(&self, path: &str) -> Option<&str> {
+        self.0.get(path).map(String::as_str)
     }
 
     /// True when there are no errors.

@@ -53,7 +53,7 @@ impl ParsedFilter {
 }
 
 /// Reads the filter parameters: `q`, `status`, `agent`, `department`, `project`,
-/// `conversation`, `from` and `to` (UTC dates, both inclusive).
+/// `conversation`, `top` (top-level runs only), `from` and `to` (UTC dates, both inclusive).
 pub fn parse(query: &ListQuery) -> ParsedFilter {
     let mut problems = Vec::new();
     let mut id = |field: &'static str, label: &str| -> Option<i32> {
@@ -101,6 +101,11 @@ pub fn parse(query: &ListQuery) -> ParsedFilter {
             query
                 .text("conversation")
                 .map(|c| equals("conversationId", c)),
+            // Top-level only: runs no other run started (not sub-runs, not chain steps).
+            query
+                .flag("top")
+                .filter(|top| *top)
+                .map(|_| field("parentExecution", Operator::Exists, false)),
             from.map(|day| created(Operator::GreaterThanEqual, day)),
             // The end day is included: before the next midnight (none after 9999-12-31).
             to.and_then(|day| day.succ_opt())
@@ -202,7 +207,7 @@ mod tests {
 
     #[test]
     fn every_filter_is_a_condition_on_the_apis_paths() {
-        let p = parsed("status=failed&agent=a-1&department=2&project=3&conversation=c-9");
+        let p = parsed("status=failed&agent=a-1&department=2&project=3&conversation=c-9&top=true");
         assert_eq!(
             conditions(&p),
             [
@@ -211,6 +216,7 @@ mod tests {
                 "department equals 2",
                 "project equals 3",
                 r#"conversationId equals "c-9""#,
+                "parentExecution exists false",
             ]
         );
     }

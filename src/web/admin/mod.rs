@@ -6,6 +6,7 @@
 mod account;
 mod agent_page;
 mod agents;
+mod chains;
 pub mod charts;
 mod crud;
 mod custom_tools;
@@ -20,6 +21,7 @@ pub mod list;
 mod models;
 mod projects;
 mod run;
+mod spend;
 mod tool_data;
 mod users;
 
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(history::configure)
         .configure(experiments::configure)
         .configure(crud::configure::<agents::Agents>)
+        .configure(chains::configure)
+        .configure(crud::configure::<chains::Chains>)
         .configure(crud::configure::<departments::Departments>)
         .configure(crud::configure::<custom_tools::Tools>)
         .configure(custom_tools::configure)
@@ -53,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(tool_data::configure)
         .configure(users::configure)
         .configure(run::configure)
+        .configure(spend::configure)
         .default_service(web::to(not_found));
 }
 

@@ -21,6 +21,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("inputPricePerMTok", Kind::Text),
     ("outputPricePerMTok", Kind::Text),
     ("contextWindow", Kind::Text),
+    ("cacheReadPricePerMTok", Kind::Text),
+    ("cacheWritePricePerMTok", Kind::Text),
 ];
 
 /// The price table: searched by model id and display name.

@@ -88,19 +88,7 @@ impl RunValues {
     /// Checks every field; errors are keyed by field name.
     fn validate(&self) -> Result<ValidRun, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let prompt = self.prompt.trim();
-        if prompt.is_empty() {
-            errors.insert("prompt".into(), "A prompt is required.".into());
-        } else if prompt.chars().count() > 200_000 {
-            errors.insert("prompt".into(), "At most 200 000 characters.".into());
-        }
-        let project_id = match self.project.trim() {
-            "" => None,
-            raw => raw.parse::<i32>().ok().filter(|id| *id > 0).or_else(|| {
-                errors.insert("project".into(), "Unknown project.".into());
-                None
-            }),
-        };
+        let (prompt, project_id) = prompt_and_project(&self.prompt, &self.project, &mut errors);
         let conversation = self.conversation.trim();
         if conversation.chars().count() > 200 {
             errors.insert("conversation".into(), "At most 200 characters.".into());
@@ -125,6 +113,29 @@ impl RunValues {
             },
         })
     }
+}
+
+/// The prompt (required, trimmed) and the project (empty: none) of a run form; errors go in
+/// `errors` under `prompt` and `project`.
+pub(super) fn prompt_and_project<'a>(
+    prompt: &'a str,
+    project: &str,
+    errors: &mut FieldErrors,
+) -> (&'a str, Option<i32>) {
+    let prompt = prompt.trim();
+    if prompt.is_empty() {
+        errors.insert("prompt".into(), "A prompt is required.".into());
+    } else if prompt.chars().count() > 200_000 {
+        errors.insert("prompt".into(), "At most 200 000 characters.".into());
+    }
+    let project_id = match project.trim() {
+        "" => None,
+        raw => raw.parse::<i32>().ok().filter(|id| *id > 0).or_else(|| {
+            errors.insert("project".into(), "Unknown project.".into());
+            None
+        }),
+    };
+    (prompt, project_id)
 }
 
 /// The metadata field: empty is `{}`; anything else must be a JSON object.
@@ -411,7 +422,13 @@ async fn stream(
         .subscribe(row.id, after)
         .await
         .map_err(AppError::from)?;
-    let run = LiveRun::of(&row, ctx.require(Role::Editor).is_ok());
+    let can_edit = ctx.require(Role::Editor).is_ok();
+    // `?card=1`: the stream of a sub-run's card inside its parent's transcript.
+    let run = if req.query_string().split('&').any(|p| p == "card=1") {
+        LiveRun::card(&row, can_edit)
+    } else {
+        LiveRun::of(&row, can_edit)
+    };
     let keep_alive = state.settings.server.sse_keep_alive;
     // Proxies (nginx) must not buffer the stream.
     Ok(sse::respond(events, run, after, keep_alive)

@@ -477,11 +477,16 @@ fn run_paths(paths: &mut Map<String, Value>) {
         "Editors and admins. Queues a run of the agent (by its `agentId`, e.g. `story-head`): 202 with the execution and its event-stream URL; with `wait: true`, 200 once it has finished.",
         vec![json!({"name": "agentId", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The agent's `agentId` (a slug)."}), json!({"name": "wait", "in": "query", "schema": {"type": "boolean"}})],
         Some(reference("ExecuteRequest")),
-        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response))], &[400, 401, 403, 404, 413, 415]))}));
+        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response.clone()))], &[400, 401, 403, 404, 413, 415]))}));
+    paths.insert("/api/agent-chains/{chainId}/execute".into(), json!({"post": operation("Runs", "Execute a chain",
+        "Editors and admins. Queues one execution for the chain (by its `chainId`): `chain` set, `agent` empty, `agentId` the chainId; its children are the step executions, its output the last step's, and a failed step fails it with `step_failed`. 202 with the execution and its event-stream URL; with `wait: true`, 200 once it has finished. 404 for an unknown or inactive chain, 409 when a step's agent is missing or inactive.",
+        vec![json!({"name": "chainId", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The chain's `chainId` (a slug)."}), json!({"name": "wait", "in": "query", "schema": {"type": "boolean"}})],
+        Some(reference("ExecuteRequest")),
+        responses(&[("202", ok("Queued.", execute_response.clone())), ("200", ok("Finished (`wait`).", execute_response))], &[400, 401, 403, 404, 409, 413, 415]))}));
     let mut stream_responses = responses(&[], &[401, 404]);
     stream_responses["200"] = json!({"description": "The event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}});
     paths.insert("/api/agent-executions/{id}/events".into(), json!({"get": operation("Runs", "Follow a run (SSE)",
-        "Server-sent events: JSON data, the event's sequence number as its id and its type (`start`, `text`, `text_delta`, `tool_call`, `tool_result`, `usage`, `status`, …; the last is a `status` with a final status) as its name. Resumes after `Last-Event-ID` or `?after=N`; a finished run sends its history and the stream ends. Idle streams get keep-alive comments. Any user.",
+        "Server-sent events: JSON data, the event's sequence number as its id and its type (`start`, `text`, `text_delta`, `tool_call`, `tool_result`, `usage` (with `cacheReadTokens`/`cacheWriteTokens` and the `model`), `retry`, `fallback` (`fromModel`, `toModel`, `reason`), `breaker` (`model`, `state`: `open`/`half_open`/`closed`), `subagent_start`, `subagent_finish`, `warning`, `status`, …; the last is a `status` with a final status) as its name. Resumes after `Last-Event-ID` or `?after=N`; a finished run sends its history and the stream ends. Idle streams get keep-alive comments. Any user.",
         vec![param("id"), json!({"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}), json!({"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}})],
         None,
         stream_responses)}));
@@ -601,6 +606,7 @@ mod tests {
             "/api/users/login",
             "/api/tool-data/{collection}/count",
             "/api/agents/{agentId}/execute",
+            "/api/agent-chains/{chainId}/execute",
             "/api/agent-executions/{id}/events",
             "/api/docs/{tail}",
             "/api/{collection}/{id}",

@@ -1,5 +1,6 @@
 //! Starting runs and following them, over the same runner as the admin and the CLI:
-//! `POST /api/agents/{agentId}/execute` and `GET /api/agent-executions/{id}/events`.
+//! `POST /api/agents/{agentId}/execute`, `POST /api/agent-chains/{chainId}/execute` and
+//! `GET /api/agent-executions/{id}/events`.
 
 use actix_web::{HttpRequest, HttpResponse, Responder as _, http::header, web};
 use actix_web_lab::sse;
@@ -15,11 +16,16 @@ use crate::error::AppError;
 use crate::runner::{RunContext, SharedItem};
 use crate::state::AppState;
 
-/// Mounts the two endpoints (before the collections' `/{id}` routes).
+/// Mounts the endpoints (before the collections' `/{id}` routes).
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/agents/{agentId}/execute")
             .route(web::post().to(execute_agent))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/agent-chains/{chainId}/execute")
+            .route(web::post().to(execute_chain))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -75,6 +81,12 @@ impl ExecuteRequest {
     }
 }
 
+/// What to run: an agent or a chain, by its slug.
+enum Target<'a> {
+    Agent(&'a str),
+    Chain(&'a str),
+}
+
 /// `POST /api/agents/{agentId}/execute` (editors): queues a run; 202 with the execution and
 /// its event-stream URL, or, with `wait: true` (body or query), 200 once it has finished.
 async fn execute_agent(
@@ -84,15 +96,46 @@ async fn execute_agent(
     agent_id: web::Path<String>,
     body: ApiBody,
 ) -> ApiResult {
+    execute(req, state, auth, Target::Agent(&agent_id), body).await
+}
+
+/// `POST /api/agent-chains/{chainId}/execute` (editors): queues a run of the chain, the same
+/// way and with the same body as an agent's.
+async fn execute_chain(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    chain_id: web::Path<String>,
+    body: ApiBody,
+) -> ApiResult {
+    execute(req, state, auth, Target::Chain(&chain_id), body).await
+}
+
+async fn execute(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    target: Target<'_>,
+    body: ApiBody,
+) -> ApiResult {
     let user = auth.require_editor()?;
     let mut request = ExecuteRequest::from_json(&body.0)?;
     request.wait |= req.query_string().split('&').any(|p| p == "wait=true");
     request.context.created_by = Some(user.id);
     let runner = &state.runner;
-    let mut row = runner
-        .execute(&agent_id, &request.prompt, request.context)
-        .await
-        .map_err(AppError::from)?;
+    let queued = match target {
+        Target::Agent(agent_id) => {
+            runner
+                .execute(agent_id, &request.prompt, request.context)
+                .await
+        }
+        Target::Chain(chain_id) => {
+            runner
+                .execute_chain(chain_id, &request.prompt, request.context)
+                .await
+        }
+    };
+    let mut row = queued.map_err(AppError::from)?;
     if request.wait {
         row = runner.wait(row.id).await.map_err(AppError::from)?;
     }

@@ -28,6 +28,14 @@ pub struct EventFragment {
     pub failed: bool,
     /// Figures line (duration, tokens, cost).
     pub figures: String,
+    /// The child execution of a `subagent_start` / `subagent_finish`.
+    pub child: Option<i32>,
+    /// Rendered for a live page (a sub-run becomes a card following its own stream) rather
+    /// than a stored timeline.
+    pub live: bool,
+    /// Prefix of the DOM ids of the page part it goes to (empty: the page's own run; see
+    /// `LiveRun::dom`).
+    pub dom: String,
 }
 
 /// The fragment is HTML its own template escaped: a page that embeds it (`{{ fragment }}`)
@@ -91,20 +99,53 @@ impl EventFragment {
         match event {
             Event::Usage {
                 step,
+                model,
                 input_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
                 output_tokens,
                 total_tokens,
                 cost,
             } => Self {
                 text: format!("Step {step}"),
+                label: model.clone().unwrap_or_default(),
                 figures: format!(
-                    "{} tokens ({} in · {} out){}",
+                    "{} tokens ({} in{} · {} out){}",
                     count(*total_tokens),
                     count(*input_tokens),
+                    cache_figures(*cache_read_tokens, *cache_write_tokens),
                     count(*output_tokens),
                     cost.map(|c| format!(" · {}", fmt::usd(&c)))
                         .unwrap_or_default()
                 ),
+                ..base
+            },
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => Self {
+                text: format!("{from_model} → {to_model}"),
+                label: reason.clone(),
+                ..base
+            },
+            Event::Breaker {
+                model,
+                state,
+                failures,
+                cooldown_ms,
+            } => Self {
+                text: model.clone(),
+                label: state.clone(),
+                figures: if state == "open" {
+                    format!(
+                        "{failures} failures in a row · skipped for {}",
+                        fmt::duration_ms(&i64::try_from(*cooldown_ms).unwrap_or(i64::MAX))
+                    )
+                } else {
+                    String::new()
+                },
+                failed: state == "open",
                 ..base
             },
             Event::Retry {
@@ -136,6 +177,7 @@ impl EventFragment {
             } => Self {
                 text: agent_id.clone(),
                 label: format!("#{execution_id}"),
+                child: Some(*execution_id),
                 ..base
             },
             Event::SubagentFinish {
@@ -145,8 +187,9 @@ impl EventFragment {
                 ..
             } => Self {
                 text: agent_id.clone(),
-                label: format!("#{execution_id} {}", status.as_str()),
+                label: status.as_str().to_owned(),
                 failed: !matches!(status, crate::domain::executions::Status::Completed),
+                child: Some(*execution_id),
                 ..base
             },
             Event::Finish {
@@ -181,7 +224,12 @@ impl EventFragment {
 
     /// The DOM id of a tool call's card (`tc-<call id>` with only `[A-Za-z0-9_-]` kept).
     pub fn dom_id(&self) -> String {
-        tool_dom_id(&self.label)
+        format!("{}{}", self.dom, tool_dom_id(&self.label))
+    }
+
+    /// The DOM id prefix of the card of this event's child execution.
+    pub fn child_dom(&self) -> String {
+        self.child.map(super::live::card_dom).unwrap_or_default()
     }
 
     /// The first line of the JSON, shortened: what a closed output shows.
@@ -225,6 +273,18 @@ fn pretty(value: &Value) -> String {
 
 fn count(n: u64) -> String {
     fmt::int(&i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// ` · 1,200 cached · 300 cache write`, or nothing without cache traffic.
+fn cache_figures(read: u64, write: u64) -> String {
+    let mut out = String::new();
+    if read > 0 {
+        out.push_str(&format!(" · {} cached", count(read)));
+    }
+    if write > 0 {
+        out.push_str(&format!(" · {} cache write", count(write)));
+    }
+    out
 }
 
 fn figures(tokens: u64, cost: Option<f64>) -> String {

@@ -29,6 +29,16 @@ pub struct LiveRun {
     pub started_at: Option<DateTime<Utc>>,
     /// Whether the viewer may start and cancel runs.
     pub can_edit: bool,
+    /// The chain it runs (a chain's execution has no agent of its own).
+    pub chain: Option<i32>,
+    /// Prefix of the DOM ids its stream updates: empty for the page's own run, `x<id>-` for
+    /// a sub-run's card nested in its parent's transcript (a page may show a whole tree).
+    pub dom: String,
+}
+
+/// The DOM id prefix of the card of sub-run `id`.
+pub fn card_dom(id: i32) -> String {
+    format!("x{id}-")
 }
 
 impl LiveRun {
@@ -42,7 +52,22 @@ impl LiveRun {
             prompt: row.prompt.clone(),
             started_at: row.started_at.map(|t| t.with_timezone(&Utc)),
             can_edit,
+            chain: row.chain_id,
+            dom: String::new(),
         }
+    }
+
+    /// The live view of a sub-run shown as a card inside its parent's transcript.
+    pub fn card(row: &agent_executions::Model, can_edit: bool) -> Self {
+        Self {
+            dom: card_dom(row.id),
+            ..Self::of(row, can_edit)
+        }
+    }
+
+    /// Whether this is a sub-run's card (no header actions or footer of its own).
+    pub fn is_card(&self) -> bool {
+        !self.dom.is_empty()
     }
 
     /// The query string that prefills the run form to continue this conversation.
@@ -157,11 +182,14 @@ impl Tally {
             Event::Usage {
                 step,
                 input_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
                 output_tokens,
                 cost,
                 ..
             } => {
-                self.input += input_tokens;
+                // The footer's "in" is every prompt token, cached or not.
+                self.input += input_tokens + cache_read_tokens + cache_write_tokens;
                 self.output += output_tokens;
                 self.steps = self.steps.max(*step);
                 match cost {
@@ -207,7 +235,11 @@ impl Tally {
         UsageView {
             tokens: fmt::int(&signed(token_usage.total_tokens)),
             split: split(
-                signed(token_usage.input_tokens),
+                signed(
+                    token_usage.input_tokens
+                        + token_usage.cache_read_tokens
+                        + token_usage.cache_write_tokens,
+                ),
                 signed(token_usage.output_tokens),
             ),
             cost: total_cost.map_or_else(|| "not priced".to_owned(), |c| fmt::usd(&c)),
@@ -287,9 +319,15 @@ impl LiveUpdate<'_> {
 /// The SSE data of one item: its fragment (appended to `#events`; none for `status` and
 /// `tool_result`, which update parts already on the page) and its out-of-band updates.
 pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String, askama::Error> {
-    let ev = EventFragment::of(item);
+    let ev = EventFragment {
+        live: true,
+        dom: run.dom.clone(),
+        ..EventFragment::of(item)
+    };
     let mut html = match item.event {
-        Event::Status { .. } | Event::ToolResult { .. } => String::new(),
+        Event::Status { .. } | Event::ToolResult { .. } | Event::SubagentFinish { .. } => {
+            String::new()
+        }
         _ => ev.render()?,
     };
     let usage = match item.event {
@@ -298,7 +336,9 @@ pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String,
         _ => None,
     };
     let tool = match &item.event {
-        Event::ToolResult { tool_call_id, .. } => super::fragment::tool_dom_id(tool_call_id),
+        Event::ToolResult { tool_call_id, .. } => {
+            format!("{}{}", run.dom, super::fragment::tool_dom_id(tool_call_id))
+        }
         _ => String::new(),
     };
     html.push_str(
@@ -316,4 +356,89 @@ pub fn render(item: &StreamItem, run: &LiveRun, tally: &Tally) -> Result<String,
 /// Whether a status string is a terminal one (unknown strings count as ended).
 pub fn is_finished(status: &str) -> bool {
     Status::parse(status).is_none_or(Status::is_terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::executions::Status;
+
+    fn run(dom: &str) -> LiveRun {
+        LiveRun {
+            id: 7,
+            agent_slug: "story-head-001".into(),
+            conversation_id: "c".into(),
+            project_id: None,
+            prompt: "p".into(),
+            started_at: None,
+            can_edit: true,
+            chain: None,
+            dom: dom.into(),
+        }
+    }
+
+    fn html(event: Event, run: &LiveRun) -> String {
+        let item = StreamItem {
+            seq: Some(3),
+            created_at: Utc::now(),
+            event,
+        };
+        render(&item, run, &Tally::new(run, 0)).expect("renders")
+    }
+
+    #[test]
+    fn a_started_sub_run_becomes_a_card_following_its_own_stream() {
+        let start = Event::SubagentStart {
+            tool_call_id: "call-1".into(),
+            execution_id: 42,
+            agent_id: "world-builder-001".into(),
+        };
+        let page = html(start.clone(), &run(""));
+        assert!(
+            page.contains(r#"<details class="subrun ev" id="x42-card" open"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"data-sse-src="/admin/executions/42/stream?card=1""#));
+        assert!(page.contains(r#"id="x42-events""#) && page.contains(r#"id="x42-live-text""#));
+        assert!(
+            page.contains("subagent_start,subagent_finish"),
+            "grandchildren nest too"
+        );
+        // Inside a card, a grandchild's card is the same.
+        let nested = html(start, &run("x7-"));
+        assert!(nested.contains(r#"id="x42-card""#));
+        let finish = html(
+            Event::SubagentFinish {
+                tool_call_id: "call-1".into(),
+                execution_id: 42,
+                agent_id: "world-builder-001".into(),
+                status: Status::Failed,
+            },
+            &run(""),
+        );
+        assert_eq!(
+            finish,
+            r#"<span id="x42-run-status" class="badge status-failed" hx-swap-oob="true">failed</span>"#
+        );
+    }
+
+    #[test]
+    fn a_cards_stream_updates_the_cards_ids_only() {
+        let status = html(
+            Event::Status {
+                status: Status::Running,
+            },
+            &run("x7-"),
+        );
+        assert!(status.contains(r#"id="x7-run-status""#), "{status}");
+        let call = html(
+            Event::ToolCall {
+                tool_call_id: "c1".into(),
+                tool_name: "getProjectContext".into(),
+                input: serde_json::json!({}),
+            },
+            &run("x7-"),
+        );
+        assert!(call.contains(r#"id="x7-tc-c1""#), "{call}");
+    }
 }

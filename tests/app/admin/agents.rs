@@ -249,3 +249,117 @@ async fn the_agent_page_shows_metrics_and_the_run_link() {
     assert!(html.contains("href=\"/admin/agents/story-head-001/run\""));
     assert!(html.contains("Recent runs"));
 }
+
+#[tokio::test]
+async fn the_team_picker_saves_the_agents_it_may_spawn_and_refuses_unknown_ones() {
+    // Arrange
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    let editor = sign_in_as(&app, Role::Editor).await;
+    let head = db::agents::find_by_agent_id(&app.db, "story-head-001")
+        .await
+        .expect("query")
+        .expect("seeded");
+    let page = editor
+        .page(&format!("/admin/agents/{}/edit", head.id), 200)
+        .await;
+    let mut form = valid_agent(&head.department_id.to_string());
+    form.retain(|(k, _)| !matches!(*k, "agentId" | "name"));
+    form.push(("agentId", "story-head-001".into()));
+    form.push(("name", "Head of Story".into()));
+    form.push(("isDepartmentHead", "true".into()));
+
+    // Act
+    let mut unknown = form.clone();
+    unknown.push(("spawnableAgents", "dialogue-writer-001".into()));
+    unknown.push(("spawnableAgents", "ghost-writer-001".into()));
+    let refused = editor
+        .post(&format!("/admin/agents/{}", head.id), &fields(&unknown))
+        .await;
+    let refused_status = refused.status();
+    let refused_html = refused.text().await.expect("html");
+    form.push(("spawnableAgents", "dialogue-writer-001".into()));
+    form.push(("spawnableAgents", "world-builder-001".into()));
+    let saved = editor
+        .post(&format!("/admin/agents/{}", head.id), &fields(&form))
+        .await;
+
+    // Assert: the picker offers the other agents with the seeded team ticked
+    let picker = page
+        .find("name=\"spawnableAgents\"")
+        .map(|at| &page[at..])
+        .unwrap_or_default();
+    assert!(
+        picker.contains("name=\"spawnableAgents\" value=\"dialogue-writer-001\" checked"),
+        "{:.3000}",
+        picker
+    );
+    assert!(page.contains("name=\"spawnableAgents\" value=\"world-builder-001\">"));
+    assert!(!page.contains("name=\"spawnableAgents\" value=\"story-head-001\""));
+    assert_eq!(refused_status, 422);
+    assert!(refused_html.contains("No agent has the agentId ghost-writer-001."));
+    assert_eq!(saved.status(), 303);
+    let head = db::agents::find_by_id(&app.db, head.id)
+        .await
+        .expect("query")
+        .expect("exists");
+    assert_eq!(
+        head.spawnable_agents,
+        serde_json::json!([{"agentId": "dialogue-writer-001"}, {"agentId": "world-builder-001"}])
+    );
+}
+
+#[tokio::test]
+async fn fallback_models_and_routing_rules_are_saved_from_the_form_and_bad_rules_shown() {
+    // Arrange
+    let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
+    let editor = sign_in_as(&app, Role::Editor).await;
+    let department = db::departments::find_by_slug(&app.db, "story")
+        .await
+        .expect("query")
+        .expect("demo department");
+    let mut form = valid_agent(&department.id.to_string());
+    form.push((
+        "fallbackModels",
+        "[{\"model\": \"openai/gpt-4o-mini\"}]".into(),
+    ));
+    form.push((
+        "modelRouting",
+        "[{\"when\": {\"promptLength\": {\"longest\": 3}}, \"model\": \"m\"}]".into(),
+    ));
+
+    // Act: a bad operator
+    let refused = editor.post("/admin/agents", &fields(&form)).await;
+
+    // Assert: shown at the field, with the operator named
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains("id=\"modelRouting-err\">Invalid operator"),
+        "{html}"
+    );
+    assert!(html.contains("longest"));
+
+    // Act: a good rule
+    form.pop();
+    form.push((
+        "modelRouting",
+        "[{\"when\": {\"metadata.tier\": {\"equals\": \"free\"}}, \"model\": \"openai/gpt-4o-mini\"}]"
+            .into(),
+    ));
+    let saved = editor.post("/admin/agents", &fields(&form)).await;
+
+    // Assert
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let agent = db::agents::find_by_agent_id(&app.db, "plot-doctor-001")
+        .await
+        .expect("query")
+        .expect("created");
+    assert_eq!(
+        agent.fallback_models,
+        serde_json::json!([{"model": "openai/gpt-4o-mini"}])
+    );
+    assert_eq!(
+        agent.model_routing[0]["when"]["metadata.tier"]["equals"],
+        "free"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod agent_page;
 mod agents;
+mod chains;
 mod custom_tools;
 mod dashboard;
 mod departments;
@@ -12,8 +13,10 @@ mod models;
 mod projects;
 mod roles;
 mod run_page;
+mod spend;
 mod stream;
 mod tool_data;
+mod tree;
 mod users;
 mod versions;
 mod xss;

@@ -46,6 +46,7 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
     // The list is the real one, not an empty agreement.
     for route in [
         "POST /api/agents/{agentId}/execute",
+        "POST /api/agent-chains/{chainId}/execute",
         "GET /api/agent-executions/{id}/events",
         "POST /api/agent-executions/{id}/cancel",
         "GET /api/tool-data/{collection}",
@@ -63,6 +64,7 @@ async fn every_documented_operation_exists_and_nothing_is_undocumented() {
             .replace("{id}", "999999")
             .replace("{collection}", "notes")
             .replace("{agentId}", "no-such-agent")
+            .replace("{chainId}", "no-such-chain")
             .replace("{tail}", "index.html");
         let url = if path.contains("tool-data") {
             format!("{path}?project=epic-quest")

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bulk;
+mod chains;
 mod collections;
 mod errors;
 mod executions;

@@ -126,6 +126,14 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
             first(&admin, "/api/agents?where[agentId][equals]=story-head-001").await,
         ),
         (
+            "agent_chain",
+            first(
+                &admin,
+                "/api/agent-chains?where[chainId][equals]=epic-quest-pipeline",
+            )
+            .await,
+        ),
+        (
             "department",
             first(&admin, "/api/departments?sort=slug&limit=1").await,
         ),

@@ -342,7 +342,7 @@ async fn stamped_run(
     let row = db::executions::insert_pending_stamped(
         db,
         db::executions::NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: None,
@@ -354,6 +354,8 @@ async fn stamped_run(
             max_retries: 0,
             agent_snapshot: json!({}),
             created_by: None,
+            depth: 0,
+            chain_id: None,
         },
         db::executions::Stamp {
             agent_version: Some(1),

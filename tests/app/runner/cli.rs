@@ -145,6 +145,160 @@ async fn the_cli_exits_one_with_the_error_when_the_run_fails_or_the_agent_is_unk
     );
 }
 
+/// Connects to the test database directly (to set up what the demo data lacks).
+async fn connect(url: &str) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(url).await.expect("connected")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_streams_spawned_agents_indented_under_their_parent() {
+    // Arrange: video's head may spawn two specialists, one of which spawns another
+    let (url, _guard, fake) = prepared().await;
+    let db = connect(&url).await;
+    let allow = |agent: &'static str, children: Value| {
+        let db = db.clone();
+        async move {
+            use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+            let row = aladdin::db::agents::find_by_agent_id(&db, agent)
+                .await
+                .expect("q")
+                .expect("agent");
+            let mut row = row.into_active_model();
+            row.spawnable_agents = Set(children);
+            row.update(&db).await.expect("updated");
+        }
+    };
+    allow(
+        "video-head-001",
+        json!([{"agentId": "world-builder-001"}, {"agentId": "dialogue-writer-001"}]),
+    )
+    .await;
+    allow(
+        "world-builder-001",
+        json!([{"agentId": "character-designer-001"}]),
+    )
+    .await;
+    fake.push(Reply::tool_call(
+        "s1",
+        "spawn_agents",
+        json!({"agents": [{"agentId": "world-builder-001", "prompt": "WB go"}]}),
+    ));
+    fake.push(Reply::tool_call(
+        "s2",
+        "spawn_agents",
+        json!({"agents": [{"agentId": "character-designer-001", "prompt": "CD go"}]}),
+    ));
+    fake.push(Reply::text("Grandchild line one.\nGrandchild line two."));
+    fake.push(Reply::text("Child done."));
+    fake.push(Reply::text("Parent done."));
+
+    // Act
+    let text = aladdin(&url, Some(&fake), &["run", "video-head-001", "Delegate"]).await;
+    let stdout = String::from_utf8_lossy(&text.stdout);
+
+    // Assert: the child's lines two spaces in, the grandchild's four
+    assert!(text.status.success(), "{stdout}");
+    let line = |needle: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line("=> world-builder-001 started").starts_with("=> "));
+    assert!(line("==> world-builder-001").starts_with("  ==> "));
+    assert!(line("=> character-designer-001 started").starts_with("  => "));
+    assert!(line("==> character-designer-001").starts_with("    ==> "));
+    assert_eq!(line("Grandchild line one."), "    Grandchild line one.");
+    assert_eq!(line("Grandchild line two."), "    Grandchild line two.");
+    assert_eq!(line("Child done."), "  Child done.");
+    assert!(line("<= world-builder-001 completed").starts_with("<= "));
+    assert!(stdout.contains("Parent done."));
+    assert!(stdout.contains("--- completed ---"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_a_chain_and_refuses_an_unknown_one_in_one_line() {
+    // Arrange
+    let (url, _guard, fake) = prepared().await;
+    let db = connect(&url).await;
+    let now = aladdin::domain::now();
+    {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        aladdin::entities::agent_chains::ActiveModel {
+            chain_id: Set("two-step".into()),
+            name: Set("Two steps".into()),
+            description: Set(String::new()),
+            is_active: Set(true),
+            steps: Set(json!([
+                {"agentId": "world-builder-001", "prompt": "World: {{input}}"},
+                {"agentId": "dialogue-writer-001", "prompt": "Talk about {{previous}}"}
+            ])),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .expect("chain");
+    }
+    fake.push(Reply::text("STEP-ONE"));
+    fake.push(Reply::text("STEP-TWO"));
+
+    // Act
+    let ran = aladdin(
+        &url,
+        Some(&fake),
+        &[
+            "run-chain",
+            "two-step",
+            "ice",
+            "--project",
+            "epic-quest",
+            "--json",
+        ],
+    )
+    .await;
+    let unknown = aladdin(&url, Some(&fake), &["run-chain", "no-chain", "ice"]).await;
+
+    // Assert: JSON lines of the chain and of its steps (tagged), exit 0
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "subagent_start")
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[0]["toolCallId"], "step-1");
+    let step_texts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "text" && e["depth"] == 1)
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(step_texts, ["STEP-ONE", "STEP-TWO"]);
+    let last = events.last().expect("events");
+    assert_eq!(last["status"], "completed");
+    assert!(
+        last.get("depth").is_none(),
+        "the chain's own events are untagged"
+    );
+    let prompts: Vec<Value> = fake.requests();
+    assert!(super::tools::mentions(&prompts[1], "Talk about STEP-ONE"));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr).trim(),
+        "error: Chain not found or inactive: no-chain"
+    );
+}
+
 /// Runs the binary in `dir` with nothing in its environment but `vars` (no `.env`, no
 /// inherited settings); killed after 30 seconds, should it start serving after all.
 async fn aladdin_with_only(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -230,6 +384,16 @@ async fn a_bad_setting_is_one_line_naming_it_and_exit_2_before_the_database_is_t
         ),
         ("AGENT_TIMEOUT", vec![("AGENT_TIMEOUT", "soon".into())], &[]),
         (
+            "AGENT_MAX_FANOUT",
+            vec![("AGENT_MAX_FANOUT", "0".into())],
+            &["run", "x", "y"],
+        ),
+        (
+            "AGENT_MAX_DEPTH",
+            vec![("AGENT_MAX_DEPTH", "deep".into())],
+            &["run-chain", "x", "y"],
+        ),
+        (
             "LOG_FORMAT",
             vec![("LOG_FORMAT", "xml".into())],
             &["migrate"],
@@ -267,4 +431,41 @@ async fn a_bad_setting_is_one_line_naming_it_and_exit_2_before_the_database_is_t
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(db_dir.join("aladdin.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_fallbacks_and_prompt_cache_figures() {
+    // Arrange: the demo pacing analyst falls back from Gemini to Haiku
+    let (url, _guard, fake) = prepared().await;
+    fake.push(Reply::status(
+        400,
+        "This endpoint's maximum context length is 1048576 tokens. However, you requested about 2000000 tokens.",
+    ));
+    fake.push(Reply::text("Paced.").with_usage(100, 20).with_cache(500, 0));
+
+    // Act
+    let output = aladdin(
+        &url,
+        Some(&fake),
+        &["run", "scene-pacing-analyst-001", "Check the pacing"],
+    )
+    .await;
+
+    // Assert
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "[fallback] google/gemini-2.5-flash -> anthropic/claude-haiku-4.5 (context_length)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("prompt cache: 500 read · 0 written"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tokens: 100 in · 20 out · 620 total"),
+        "{stdout}"
+    );
 }

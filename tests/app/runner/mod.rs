@@ -3,12 +3,18 @@
 
 pub mod support;
 
+mod breaker;
+mod caching;
+mod chain;
 mod cli;
 mod conversation;
 mod experiments;
+mod fallback;
 mod faults;
 mod recovery;
+mod routing;
 mod statuses;
 mod stream;
+mod swarm;
 mod tools;
 mod usage;

@@ -22,7 +22,7 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
     let row = db::executions::insert_pending(
         &rig.app.db,
         NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: None,
@@ -34,6 +34,8 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
             max_retries: 3,
             agent_snapshot: json!({"agentId": agent.agent_id}),
             created_by: None,
+            depth: 0,
+            chain_id: None,
         },
     )
     .await
@@ -145,7 +147,7 @@ async fn a_cli_runner_runs_only_its_own_executions() {
     let foreign = db::executions::insert_pending(
         &rig.db,
         NewExecution {
-            agent_id: agent.id,
+            agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
             project_id: None,
@@ -157,6 +159,8 @@ async fn a_cli_runner_runs_only_its_own_executions() {
             max_retries: 0,
             agent_snapshot: json!({"agentId": agent.agent_id}),
             created_by: None,
+            depth: 0,
+            chain_id: None,
         },
     )
     .await
@@ -184,4 +188,84 @@ async fn a_cli_runner_runs_only_its_own_executions() {
         .expect("row");
     assert_eq!(foreign.status, "pending");
     rig.runner.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_left_running_by_a_dead_process_fail_with_their_parent() {
+    // Arrange: a dead server's parent and the child it ran in-process, both leases expired
+    let rig = rig(Wire::OpenRouter).await;
+    let parent = left_running(&rig, "server-gone", -60).await;
+    let child = left_running(&rig, "server-gone", -61).await;
+    let mut nested = child.into_active_model();
+    nested.parent_execution_id = Set(Some(parent.id));
+    nested.depth = Set(1);
+    let child = nested.update(&rig.app.db).await.expect("child");
+
+    // Act
+    let restarted = Application::build(rig.app.settings.clone())
+        .await
+        .expect("app builds");
+
+    // Assert: neither is left running
+    for id in [parent.id, child.id] {
+        let row = db::executions::find_by_id(&rig.app.db, id)
+            .await
+            .expect("q")
+            .expect("row");
+        assert_eq!(row.status, "failed", "execution {id}");
+        assert_eq!(row.error_code.as_deref(), Some("interrupted"));
+    }
+    drop(restarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_interrupts_a_parent_and_the_children_it_waits_for() {
+    // Arrange: a head waiting for a hanging child, a 200 ms grace period
+    let rig = standalone(|o| RunnerOptions {
+        shutdown_grace: Duration::from_millis(200),
+        ..o
+    })
+    .await;
+    let head = db::agents::find_by_agent_id(&rig.db, "video-head-001")
+        .await
+        .expect("q")
+        .expect("agent");
+    let mut head = head.into_active_model();
+    head.spawnable_agents = Set(json!([{"agentId": "world-builder-001"}]));
+    head.update(&rig.db).await.expect("updated");
+    rig.fake.push(Reply::tool_call(
+        "s1",
+        "spawn_agents",
+        json!({"agents": [{"agentId": "world-builder-001", "prompt": "hang"}]}),
+    ));
+    rig.fake.push(Reply::Hang);
+    let parent = rig
+        .runner
+        .execute("video-head-001", "Delegate", RunContext::default())
+        .await
+        .expect("queued");
+    let child = within(async {
+        use futures_util::StreamExt;
+        let mut events = rig.runner.subscribe(parent.id, 0).await.expect("stream");
+        while let Some(item) = events.next().await {
+            if let aladdin::runner::Event::SubagentStart { execution_id, .. } = item.event {
+                return execution_id;
+            }
+        }
+        panic!("the parent ended without spawning")
+    })
+    .await;
+
+    // Act
+    rig.runner.shutdown().await;
+
+    // Assert
+    for id in [parent.id, child] {
+        let row = db::executions::find_by_id(&rig.db, id)
+            .await
+            .expect("q")
+            .expect("row");
+        assert_eq!(row.status, "failed", "execution {id}");
+        assert_eq!(row.error_code.as_deref(), Some("interrupted"));
+    }
 }

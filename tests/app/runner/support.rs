@@ -72,6 +72,19 @@ pub async fn rig_with(wire: Wire, options: impl FnOnce(TestOptions) -> TestOptio
     Rig { app, fake }
 }
 
+/// A rig with OpenRouter and Anthropic both configured, on the same fake.
+pub async fn rig_both_providers() -> Rig {
+    let fake = FakeLlm::start().await;
+    let options = TestOptions::default()
+        .with_demo_data()
+        .var("OPENROUTER_BASE_URL", fake.openai_base())
+        .var("OPENROUTER_API_KEY", "sk-or-test")
+        .var("ANTHROPIC_BASE_URL", fake.anthropic_base())
+        .var("ANTHROPIC_API_KEY", "sk-ant-test");
+    let app = spawn_app_with(options).await;
+    Rig { app, fake }
+}
+
 /// `fut`, or a panic after [`PATIENCE`].
 pub async fn within<F: Future>(fut: F) -> F::Output {
     tokio::time::timeout(PATIENCE, fut)
@@ -111,6 +124,31 @@ impl Rig {
     pub async fn run(&self, agent: &str, prompt: &str) -> agent_executions::Model {
         let queued = self.execute(agent, prompt).await;
         self.wait(queued.id).await
+    }
+
+    /// Runs `agent` with `ctx` to its end.
+    pub async fn run_with(
+        &self,
+        agent: &str,
+        prompt: &str,
+        ctx: RunContext,
+    ) -> agent_executions::Model {
+        let queued = self
+            .app
+            .runner
+            .execute(agent, prompt, ctx)
+            .await
+            .expect("the run is queued");
+        self.wait(queued.id).await
+    }
+
+    /// The messages of the `warning` events of execution `id`.
+    pub async fn warnings(&self, id: i32) -> Vec<String> {
+        self.events_of(id, "warning")
+            .await
+            .iter()
+            .filter_map(|w| w["message"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Waits for execution `id` to end.

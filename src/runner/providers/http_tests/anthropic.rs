@@ -27,7 +27,8 @@ async fn text_streams_through_on_text_with_usage() {
         Some(Usage {
             input_tokens: 30,
             output_tokens: 7,
-            cost: None
+            cost: None,
+            ..Usage::default()
         })
     );
 }

@@ -1,0 +1,316 @@
+//! Chains: one execution whose children are its steps, run in order with their prompts
+//! rendered from templates (`{{input}}`, `{{previous}}`, `{{steps.N}}`), a parallel step's
+//! agents side by side; a failed step fails the chain with `step_failed`; cancelling the chain
+//! cancels its steps; `POST /api/agent-chains/{chainId}/execute` queues it like an agent run.
+
+use aladdin::domain::users::Role;
+use aladdin::entities::agent_chains;
+use aladdin::runner::RunError;
+use aladdin::testing::fake_llm::Reply;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use super::support::{Rig, Wire, rig, rig_with, within};
+use super::swarm::children;
+use super::tools::mentions;
+use crate::api::{Api, error_message};
+use crate::on_both_wires;
+
+on_both_wires!(
+    a_chain_runs_its_steps_in_order_with_a_parallel_step_and_every_template,
+    a_failed_step_fails_the_chain_with_step_failed,
+    cancelling_a_chain_cancels_its_running_step,
+);
+
+/// Inserts chain `chain_id` with `steps`.
+pub async fn chain(rig: &Rig, chain_id: &str, steps: Value, active: bool) -> agent_chains::Model {
+    let now = aladdin::domain::now();
+    agent_chains::ActiveModel {
+        chain_id: Set(chain_id.to_owned()),
+        name: Set(format!("Chain {chain_id}")),
+        description: Set(String::new()),
+        is_active: Set(active),
+        steps: Set(steps),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&rig.app.db)
+    .await
+    .expect("chain inserted")
+}
+
+fn three_steps() -> Value {
+    json!([
+        {"agentId": "world-builder-001", "prompt": "Build a world for: {{input}}"},
+        {"parallel": [
+            {"agentId": "dialogue-writer-001", "prompt": "Dialogue from {{previous}}"},
+            {"agentId": "character-designer-001", "prompt": "Characters from {{ steps.1 }}"}
+        ]},
+        {"agentId": "world-builder-001",
+         "prompt": "Sum up {{previous}} | first: {{steps.1}} | asked: {{input}}"}
+    ])
+}
+
+async fn a_chain_runs_its_steps_in_order_with_a_parallel_step_and_every_template(wire: Wire) {
+    // Arrange: one runner slot (the steps must not wait for it), the parallel step's two
+    // requests held until both are in flight
+    let rig = rig_with(wire, |o| o.var("RUNNER_CONCURRENCY", "1")).await;
+    chain(&rig, "epic-trilogy", three_steps(), true).await;
+    rig.fake
+        .push(Reply::text("WORLD-OUT").with_usage(10, 1).with_cost(0.01));
+    rig.fake.gather(2, "from WORLD-OUT");
+    rig.fake.push_for(
+        "Dialogue from",
+        Reply::text("DIALOGUE-OUT")
+            .with_usage(20, 2)
+            .with_cost(0.02),
+    );
+    rig.fake.push_for(
+        "Characters from",
+        Reply::text("CHARS-OUT").with_usage(30, 3).with_cost(0.03),
+    );
+    rig.fake
+        .push(Reply::text("FINAL-OUT").with_usage(40, 4).with_cost(0.04));
+    let ctx = rig.context().await;
+
+    // Act
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("epic-trilogy", "a desert planet", ctx)
+        .await
+        .expect("queued");
+    let run = rig.wait(queued.id).await;
+
+    // Assert: the chain's execution
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    assert_eq!(run.output_text.as_deref(), Some("FINAL-OUT"));
+    assert_eq!(run.output, Some(json!("FINAL-OUT")));
+    assert!(run.chain_id.is_some());
+    assert_eq!(run.agent_id, None);
+    assert_eq!(run.agent_slug, "epic-trilogy");
+    assert_eq!(run.depth, 0);
+    assert!(rig.fake.gathered(), "the parallel step ran side by side");
+
+    // Assert: its steps, with their prompts rendered exactly
+    let steps = children(&rig, run.id).await;
+    let prompts: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| (s.agent_slug.as_str(), s.prompt.as_str()))
+        .collect();
+    let joined = "## dialogue-writer-001\n\nDIALOGUE-OUT\n\n## character-designer-001\n\nCHARS-OUT";
+    let last = format!("Sum up {joined} | first: WORLD-OUT | asked: a desert planet");
+    assert_eq!(
+        prompts,
+        [
+            ("world-builder-001", "Build a world for: a desert planet"),
+            ("dialogue-writer-001", "Dialogue from WORLD-OUT"),
+            ("character-designer-001", "Characters from WORLD-OUT"),
+            ("world-builder-001", last.as_str()),
+        ]
+    );
+    for step in &steps {
+        assert_eq!(step.depth, 1);
+        assert_eq!(step.status, "completed");
+        assert_eq!(step.project_id, run.project_id);
+    }
+    // The fake received exactly those prompts.
+    let requests = rig.requests();
+    for (_, prompt) in &prompts {
+        assert!(
+            requests.iter().any(|r| mentions(r, prompt)),
+            "no request carried {prompt:?}"
+        );
+    }
+
+    // Assert: one start and one finish per step execution, named step-N
+    let starts = rig.events_of(run.id, "subagent_start").await;
+    let calls: Vec<&str> = starts
+        .iter()
+        .map(|e| e["toolCallId"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(calls, ["step-1", "step-2", "step-2", "step-3"]);
+    assert_eq!(rig.events_of(run.id, "subagent_finish").await.len(), 4);
+
+    // Assert: the usage of the chain is its steps'
+    let aggregate = run.aggregate_usage.clone().expect("aggregate");
+    assert_eq!(aggregate["inputTokens"], 100);
+    assert_eq!(aggregate["outputTokens"], 10);
+    let own: f64 = steps.iter().filter_map(|s| s.estimated_cost).sum();
+    let cost = aggregate["estimatedCost"].as_f64().expect("cost");
+    assert!((cost - own).abs() < 1e-12, "{cost} vs {own}");
+    assert_eq!(run.input_tokens, 0);
+}
+
+async fn a_failed_step_fails_the_chain_with_step_failed(wire: Wire) {
+    // Arrange
+    let rig = rig(wire).await;
+    chain(&rig, "breaks", three_steps(), true).await;
+    rig.fake.push(Reply::text("WORLD-OUT"));
+    rig.fake
+        .push_for("Dialogue from", Reply::status(400, "dialogue refused"));
+    rig.fake
+        .push_for("Characters from", Reply::text("CHARS-OUT"));
+    let ctx = rig.context().await;
+
+    // Act
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("breaks", "anything", ctx)
+        .await
+        .expect("queued");
+    let run = rig.wait(queued.id).await;
+
+    // Assert: failed with the step's error; step 3 never ran
+    assert_eq!(run.status, "failed");
+    assert_eq!(run.error_code.as_deref(), Some("step_failed"));
+    let steps = children(&rig, run.id).await;
+    assert_eq!(steps.len(), 3, "step 3 was not started");
+    let failed = steps
+        .iter()
+        .find(|s| s.agent_slug == "dialogue-writer-001")
+        .expect("the failed step");
+    assert_eq!(failed.status, "failed");
+    assert_eq!(run.error_message, failed.error_message);
+    assert!(
+        run.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("dialogue refused"))
+    );
+    let details = run.error_details.clone().expect("details");
+    assert_eq!(details["step"], 2);
+    assert_eq!(details["executionId"], failed.id);
+}
+
+async fn cancelling_a_chain_cancels_its_running_step(wire: Wire) {
+    // Arrange
+    let rig = rig(wire).await;
+    chain(&rig, "stuck", three_steps(), true).await;
+    rig.fake.push(Reply::Hang);
+    let ctx = rig.context().await;
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("stuck", "anything", ctx)
+        .await
+        .expect("queued");
+    rig.event_seen(queued.id, "subagent_start").await;
+
+    // Act
+    let cancelled = within(rig.app.runner.cancel(queued.id))
+        .await
+        .expect("cancelled");
+
+    // Assert
+    assert_eq!(cancelled.status, "cancelled");
+    let steps = children(&rig, queued.id).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_that_cannot_run_are_refused_without_a_row() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    chain(&rig, "asleep", three_steps(), false).await;
+    let mut broken = three_steps();
+    broken[1]["parallel"][0]["agentId"] = json!("no-such-agent");
+    chain(&rig, "broken", broken, true).await;
+    chain(&rig, "empty", json!([]), true).await;
+    let ctx = rig.context().await;
+    let runner = &rig.app.runner;
+
+    // Act + Assert
+    for missing in ["nope", "asleep"] {
+        let err = runner
+            .execute_chain(missing, "x", ctx.clone())
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, RunError::ChainNotFound(_)), "{err:?}");
+    }
+    let err = runner
+        .execute_chain("broken", "x", ctx.clone())
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("step 2: agent no-such-agent is inactive or does not exist"),
+        "{err}"
+    );
+    let err = runner
+        .execute_chain("empty", "x", ctx)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("no steps"), "{err}");
+    let rows = aladdin::entities::agent_executions::Entity::find()
+        .filter(aladdin::entities::agent_executions::Column::ChainId.is_not_null())
+        .all(&rig.app.db)
+        .await
+        .expect("query");
+    assert!(rows.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_execute_endpoint_answers_like_the_agent_one() {
+    // Arrange
+    let rig = rig(Wire::OpenRouter).await;
+    chain(&rig, "api-chain", three_steps(), true).await;
+    let mut broken = three_steps();
+    broken[0]["agentId"] = json!("gone-agent");
+    chain(&rig, "api-broken", broken, true).await;
+    let project = rig.project_id().await;
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let viewer = Api::as_role(&rig.app, Role::Viewer).await;
+    let body = json!({"prompt": "a city of glass", "projectId": project});
+
+    // Act + Assert: 202 with the queued execution
+    let queued = editor
+        .post("/api/agent-chains/api-chain/execute", body.clone())
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    assert_eq!(queued.body["doc"]["agentId"], "api-chain");
+    assert_eq!(queued.body["doc"]["agent"], Value::Null);
+    assert!(queued.body["doc"]["chain"].is_i64());
+    let id = queued.body["doc"]["id"].as_i64().expect("id");
+    assert_eq!(
+        queued.body["eventsUrl"],
+        format!("/api/agent-executions/{id}/events")
+    );
+    rig.wait(i32::try_from(id).expect("id")).await;
+
+    // 200 once finished, with wait
+    let mut waiting = body.clone();
+    waiting["wait"] = json!(true);
+    let done = editor
+        .post("/api/agent-chains/api-chain/execute", waiting)
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["doc"]["status"], "completed");
+    assert!(done.body["doc"]["aggregateUsage"]["inputTokens"].is_u64());
+
+    // 404, 409, 400 and 403 in Payload's envelope
+    let missing = editor
+        .post("/api/agent-chains/no-such-chain/execute", body.clone())
+        .await;
+    assert_eq!(missing.status, 404);
+    assert!(error_message(&missing.body).contains("no-such-chain"));
+    let conflict = editor
+        .post("/api/agent-chains/api-broken/execute", body.clone())
+        .await;
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+    assert!(error_message(&conflict.body).contains("gone-agent"));
+    let bad = editor
+        .post(
+            "/api/agent-chains/api-chain/execute",
+            json!({"projectId": project}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errors"][0]["data"]["errors"][0]["path"], "prompt");
+    let forbidden = viewer
+        .post("/api/agent-chains/api-chain/execute", body)
+        .await;
+    assert_eq!(forbidden.status, 403);
+}
