@@ -54,6 +54,7 @@ pub mod docs;
 pub mod errors;
 pub mod executions;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod registry;
 pub mod runs;
@@ -82,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(executions::routes)
             .configure(runs::routes)
+            .configure(mcp::routes)
             .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)
