@@ -136,6 +136,9 @@ pub struct RunnerSettings {
     pub idle_timeout: Duration,
     /// `PROVIDER_CONNECT_TIMEOUT_MS`: connect timeout to providers (default 10000).
     pub connect_timeout: Duration,
+    /// `MCP_ALLOW_STDIO`: whether MCP servers may be started as local commands (stdio
+    /// transport; default false: a command runs on this machine).
+    pub mcp_allow_stdio: bool,
 }
 
 /// Sandbox limits for custom tools.
@@ -238,6 +241,7 @@ impl Settings {
                     1,
                     600_000,
                 )?),
+                mcp_allow_stdio: env.parse("MCP_ALLOW_STDIO", false)?,
             },
             sandbox: SandboxSettings {
                 workers: env.ranged("SANDBOX_WORKERS", workers_default, 1, 256)?,

@@ -16,6 +16,7 @@ mod m20261123_000008_create_tool_documents;
 mod m20261124_000009_list_order_indexes;
 mod m20261204_000010_create_agent_chains;
 mod m20261204_000011_multi_agent;
+mod m20261204_000016_create_mcp_servers;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_list_order_indexes::Migration),
             Box::new(m20261204_000010_create_agent_chains::Migration),
             Box::new(m20261204_000011_multi_agent::Migration),
+            Box::new(m20261204_000016_create_mcp_servers::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod agents;
 pub mod custom_tools;
 pub mod departments;
 pub mod executions;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod users;
@@ -197,6 +198,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<projects::Projects>();
     visitor.visit::<executions::Executions>();
     visitor.visit::<models::Models>();
+    visitor.visit::<mcp_servers::McpServers>();
     visitor.visit::<users::Users>();
 }
 

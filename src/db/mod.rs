@@ -10,6 +10,7 @@ pub mod departments;
 pub mod executions;
 pub mod list;
 pub mod listing;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod sessions;

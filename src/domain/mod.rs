@@ -8,6 +8,7 @@ pub mod custom_tools;
 pub mod departments;
 pub mod executions;
 pub mod fields;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod users;

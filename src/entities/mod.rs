@@ -11,6 +11,7 @@ pub mod custom_tool_departments;
 pub mod custom_tools;
 pub mod departments;
 pub mod execution_events;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod sessions;

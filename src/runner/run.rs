@@ -83,7 +83,13 @@ async fn run(
         return Ok(());
     }
 
-    let loaded = loader::load(&core.db, &core.tools, &config).await?;
+    let loaded = loader::load(
+        &core.db,
+        &core.tools,
+        &config,
+        core.settings.runner.mcp_allow_stdio,
+    )
+    .await?;
     let route = core.router.resolve(&config.model);
     let mut opening = vec![
         Event::Start {

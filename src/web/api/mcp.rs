@@ -46,7 +46,48 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(serve))
             .route(web::delete().to(serve))
             .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/mcp-servers/{id}/refresh")
+            .route(web::post().to(refresh))
+            .default_service(web::to(method_not_allowed)),
     );
+}
+
+/// `POST /api/mcp-servers/{id}/refresh` (editors and admins): connects to the server, lists
+/// its tools and stores them (`tools`, `toolsRefreshedAt`); `{doc, message}`. An unreachable
+/// server is a 502 saying why.
+async fn refresh(
+    state: web::Data<AppState>,
+    auth: ApiUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::collections::Collection as _;
+    use crate::collections::mcp_servers::McpServers;
+    use crate::runner::tools::mcp::McpSession;
+    auth.require_editor()?;
+    let id = super::extract::parse_id(&id)?;
+    let server = db::mcp_servers::find_by_id(&state.db, id)
+        .await
+        .map_err(crate::error::AppError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let session = McpSession::new(server, state.settings.runner.mcp_allow_stdio);
+    let tools = session.list_tools().await.map_err(|e| {
+        ApiError::Status(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            format!("The MCP server could not be reached: {e}."),
+        )
+    })?;
+    let stored = Value::Array(tools.iter().map(|t| t.to_json()).collect());
+    let row = db::mcp_servers::set_tools(&state.db, id, stored).await?;
+    let doc = McpServers::render(&state.db, vec![row], 0)
+        .await?
+        .pop()
+        .ok_or_else(ApiError::not_found)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "doc": doc,
+        "message": format!("{} tools discovered.", tools.len()),
+    })))
 }
 
 type Service = StreamableHttpService<AladdinMcp, LocalSessionManager>;

@@ -1,6 +1,7 @@
 //! MCP both ways, against the official Python SDK (installed by `.ci/run` into
 //! `target/mcp-venv`, or named by `MCP_PYTHON`): a missing SDK fails these tests.
 
+mod client;
 mod server;
 
 use std::path::PathBuf;
