@@ -296,4 +296,9 @@ async fn only_admins_write_servers_and_header_values_are_never_returned() {
     let tools = refreshed.body["doc"]["tools"].as_array().expect("tools");
     let add = tools.iter().find(|t| t["name"] == "add").expect("add");
     assert_eq!(add["inputSchema"]["properties"]["a"]["type"], "integer");
+
+    // The agent form offers the discovered tools as `server/tool`.
+    let browser = crate::admin::sign_in_as(&rig.app, Role::Editor).await;
+    let form = browser.page("/admin/agents/new", 200).await;
+    assert!(form.contains("calc/add"), "the agent form offers calc/add");
 }
