@@ -142,6 +142,9 @@ pub struct RunnerSettings {
     /// `MODEL_BREAKER_COOLDOWN_MS`: how long an open breaker skips its model before one run
     /// probes it again (default 60000, 0–86400000).
     pub breaker_cooldown: Duration,
+    /// `MCP_ALLOW_STDIO`: whether MCP servers may be started as local commands (stdio
+    /// transport; default false: a command runs on this machine).
+    pub mcp_allow_stdio: bool,
 }
 
 /// Sandbox limits for custom tools.
@@ -251,6 +254,7 @@ impl Settings {
                     0,
                     86_400_000,
                 )?),
+                mcp_allow_stdio: env.parse("MCP_ALLOW_STDIO", false)?,
             },
             sandbox: SandboxSettings {
                 workers: env.ranged("SANDBOX_WORKERS", workers_default, 1, 256)?,

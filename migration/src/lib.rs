@@ -18,6 +18,7 @@ mod m20261204_000010_create_agent_chains;
 mod m20261204_000011_multi_agent;
 mod m20261204_000012_cost_resilience;
 mod m20261204_000015_versions_experiments;
+mod m20261204_000016_create_mcp_servers;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_multi_agent::Migration),
             Box::new(m20261204_000012_cost_resilience::Migration),
             Box::new(m20261204_000015_versions_experiments::Migration),
+            Box::new(m20261204_000016_create_mcp_servers::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ pub mod custom_tools;
 pub mod departments;
 pub mod executions;
 pub mod experiments;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod users;
@@ -200,6 +201,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<projects::Projects>();
     visitor.visit::<executions::Executions>();
     visitor.visit::<models::Models>();
+    visitor.visit::<mcp_servers::McpServers>();
     visitor.visit::<users::Users>();
     visitor.visit::<agent_versions::AgentVersions>();
     visitor.visit::<custom_tool_versions::CustomToolVersions>();

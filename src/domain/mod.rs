@@ -9,6 +9,7 @@ pub mod departments;
 pub mod executions;
 pub mod experiments;
 pub mod fields;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod routing;

@@ -15,6 +15,7 @@ pub mod departments;
 pub mod execution_events;
 pub mod execution_feedback;
 pub mod experiments;
+pub mod mcp_servers;
 pub mod models;
 pub mod projects;
 pub mod sessions;

@@ -84,7 +84,13 @@ async fn run(
         return Ok(());
     }
 
-    let loaded = loader::load(&core.db, &core.tools, &config).await?;
+    let loaded = loader::load(
+        &core.db,
+        &core.tools,
+        &config,
+        core.settings.runner.mcp_allow_stdio,
+    )
+    .await?;
     super::experiments::stamp_tools(core, row.id, &loaded.tool_ids).await?;
     let chain = Chain::build(
         &core.db,

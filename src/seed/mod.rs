@@ -20,6 +20,9 @@ const TOOLS: &str = include_str!("data/tools.json");
 const PROJECT: &str = include_str!("data/project.json");
 const MODELS: &str = include_str!("data/models.json");
 const EXPERIMENTS: &str = include_str!("data/experiments.json");
+/// An example MCP server entry, inactive (it points at nothing): an MCP server to copy from, not
+/// one that would put a warning in every run. No agent names its tools.
+const MCP_SERVERS: &str = include_str!("data/mcp_servers.json");
 const CHAINS: &str = include_str!("data/chains.json");
 
 /// How many rows of each kind a seeding run inserted.
@@ -183,6 +186,22 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await
             .map_err(invalid("chain"))?;
         report.chains += 1;
+    }
+    for doc in array(MCP_SERVERS, "mcp_servers")? {
+        let name = doc["name"].as_str().unwrap_or_default().to_owned();
+        if db::mcp_servers::find_by_names(db, std::slice::from_ref(&name))
+            .await?
+            .is_empty()
+        {
+            let input = crate::domain::mcp_servers::McpServerInput::from_json(
+                &doc,
+                &serde_json::Map::new(),
+            )
+            .map_err(invalid("MCP server"))?;
+            db::mcp_servers::create(db, input)
+                .await
+                .map_err(invalid("MCP server"))?;
+        }
     }
     Ok(report)
 }

@@ -7,4 +7,5 @@ mod admin;
 mod api;
 mod auth;
 mod foundation;
+mod mcp;
 mod runner;

@@ -98,11 +98,13 @@ fn project_context() -> (Arc<ProjectContext>, Arc<jsonschema::Validator>) {
     .clone()
 }
 
-/// Loads the tools of a run of `config`.
+/// Loads the tools of a run of `config`. MCP tools (`server/tool`) are offered only when
+/// `toolNames` names them (see [`super::mcp_loader`]).
 pub(crate) async fn load(
     db: &DatabaseConnection,
     cache: &ToolCache,
     config: &AgentConfig,
+    allow_stdio: bool,
 ) -> Result<Loaded, DbErr> {
     let mut tools = ToolSet::default();
     let mut warnings = Vec::new();
@@ -113,7 +115,7 @@ pub(crate) async fn load(
     let named: Vec<String> = config
         .tool_names
         .iter()
-        .filter(|n| !is_builtin(n))
+        .filter(|n| !is_builtin(n) && !super::mcp_loader::is_mcp_name(n))
         .cloned()
         .collect();
     let mut rows = if !config.tool_names.is_empty() && named.is_empty() {
@@ -146,6 +148,8 @@ pub(crate) async fn load(
             Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),
         }
     }
+
+    super::mcp_loader::load(db, config, allow_stdio, &mut tools, &mut warnings).await?;
 
     if !config.spawnable_agents.is_empty() {
         let tool = Arc::new(SpawnAgents::new(&config.spawnable_agents));

@@ -6,6 +6,8 @@ pub mod builtin;
 pub mod data_api;
 pub mod js;
 pub(crate) mod loader;
+pub mod mcp;
+mod mcp_loader;
 pub mod schema;
 pub mod spawn;
 pub mod trial;

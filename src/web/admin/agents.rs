@@ -276,6 +276,28 @@ async fn tool_choices(db: &DatabaseConnection) -> AppResult<Vec<ToolChoice>> {
         },
         name: t.tool_name,
     }));
+    // Tools of active MCP servers, as their last refresh found them, when allowed.
+    for server in db::mcp_servers::active(db).await? {
+        let allowed = |name: &str| match server.tool_allow_list.as_array() {
+            Some(list) if !list.is_empty() => list.iter().any(|t| t.as_str() == Some(name)),
+            _ => true,
+        };
+        for tool in server.tools.as_array().into_iter().flatten() {
+            let Some(name) = tool["name"].as_str().filter(|n| allowed(n)) else {
+                continue;
+            };
+            choices.push(ToolChoice {
+                name: format!("{}/{name}", server.name),
+                title: tool["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(60)
+                    .collect(),
+                scope: "MCP",
+            });
+        }
+    }
     Ok(choices)
 }
 

@@ -490,6 +490,28 @@ fn run_paths(paths: &mut Map<String, Value>) {
         vec![param("id"), json!({"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}), json!({"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}})],
         None,
         stream_responses)}));
+    let mut mcp_responses = responses(&[], &[400, 401, 404, 413, 415]);
+    mcp_responses["200"] = json!({"description": "A JSON-RPC response, as JSON or as an event stream (progress notifications, then the result).", "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": {"type": "string"}}}});
+    let mut refresh_responses = responses(
+        &[(
+            "200",
+            ok(
+                "The server with its discovered tools.",
+                json!({"type": "object", "properties": {"doc": reference("McpServerResponse"), "message": {"type": "string"}}}),
+            ),
+        )],
+        &[401, 403, 404],
+    );
+    refresh_responses["502"] = json!({"description": "The MCP server could not be reached.", "content": {"application/json": {"schema": reference("ErrorResponse")}}});
+    paths.insert("/api/mcp-servers/{id}/refresh".into(), json!({"post": operation("MCP", "Refresh an MCP server's tools",
+        "Editors and admins. Connects to the server, lists its tools (name, description, inputSchema) and stores them in `tools`.",
+        vec![param("id")], None, refresh_responses)}));
+    let mcp_doc = "Model Context Protocol over streamable HTTP (JSON-RPC 2.0). Any user may list tools, `list_agents` and `get_execution {id}`; `run_<agentId> {prompt, projectId?}` needs an editor or admin and returns the output text, the structured output and the execution id, with progress notifications while it runs (send a `progressToken`). `GET` opens the session's server stream, `DELETE` ends the session (`Mcp-Session-Id`).";
+    paths.insert("/api/mcp".into(), json!({
+        "post": operation("MCP", "Send an MCP message", mcp_doc, vec![], Some(json!({"type": "object", "description": "A JSON-RPC 2.0 request or notification."})), mcp_responses.clone()),
+        "get": operation("MCP", "Open the MCP server stream", mcp_doc, vec![], None, mcp_responses.clone()),
+        "delete": operation("MCP", "End an MCP session", mcp_doc, vec![], None, mcp_responses),
+    }));
 }
 
 fn parameters() -> Value {
@@ -608,6 +630,7 @@ mod tests {
             "/api/agents/{agentId}/execute",
             "/api/agent-chains/{chainId}/execute",
             "/api/agent-executions/{id}/events",
+            "/api/mcp",
             "/api/docs/{tail}",
             "/api/{collection}/{id}",
             "/metrics",

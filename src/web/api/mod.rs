@@ -55,6 +55,7 @@ pub mod errors;
 pub mod executions;
 pub mod experiments;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod registry;
 pub mod runs;
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(runs::routes)
             .configure(versions::routes)
             .configure(experiments::routes)
+            .configure(mcp::routes)
             .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)
             .configure(docs::routes)

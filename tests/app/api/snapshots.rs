@@ -157,6 +157,10 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
             first(&admin, "/api/models?sort=modelId&limit=1").await,
         ),
         (
+            "mcp_server",
+            first(&admin, "/api/mcp-servers?sort=name&limit=1").await,
+        ),
+        (
             "user",
             admin.get("/api/users/me").await.body["user"].clone(),
         ),
