@@ -17,6 +17,7 @@ mod m20261124_000009_list_order_indexes;
 mod m20261204_000010_create_agent_chains;
 mod m20261204_000011_multi_agent;
 mod m20261204_000012_cost_resilience;
+mod m20261204_000017_durable_runs;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_create_agent_chains::Migration),
             Box::new(m20261204_000011_multi_agent::Migration),
             Box::new(m20261204_000012_cost_resilience::Migration),
+            Box::new(m20261204_000017_durable_runs::Migration),
         ]
     }
 }

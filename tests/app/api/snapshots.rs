@@ -34,6 +34,7 @@ fn settings() -> Settings {
         (".**.lastLoginAt", "[time]"),
         (".**.lastExecutedAt", "[time]"),
         (".**.executionTime", "[duration]"),
+        (".**.elapsedMs", "[duration]"),
         (".**.averageExecutionTime", "[duration]"),
         (".**.conversationId", "[uuid]"),
         (".agentSnapshot.department", "[id]"),

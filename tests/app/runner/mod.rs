@@ -8,6 +8,7 @@ mod caching;
 mod chain;
 mod cli;
 mod conversation;
+mod durable;
 mod fallback;
 mod faults;
 mod recovery;
