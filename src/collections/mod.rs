@@ -12,6 +12,7 @@ pub mod agent_chains;
 pub mod agents;
 pub mod custom_tools;
 pub mod departments;
+pub mod execution_events;
 pub mod executions;
 pub mod models;
 pub mod projects;
@@ -196,6 +197,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<custom_tools::CustomTools>();
     visitor.visit::<projects::Projects>();
     visitor.visit::<executions::Executions>();
+    visitor.visit::<execution_events::ExecutionEvents>();
     visitor.visit::<models::Models>();
     visitor.visit::<users::Users>();
 }

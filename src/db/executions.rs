@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
-    ActiveValue::Set,
+    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query},
@@ -430,6 +430,7 @@ pub async fn append_events(
         return Ok(());
     }
     let rows = events.iter().map(|e| execution_events::ActiveModel {
+        id: NotSet,
         execution_id: Set(execution_id),
         seq: Set(e.seq),
         r#type: Set(e.kind.to_owned()),
