@@ -19,6 +19,7 @@ mod m20261204_000011_multi_agent;
 mod m20261204_000012_cost_resilience;
 mod m20261204_000015_versions_experiments;
 mod m20261204_000016_create_mcp_servers;
+mod m20261204_000017_durable_runs;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_cost_resilience::Migration),
             Box::new(m20261204_000015_versions_experiments::Migration),
             Box::new(m20261204_000016_create_mcp_servers::Migration),
+            Box::new(m20261204_000017_durable_runs::Migration),
         ]
     }
 }

@@ -35,6 +35,8 @@ pub static FIELDS: FieldMap = FieldMap {
         col("prompt", "prompt", Scalar::Text),
         json("params", "params"),
         col("status", "status", Scalar::Text),
+        col("pausedReason", "paused_reason", Scalar::Text),
+        json("runState", "run_state"),
         json("output", "output"),
         col("outputText", "output_text", Scalar::Text),
         col("executionTime", "execution_time_ms", Scalar::Int),
@@ -192,8 +194,16 @@ pub struct ExecutionResponse {
     pub prompt: String,
     /// Metadata passed at start.
     pub params: Value,
-    /// `pending`, `running`, `completed`, `failed`, `cancelled` or `timeout`.
+    /// `pending`, `running`, `awaiting_approval`, `paused`, `completed`, `failed`,
+    /// `cancelled` or `timeout`.
     pub status: String,
+    /// Why a `paused` run is paused (`budget`); null otherwise.
+    pub paused_reason: Option<String>,
+    /// The last checkpoint: `{step, messages, elapsedMs}`, the provider-neutral conversation
+    /// (user, assistant with `toolCalls`, `tool_result` turns) and the model calls made. A
+    /// resumed run, or a new one given `previousExecution`, continues from it.
+    #[schema(value_type = Option<Object>)]
+    pub run_state: Option<Value>,
     /// Structured output, if any.
     pub output: Option<Value>,
     /// Final text.
@@ -257,6 +267,8 @@ impl ExecutionResponse {
             prompt: m.prompt.clone(),
             params: m.params.clone(),
             status: m.status.clone(),
+            paused_reason: m.paused_reason.clone(),
+            run_state: m.run_state.clone(),
             output: m.output.clone(),
             output_text: m.output_text.clone(),
             execution_time: m.execution_time_ms,

@@ -14,6 +14,7 @@ pub mod agents;
 pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
+pub mod execution_events;
 pub mod executions;
 pub mod experiments;
 pub mod mcp_servers;
@@ -200,6 +201,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<custom_tools::CustomTools>();
     visitor.visit::<projects::Projects>();
     visitor.visit::<executions::Executions>();
+    visitor.visit::<execution_events::ExecutionEvents>();
     visitor.visit::<models::Models>();
     visitor.visit::<mcp_servers::McpServers>();
     visitor.visit::<users::Users>();

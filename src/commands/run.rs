@@ -360,6 +360,14 @@ impl Printer {
                 status,
                 ..
             } => writeln!(out, "<= {agent_id} {status} (execution {execution_id})")?,
+            Event::Resume { from, step, .. } => {
+                writeln!(out, "[resume] from {from} after step {step}")?;
+            }
+            Event::Status { status } if status.is_waiting() => writeln!(
+                out,
+                "[{status}] waiting for {} …",
+                status.waiting_for(None).unwrap_or_default()
+            )?,
             Event::Usage { .. } | Event::Status { .. } | Event::Error { .. } => {}
         }
         out.flush()
@@ -429,6 +437,13 @@ impl Printer {
                 reason,
             } => out.line(&format!("[fallback] {from_model} -> {to_model} ({reason})")),
             Event::Breaker { model, state, .. } => out.line(&format!("[breaker] {model}: {state}")),
+            Event::Resume { from, step, .. } => {
+                out.line(&format!("[resume] from {from} after step {step}"))
+            }
+            Event::Status { status } if status.is_waiting() => out.line(&format!(
+                "[{status}] waiting for {} …",
+                status.waiting_for(None).unwrap_or_default()
+            )),
             Event::TextDelta { .. } | Event::Usage { .. } | Event::Status { .. } => Ok(()),
         }
     }

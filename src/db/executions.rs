@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
-    ActiveValue::Set,
+    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query},
@@ -109,6 +109,8 @@ pub struct NewExecution {
     pub depth: i32,
     /// The chain this execution runs (its steps are its children).
     pub chain_id: Option<i32>,
+    /// The checkpoint it starts from (`previousExecution`), if any.
+    pub run_state: Option<Value>,
 }
 
 /// Inserts a `pending` execution.
@@ -204,6 +206,7 @@ fn new_row(new: NewExecution, ts: DateTime<FixedOffset>) -> agent_executions::Ac
         cancel_requested: Set(false),
         depth: Set(new.depth),
         chain_id: Set(new.chain_id),
+        run_state: Set(new.run_state),
         created_at: Set(ts),
         updated_at: Set(ts),
         ..Default::default()
@@ -361,6 +364,79 @@ pub async fn stale_running(
     query.order_by_asc(C::Id).limit(1000).all(db).await
 }
 
+/// Stores an execution's checkpoint (`runState`): one UPDATE by primary key.
+pub async fn save_run_state(db: &impl ConnectionTrait, id: i32, state: Value) -> Result<(), DbErr> {
+    agent_executions::Entity::update_many()
+        .col_expr(C::RunState, Expr::value(state))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Puts a stopped execution that is still `from` back in the queue (`pending`, its error,
+/// lease, pause reason and end time cleared; its `runState` replaced by `state` when given)
+/// and appends `events` after its last one, in one transaction. Returns the first seq used,
+/// or `None` (and writes nothing) when the row is no longer `from`.
+pub async fn reopen(
+    db: &DatabaseConnection,
+    id: i32,
+    from: Status,
+    state: Option<Value>,
+    events: &[NewEvent],
+) -> Result<Option<i64>, DbErr> {
+    let ts = now();
+    let txn = db.begin().await?;
+    let mut update = agent_executions::Entity::update_many()
+        .col_expr(C::Status, Expr::value(Status::Pending.as_str()))
+        .col_expr(C::ErrorMessage, Expr::value(Option::<String>::None))
+        .col_expr(C::ErrorCode, Expr::value(Option::<String>::None))
+        .col_expr(C::ErrorDetails, Expr::value(Option::<Value>::None))
+        .col_expr(C::PausedReason, Expr::value(Option::<String>::None))
+        .col_expr(
+            C::CompletedAt,
+            Expr::value(Option::<DateTime<FixedOffset>>::None),
+        )
+        .col_expr(C::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(
+            C::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<FixedOffset>>::None),
+        )
+        .col_expr(C::CancelRequested, Expr::value(false))
+        .col_expr(C::UpdatedAt, Expr::value(ts))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(from.as_str()));
+    if let Some(state) = state {
+        update = update.col_expr(C::RunState, Expr::value(state));
+    }
+    if update.exec(&txn).await?.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let first = max_seq(&txn, id).await? + 1;
+    append_numbered(&txn, id, first, events).await?;
+    txn.commit().await?;
+    Ok(Some(first))
+}
+
+/// Appends `events` numbered from `first`.
+async fn append_numbered(
+    db: &impl ConnectionTrait,
+    id: i32,
+    first: i64,
+    events: &[NewEvent],
+) -> Result<(), DbErr> {
+    let numbered: Vec<NewEvent> = events
+        .iter()
+        .zip(first..)
+        .map(|(event, seq)| NewEvent {
+            seq,
+            ..event.clone()
+        })
+        .collect();
+    append_events(db, id, &numbered).await
+}
+
 /// The highest event seq of an execution (0 when it has none).
 pub async fn max_seq(db: &impl ConnectionTrait, execution_id: i32) -> Result<i64, DbErr> {
     let max: Option<Option<i64>> = execution_events::Entity::find()
@@ -396,6 +472,7 @@ pub async fn append_events(
         return Ok(());
     }
     let rows = events.iter().map(|e| execution_events::ActiveModel {
+        id: NotSet,
         execution_id: Set(execution_id),
         seq: Set(e.seq),
         r#type: Set(e.kind.to_owned()),
@@ -509,15 +586,7 @@ pub async fn finish(
         Some(seq) => seq,
         None => max_seq(&txn, id).await? + 1,
     };
-    let numbered: Vec<NewEvent> = events
-        .iter()
-        .zip(first..)
-        .map(|(event, seq)| NewEvent {
-            seq,
-            ..event.clone()
-        })
-        .collect();
-    append_events(&txn, id, &numbered).await?;
+    append_numbered(&txn, id, first, events).await?;
     if let Some(agent_id) = result.count_for_agent {
         let succeeded = status == Status::Completed;
         let duration = result.execution_time_ms.unwrap_or(0);

@@ -2,7 +2,7 @@
 
 /// The lifecycle of an execution. Every run ends in one of the terminal statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Queued, not yet claimed by a worker.
     Pending,
@@ -16,13 +16,19 @@ pub enum Status {
     Cancelled,
     /// Stopped by its deadline.
     Timeout,
+    /// Stopped before a tool call that a person must approve; holds no worker slot.
+    AwaitingApproval,
+    /// Stopped, to be resumed (`pausedReason` says why, e.g. `budget`); holds no worker slot.
+    Paused,
 }
 
 impl Status {
     /// All statuses, in lifecycle order.
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 8] = [
         Status::Pending,
         Status::Running,
+        Status::AwaitingApproval,
+        Status::Paused,
         Status::Completed,
         Status::Failed,
         Status::Cancelled,
@@ -38,6 +44,8 @@ impl Status {
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
             Status::Timeout => "timeout",
+            Status::AwaitingApproval => "awaiting_approval",
+            Status::Paused => "paused",
         }
     }
 
@@ -48,7 +56,35 @@ impl Status {
 
     /// True once the run has ended.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Status::Pending | Status::Running)
+        !matches!(
+            self,
+            Status::Pending | Status::Running | Status::AwaitingApproval | Status::Paused
+        )
+    }
+
+    /// True while the run is stopped waiting for someone (an approval, a budget): not
+    /// ended, yet holding no worker slot, no lease and no deadline clock.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Status::AwaitingApproval | Status::Paused)
+    }
+
+    /// True when nothing will happen to the run without someone acting: it has ended or
+    /// it is waiting. `wait` returns then.
+    pub fn is_settled(self) -> bool {
+        self.is_terminal() || self.is_waiting()
+    }
+
+    /// What a waiting run waits for, in words (the CLI and the pages say it).
+    pub fn waiting_for(self, paused_reason: Option<&str>) -> Option<String> {
+        match self {
+            Status::AwaitingApproval => Some("a person to approve or reject a tool call".into()),
+            Status::Paused => Some(match paused_reason {
+                Some("budget") => "its budget to be raised (or an admin's resume)".into(),
+                Some(other) => format!("a resume ({other})"),
+                None => "a resume".into(),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -86,6 +122,17 @@ pub mod codes {
     pub const CIRCUIT_OPEN: &str = "circuit_open";
     /// A step of a chain failed (the message names the step and says why).
     pub const STEP_FAILED: &str = "step_failed";
+}
+
+/// The statuses an execution may be resumed from (`POST …/{id}/resume`): an interrupted
+/// run (`failed` with code `interrupted`), a timed-out one and a paused one. A run awaiting
+/// approval continues when its approval is decided, not through a bare resume.
+pub fn resumable(status: Status, error_code: Option<&str>) -> bool {
+    match status {
+        Status::Timeout | Status::Paused => true,
+        Status::Failed => error_code == Some(codes::INTERRUPTED),
+        _ => false,
+    }
 }
 
 /// Tokens and cost of a run and all its descendants (`aggregateUsage`); a run's own

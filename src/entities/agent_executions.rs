@@ -58,6 +58,9 @@ pub struct Model {
     pub cache_write_tokens: i64,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub usage_by_model: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub run_state: Option<Json>,
+    pub paused_reason: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

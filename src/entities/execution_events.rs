@@ -5,9 +5,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
 #[sea_orm(table_name = "execution_events")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    #[sea_orm(primary_key)]
+    pub id: i32,
     pub execution_id: i32,
-    #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
     pub r#type: String,
     #[sea_orm(column_type = "JsonBinary")]

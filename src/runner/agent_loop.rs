@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::Core;
 use super::candidates::Chain;
+use super::checkpoint::RunState;
 use super::control::{Interrupts, Stop};
 use super::event::Event;
 use super::family::Family;
@@ -19,6 +20,7 @@ use super::retry;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
+use crate::db;
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -61,6 +63,12 @@ pub(crate) struct LoopState {
     pub structured: Option<Value>,
     /// The model of the chain in use (fallbacks move it forward, never back).
     pub current: usize,
+    /// Model calls made so far, those of earlier attempts of a resumed run included.
+    pub step: u32,
+    /// Run time spent before this attempt started (a resumed run's earlier attempts).
+    pub elapsed_before: u64,
+    /// When this attempt started.
+    pub started: Instant,
     warned_no_usage: bool,
 }
 
@@ -73,9 +81,39 @@ impl LoopState {
             last_text: String::new(),
             structured: None,
             current: 0,
+            step: 0,
+            elapsed_before: 0,
+            started: Instant::now(),
             warned_no_usage: false,
         }
     }
+
+    /// A loop continuing from a checkpoint: the request's messages are the checkpoint's.
+    pub(crate) fn resumed(mut request: ChatRequest, from: RunState) -> Self {
+        request.messages = from.messages;
+        Self {
+            step: from.step,
+            elapsed_before: from.elapsed_ms,
+            ..Self::new(request)
+        }
+    }
+
+    /// The checkpoint of this point of the run.
+    fn run_state(&self) -> RunState {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        RunState {
+            step: self.step,
+            messages: self.request.messages.clone(),
+            elapsed_ms: self.elapsed_before.saturating_add(now),
+        }
+    }
+}
+
+/// Writes the run's checkpoint (`runState`): one UPDATE, after every step and every tool
+/// result, so a resumed run never repeats a completed tool call.
+async fn checkpoint(cx: &LoopCx<'_>, st: &LoopState) -> Result<(), DbErr> {
+    let state = st.run_state().to_json();
+    db::executions::save_run_state(&cx.core.writer, cx.tool_ctx.execution_id, state).await
 }
 
 /// How a run ended.
@@ -155,16 +193,31 @@ pub(crate) async fn run(
     st: &mut LoopState,
     log: &mut EventLog,
 ) -> Result<Outcome, LoopError> {
-    for step in 1..=cx.max_steps {
+    // A resumed run first makes the calls its last checkpoint left unanswered.
+    let unanswered = RunState::unanswered_calls(&st.request.messages);
+    for call in &unanswered {
+        call_tool(cx, st, log, call).await?;
+        checkpoint(cx, st).await?;
+    }
+    if let Some(output) = &st.structured {
+        return Ok(structured(output.clone()));
+    }
+    while st.step < cx.max_steps {
         let response = retry::call_model(cx, st, log).await?;
+        st.step += 1;
         let model = cx.chain.candidates[st.current].model.clone();
-        record_usage(st, log, step, &model, &response)?;
+        record_usage(st, log, st.step, &model, &response)?;
         if !response.text.is_empty() {
             st.last_text.clone_from(&response.text);
             log.append(Event::Text {
                 text: response.text.clone(),
             })?;
         }
+        st.request.messages.push(Message::Assistant {
+            text: response.text.clone(),
+            tool_calls: response.tool_calls.clone(),
+        });
+        checkpoint(cx, st).await?;
         if response.tool_calls.is_empty() {
             if response.stop_reason == StopReason::MaxTokens {
                 log.append(Event::Warning {
@@ -173,12 +226,9 @@ pub(crate) async fn run(
             }
             return Ok(final_answer(cx, response.text));
         }
-        st.request.messages.push(Message::Assistant {
-            text: response.text,
-            tool_calls: response.tool_calls.clone(),
-        });
         for call in &response.tool_calls {
             call_tool(cx, st, log, call).await?;
+            checkpoint(cx, st).await?;
         }
         if let Some(output) = &st.structured {
             return Ok(structured(output.clone()));

@@ -31,6 +31,13 @@ pub enum RunError {
     /// The execution already ended; there is nothing to cancel.
     #[error("This execution has already ended ({0}).")]
     AlreadyFinished(Status),
+    /// The execution cannot be resumed (only `interrupted`, `timeout`, `paused` and decided
+    /// `awaiting_approval` runs of an agent can).
+    #[error("This execution cannot be resumed: {0}.")]
+    NotResumable(String),
+    /// `previousExecution` names an execution that does not exist or has no run state.
+    #[error("{0}")]
+    PreviousExecution(String),
     /// The runner is shutting down and accepts no new runs.
     #[error("The runner is shutting down; try again shortly.")]
     ShuttingDown,

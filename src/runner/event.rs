@@ -165,6 +165,15 @@ pub enum Event {
         /// Its terminal status.
         status: Status,
     },
+    /// A stopped execution continues from its last checkpoint (`runState`), on the same row.
+    Resume {
+        /// The status it had stopped in.
+        from: Status,
+        /// Model calls already made (the next step is `step + 1`).
+        step: u32,
+        /// The user who resumed it, if known.
+        by: Option<String>,
+    },
     /// The execution's status changed.
     Status {
         /// The new status.
@@ -252,6 +261,7 @@ impl Event {
             Event::Error { .. } => "error",
             Event::SubagentStart { .. } => "subagent_start",
             Event::SubagentFinish { .. } => "subagent_finish",
+            Event::Resume { .. } => "resume",
             Event::Status { .. } => "status",
             Event::Finish { .. } => "finish",
         }

@@ -124,6 +124,7 @@ impl Family {
             created_by: self.created_by,
             depth: self.depth + 1,
             chain_id: None,
+            run_state: None,
         };
         let row = db::executions::insert_claimed(
             &core.writer,

@@ -133,6 +133,13 @@ pub(crate) async fn write(
     else {
         return Ok(false);
     };
+    publish_numbered(core, id, items, first);
+    core.finished(id);
+    Ok(true)
+}
+
+/// Broadcasts events just stored together, numbered from `first`.
+pub(crate) fn publish_numbered(core: &Core, id: i32, items: Vec<StreamItem>, first: i64) {
     for (item, seq) in items.into_iter().zip(first..) {
         core.hub.publish(
             id,
@@ -142,8 +149,6 @@ pub(crate) async fn write(
             },
         );
     }
-    core.finished(id);
-    Ok(true)
 }
 
 /// Milliseconds since the execution started (0 when unknown).

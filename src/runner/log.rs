@@ -57,6 +57,17 @@ impl EventLog {
         Self::starting_at(write, hub, execution_id, 1)
     }
 
+    /// A writer for an execution that already has events (a resumed run): numbering goes on
+    /// after the last stored one.
+    pub(crate) async fn continuing(
+        write: DatabaseConnection,
+        hub: Arc<Hub>,
+        execution_id: i32,
+    ) -> Result<Self, DbErr> {
+        let last = executions::max_seq(&write, execution_id).await?;
+        Ok(Self::starting_at(write, hub, execution_id, last + 1))
+    }
+
     fn starting_at(
         write: DatabaseConnection,
         hub: Arc<Hub>,

@@ -15,6 +15,7 @@ mod agent_loop;
 mod breaker;
 mod candidates;
 mod chain;
+pub mod checkpoint;
 mod context;
 mod control;
 mod error;
@@ -73,6 +74,9 @@ pub struct RunContext {
     pub metadata: Value,
     /// The user who started it.
     pub created_by: Option<i32>,
+    /// Start from this execution's whole conversation (its `runState`, tool calls
+    /// included) instead of an empty one (`previousExecution`).
+    pub previous_execution: Option<i32>,
 }
 
 impl RunContext {
@@ -93,6 +97,30 @@ impl RunContext {
             self.metadata.clone()
         }
     }
+}
+
+/// The first `runState` of a run continuing execution `previous`: its whole conversation
+/// (tool calls included), then the new prompt.
+async fn continued_from(core: &Core, previous: i32, prompt: &str) -> Result<Value, RunError> {
+    let row = db::executions::find_by_id(&core.db, previous)
+        .await?
+        .ok_or_else(|| RunError::PreviousExecution(format!("Execution not found: {previous}")))?;
+    let Some(mut state) = checkpoint::RunState::from_stored(row.run_state.as_ref()) else {
+        return Err(RunError::PreviousExecution(format!(
+            "Execution {previous} has no run state to continue from."
+        )));
+    };
+    if !checkpoint::RunState::unanswered_calls(&state.messages).is_empty() {
+        return Err(RunError::PreviousExecution(format!(
+            "Execution {previous} stopped in the middle of tool calls; resume it instead."
+        )));
+    }
+    state.messages.push(providers::Message::User {
+        content: prompt.to_owned(),
+    });
+    state.step = 0;
+    state.elapsed_ms = 0;
+    Ok(state.to_json())
 }
 
 /// How the runner queues and supervises executions.
@@ -220,8 +248,13 @@ impl Runner {
             let doc = crate::domain::routing::routing_document(prompt, slug, &ctx.metadata);
             config.route(&rules, &doc);
         }
+        let run_state = match ctx.previous_execution {
+            Some(previous) => Some(continued_from(core, previous, prompt).await?),
+            None => None,
+        };
         let (conversation_id, params) = (ctx.conversation(), ctx.params());
         let new = db::executions::NewExecution {
+            run_state,
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
@@ -257,6 +290,11 @@ impl Runner {
         let core = &self.core;
         if core.stop.is_cancelled() {
             return Err(RunError::ShuttingDown);
+        }
+        if ctx.previous_execution.is_some() {
+            return Err(RunError::PreviousExecution(
+                "A chain's run cannot continue another execution.".into(),
+            ));
         }
         let not_found = || RunError::ChainNotFound(chain_id.to_owned());
         let chain = db::agent_chains::find_by_chain_id(&core.db, chain_id)
@@ -324,10 +362,77 @@ impl Runner {
             created_by: ctx.created_by,
             depth: 0,
             chain_id: Some(chain.id),
+            run_state: None,
         };
         let row = db::executions::insert_pending(&core.writer, new).await?;
         core.queued(row.id);
         Ok(row)
+    }
+
+    /// Continues a stopped execution (`interrupted`, `timeout`, `paused`, or
+    /// `awaiting_approval` once decided) from its last checkpoint, on the same row: event
+    /// `resume`, status back to `pending`, queued again. A timed-out run gets its whole
+    /// deadline again; completed tool calls are never repeated. `by` names who resumed it.
+    pub async fn resume(
+        &self,
+        id: i32,
+        by: Option<String>,
+    ) -> Result<agent_executions::Model, RunError> {
+        let core = &self.core;
+        if core.stop.is_cancelled() {
+            return Err(RunError::ShuttingDown);
+        }
+        let row = core.find(id).await?;
+        let status = Status::parse(&row.status).unwrap_or(Status::Failed);
+        if row.chain_id.is_some() {
+            return Err(RunError::NotResumable(
+                "a chain's execution is not resumed; resume the step that stopped".into(),
+            ));
+        }
+        if !crate::domain::executions::resumable(status, row.error_code.as_deref()) {
+            return Err(RunError::NotResumable(format!(
+                "it is {status}{}; only interrupted, timed-out, paused and decided \
+                 awaiting-approval runs continue",
+                row.error_code
+                    .as_deref()
+                    .filter(|_| status == Status::Failed)
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            )));
+        }
+        let mut state = checkpoint::RunState::from_stored(row.run_state.as_ref());
+        if status == Status::Timeout
+            && let Some(state) = state.as_mut()
+        {
+            state.elapsed_ms = 0;
+        }
+        let event = Event::Resume {
+            from: status,
+            step: state.as_ref().map_or(0, |s| s.step),
+            by,
+        };
+        let items: Vec<StreamItem> = [
+            event,
+            Event::Status {
+                status: Status::Pending,
+            },
+        ]
+        .into_iter()
+        .map(|e| StreamItem::stored(0, e))
+        .collect();
+        let rows: Vec<_> = items.iter().map(log::to_row).collect();
+        let state = state.as_ref().map(checkpoint::RunState::to_json);
+        let Some(first) = db::executions::reopen(&core.writer, id, status, state, &rows).await?
+        else {
+            let now = core.find(id).await?;
+            return Err(RunError::NotResumable(format!(
+                "it changed meanwhile (now {})",
+                now.status
+            )));
+        };
+        finish::publish_numbered(core, id, items, first);
+        core.queued(id);
+        core.find(id).await
     }
 
     /// Waits until execution `id` has ended and returns it.

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::Core;
 use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
 use super::candidates::Chain;
+use super::checkpoint::RunState;
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
 use super::family::Family;
@@ -61,8 +62,19 @@ async fn run(
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
-    let mut log = EventLog::fresh(core.writer.clone(), core.hub.clone(), row.id);
-    let elapsed = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    // A checkpoint means a resumed run (or one continuing another): it goes on from there.
+    let checkpoint = RunState::from_stored(row.run_state.as_ref());
+    // A row that ran before (a resumed one) has an execution time and events already.
+    let ran_before = row.execution_time_ms.is_some();
+    let mut log = if ran_before {
+        EventLog::continuing(core.writer.clone(), core.hub.clone(), row.id).await?
+    } else {
+        EventLog::fresh(core.writer.clone(), core.hub.clone(), row.id)
+    };
+    // Time spent by earlier attempts of a resumed run counts too.
+    let before = row.execution_time_ms.unwrap_or(0);
+    let elapsed =
+        || before.saturating_add(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
 
     let agent = match row.agent_id {
         Some(id) => db::agents::find_by_id(&core.db, id).await?,
@@ -150,15 +162,21 @@ async fn run(
         Some(id) => db::projects::find_by_id(&core.db, id).await?,
         None => None,
     };
-    // A child always starts a conversation of its own: it has no history to read.
-    let mut messages = if row.depth > 0 {
-        Vec::new()
-    } else {
-        history(core, row).await?
+    let messages = match &checkpoint {
+        Some(_) => Vec::new(),
+        None => {
+            // A child always starts a conversation of its own: it has no history to read.
+            let mut messages = if row.depth > 0 {
+                Vec::new()
+            } else {
+                history(core, row).await?
+            };
+            messages.push(Message::User {
+                content: row.prompt.clone(),
+            });
+            messages
+        }
     };
-    messages.push(Message::User {
-        content: row.prompt.clone(),
-    });
     let request = ChatRequest {
         model: chain.candidates[0].id.clone(),
         system: system_prompt(&config, loaded.set_output.is_some()),
@@ -177,7 +195,10 @@ async fn run(
         db: core.writer.clone(),
         memory_bytes: core.settings.sandbox.memory_mb.saturating_mul(1 << 20),
     };
-    let own_deadline = started + Duration::from_millis(config.timeout_ms);
+    // The deadline clock counts only the time the run has actually run.
+    let spent = checkpoint.as_ref().map_or(0, |c| c.elapsed_ms);
+    let own_deadline =
+        started + Duration::from_millis(config.timeout_ms.saturating_sub(spent).max(1));
     // A child shares its parent's deadline (lifecycle rule 10).
     let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
@@ -194,7 +215,10 @@ async fn run(
         family: &family,
         spawnable: &config.spawnable_agents,
     };
-    let mut state = LoopState::new(request);
+    let mut state = match checkpoint {
+        Some(from) => LoopState::resumed(request, from),
+        None => LoopState::new(request),
+    };
     let (result, why) = hard_stopped(deadline, agent_loop::run(&cx, &mut state, &mut log)).await;
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -207,7 +231,8 @@ async fn run(
         Err(LoopError::Db(e)) => return Err(e),
     };
     family.settle(&mut log, why).await?;
-    let usage = state.meter.summarize(|model| chain.price(model));
+    let mut usage = state.meter.summarize(|model| chain.price(model));
+    carry_over(&mut usage, row);
     for (model, spent) in &usage.by_model {
         let candidate = chain.candidates.iter().find(|c| &c.model == model);
         if let (Some(c), Some(cost), Some(source)) = (
@@ -237,6 +262,24 @@ async fn run(
     )
     .await?;
     Ok(())
+}
+
+/// Adds the usage an earlier attempt of a resumed run recorded to this attempt's (the
+/// per-model split stays this attempt's).
+fn carry_over(usage: &mut super::event::TokenUsage, row: &agent_executions::Model) {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    usage.input_tokens += n(row.input_tokens);
+    usage.output_tokens += n(row.output_tokens);
+    usage.cache_read_tokens += n(row.cache_read_tokens);
+    usage.cache_write_tokens += n(row.cache_write_tokens);
+    usage.total_tokens += n(row.total_tokens);
+    usage.estimated_cost = match (usage.estimated_cost, row.estimated_cost) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    };
+    if usage.cost_source.is_none() {
+        usage.cost_source.clone_from(&row.cost_source);
+    }
 }
 
 /// Runs `work` (which stops itself at `deadline`) under an outer limit that only guards

@@ -229,7 +229,7 @@ impl Core {
             let rx = self.add_waiter(id);
             let row = self.find(id).await;
             let ended = row.as_ref().map_or(true, |r| {
-                Status::parse(&r.status).is_none_or(Status::is_terminal)
+                Status::parse(&r.status).is_none_or(Status::is_settled)
             });
             if ended {
                 drop(rx);

@@ -30,7 +30,10 @@ impl From<RunError> for AppError {
             | RunError::ChainNotFound(_) => AppError::NotFound(err.to_string()),
             RunError::ChainUnavailable { .. } => AppError::Conflict(err.to_string()),
             RunError::ProjectNotFound(_) => AppError::field("projectId", err.to_string()),
-            RunError::AlreadyFinished(_) => AppError::Conflict(err.to_string()),
+            RunError::AlreadyFinished(_) | RunError::NotResumable(_) => {
+                AppError::Conflict(err.to_string())
+            }
+            RunError::PreviousExecution(_) => AppError::field("previousExecution", err.to_string()),
             RunError::ShuttingDown => AppError::TooManyRequests(err.to_string()),
             RunError::Db(db) => AppError::from(db),
         }

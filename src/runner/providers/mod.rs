@@ -45,8 +45,14 @@ pub struct ChatRequest {
     pub cache_key: Option<String>,
 }
 
-/// One turn of the conversation.
-#[derive(Debug, Clone, PartialEq)]
+/// One turn of the conversation. Its JSON form (`{"role": "user", …}`, camelCase fields) is
+/// the provider-neutral message list an execution checkpoints as `runState`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    tag = "role",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Message {
     /// A user prompt.
     User {
@@ -85,7 +91,7 @@ pub struct ToolSpec {
 }
 
 /// A tool call requested by the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolCall {
     /// Provider-assigned call id, echoed back in [`Message::ToolResult`].
     pub id: String,

@@ -23,6 +23,13 @@ pub const WINDOW_DAYS: u64 = 7;
 const TOP: u64 = 5;
 /// Active runs listed.
 const ACTIVE: u64 = 10;
+/// The runs listed as active: queued, running, or stopped waiting for someone.
+const ACTIVE_STATUSES: [Status; 4] = [
+    Status::Pending,
+    Status::Running,
+    Status::AwaitingApproval,
+    Status::Paused,
+];
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
@@ -89,7 +96,7 @@ pub async fn show(ctx: Ctx, state: web::Data<AppState>) -> Result<HttpResponse, 
         slowest: db::dashboard::slowest_agents(db, since, TOP).await?,
         failing: db::dashboard::most_failing_agents(db, since, TOP).await?,
         failures: db::dashboard::latest_in(db, &FAILURE_STATUSES, TOP).await?,
-        active: db::dashboard::latest_in(db, &[Status::Pending, Status::Running], ACTIVE).await?,
+        active: db::dashboard::latest_in(db, &ACTIVE_STATUSES, ACTIVE).await?,
         latest: db::executions::latest(db, None, 8).await?,
     };
     Ok(render(&page)?)

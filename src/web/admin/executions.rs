@@ -33,7 +33,7 @@ struct ExecutionsPage {
     list: ListView,
     parsed: ParsedFilter,
     rows: Vec<Model>,
-    statuses: [Status; 6],
+    statuses: [Status; Status::ALL.len()],
     agents: Vec<agents::Model>,
     departments: Vec<departments::Model>,
     projects: Vec<projects::Model>,

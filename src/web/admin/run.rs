@@ -20,7 +20,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::runner::{RunContext, RunError};
 use crate::state::AppState;
 use crate::web::errors::PageError;
-use crate::web::htmx::{Toast, render, render_with_status, see_other, toast_only};
+use crate::web::htmx::{Toast, hx_redirect, render, render_with_status, see_other, toast_only};
 use crate::web::sse::{self, LiveRun, live};
 
 /// Earlier runs of a conversation shown above a continued run's prompt, at most.
@@ -71,6 +71,10 @@ struct RunValues {
     metadata: String,
     #[serde(default)]
     execution: String,
+    /// The execution whose whole conversation the run starts from ("Continue from this
+    /// run"), if any.
+    #[serde(default)]
+    previous: String,
 }
 
 /// A run request that passed the form's checks.
@@ -100,6 +104,20 @@ impl RunValues {
                 Value::Null
             }
         };
+        let previous = self.previous.trim();
+        let previous_execution = match previous {
+            "" => None,
+            raw => match raw.parse::<i32>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    errors.insert(
+                        "prompt".into(),
+                        "The run to continue from is unknown.".into(),
+                    );
+                    None
+                }
+            },
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -109,6 +127,7 @@ impl RunValues {
                 project_id,
                 conversation_id: Some(conversation.to_owned()).filter(|c| !c.is_empty()),
                 metadata,
+                previous_execution,
                 ..RunContext::default()
             },
         })
@@ -349,6 +368,10 @@ async fn start(
             let errors = FieldErrors::from([("project".into(), "Unknown project.".into())]);
             return refuse(&ctx, &state, agent, values, errors).await;
         }
+        Err(RunError::PreviousExecution(message)) => {
+            let errors = FieldErrors::from([("prompt".into(), message)]);
+            return refuse(&ctx, &state, agent, values, errors).await;
+        }
         Err(e) => return Err(AppError::from(e).into()),
     };
     let location = format!("/admin/agents/{}/run?execution={}", agent.agent_id, run.id);
@@ -460,7 +483,32 @@ async fn cancel(
     Ok(see_other(&format!("/admin/executions/{id}/watch")))
 }
 
-/// Mounts the run page, the watch page, the stream and Cancel.
+/// POST /admin/executions/{id}/resume (editors): continues a stopped run from its checkpoint
+/// and opens its live page; a toast when it cannot.
+async fn resume(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    ctx.require(Role::Editor)?;
+    let id = parse_id(&path)?;
+    let toast = match state.runner.resume(id, Some(ctx.user.email.clone())).await {
+        Ok(_) => Toast::success("Run resumed"),
+        Err(RunError::NotResumable(why)) => Toast::error("Cannot resume", why),
+        Err(e) => return Err(AppError::from(e).into()),
+    };
+    let ok = toast.tone == crate::web::htmx::Tone::Success;
+    if ctx.hx.fragment && !ok {
+        return Ok(toast_only(StatusCode::CONFLICT, &[toast])?);
+    }
+    ctx.flash(toast);
+    Ok(hx_redirect(
+        ctx.hx,
+        &format!("/admin/executions/{id}/watch"),
+    ))
+}
+
+/// Mounts the run page, the watch page, the stream, Cancel and Resume.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/agents/{id}/run")
@@ -469,7 +517,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/executions/{id}/watch").route(web::get().to(watch)))
     .service(web::resource("/executions/{id}/stream").route(web::get().to(stream)))
-    .service(web::resource("/executions/{id}/cancel").route(web::post().to(cancel)));
+    .service(web::resource("/executions/{id}/cancel").route(web::post().to(cancel)))
+    .service(web::resource("/executions/{id}/resume").route(web::post().to(resume)));
 }
 
 #[cfg(test)]

@@ -396,6 +396,10 @@ fn other_paths(paths: &mut Map<String, Value>) {
     paths.insert("/api/agent-executions/{id}/cancel".into(), json!({"post": operation("Agent Executions", "Cancel",
         "Editors and admins. A pending run is cancelled at once; a running one is flagged for its worker to stop. 409 when it already ended.",
         vec![param("id"), param("depth")], None, responses(&[("200", ok("Cancelled or requested.", doc_schema(reference("ExecutionResponse"))))], &[401, 403, 404, 409]))}));
+    paths.insert("/api/agent-executions/{id}/resume".into(), json!({"post": operation("Agent Executions", "Resume",
+        "Editors and admins (`allowOverBudget`: admins). An `interrupted` (failed with code `interrupted`), `timeout` or `paused` run continues from its last checkpoint (`runState`) on the same row: event `resume`, status back to `pending`. Completed tool calls are never repeated; a timed-out run gets its whole deadline again. 409 for any other status.",
+        vec![param("id"), param("depth")], Some(json!({"type": "object", "properties": {"allowOverBudget": {"type": "boolean", "default": false, "description": "Admins: continue past an exhausted budget."}}})),
+        responses(&[("200", ok("Resumed.", doc_schema(reference("ExecutionResponse"))))], &[401, 403, 404, 409]))}));
     paths.insert("/api/openapi.json".into(), json!({"get": {"tags": ["Meta"], "summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}}));
     paths.insert("/api/docs".into(), json!({"get": {"tags": ["Meta"], "summary": "Swagger UI (vendored assets)", "security": [], "responses": {"302": {"description": "Redirect to /api/docs/"}}}}));
     paths.insert("/api/docs/{tail}".into(), json!({"get": {"tags": ["Meta"], "summary": "Swagger UI's page and assets", "security": [],
@@ -458,7 +462,8 @@ fn execute_request_schema() -> Value {
             "conversationId": {"type": "string", "maxLength": 200, "description": "Groups runs of one conversation: earlier turns are replayed to the model."},
             "episodeId": {"type": "string", "maxLength": 200},
             "metadata": {"type": "object", "additionalProperties": true, "description": "Stored with the execution, queryable as `metadata.<key>`."},
-            "wait": {"type": "boolean", "default": false, "description": "Answer once the run has finished (also `?wait=true`)."}
+            "wait": {"type": "boolean", "default": false, "description": "Answer once the run has finished or stopped to wait (`awaiting_approval`, `paused`) (also `?wait=true`)."},
+            "previousExecution": {"type": "integer", "minimum": 1, "description": "Start from that execution's whole conversation (its `runState`, tool calls included), then this prompt. Agents only."}
         }
     })
 }

@@ -44,7 +44,8 @@ struct ExecuteResponse {
     events_url: String,
 }
 
-/// What `execute` accepts: `{prompt, projectId, conversationId?, episodeId?, metadata?, wait?}`.
+/// What `execute` accepts: `{prompt, projectId, conversationId?, episodeId?, metadata?, wait?,
+/// previousExecution?}` (`previousExecution`: start from that run's whole conversation).
 struct ExecuteRequest {
     prompt: String,
     wait: bool,
@@ -66,6 +67,7 @@ impl ExecuteRequest {
             f.error("metadata", "Must be a JSON object.");
         }
         let wait = f.boolean("wait", false);
+        let previous_execution = f.relation("previousExecution", false);
         f.finish()?;
         Ok(Self {
             prompt,
@@ -75,6 +77,7 @@ impl ExecuteRequest {
                 conversation_id,
                 episode_id,
                 metadata,
+                previous_execution,
                 ..RunContext::default()
             },
         })

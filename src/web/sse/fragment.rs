@@ -170,6 +170,16 @@ impl EventFragment {
                 label: status.as_str().to_owned(),
                 ..base
             },
+            Event::Resume { from, step, by } => Self {
+                text: format!(
+                    "Resumed from {from} after step {step}{}",
+                    by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default()
+                ),
+                label: from.as_str().to_owned(),
+                ..base
+            },
             Event::SubagentStart {
                 execution_id,
                 agent_id,

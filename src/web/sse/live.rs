@@ -34,6 +34,10 @@ pub struct LiveRun {
     /// Prefix of the DOM ids its stream updates: empty for the page's own run, `x<id>-` for
     /// a sub-run's card nested in its parent's transcript (a page may show a whole tree).
     pub dom: String,
+    /// It stopped and can continue from its checkpoint (Resume).
+    pub resumable: bool,
+    /// It has a checkpoint a new run can continue from (Continue from this run).
+    pub has_state: bool,
 }
 
 /// The DOM id prefix of the card of sub-run `id`.
@@ -54,6 +58,11 @@ impl LiveRun {
             can_edit,
             chain: row.chain_id,
             dom: String::new(),
+            resumable: row.chain_id.is_none()
+                && crate::domain::executions::Status::parse(&row.status).is_some_and(|s| {
+                    crate::domain::executions::resumable(s, row.error_code.as_deref())
+                }),
+            has_state: row.run_state.is_some(),
         }
     }
 
@@ -73,6 +82,16 @@ impl LiveRun {
     /// The query string that prefills the run form to continue this conversation.
     pub fn continue_query(&self) -> String {
         let mut pairs = vec![("conversation", self.conversation_id.clone())];
+        if let Some(p) = self.project_id {
+            pairs.push(("project", p.to_string()));
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+
+    /// The query string of the run form starting a new run from this one's whole
+    /// conversation (`previousExecution`).
+    pub fn previous_query(&self) -> String {
+        let mut pairs = vec![("previous", self.id.to_string())];
         if let Some(p) = self.project_id {
             pairs.push(("project", p.to_string()));
         }
@@ -374,6 +393,8 @@ mod tests {
             can_edit: true,
             chain: None,
             dom: dom.into(),
+            resumable: false,
+            has_state: false,
         }
     }
 

@@ -77,7 +77,7 @@ async fn the_dashboard_counts_today_the_last_7_days_and_ranks_agents() {
     // running now, with watch links
     assert!(html.contains(&format!("href=\"/admin/executions/{}/watch\"", running.id)));
     assert!(html.contains(&format!("href=\"/admin/executions/{}/watch\"", pending.id)));
-    assert!(html.contains("2 queued or running"));
+    assert!(html.contains("2 queued, running or waiting"));
     // recent failures show their code
     assert!(html.contains("<code class=\"inline\">provider_error</code>"));
     // the collection counts are still there
@@ -92,7 +92,7 @@ async fn an_empty_dashboard_says_so() {
     assert_eq!(figure(&html, "runs-today"), "0");
     assert_eq!(figure(&html, "success-rate"), "—");
     assert_eq!(figure(&html, "spend"), "$0");
-    assert!(html.contains("Nothing is queued or running."));
+    assert!(html.contains("Nothing is queued, running or waiting."));
     assert!(html.contains("No finished run in the last 7 days."));
     assert!(html.contains("No run has failed."));
 }

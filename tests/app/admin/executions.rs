@@ -45,6 +45,7 @@ pub async fn insert_execution(
     .expect("execution inserted");
     for (seq, kind) in [(1, "start"), (2, "finish")] {
         execution_events::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
             execution_id: Set(run.id),
             seq: Set(seq),
             r#type: Set(kind.into()),
@@ -414,6 +415,7 @@ async fn the_execution_page_shows_the_error_usage_source_snapshot_and_conversati
     ];
     for (i, (kind, data)) in events.into_iter().enumerate() {
         execution_events::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
             execution_id: Set(run.id),
             seq: Set(i as i64 + 1),
             r#type: Set(kind.into()),

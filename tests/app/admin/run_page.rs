@@ -345,3 +345,67 @@ async fn continuing_the_conversation_sends_the_earlier_run_to_the_model() {
         .await;
     assert!(page.contains("Earlier in this conversation · 1 run"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_run_resumes_from_its_page_and_a_new_run_continues_from_it() {
+    // Arrange: a run that times out (2 s deadline, a model that never answers)
+    let rig = rig(Wire::OpenRouter).await;
+    rig.agent_settings(AGENT, json!({"timeout": 2})).await;
+    let editor = sign_in_as(&rig.app, Role::Editor).await;
+    rig.fake.push(Reply::Hang);
+    let id = start_run(&rig, &editor, "Take your time").await;
+    assert_eq!(rig.wait(id).await.status, "timeout");
+    let page = editor
+        .get(&format!("/admin/agents/{AGENT}/run?execution={id}"))
+        .await;
+    let html = page.text().await.expect("page");
+    assert!(html.contains("data-resume"), "a Resume button");
+
+    // Act: Resume
+    rig.fake.push(Reply::text("Done at last."));
+    let response = editor
+        .post(&format!("/admin/executions/{id}/resume"), &[])
+        .await;
+
+    // Assert: the same run finishes
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("/admin/executions/{id}/watch"));
+    let done = rig.wait(id).await;
+    assert_eq!(done.status, "completed", "{:?}", done.error_message);
+    assert_eq!(done.output_text.as_deref(), Some("Done at last."));
+    let page = editor
+        .get(&format!("/admin/agents/{AGENT}/run?execution={id}"))
+        .await;
+    let html = page.text().await.expect("page");
+    assert!(!html.contains("data-resume"), "nothing left to resume");
+    assert!(html.contains(&format!("run?previous={id}")), "{html}");
+
+    // Act: a new run from this one's conversation, through the form
+    let form = editor
+        .get(&format!("/admin/agents/{AGENT}/run?previous={id}"))
+        .await;
+    let form = form.text().await.expect("form");
+    assert!(form.contains(&format!(r#"name="previous" value="{id}""#)));
+    rig.fake.push(Reply::text("Still here."));
+    let response = editor
+        .post(
+            &format!("/admin/agents/{AGENT}/run"),
+            &[("prompt", "Anything else?"), ("previous", &id.to_string())],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let next = rig.wait(execution_in(location(&response))).await;
+
+    // Assert: it started from the whole conversation
+    assert_eq!(next.status, "completed");
+    let sent = rig.requests().last().expect("a request").to_string();
+    for text in ["Take your time", "Done at last.", "Anything else?"] {
+        assert!(sent.contains(text), "{text} missing from {sent}");
+    }
+    // A viewer may not resume
+    let viewer = sign_in_as(&rig.app, Role::Viewer).await;
+    let refused = viewer
+        .post(&format!("/admin/executions/{id}/resume"), &[])
+        .await;
+    assert_eq!(refused.status(), 403);
+}

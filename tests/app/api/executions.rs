@@ -184,3 +184,70 @@ async fn executions_cannot_be_written_through_the_collection() {
         405
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execution_events_are_a_read_only_collection_with_where_sort_and_limit() {
+    // Arrange: a run with a tool call, and another run
+    let rig = crate::runner::support::rig(crate::runner::support::Wire::OpenRouter).await;
+    rig.fake.push(aladdin::testing::fake_llm::Reply::tool_call(
+        "c1",
+        "getProjectContext",
+        json!({}),
+    ));
+    rig.fake
+        .push(aladdin::testing::fake_llm::Reply::text("Done."));
+    let run = rig.run("story-head-001", "Go").await;
+    let other = rig.run("story-head-001", "Again").await;
+    let viewer = Api::as_role(&rig.app, Role::Viewer).await;
+    let stored = rig.kinds(run.id).await;
+
+    // Act
+    let all = viewer
+        .get(&format!(
+            "/api/execution-events?where[execution][equals]={}&sort=seq&limit=100&depth=0",
+            run.id
+        ))
+        .await;
+    let last_two = viewer
+        .get(&format!(
+            "/api/execution-events?where[execution][equals]={}&sort=-seq&limit=2&depth=0",
+            run.id
+        ))
+        .await;
+    let tool_calls = viewer
+        .get("/api/execution-events/count?where[type][equals]=tool_call")
+        .await;
+
+    // Assert: every stored event of the run, in order
+    assert_eq!(all.status, 200, "{}", all.body);
+    let docs = all.body["docs"].as_array().expect("docs");
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["type"].as_str()).collect();
+    assert_eq!(kinds, stored);
+    assert_eq!(all.body["totalDocs"], stored.len());
+    let seqs: Vec<i64> = docs.iter().filter_map(|d| d["seq"].as_i64()).collect();
+    assert_eq!(seqs, (1..=stored.len() as i64).collect::<Vec<_>>());
+    assert!(docs.iter().all(|d| d["execution"] == run.id));
+    let call = docs
+        .iter()
+        .find(|d| d["type"] == "tool_call")
+        .expect("call");
+    assert_eq!(call["data"]["toolName"], "getProjectContext");
+    assert_eq!(last_two.body["docs"][0]["type"], "status");
+    assert_eq!(last_two.body["docs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(tool_calls.body["totalDocs"], 1);
+    let one = viewer
+        .get(&format!("/api/execution-events/{}?depth=1", call["id"]))
+        .await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["execution"]["id"], run.id);
+    assert_ne!(other.id, run.id);
+
+    // No writes, for anyone
+    let admin = Api::as_role(&rig.app, Role::Admin).await;
+    let post = admin.post("/api/execution-events", json!({})).await;
+    assert_eq!(post.status, 405);
+    let delete = admin
+        .delete(&format!("/api/execution-events/{}", call["id"]))
+        .await;
+    assert_eq!(delete.status, 405);
+}

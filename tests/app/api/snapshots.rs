@@ -34,6 +34,7 @@ fn settings() -> Settings {
         (".**.lastLoginAt", "[time]"),
         (".**.lastExecutedAt", "[time]"),
         (".**.executionTime", "[duration]"),
+        (".**.elapsedMs", "[duration]"),
         (".**.averageExecutionTime", "[duration]"),
         (".**.conversationId", "[uuid]"),
         (".agentSnapshot.department", "[id]"),
@@ -165,6 +166,16 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
             admin.get("/api/users/me").await.body["user"].clone(),
         ),
         ("tool_data_document", created.body["doc"].clone()),
+        (
+            "execution_event",
+            first(
+                &admin,
+                &format!(
+                    "/api/execution-events?where[execution][equals]={execution_id}&where[type][equals]=tool_call&depth=0"
+                ),
+            )
+            .await,
+        ),
     ];
     let openapi = admin.get("/api/openapi.json").await;
     assert_eq!(openapi.status, 200);

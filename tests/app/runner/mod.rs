@@ -9,6 +9,7 @@ mod chain;
 mod cli;
 mod conversation;
 mod experiments;
+mod durable;
 mod fallback;
 mod faults;
 mod recovery;

@@ -36,6 +36,7 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
             created_by: None,
             depth: 0,
             chain_id: None,
+            run_state: None,
         },
     )
     .await
@@ -161,6 +162,7 @@ async fn a_cli_runner_runs_only_its_own_executions() {
             created_by: None,
             depth: 0,
             chain_id: None,
+            run_state: None,
         },
     )
     .await

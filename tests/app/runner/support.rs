@@ -237,6 +237,8 @@ pub struct Standalone {
     pub db: sea_orm::DatabaseConnection,
     /// The fake LLM it talks to (OpenRouter wire).
     pub fake: FakeLlm,
+    /// Its settings (for a second runner on the same database: a restart).
+    pub settings: std::sync::Arc<aladdin::config::Settings>,
     _guard: crate::helpers::DbGuard,
 }
 
@@ -264,7 +266,8 @@ pub async fn standalone(
         .expect("database");
     aladdin::seed::run(&db).await.expect("demo data");
     let opts = options(aladdin::runner::RunnerOptions::from_settings(&settings));
-    let runner = aladdin::runner::Runner::new(db.clone(), std::sync::Arc::new(settings), opts)
+    let settings = std::sync::Arc::new(settings);
+    let runner = aladdin::runner::Runner::new(db.clone(), settings.clone(), opts)
         .await
         .expect("runner");
     runner.start();
@@ -272,6 +275,7 @@ pub async fn standalone(
         runner,
         db,
         fake,
+        settings,
         _guard: guard,
     }
 }
