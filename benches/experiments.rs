@@ -139,6 +139,7 @@ fn new_execution(
         created_by: None,
         depth: 0,
         chain_id: None,
+        run_state: None,
     }
 }
 

@@ -356,6 +356,7 @@ async fn stamped_run(
             created_by: None,
             depth: 0,
             chain_id: None,
+            run_state: None,
         },
         db::executions::Stamp {
             agent_version: Some(1),
