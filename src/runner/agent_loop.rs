@@ -203,7 +203,12 @@ pub(crate) async fn run(
         return Ok(structured(output.clone()));
     }
     while st.step < cx.max_steps {
-        let response = retry::call_model(cx, st, log).await?;
+        let mut response = retry::call_model(cx, st, log).await?;
+        // Tools are called by their wire names (`server__tool` for `server/tool`).
+        for call in &mut response.tool_calls {
+            let name = cx.tools.resolve_wire(&call.name).to_owned();
+            call.name = name;
+        }
         st.step += 1;
         let model = cx.chain.candidates[st.current].model.clone();
         record_usage(st, log, st.step, &model, &response)?;

@@ -135,7 +135,7 @@ fn request_body(req: &ChatRequest) -> Value {
                     } else {
                         json!({})
                     };
-                    blocks.push(json!({"type": "tool_use", "id": tool_id(&call.id), "name": call.name, "input": input}));
+                    blocks.push(json!({"type": "tool_use", "id": tool_id(&call.id), "name": super::wire_tool_name(&call.name), "input": input}));
                 }
                 ("assistant", blocks)
             }
@@ -195,7 +195,7 @@ fn request_body(req: &ChatRequest) -> Value {
         let mut tools: Vec<Value> = req
             .tools
             .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+            .map(|t| json!({"name": super::wire_tool_name(&t.name), "description": t.description, "input_schema": t.input_schema}))
             .collect();
         if cache && let Some(last) = tools.last_mut() {
             last["cache_control"] = breakpoint();

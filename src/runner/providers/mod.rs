@@ -24,6 +24,30 @@ pub use router::{
     ProviderRouter, ProviderSettings,
 };
 
+/// Longest tool name the providers accept.
+const MAX_WIRE_NAME: usize = 64;
+
+/// A tool's name as sent to a provider. OpenAI-compatible and Anthropic APIs accept only
+/// `[A-Za-z0-9_-]{1,64}`, while MCP tools are named `server/tool`: `/` becomes `__`, any
+/// other character outside that set `_`, and the name is cut at 64 characters. The loop maps a
+/// called name back with [`crate::runner::tools::ToolSet::resolve_wire`].
+pub fn wire_tool_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.len() <= MAX_WIRE_NAME && name.chars().all(fits) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut wire = String::with_capacity(name.len() + 1);
+    for c in name.chars() {
+        match c {
+            '/' => wire.push_str("__"),
+            c if fits(c) => wire.push(c),
+            _ => wire.push('_'),
+        }
+    }
+    wire.truncate(MAX_WIRE_NAME);
+    std::borrow::Cow::Owned(wire)
+}
+
 /// One model call: everything a provider needs, in neutral form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
@@ -175,6 +199,16 @@ fn parse_tool_input(raw: &str) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    use super::wire_tool_name;
+
+    #[test]
+    fn tool_names_are_sent_as_the_providers_accept_them() {
+        assert_eq!(wire_tool_name("getProjectContext"), "getProjectContext");
+        assert_eq!(wire_tool_name("calc/add"), "calc__add");
+        assert_eq!(wire_tool_name("docs/search.v2"), "docs__search_v2");
+        assert_eq!(wire_tool_name(&"x".repeat(70)).len(), 64);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -138,7 +138,7 @@ fn request_body(req: &ChatRequest, flavor: Flavor, max_tokens_field: &str) -> Va
                     .iter()
                     .map(|call| {
                         json!({"id": call.id, "type": "function", "function": {
-                            "name": call.name, "arguments": arguments_text(&call.input)}})
+                            "name": super::wire_tool_name(&call.name), "arguments": arguments_text(&call.input)}})
                     })
                     .collect();
                 let content = if text.is_empty() {
@@ -175,7 +175,7 @@ fn request_body(req: &ChatRequest, flavor: Flavor, max_tokens_field: &str) -> Va
             .iter()
             .map(|tool| {
                 json!({"type": "function", "function": {
-                    "name": tool.name, "description": tool.description,
+                    "name": super::wire_tool_name(&tool.name), "description": tool.description,
                     "parameters": tool.input_schema}})
             })
             .collect();

@@ -117,6 +117,20 @@ impl ToolSet {
         self.entries.iter().find(|e| e.tool.name() == name)
     }
 
+    /// The tool a provider called by its wire name (see
+    /// [`crate::runner::providers::wire_tool_name`]): the name itself when a tool has it,
+    /// else the tool whose wire name it is.
+    pub fn resolve_wire<'a>(&'a self, called: &'a str) -> &'a str {
+        if self.entry(called).is_some() {
+            return called;
+        }
+        self.entries
+            .iter()
+            .map(|e| e.tool.name())
+            .find(|name| crate::runner::providers::wire_tool_name(name) == called)
+            .unwrap_or(called)
+    }
+
     /// Tool names, in the order offered to the model.
     pub fn names(&self) -> Vec<String> {
         self.entries

@@ -89,7 +89,7 @@ async fn an_agent_calls_a_tool_over_streamable_http() {
     create_server(&rig, http_server(&server.url)).await;
     use_tools(&rig, json!(["calc/add"])).await;
     rig.fake
-        .push(Reply::tool_call("c1", "calc/add", json!({"a": 2, "b": 3})));
+        .push(Reply::tool_call("c1", "calc__add", json!({"a": 2, "b": 3})));
     rig.fake.push(Reply::text("Five."));
     let run = rig.run(AGENT, "Add 2 and 3").await;
     assert_eq!(run.status, "completed", "{:?}", run.error_message);
@@ -101,9 +101,14 @@ async fn an_agent_calls_a_tool_over_streamable_http() {
         results[0]["output"].to_string().contains('5'),
         "{results:?}"
     );
-    // The tool's schema was offered to the model under its `server/tool` name.
+    // The tool's schema was offered to the model under its wire name (`server__tool`); the
+    // model's call by that name reached the `server/tool` tool.
     let offered = rig.requests()[0].to_string();
-    assert!(offered.contains("calc/add"), "{offered:.500}");
+    assert!(offered.contains("\"calc__add\""), "{offered:.500}");
+    assert!(
+        !offered.contains("calc/add"),
+        "providers accept no `/` in names"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,13 +169,13 @@ async fn the_allow_list_keeps_tools_out_of_the_offer_and_uncallable() {
     create_server(&rig, body).await;
     use_tools(&rig, json!(["calc/add", "calc/secret"])).await;
     rig.fake
-        .push(Reply::tool_call("c1", "calc/secret", json!({})));
+        .push(Reply::tool_call("c1", "calc__secret", json!({})));
     rig.fake.push(Reply::text("Done."));
     let run = rig.run(AGENT, "Tell the secret").await;
     assert_eq!(run.status, "completed");
     let offered = rig.requests()[0].to_string();
-    assert!(offered.contains("calc/add"));
-    assert!(!offered.contains("calc/secret"), "never offered");
+    assert!(offered.contains("calc__add"));
+    assert!(!offered.contains("calc__secret"), "never offered");
     let results = rig.events_of(run.id, "tool_result").await;
     assert!(results[0]["error"].is_string(), "not callable: {results:?}");
     assert!(!results[0].to_string().contains("the secret"));
@@ -192,7 +197,7 @@ async fn the_servers_timeout_bounds_each_call() {
     create_server(&rig, body).await;
     use_tools(&rig, json!(["calc/slow"])).await;
     rig.fake
-        .push(Reply::tool_call("c1", "calc/slow", json!({"seconds": 30})));
+        .push(Reply::tool_call("c1", "calc__slow", json!({"seconds": 30})));
     rig.fake.push(Reply::text("Gave up."));
     let run = rig.run(AGENT, "Wait").await;
     assert_eq!(run.status, "completed");
@@ -208,9 +213,9 @@ async fn an_expired_session_reconnects_once_and_the_call_succeeds() {
     create_server(&rig, http_server(&server.url)).await;
     use_tools(&rig, json!(["calc/forget_sessions", "calc/add"])).await;
     rig.fake
-        .push(Reply::tool_call("c1", "calc/forget_sessions", json!({})));
+        .push(Reply::tool_call("c1", "calc__forget_sessions", json!({})));
     rig.fake
-        .push(Reply::tool_call("c2", "calc/add", json!({"a": 1, "b": 1})));
+        .push(Reply::tool_call("c2", "calc__add", json!({"a": 1, "b": 1})));
     rig.fake.push(Reply::text("Two."));
     let run = rig.run(AGENT, "Forget, then add").await;
     assert_eq!(run.status, "completed");
@@ -243,7 +248,7 @@ async fn an_unreachable_server_is_a_warning_and_the_run_completes() {
             .is_some_and(|m| m.contains("unreachable"))),
         "{warnings:?}"
     );
-    assert!(!rig.requests()[0].to_string().contains("calc/add"));
+    assert!(!rig.requests()[0].to_string().contains("calc__add"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
