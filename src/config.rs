@@ -145,6 +145,9 @@ pub struct RunnerSettings {
     /// `MCP_ALLOW_STDIO`: whether MCP servers may be started as local commands (stdio
     /// transport; default false: a command runs on this machine).
     pub mcp_allow_stdio: bool,
+    /// `APPROVAL_WEBHOOK_URL`: receives a JSON POST for every approval request (retried with
+    /// backoff; a failure never blocks the run). Unset: no webhook.
+    pub approval_webhook_url: Option<String>,
 }
 
 /// Sandbox limits for custom tools.
@@ -255,6 +258,7 @@ impl Settings {
                     86_400_000,
                 )?),
                 mcp_allow_stdio: env.parse("MCP_ALLOW_STDIO", false)?,
+                approval_webhook_url: env.url("APPROVAL_WEBHOOK_URL")?,
             },
             sandbox: SandboxSettings {
                 workers: env.ranged("SANDBOX_WORKERS", workers_default, 1, 256)?,

@@ -666,3 +666,79 @@ async fn five_sub_runs_share_a_few_connections_and_all_show_their_answers() {
     .await;
     browser.close().await.expect("the session closes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stops_for_approval_on_its_page_and_approve_finishes_it() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: the agent's rule holds every getProjectContext call for a person
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::tool_call("call_ctx", "getProjectContext", json!({})).with_usage(100, 10));
+    fake.push(Reply::text("Approved and done.").with_usage(120, 10));
+    let app = start_app(&fake).await;
+    {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let agent = aladdin::db::agents::find_by_agent_id(&app.db, AGENT)
+            .await
+            .expect("query")
+            .expect("the demo agent");
+        let mut row: aladdin::entities::agents::ActiveModel = agent.into();
+        row.approval_rules = Set(Some(
+            json!([{"toolName": "getProjectContext", "mode": "always"}]),
+        ));
+        row.update(&app.db).await.expect("rule set");
+    }
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+
+    // Act: run; the pending call appears inline; click Approve there
+    browser
+        .goto(&app.url(&format!("/admin/agents/{AGENT}/run")))
+        .await
+        .expect("run page");
+    run_prompt(&browser, "Check the project").await;
+    until(
+        &browser,
+        "the pending call with its Approve button",
+        "!!document.querySelector('#events .approval-card button[data-approve]')",
+    )
+    .await;
+    until(
+        &browser,
+        "the status says awaiting_approval",
+        "document.querySelector('#run-status')?.textContent.trim() === 'awaiting_approval'",
+    )
+    .await;
+    screenshot(&browser, "run-awaiting-approval").await;
+    browser
+        .find(Locator::Css("#events .approval-card button[data-approve]"))
+        .await
+        .expect("Approve")
+        .click()
+        .await
+        .expect("clicks");
+
+    // Assert: decided inline, the call made, the run completed
+    until(
+        &browser,
+        "the approval shows as decided",
+        "!!document.querySelector('.approval-actions.is-decided')",
+    )
+    .await;
+    until(
+        &browser,
+        "the run completed",
+        "document.querySelector('#run-status')?.textContent.trim() === 'completed'",
+    )
+    .await;
+    until(
+        &browser,
+        "the final answer is shown",
+        "document.querySelector('#events').textContent.includes('Approved and done.')",
+    )
+    .await;
+    assert_eq!(fake.request_count(), 2);
+    browser.close().await.expect("the session closes");
+}

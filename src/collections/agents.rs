@@ -70,6 +70,7 @@ pub static FIELDS: FieldMap = FieldMap {
             },
         },
         json("modelRouting", "model_routing"),
+        json("approvalRules", "approval_rules"),
         col(
             "performanceMetrics.totalExecutions",
             "total_executions",
@@ -206,6 +207,10 @@ pub struct AgentResponse {
     pub fallback_models: Vec<ModelEntry>,
     /// Rules choosing the model of each run; the first match wins, else `model`.
     pub model_routing: Vec<RoutingRuleView>,
+    /// Per-tool approval rules overriding the tools' own: `[{toolName, mode, when?}]`
+    /// (built-ins and `spawn_agents` included).
+    #[schema(value_type = Vec<Object>)]
+    pub approval_rules: Value,
     /// Read-only metrics.
     pub performance_metrics: AgentMetrics,
     /// Last finished run (RFC 3339).
@@ -254,6 +259,11 @@ impl AgentResponse {
                     model: r.model,
                 })
                 .collect(),
+            approval_rules: crate::domain::approvals::agent_rules_json(
+                &crate::domain::approvals::stored_agent_rules(
+                    m.approval_rules.as_ref().unwrap_or(&Value::Null),
+                ),
+            ),
             performance_metrics: AgentMetrics {
                 total_executions: total,
                 successful_executions: m.successful_executions,

@@ -45,6 +45,7 @@ pub static FIELDS: FieldMap = FieldMap {
         col("isActive", "is_active", Scalar::Bool),
         col("timeoutMs", "timeout_ms", Scalar::Int),
         col("version", "version", Scalar::Text),
+        json("approval", "approval"),
         col("performanceMetrics.totalCalls", "total_calls", Scalar::Int),
         col(
             "performanceMetrics.failedCalls",
@@ -118,6 +119,10 @@ pub struct ToolResponse {
     pub timeout_ms: i32,
     /// Version label.
     pub version: String,
+    /// When a call needs a person's approval: `{mode: never|always|conditional, when?,
+    /// timeoutMinutes?}` (`when`: a where object over the call's input).
+    #[schema(value_type = Object)]
+    pub approval: Value,
     /// Read-only metrics.
     pub performance_metrics: ToolMetrics,
     /// Creation time (RFC 3339).
@@ -142,6 +147,10 @@ impl ToolResponse {
             is_active: m.is_active,
             timeout_ms: m.timeout_ms,
             version: m.version.clone(),
+            approval: crate::domain::approvals::Rule::from_stored(
+                m.approval.as_ref().unwrap_or(&Value::Null),
+            )
+            .to_json(),
             performance_metrics: ToolMetrics {
                 total_calls: m.total_calls,
                 failed_calls: m.failed_calls,

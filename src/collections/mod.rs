@@ -11,6 +11,7 @@
 pub mod agent_chains;
 pub mod agent_versions;
 pub mod agents;
+pub mod approvals;
 pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
@@ -202,6 +203,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<projects::Projects>();
     visitor.visit::<executions::Executions>();
     visitor.visit::<execution_events::ExecutionEvents>();
+    visitor.visit::<approvals::Approvals>();
     visitor.visit::<models::Models>();
     visitor.visit::<mcp_servers::McpServers>();
     visitor.visit::<users::Users>();

@@ -363,6 +363,28 @@ impl Printer {
             Event::Resume { from, step, .. } => {
                 writeln!(out, "[resume] from {from} after step {step}")?;
             }
+            Event::ApprovalRequested {
+                approval_id,
+                tool_name,
+                input,
+                ..
+            } => writeln!(
+                out,
+                "[approval] {tool_name} {} waits for approval {approval_id} (POST /api/approvals/{approval_id}/approve or /reject)",
+                shorten(input)
+            )?,
+            Event::ApprovalDecided {
+                approval_id,
+                decision,
+                by,
+                ..
+            } => writeln!(
+                out,
+                "[approval] {approval_id} {decision}{}",
+                by.as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default()
+            )?,
             Event::Status { status } if status.is_waiting() => writeln!(
                 out,
                 "[{status}] waiting for {} …",
@@ -440,6 +462,18 @@ impl Printer {
             Event::Resume { from, step, .. } => {
                 out.line(&format!("[resume] from {from} after step {step}"))
             }
+            Event::ApprovalRequested {
+                approval_id,
+                tool_name,
+                ..
+            } => out.line(&format!(
+                "[approval] {tool_name} waits for approval {approval_id}"
+            )),
+            Event::ApprovalDecided {
+                approval_id,
+                decision,
+                ..
+            } => out.line(&format!("[approval] {approval_id} {decision}")),
             Event::Status { status } if status.is_waiting() => out.line(&format!(
                 "[{status}] waiting for {} …",
                 status.waiting_for(None).unwrap_or_default()

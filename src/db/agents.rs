@@ -73,6 +73,9 @@ fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel
     row.spawnable_agents = Set(spawnable_agents_json(&input.spawnable_agents));
     row.fallback_models = Set(routing::models_json(&input.fallback_models));
     row.model_routing = Set(routing::rules_json(&input.model_routing));
+    row.approval_rules = Set(Some(crate::domain::approvals::agent_rules_json(
+        &input.approval_rules,
+    )));
     row.updated_at = Set(now());
     row
 }

@@ -107,6 +107,7 @@ fn apply(mut row: custom_tools::ActiveModel, input: &ToolInput) -> custom_tools:
     row.is_active = Set(input.is_active);
     row.timeout_ms = Set(input.timeout_ms);
     row.version = Set(input.version.clone());
+    row.approval = Set(Some(input.approval.to_json()));
     row.updated_at = Set(now());
     row
 }

@@ -596,6 +596,65 @@ pub async fn finish(
     Ok(Some(first))
 }
 
+/// Stops a running execution to wait (`awaiting_approval`, `paused`): its usage and run
+/// time so far are written, its lease released, and `events` appended (numbered from
+/// `first_seq`, else after the last stored one), in one transaction. It has not ended: no end
+/// time, no agent metrics. Returns the first seq used, or `None` when it was no longer
+/// running.
+pub async fn suspend(
+    db: &DatabaseConnection,
+    id: i32,
+    result: &Finished,
+    events: &[NewEvent],
+) -> Result<Option<i64>, DbErr> {
+    let status = result.status.unwrap_or(Status::AwaitingApproval);
+    let txn = db.begin().await?;
+    let updated = agent_executions::Entity::update_many()
+        .col_expr(C::Status, Expr::value(status.as_str()))
+        .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
+        .col_expr(C::InputTokens, Expr::value(result.input_tokens))
+        .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
+        .col_expr(C::CacheReadTokens, Expr::value(result.cache_read_tokens))
+        .col_expr(C::CacheWriteTokens, Expr::value(result.cache_write_tokens))
+        .col_expr(C::UsageByModel, Expr::value(result.usage_by_model.clone()))
+        .col_expr(
+            C::TotalTokens,
+            Expr::value(
+                result.input_tokens
+                    + result.output_tokens
+                    + result.cache_read_tokens
+                    + result.cache_write_tokens,
+            ),
+        )
+        .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
+        .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))
+        .col_expr(
+            C::AggregateUsage,
+            Expr::value(result.aggregate_usage.clone()),
+        )
+        .col_expr(C::UpdatedAt, Expr::value(now()))
+        .col_expr(C::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(
+            C::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<FixedOffset>>::None),
+        )
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let first = match result.first_seq {
+        Some(seq) => seq,
+        None => max_seq(&txn, id).await? + 1,
+    };
+    append_numbered(&txn, id, first, events).await?;
+    txn.commit().await?;
+    Ok(Some(first))
+}
+
 /// The completed executions of a conversation before `before_id`, oldest first (the last
 /// `limit` of them): the history a new run of the conversation continues from.
 pub async fn completed_in_conversation(

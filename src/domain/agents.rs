@@ -72,6 +72,8 @@ pub struct AgentInput {
     pub fallback_models: Vec<String>,
     /// Rules choosing the model per run; the first match wins.
     pub model_routing: Vec<RoutingRule>,
+    /// Per-tool approval rules overriding the tools' own (`approvalRules`).
+    pub approval_rules: Vec<super::approvals::AgentRule>,
 }
 
 impl AgentInput {
@@ -93,6 +95,7 @@ impl AgentInput {
         let spawnable_agents = spawnable_agents(&mut f);
         let fallback_models = routing::fallback_models(&mut f, "fallbackModels");
         let model_routing = routing::model_routing(&mut f);
+        let approval_rules = super::approvals::agent_rules(&mut f);
         f.finish()?;
         Ok(Self {
             agent_id,
@@ -110,6 +113,7 @@ impl AgentInput {
             spawnable_agents,
             fallback_models,
             model_routing,
+            approval_rules,
         })
     }
 }

@@ -35,6 +35,8 @@ pub struct ToolInput {
     pub timeout_ms: i32,
     /// Free-form version label.
     pub version: String,
+    /// When a call needs a person's approval (`approval`).
+    pub approval: super::approvals::Rule,
 }
 
 impl ToolInput {
@@ -61,6 +63,7 @@ impl ToolInput {
             f.error("executeFunction", e.to_string());
         }
         let departments = departments(&mut f);
+        let approval = super::approvals::approval(&mut f);
         let input = Self {
             tool_name,
             display_name,
@@ -76,6 +79,7 @@ impl ToolInput {
                 let v = f.string("version", false, 50);
                 if v.is_empty() { "1.0.0".into() } else { v }
             },
+            approval,
         };
         f.finish()?;
         Ok(input)

@@ -36,6 +36,8 @@ pub struct Model {
     pub fallback_models: Json,
     #[sea_orm(column_type = "JsonBinary")]
     pub model_routing: Json,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub approval_rules: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

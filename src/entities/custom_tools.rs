@@ -25,6 +25,8 @@ pub struct Model {
     pub total_calls: i64,
     pub failed_calls: i64,
     pub total_execution_time_ms: i64,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub approval: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

@@ -8,6 +8,7 @@ use sea_orm::DbErr;
 use serde_json::{Value, json};
 
 use super::Core;
+use super::approvals::{self, Gate};
 use super::candidates::Chain;
 use super::checkpoint::RunState;
 use super::control::{Interrupts, Stop};
@@ -49,6 +50,11 @@ pub(crate) struct LoopCx<'a> {
     pub family: &'a Family,
     /// agentIds the agent may spawn.
     pub spawnable: &'a [String],
+    /// The agent's per-tool approval rules (`approvalRules`), overriding the tools' own.
+    pub approval_rules: &'a [crate::domain::approvals::AgentRule],
+    /// Whether the run may stop to wait for an approval (a sub-run cannot: its parent
+    /// holds its slot and waits for it).
+    pub can_wait: bool,
 }
 
 /// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
@@ -137,6 +143,9 @@ pub(crate) enum Outcome {
         /// Specifics (provider status, limits, validation errors …).
         details: Option<Value>,
     },
+    /// Stopped before tool calls that wait for a person (`awaiting_approval`); the
+    /// checkpoint holds the turn, the calls not needing approval answered.
+    AwaitingApproval,
 }
 
 impl Outcome {
@@ -195,9 +204,10 @@ pub(crate) async fn run(
 ) -> Result<Outcome, LoopError> {
     // A resumed run first makes the calls its last checkpoint left unanswered.
     let unanswered = RunState::unanswered_calls(&st.request.messages);
-    for call in &unanswered {
-        call_tool(cx, st, log, call).await?;
-        checkpoint(cx, st).await?;
+    if !unanswered.is_empty()
+        && let Some(waiting) = answer_calls(cx, st, log, &unanswered, false).await?
+    {
+        return Ok(waiting);
     }
     if let Some(output) = &st.structured {
         return Ok(structured(output.clone()));
@@ -231,9 +241,8 @@ pub(crate) async fn run(
             }
             return Ok(final_answer(cx, response.text));
         }
-        for call in &response.tool_calls {
-            call_tool(cx, st, log, call).await?;
-            checkpoint(cx, st).await?;
+        if let Some(waiting) = answer_calls(cx, st, log, &response.tool_calls, true).await? {
+            return Ok(waiting);
         }
         if let Some(output) = &st.structured {
             return Ok(structured(output.clone()));
@@ -331,6 +340,84 @@ fn strip_fences(text: &str) -> &str {
         .or_else(|| trimmed.strip_prefix("```"))
         .and_then(|rest| rest.strip_suffix("```"))
         .map_or(trimmed, str::trim)
+}
+
+/// Answers the tool calls of one assistant turn. Calls that need a person's approval wait;
+/// the others are made first (a run stops only once, after doing all it can). `fresh`: the
+/// calls were just made by the model (none of them can have an approval yet). Returns
+/// [`Outcome::AwaitingApproval`] when some call waits.
+async fn answer_calls(
+    cx: &LoopCx<'_>,
+    st: &mut LoopState,
+    log: &mut EventLog,
+    calls: &[ToolCall],
+    fresh: bool,
+) -> Result<Option<Outcome>, LoopError> {
+    let mut requested = Vec::new();
+    let mut waiting = false;
+    for call in calls {
+        let valid = cx.tools.get(&call.name).is_some() && check_input(cx.tools, call).is_ok();
+        let gate = if fresh && !approvals::may_need_approval(cx, call, valid) {
+            Gate::Run(call.input.clone())
+        } else {
+            approvals::gate(cx, call, valid).await?
+        };
+        match gate {
+            Gate::Run(input) if input == call.input => call_tool(cx, st, log, call).await?,
+            Gate::Run(input) => {
+                let edited = ToolCall {
+                    input,
+                    ..call.clone()
+                };
+                call_tool(cx, st, log, &edited).await?;
+            }
+            Gate::Refuse(message) => refuse(st, log, call, message)?,
+            Gate::Wait(new) => {
+                waiting = true;
+                requested.extend(new);
+                continue;
+            }
+        }
+        checkpoint(cx, st).await?;
+    }
+    if !waiting {
+        return Ok(None);
+    }
+    for row in &requested {
+        log.append(approvals::requested_event(row))?;
+        approvals::notify(cx.core, row);
+    }
+    checkpoint(cx, st).await?;
+    Ok(Some(Outcome::AwaitingApproval))
+}
+
+/// Answers a call that is not made (rejected, expired) with a tool error.
+fn refuse(
+    st: &mut LoopState,
+    log: &mut EventLog,
+    call: &ToolCall,
+    message: String,
+) -> Result<(), DbErr> {
+    log.append(Event::ToolCall {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        input: call.input.clone(),
+    })?;
+    log.append(Event::ToolResult {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        output: Value::Null,
+        error: Some(message.clone()),
+        duration_ms: 0,
+        console: None,
+    })?;
+    st.request.messages.push(Message::ToolResult {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        content: message,
+        is_error: true,
+    });
+    Ok(())
 }
 
 /// Validates, runs and answers one tool call.

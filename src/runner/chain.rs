@@ -116,6 +116,17 @@ pub(crate) async fn run(
             };
             (status, None, None, Some(failure))
         }
+        // A chain has no tool calls of its own.
+        Outcome::AwaitingApproval => (
+            Status::Failed,
+            None,
+            None,
+            Some(Failure {
+                code: codes::INTERNAL.to_owned(),
+                message: "A chain cannot wait for an approval.".into(),
+                details: None,
+            }),
+        ),
     };
     let ending = Ending {
         status,

@@ -174,6 +174,28 @@ pub enum Event {
         /// The user who resumed it, if known.
         by: Option<String>,
     },
+    /// A tool call waits for a person's approval (the run becomes `awaiting_approval`).
+    ApprovalRequested {
+        /// The `approvals` document.
+        approval_id: i32,
+        /// The call waiting.
+        tool_call_id: String,
+        /// Tool name.
+        tool_name: String,
+        /// The input as the model sent it.
+        input: Value,
+    },
+    /// A person (or the expiry) decided an approval.
+    ApprovalDecided {
+        /// The `approvals` document.
+        approval_id: i32,
+        /// `approved`, `rejected` or `expired`.
+        decision: String,
+        /// The email of who decided (none for an expiry).
+        by: Option<String>,
+        /// Their comment.
+        comment: Option<String>,
+    },
     /// The execution's status changed.
     Status {
         /// The new status.
@@ -262,6 +284,8 @@ impl Event {
             Event::SubagentStart { .. } => "subagent_start",
             Event::SubagentFinish { .. } => "subagent_finish",
             Event::Resume { .. } => "resume",
+            Event::ApprovalRequested { .. } => "approval_requested",
+            Event::ApprovalDecided { .. } => "approval_decided",
             Event::Status { .. } => "status",
             Event::Finish { .. } => "finish",
         }

@@ -138,6 +138,47 @@ pub(crate) async fn write(
     Ok(true)
 }
 
+/// Stops running execution `id` to wait for an approval: its events are stored, then its
+/// usage and run time so far, the released lease and the `awaiting_approval` status in one
+/// transaction; its waiters wake (`wait` returns on a waiting run). False when it was no
+/// longer running.
+pub(crate) async fn suspend(
+    core: &Core,
+    log: &EventLog,
+    id: i32,
+    usage: TokenUsage,
+    execution_time_ms: i64,
+    aggregate: AggregateUsage,
+) -> Result<bool, DbErr> {
+    log.flush().await?;
+    let status = Status::AwaitingApproval;
+    let items = vec![StreamItem::stored(0, Event::Status { status })];
+    let rows: Vec<_> = items.iter().map(to_row).collect();
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let state = Finished {
+        status: Some(status),
+        execution_time_ms: Some(execution_time_ms),
+        input_tokens: to_i64(usage.input_tokens),
+        output_tokens: to_i64(usage.output_tokens),
+        cache_read_tokens: to_i64(usage.cache_read_tokens),
+        cache_write_tokens: to_i64(usage.cache_write_tokens),
+        usage_by_model: Some(&usage.by_model)
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_value(m).ok()),
+        estimated_cost: usage.estimated_cost,
+        cost_source: usage.cost_source,
+        first_seq: Some(log.next_seq()),
+        aggregate_usage: Some(aggregate.to_json()),
+        ..Finished::default()
+    };
+    let Some(first) = db::executions::suspend(&core.writer, id, &state, &rows).await? else {
+        return Ok(false);
+    };
+    publish_numbered(core, id, items, first);
+    core.finished(id);
+    Ok(true)
+}
+
 /// Broadcasts events just stored together, numbered from `first`.
 pub(crate) fn publish_numbered(core: &Core, id: i32, items: Vec<StreamItem>, first: i64) {
     for (item, seq) in items.into_iter().zip(first..) {
@@ -172,6 +213,42 @@ pub(crate) async fn fail_running(
         None,
         row.id,
         &[Status::Running],
+        ending,
+        row.agent_id,
+        true,
+    )
+    .await
+}
+
+/// Cancels an execution waiting for an approval (its pending approvals stay pending and
+/// lead nowhere: deciding one no longer resumes anything). False if it moved meanwhile.
+pub(crate) async fn cancel_waiting(
+    core: &Core,
+    row: &agent_executions::Model,
+) -> Result<bool, DbErr> {
+    let mut ending = Ending::error(
+        Status::Cancelled,
+        codes::CANCELLED,
+        "Cancelled by a user while it waited for an approval.",
+    );
+    ending.execution_time_ms = row.execution_time_ms;
+    // The usage of the attempts so far stays the run's.
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    ending.usage = TokenUsage {
+        input_tokens: n(row.input_tokens),
+        output_tokens: n(row.output_tokens),
+        cache_read_tokens: n(row.cache_read_tokens),
+        cache_write_tokens: n(row.cache_write_tokens),
+        total_tokens: n(row.total_tokens),
+        estimated_cost: row.estimated_cost,
+        cost_source: row.cost_source.clone(),
+        ..TokenUsage::default()
+    };
+    write(
+        core,
+        None,
+        row.id,
+        &[Status::AwaitingApproval],
         ending,
         row.agent_id,
         true,

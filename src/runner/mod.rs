@@ -12,6 +12,7 @@
 //! `ARCHITECTURE.md`, "The run lifecycle": every numbered rule is implemented here.
 
 mod agent_loop;
+pub mod approvals;
 mod breaker;
 mod candidates;
 mod chain;
@@ -378,61 +379,23 @@ impl Runner {
         id: i32,
         by: Option<String>,
     ) -> Result<agent_executions::Model, RunError> {
-        let core = &self.core;
-        if core.stop.is_cancelled() {
-            return Err(RunError::ShuttingDown);
-        }
-        let row = core.find(id).await?;
-        let status = Status::parse(&row.status).unwrap_or(Status::Failed);
-        if row.chain_id.is_some() {
-            return Err(RunError::NotResumable(
-                "a chain's execution is not resumed; resume the step that stopped".into(),
-            ));
-        }
-        if !crate::domain::executions::resumable(status, row.error_code.as_deref()) {
-            return Err(RunError::NotResumable(format!(
-                "it is {status}{}; only interrupted, timed-out, paused and decided \
-                 awaiting-approval runs continue",
-                row.error_code
-                    .as_deref()
-                    .filter(|_| status == Status::Failed)
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            )));
-        }
-        let mut state = checkpoint::RunState::from_stored(row.run_state.as_ref());
-        if status == Status::Timeout
-            && let Some(state) = state.as_mut()
-        {
-            state.elapsed_ms = 0;
-        }
-        let event = Event::Resume {
-            from: status,
-            step: state.as_ref().map_or(0, |s| s.step),
-            by,
-        };
-        let items: Vec<StreamItem> = [
-            event,
-            Event::Status {
-                status: Status::Pending,
-            },
-        ]
-        .into_iter()
-        .map(|e| StreamItem::stored(0, e))
-        .collect();
-        let rows: Vec<_> = items.iter().map(log::to_row).collect();
-        let state = state.as_ref().map(checkpoint::RunState::to_json);
-        let Some(first) = db::executions::reopen(&core.writer, id, status, state, &rows).await?
-        else {
-            let now = core.find(id).await?;
-            return Err(RunError::NotResumable(format!(
-                "it changed meanwhile (now {})",
-                now.status
-            )));
-        };
-        finish::publish_numbered(core, id, items, first);
-        core.queued(id);
-        core.find(id).await
+        reopen(&self.core, id, by, false).await
+    }
+
+    /// Decides approval `id` (exactly once: a second decision is
+    /// [`approvals::DecideError::AlreadyDecided`]), appends `approval_decided`, and resumes
+    /// its run once none of its approvals is pending.
+    pub async fn decide_approval(
+        &self,
+        id: i32,
+        request: approvals::DecisionRequest,
+    ) -> Result<crate::entities::approvals::Model, approvals::DecideError> {
+        approvals::decide(&self.core, id, request).await
+    }
+
+    /// Expires the overdue approvals now (the runner also does it on every heartbeat).
+    pub async fn expire_overdue_approvals(&self) -> Result<usize, sea_orm::DbErr> {
+        approvals::sweep(&self.core).await
     }
 
     /// Waits until execution `id` has ended and returns it.
@@ -453,6 +416,9 @@ impl Runner {
             return Err(RunError::AlreadyFinished(status));
         }
         if status == Status::Pending && finish::cancel_pending(core, &row).await? {
+            return core.find(id).await;
+        }
+        if status == Status::AwaitingApproval && finish::cancel_waiting(core, &row).await? {
             return core.find(id).await;
         }
         db::executions::request_cancel(&core.writer, id).await?;
@@ -514,4 +480,69 @@ impl Runner {
     pub fn instance_id(&self) -> &str {
         &self.core.instance_id
     }
+}
+
+/// Puts a stopped execution back in the queue on the same row from its last checkpoint
+/// (see [`Runner::resume`]); `from_approval`: a run `awaiting_approval` whose approvals are
+/// all decided may continue too.
+pub(crate) async fn reopen(
+    core: &Core,
+    id: i32,
+    by: Option<String>,
+    from_approval: bool,
+) -> Result<agent_executions::Model, RunError> {
+    if core.stop.is_cancelled() {
+        return Err(RunError::ShuttingDown);
+    }
+    let row = core.find(id).await?;
+    let status = Status::parse(&row.status).unwrap_or(Status::Failed);
+    if row.chain_id.is_some() {
+        return Err(RunError::NotResumable(
+            "a chain's execution is not resumed; resume the step that stopped".into(),
+        ));
+    }
+    let decided = from_approval && status == Status::AwaitingApproval;
+    if !decided && !crate::domain::executions::resumable(status, row.error_code.as_deref()) {
+        return Err(RunError::NotResumable(format!(
+            "it is {status}{}; only interrupted, timed-out, paused and decided \
+                 awaiting-approval runs continue",
+            row.error_code
+                .as_deref()
+                .filter(|_| status == Status::Failed)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        )));
+    }
+    let mut state = checkpoint::RunState::from_stored(row.run_state.as_ref());
+    if status == Status::Timeout
+        && let Some(state) = state.as_mut()
+    {
+        state.elapsed_ms = 0;
+    }
+    let event = Event::Resume {
+        from: status,
+        step: state.as_ref().map_or(0, |s| s.step),
+        by,
+    };
+    let items: Vec<StreamItem> = [
+        event,
+        Event::Status {
+            status: Status::Pending,
+        },
+    ]
+    .into_iter()
+    .map(|e| StreamItem::stored(0, e))
+    .collect();
+    let rows: Vec<_> = items.iter().map(log::to_row).collect();
+    let state = state.as_ref().map(checkpoint::RunState::to_json);
+    let Some(first) = db::executions::reopen(&core.writer, id, status, state, &rows).await? else {
+        let now = core.find(id).await?;
+        return Err(RunError::NotResumable(format!(
+            "it changed meanwhile (now {})",
+            now.status
+        )));
+    };
+    finish::publish_numbered(core, id, items, first);
+    core.queued(id);
+    core.find(id).await
 }

@@ -167,7 +167,8 @@ async fn beat(core: &Core) -> Result<(), DbErr> {
             control.abort(Stop::Cancelled);
         }
     }
-    recover(core, false).await.map(|_| ())
+    recover(core, false).await?;
+    super::approvals::sweep(core).await.map(|_| ())
 }
 
 /// Ends as `failed`/`interrupted` the running executions whose process is gone: those with an

@@ -80,6 +80,13 @@ async fn run(
         Some(id) => db::agents::find_by_id(&core.db, id).await?,
         None => None,
     };
+    // Approval rules are read when the run (or its resumption) starts: a rule changed while
+    // a run waits applies to its next calls.
+    let approval_rules = agent
+        .as_ref()
+        .and_then(|a| a.approval_rules.as_ref())
+        .map(crate::domain::approvals::stored_agent_rules)
+        .unwrap_or_default();
     if !agent.is_some_and(|a| a.is_active) {
         let message = format!("Agent not found or inactive: {}", row.agent_slug);
         let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
@@ -214,6 +221,8 @@ async fn run(
         max_retries: config.max_retries,
         family: &family,
         spawnable: &config.spawnable_agents,
+        approval_rules: &approval_rules,
+        can_wait: row.depth == 0,
     };
     let mut state = match checkpoint {
         Some(from) => LoopState::resumed(request, from),
@@ -249,6 +258,14 @@ async fn run(
         usage.estimated_cost,
     );
     aggregate.add(&family.usage());
+    if outcome == Outcome::AwaitingApproval {
+        let ms = elapsed();
+        finish::suspend(core, &log, row.id, usage, ms, aggregate).await?;
+        // A decision taken while the run was still stopping found it running and left the
+        // resumption to it.
+        super::approvals::resume_if_decided(core, row.id, None).await?;
+        return Ok(());
+    }
     let mut ending = ending(outcome, &state, usage, elapsed());
     ending.aggregate = Some(aggregate);
     finish::write(
@@ -328,6 +345,17 @@ pub(crate) fn ending(
             };
             (status, partial, text, Some(failure))
         }
+        // Never ended this way (the caller suspends the run); recorded as internal if it were.
+        Outcome::AwaitingApproval => (
+            Status::Failed,
+            None,
+            None,
+            Some(Failure {
+                code: codes::INTERNAL.to_owned(),
+                message: "The run stopped to wait for an approval it cannot wait for.".into(),
+                details: None,
+            }),
+        ),
     };
     Ending {
         status,

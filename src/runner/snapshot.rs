@@ -206,6 +206,7 @@ mod tests {
             spawnable_agents: json!([{"agentId": "b-2"}]),
             fallback_models: json!([{"model": "m/fallback"}]),
             model_routing: json!([]),
+            approval_rules: None,
             created_at: ts,
             updated_at: ts,
         }

@@ -44,6 +44,8 @@ pub struct RecordedRequest {
     pub headers: BTreeMap<String, String>,
     /// The JSON body, or the raw text as a string if it was not JSON.
     pub body: Value,
+    /// When it arrived (its body read): latency benches measure up to here.
+    pub arrived_at: std::time::Instant,
 }
 
 /// State shared between the test and the server thread.
@@ -319,6 +321,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         path: req.path().to_owned(),
         headers,
         body: json.clone(),
+        arrived_at: std::time::Instant::now(),
     });
     if !json.is_object() {
         return respond(Rendered::error(

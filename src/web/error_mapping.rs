@@ -40,6 +40,22 @@ impl From<RunError> for AppError {
     }
 }
 
+/// A missing approval is a 404, one decided already a 409, an edited input that does not
+/// match the tool's schema a 400 naming each field (`input.<path>`).
+impl From<crate::runner::approvals::DecideError> for AppError {
+    fn from(err: crate::runner::approvals::DecideError) -> Self {
+        use crate::runner::approvals::DecideError;
+        match err {
+            DecideError::NotFound(_) => AppError::NotFound(err.to_string()),
+            DecideError::AlreadyDecided(_) => AppError::Conflict(err.to_string()),
+            DecideError::InvalidInput(problems) => {
+                AppError::Validation(problems.into_iter().collect())
+            }
+            DecideError::Db(db) => AppError::from(db),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

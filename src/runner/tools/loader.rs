@@ -14,6 +14,7 @@ use super::js::JsTool;
 use super::spawn::{SPAWN_AGENTS, SpawnAgents};
 use super::{Tool, ToolSet, schema};
 use crate::db;
+use crate::domain::approvals::Rule;
 use crate::entities::custom_tools;
 use crate::runner::snapshot::AgentConfig;
 
@@ -142,7 +143,10 @@ pub(crate) async fn load(
         }
         match cache.compiled(&row).await {
             Ok(validator) => {
-                tools.add(Arc::new(JsTool::new(&row)), validator);
+                if tools.add(Arc::new(JsTool::new(&row)), validator) {
+                    let rule = row.approval.as_ref().map(Rule::from_stored);
+                    tools.set_approval(&row.tool_name, rule.unwrap_or_default());
+                }
                 tool_ids.push((row.id, row.tool_name.clone()));
             }
             Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),

@@ -11,6 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use super::mcp::{McpSession, McpTool};
 use super::{Tool as _, ToolSet, schema};
 use crate::db;
+use crate::domain::approvals::Rule;
 use crate::entities::mcp_servers;
 use crate::runner::snapshot::AgentConfig;
 
@@ -101,7 +102,10 @@ pub(crate) async fn load(
             let tool = Arc::new(McpTool::new(session.clone(), remote));
             match schema::compile(tool.input_schema()) {
                 Ok(validator) => {
-                    tools.add(tool, Arc::new(validator));
+                    let name = tool.name().to_owned();
+                    if tools.add(tool, Arc::new(validator)) {
+                        tools.set_approval(&name, Rule::from_stored(&server.approval));
+                    }
                 }
                 Err(e) => warnings.push(format!(
                     "Tool {server_name}/{tool} was skipped: its inputSchema is not a valid JSON Schema: {e}.",

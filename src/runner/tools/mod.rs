@@ -85,6 +85,8 @@ pub struct ToolContext {
 #[derive(Default, Clone)]
 pub struct ToolSet {
     entries: Vec<Entry>,
+    /// Each tool's own approval rule (custom tools, MCP servers); absent: never.
+    approvals: std::collections::HashMap<String, crate::domain::approvals::Rule>,
 }
 
 #[derive(Clone)]
@@ -101,6 +103,16 @@ impl ToolSet {
         }
         self.entries.push(Entry { tool, validator });
         true
+    }
+
+    /// Sets the approval rule of tool `name` (its `approval`, or its MCP server's).
+    pub fn set_approval(&mut self, name: &str, rule: crate::domain::approvals::Rule) {
+        self.approvals.insert(name.to_owned(), rule);
+    }
+
+    /// The approval rule of tool `name`, if it has one.
+    pub fn approval(&self, name: &str) -> Option<&crate::domain::approvals::Rule> {
+        self.approvals.get(name)
     }
 
     /// Whether a tool of this name is present.

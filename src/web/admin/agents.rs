@@ -33,6 +33,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("changeNote", Kind::Text),
     ("fallbackModels", Kind::Text),
     ("modelRouting", Kind::Text),
+    ("approvalRules", Kind::Text),
 ];
 
 /// The agent list: searched by name, agentId and model.
@@ -155,8 +156,12 @@ impl Resource for Agents {
     const PLURAL: &'static str = "agents";
     const NAV: &'static str = "agents";
     const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
-    const JSON_FIELDS: &'static [&'static str] =
-        &["outputSchema", "fallbackModels", "modelRouting"];
+    const JSON_FIELDS: &'static [&'static str] = &[
+        "outputSchema",
+        "fallbackModels",
+        "modelRouting",
+        "approvalRules",
+    ];
 
     fn label(row: &Model) -> String {
         row.name.clone()

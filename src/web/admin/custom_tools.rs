@@ -32,6 +32,9 @@ const FIELDS: &[(&str, Kind)] = &[
     ("isActive", Kind::Bool),
     ("timeoutMs", Kind::Text),
     ("version", Kind::Text),
+    ("approval.mode", Kind::Text),
+    ("approval.when", Kind::Text),
+    ("approval.timeoutMinutes", Kind::Text),
     ("changeNote", Kind::Text),
 ];
 
@@ -122,7 +125,7 @@ impl Resource for Tools {
     const PLURAL: &'static str = "tools";
     const NAV: &'static str = "tools";
     const FIELDS: &'static [(&'static str, Kind)] = FIELDS;
-    const JSON_FIELDS: &'static [&'static str] = &["inputSchema", "exampleInputs"];
+    const JSON_FIELDS: &'static [&'static str] = &["inputSchema", "exampleInputs", "approval.when"];
 
     fn label(row: &Model) -> String {
         row.tool_name.clone()

@@ -6,6 +6,7 @@
 mod account;
 mod agent_page;
 mod agents;
+mod approvals;
 mod chains;
 pub mod charts;
 mod crud;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(tool_data::configure)
         .configure(users::configure)
         .configure(run::configure)
+        .configure(approvals::configure)
         .configure(spend::configure)
         .default_service(web::to(not_found));
 }

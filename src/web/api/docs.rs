@@ -400,6 +400,21 @@ fn other_paths(paths: &mut Map<String, Value>) {
         "Editors and admins (`allowOverBudget`: admins). An `interrupted` (failed with code `interrupted`), `timeout` or `paused` run continues from its last checkpoint (`runState`) on the same row: event `resume`, status back to `pending`. Completed tool calls are never repeated; a timed-out run gets its whole deadline again. 409 for any other status.",
         vec![param("id"), param("depth")], Some(json!({"type": "object", "properties": {"allowOverBudget": {"type": "boolean", "default": false, "description": "Admins: continue past an exhausted budget."}}})),
         responses(&[("200", ok("Resumed.", doc_schema(reference("ExecutionResponse"))))], &[401, 403, 404, 409]))}));
+    let decision_body = |input: bool| {
+        let mut props = json!({"comment": {"type": "string", "description": "Shown in the run's log (and, for a rejection, to the model)."}});
+        if input {
+            props["input"] = json!({"type": "object", "description": "An edited input for the call, checked against the tool's input schema (400 naming `input.<path>`)."});
+        }
+        json!({"type": "object", "properties": props})
+    };
+    paths.insert("/api/approvals/{id}/approve".into(), json!({"post": operation("Approvals", "Approve",
+        "Editors and admins. The pending call runs (with the edited `input`, when given) exactly once and the run resumes: event `approval_decided`. 409 when it was already decided or expired.",
+        vec![param("id"), param("depth")], Some(decision_body(true)),
+        responses(&[("200", ok("Approved.", doc_schema(reference("ApprovalResponse"))))], &[400, 401, 403, 404, 409]))}));
+    paths.insert("/api/approvals/{id}/reject".into(), json!({"post": operation("Approvals", "Reject",
+        "Editors and admins. The model gets the tool error \"rejected by <email>: <comment>\" and the run resumes: event `approval_decided`. 409 when it was already decided or expired.",
+        vec![param("id"), param("depth")], Some(decision_body(false)),
+        responses(&[("200", ok("Rejected.", doc_schema(reference("ApprovalResponse"))))], &[400, 401, 403, 404, 409]))}));
     paths.insert("/api/openapi.json".into(), json!({"get": {"tags": ["Meta"], "summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}}));
     paths.insert("/api/docs".into(), json!({"get": {"tags": ["Meta"], "summary": "Swagger UI (vendored assets)", "security": [], "responses": {"302": {"description": "Redirect to /api/docs/"}}}}));
     paths.insert("/api/docs/{tail}".into(), json!({"get": {"tags": ["Meta"], "summary": "Swagger UI's page and assets", "security": [],

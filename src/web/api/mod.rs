@@ -48,6 +48,7 @@
 //! - Failed logins are limited per account (5) and per client address (30) in 15 minutes, then
 //!   429; the limiter is the admin sign-in form's, so failures count across both.
 
+pub mod approvals;
 pub mod auth;
 pub(crate) mod collection;
 pub mod docs;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::routes)
             .configure(users::routes)
             .configure(executions::routes)
+            .configure(approvals::routes)
             .configure(runs::routes)
             .configure(versions::routes)
             .configure(experiments::routes)

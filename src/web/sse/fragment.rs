@@ -33,6 +33,8 @@ pub struct EventFragment {
     /// Rendered for a live page (a sub-run becomes a card following its own stream) rather
     /// than a stored timeline.
     pub live: bool,
+    /// The approval of an `approval_requested` / `approval_decided`.
+    pub approval: Option<i32>,
     /// Prefix of the DOM ids of the page part it goes to (empty: the page's own run; see
     /// `LiveRun::dom`).
     pub dom: String,
@@ -178,6 +180,39 @@ impl EventFragment {
                         .unwrap_or_default()
                 ),
                 label: from.as_str().to_owned(),
+                ..base
+            },
+            Event::ApprovalRequested {
+                approval_id,
+                tool_call_id,
+                tool_name,
+                input,
+            } => Self {
+                text: tool_name.clone(),
+                label: tool_call_id.clone(),
+                json: pretty(input),
+                approval: Some(*approval_id),
+                ..base
+            },
+            Event::ApprovalDecided {
+                approval_id,
+                decision,
+                by,
+                comment,
+            } => Self {
+                text: format!(
+                    "{decision}{}{}",
+                    by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default(),
+                    comment
+                        .as_deref()
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default()
+                ),
+                label: decision.clone(),
+                failed: decision != "approved",
+                approval: Some(*approval_id),
                 ..base
             },
             Event::SubagentStart {

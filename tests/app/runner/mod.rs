@@ -3,6 +3,7 @@
 
 pub mod support;
 
+mod approvals;
 mod breaker;
 mod caching;
 mod chain;
