@@ -672,6 +672,7 @@ async fn a_run_stops_for_approval_on_its_page_and_approve_finishes_it() {
     let Some(paths) = find_browser() else {
         return;
     };
+    const HEAD: &str = "story-head-001";
     // Arrange: the agent's rule holds every getProjectContext call for a person
     let fake = FakeLlm::start().await;
     fake.push(Reply::tool_call("call_ctx", "getProjectContext", json!({})).with_usage(100, 10));
@@ -679,7 +680,7 @@ async fn a_run_stops_for_approval_on_its_page_and_approve_finishes_it() {
     let app = start_app(&fake).await;
     {
         use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-        let agent = aladdin::db::agents::find_by_agent_id(&app.db, AGENT)
+        let agent = aladdin::db::agents::find_by_agent_id(&app.db, HEAD)
             .await
             .expect("query")
             .expect("the demo agent");
@@ -695,7 +696,7 @@ async fn a_run_stops_for_approval_on_its_page_and_approve_finishes_it() {
 
     // Act: run; the pending call appears inline; click Approve there
     browser
-        .goto(&app.url(&format!("/admin/agents/{AGENT}/run")))
+        .goto(&app.url(&format!("/admin/agents/{HEAD}/run")))
         .await
         .expect("run page");
     run_prompt(&browser, "Check the project").await;

@@ -45,7 +45,7 @@ pub struct ExecutionEventResponse {
     pub seq: i64,
     /// The event type: `start`, `text`, `tool_call`, `tool_result`, `usage`, `retry`,
     /// `fallback`, `breaker`, `warning`, `error`, `subagent_start`, `subagent_finish`,
-    /// `resume`, `status` or `finish`.
+    /// `resume`, `approval_requested`, `approval_decided`, `status` or `finish`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The event's fields (as in the SSE stream, without `type`).

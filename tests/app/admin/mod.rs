@@ -3,6 +3,7 @@
 
 mod agent_page;
 mod agents;
+mod approvals;
 mod chains;
 mod custom_tools;
 mod dashboard;

@@ -251,3 +251,49 @@ fn parse_sse(text: &str) -> Vec<Value> {
     }
     events
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_document() {
+    // Arrange: the agent's rule holds its getProjectContext calls; a run waits, then an
+    // editor approves with a comment
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let rig = rig(Wire::OpenRouter).await;
+    let agent = rig.agent("story-head-001").await;
+    let mut row: aladdin::entities::agents::ActiveModel = agent.into();
+    row.approval_rules = Set(Some(
+        json!([{"toolName": "getProjectContext", "mode": "always"}]),
+    ));
+    row.update(&rig.app.db).await.expect("rule set");
+    rig.fake
+        .push(Reply::tool_call("c1", "getProjectContext", json!({})));
+    rig.fake.push(Reply::text("Done."));
+    let waiting = rig.run("story-head-001", "Open the story").await;
+    assert_eq!(waiting.status, "awaiting_approval");
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let pending = first(
+        &editor,
+        &format!("/api/approvals?where[execution][equals]={}", waiting.id),
+    )
+    .await;
+    let id = &pending["id"];
+
+    // Act
+    let decided = editor
+        .post(
+            &format!("/api/approvals/{id}/approve"),
+            json!({"comment": "Go ahead."}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let mut approval = settings();
+    for selector in [".execution", ".decidedBy"] {
+        approval.add_redaction(selector, "[id]");
+    }
+    approval.add_redaction(".decidedAt", "[time]");
+    approval.bind(|| {
+        insta::assert_json_snapshot!("doc_approval_pending", pending);
+        insta::assert_json_snapshot!("doc_approval", decided.body["doc"]);
+    });
+}

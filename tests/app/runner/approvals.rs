@@ -189,7 +189,7 @@ async fn an_edited_input_is_checked_then_used(wire: Wire) {
     // Assert: 400 naming the field, nothing decided; then the call runs with the edit
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(
-        bad.body["errors"][0]["field"], "input.amount",
+        bad.body["errors"][0]["data"]["errors"][0]["path"], "input.amount",
         "{}",
         bad.body
     );
@@ -291,7 +291,7 @@ async fn bad_rules_are_field_errors() {
         .await;
     assert_eq!(tool.status, 400, "{}", tool.body);
     assert_eq!(
-        tool.body["errors"][0]["field"], "approval.when",
+        tool.body["errors"][0]["data"]["errors"][0]["path"], "approval.when",
         "{}",
         tool.body
     );
@@ -303,7 +303,10 @@ async fn bad_rules_are_field_errors() {
         )
         .await;
     assert_eq!(patched.status, 400, "{}", patched.body);
-    assert_eq!(patched.body["errors"][0]["field"], "approvalRules.0.mode");
+    assert_eq!(
+        patched.body["errors"][0]["data"]["errors"][0]["path"],
+        "approvalRules.0.mode"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
