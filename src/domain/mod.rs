@@ -3,6 +3,7 @@
 //! edits. One set of rules for every surface.
 
 pub mod agents;
+pub mod budgets;
 pub mod chains;
 pub mod custom_tools;
 pub mod departments;

@@ -49,6 +49,8 @@ pub(crate) struct LoopCx<'a> {
     pub family: &'a Family,
     /// agentIds the agent may spawn.
     pub spawnable: &'a [String],
+    /// Which budgets hold the run (lifecycle rule 6c).
+    pub budget: super::budget::RunBudget,
 }
 
 /// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
@@ -170,6 +172,8 @@ pub(crate) enum LoopError {
         /// Until its breaker lets a probe through.
         remaining: std::time::Duration,
     },
+    /// The next model call does not fit this budget (the run pauses).
+    Budget(Box<crate::entities::budgets::Model>),
     /// The database failed.
     Db(DbErr),
 }

@@ -13,6 +13,7 @@
 
 mod agent_loop;
 mod breaker;
+mod budget;
 mod candidates;
 mod chain;
 pub mod checkpoint;
@@ -378,6 +379,18 @@ impl Runner {
         id: i32,
         by: Option<String>,
     ) -> Result<agent_executions::Model, RunError> {
+        self.resume_with(id, by, false).await
+    }
+
+    /// [`Runner::resume`]; with `allow_over_budget` (an admin's decision) the run ignores its
+    /// budgets from now on (its spend is still counted), a flag stored on the row so that it
+    /// survives restarts.
+    pub async fn resume_with(
+        &self,
+        id: i32,
+        by: Option<String>,
+        allow_over_budget: bool,
+    ) -> Result<agent_executions::Model, RunError> {
         let core = &self.core;
         if core.stop.is_cancelled() {
             return Err(RunError::ShuttingDown);
@@ -422,6 +435,10 @@ impl Runner {
         .collect();
         let rows: Vec<_> = items.iter().map(log::to_row).collect();
         let state = state.as_ref().map(checkpoint::RunState::to_json);
+        // Set before the row is queued again, so that the worker claiming it sees it.
+        if allow_over_budget {
+            db::executions::allow_over_budget(&core.writer, id, status).await?;
+        }
         let Some(first) = db::executions::reopen(&core.writer, id, status, state, &rows).await?
         else {
             let now = core.find(id).await?;
