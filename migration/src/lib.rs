@@ -21,6 +21,7 @@ mod m20261204_000015_versions_experiments;
 mod m20261204_000016_create_mcp_servers;
 mod m20261204_000017_durable_runs;
 mod m20261204_000018_approvals;
+mod m20261204_000019_budgets;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_create_mcp_servers::Migration),
             Box::new(m20261204_000017_durable_runs::Migration),
             Box::new(m20261204_000018_approvals::Migration),
+            Box::new(m20261204_000019_budgets::Migration),
         ]
     }
 }

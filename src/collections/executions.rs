@@ -36,6 +36,7 @@ pub static FIELDS: FieldMap = FieldMap {
         json("params", "params"),
         col("status", "status", Scalar::Text),
         col("pausedReason", "paused_reason", Scalar::Text),
+        col("allowOverBudget", "allow_over_budget", Scalar::Bool),
         json("runState", "run_state"),
         json("output", "output"),
         col("outputText", "output_text", Scalar::Text),
@@ -199,6 +200,8 @@ pub struct ExecutionResponse {
     pub status: String,
     /// Why a `paused` run is paused (`budget`); null otherwise.
     pub paused_reason: Option<String>,
+    /// An admin let this run go on over its budgets (`POST …/resume {allowOverBudget: true}`).
+    pub allow_over_budget: bool,
     /// The last checkpoint: `{step, messages, elapsedMs}`, the provider-neutral conversation
     /// (user, assistant with `toolCalls`, `tool_result` turns) and the model calls made. A
     /// resumed run, or a new one given `previousExecution`, continues from it.
@@ -268,6 +271,7 @@ impl ExecutionResponse {
             params: m.params.clone(),
             status: m.status.clone(),
             paused_reason: m.paused_reason.clone(),
+            allow_over_budget: m.allow_over_budget,
             run_state: m.run_state.clone(),
             output: m.output.clone(),
             output_text: m.output_text.clone(),

@@ -12,6 +12,7 @@ pub mod agent_chains;
 pub mod agent_versions;
 pub mod agents;
 pub mod approvals;
+pub mod budgets;
 pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
@@ -175,6 +176,17 @@ pub trait Collection: 'static {
         )))
     }
 
+    /// Executions that a change of a document lets continue: `after` is `None` when it was
+    /// deleted. Budgets name the runs they paused when they are raised, deactivated or
+    /// deleted; the web layer resumes them through the runner (collections know no runner).
+    async fn released_runs(
+        _db: &DatabaseConnection,
+        _before: &Row<Self>,
+        _after: Option<&Row<Self>>,
+    ) -> AppResult<Vec<i32>> {
+        Ok(Vec::new())
+    }
+
     /// Deletes a document.
     async fn delete(
         _db: &DatabaseConnection,
@@ -210,6 +222,7 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<agent_versions::AgentVersions>();
     visitor.visit::<custom_tool_versions::CustomToolVersions>();
     visitor.visit::<experiments::Experiments>();
+    visitor.visit::<budgets::Budgets>();
 }
 
 /// The slugs of every collection (names that tool data may not take).

@@ -175,12 +175,37 @@ struct Printer {
     json: bool,
     /// Text deltas of the current top-level assistant message were printed.
     streaming: bool,
+    /// Why the run paused, once a `budget_reached` said so.
+    paused_reason: Option<String>,
 }
 
 /// Writes lines with a prefix (the indentation of a child's events).
 struct Indented<'a, W: std::io::Write> {
     out: &'a mut W,
     prefix: String,
+}
+
+/// A budget event on one line.
+fn budget_line(event: &Event) -> String {
+    match event {
+        Event::BudgetReached {
+            budget_id,
+            spent_usd,
+            limit_usd,
+        } => format!(
+            "[budget_reached] budget {budget_id}: ${spent_usd:.4} of ${limit_usd:.4} spent; the run pauses"
+        ),
+        Event::BudgetWarning {
+            budget_id,
+            spent_usd,
+            limit_usd,
+            warn_at,
+        } => format!(
+            "[budget_warning] budget {budget_id}: ${spent_usd:.4} of ${limit_usd:.4} spent (past {:.0}%)",
+            warn_at * 100.0
+        ),
+        _ => String::new(),
+    }
 }
 
 impl<W: std::io::Write> Indented<'_, W> {
@@ -201,6 +226,7 @@ impl Printer {
         Self {
             json,
             streaming: false,
+            paused_reason: None,
         }
     }
 
@@ -385,10 +411,19 @@ impl Printer {
                     .map(|b| format!(" by {b}"))
                     .unwrap_or_default()
             )?,
+            Event::BudgetReached { .. } | Event::BudgetWarning { .. } => {
+                self.streaming = false;
+                if matches!(item.event, Event::BudgetReached { .. }) {
+                    self.paused_reason = Some(crate::domain::budgets::PAUSED_REASON.to_owned());
+                }
+                writeln!(out, "\n{}", budget_line(&item.event))?;
+            }
             Event::Status { status } if status.is_waiting() => writeln!(
                 out,
                 "[{status}] waiting for {} …",
-                status.waiting_for(None).unwrap_or_default()
+                status
+                    .waiting_for(self.paused_reason.as_deref())
+                    .unwrap_or_default()
             )?,
             Event::Usage { .. } | Event::Status { .. } | Event::Error { .. } => {}
         }
@@ -474,6 +509,9 @@ impl Printer {
                 decision,
                 ..
             } => out.line(&format!("[approval] {approval_id} {decision}")),
+            Event::BudgetReached { .. } | Event::BudgetWarning { .. } => {
+                out.line(&budget_line(event))
+            }
             Event::Status { status } if status.is_waiting() => out.line(&format!(
                 "[{status}] waiting for {} …",
                 status.waiting_for(None).unwrap_or_default()

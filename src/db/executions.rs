@@ -374,6 +374,21 @@ pub async fn save_run_state(db: &impl ConnectionTrait, id: i32, state: Value) ->
     Ok(())
 }
 
+/// Lets an execution that is still `from` run over its budgets (an admin's resume).
+pub async fn allow_over_budget(
+    db: &impl ConnectionTrait,
+    id: i32,
+    from: Status,
+) -> Result<(), DbErr> {
+    agent_executions::Entity::update_many()
+        .col_expr(C::AllowOverBudget, Expr::value(true))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Puts a stopped execution that is still `from` back in the queue (`pending`, its error,
 /// lease, pause reason and end time cleared; its `runState` replaced by `state` when given)
 /// and appends `events` after its last one, in one transaction. Returns the first seq used,
@@ -523,9 +538,11 @@ pub struct Finished {
     /// Usage of the run and all its descendants (`{inputTokens, outputTokens, totalTokens,
     /// estimatedCost}`), when the run ran.
     pub aggregate_usage: Option<Value>,
+    /// Why a `paused` run is paused (`budget`).
+    pub paused_reason: Option<String>,
 }
 
-/// Moves an execution from one of `from` to its terminal state, appends its last events and
+/// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
 /// counts it into its agent's metrics (atomic increments), in one transaction. The events are
 /// numbered from `first_seq`, or after the execution's last stored seq; the first seq used is
 /// returned. Returns `None` (and writes nothing) when the row
@@ -568,7 +585,12 @@ pub async fn finish(
             C::AggregateUsage,
             Expr::value(result.aggregate_usage.clone()),
         )
-        .col_expr(C::CompletedAt, Expr::value(ts))
+        // A waiting run has not ended.
+        .col_expr(
+            C::CompletedAt,
+            Expr::value(Some(ts).filter(|_| status.is_terminal())),
+        )
+        .col_expr(C::PausedReason, Expr::value(result.paused_reason.clone()))
         .col_expr(C::UpdatedAt, Expr::value(ts))
         .col_expr(
             C::LeaseExpiresAt,

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod budgets;
 pub mod chains;
 pub mod custom_tools;
 pub mod departments;

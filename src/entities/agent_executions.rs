@@ -61,6 +61,7 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub run_state: Option<Json>,
     pub paused_reason: Option<String>,
+    pub allow_over_budget: bool,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod api_tokens;
 pub mod app_settings;
 pub mod approvals;
+pub mod budgets;
 pub mod custom_tool_departments;
 pub mod custom_tool_versions;
 pub mod custom_tools;

@@ -55,6 +55,8 @@ pub(crate) struct LoopCx<'a> {
     /// Whether the run may stop to wait for an approval (a sub-run cannot: its parent
     /// holds its slot and waits for it).
     pub can_wait: bool,
+    /// Which budgets hold the run (lifecycle rule 6c).
+    pub budget: super::budget::RunBudget,
 }
 
 /// What the loop has done so far; kept by the caller, so a stopped run keeps its partial work.
@@ -179,6 +181,8 @@ pub(crate) enum LoopError {
         /// Until its breaker lets a probe through.
         remaining: std::time::Duration,
     },
+    /// The next model call does not fit this budget (the run pauses).
+    Budget(Box<crate::entities::budgets::Model>),
     /// The database failed.
     Db(DbErr),
 }

@@ -209,7 +209,7 @@ pub(crate) async fn resume_if_decided(
     if !db::approvals::pending_of(&core.db, id).await?.is_empty() {
         return Ok(());
     }
-    match super::reopen(core, id, by, true).await {
+    match super::reopen(core, id, by, true, false).await {
         Ok(_) | Err(super::RunError::NotResumable(_)) => Ok(()),
         Err(super::RunError::Db(e)) => Err(e),
         Err(other) => {

@@ -95,6 +95,11 @@ pub(crate) async fn run(
             codes::INTERNAL,
             format!("The model {model} is skipped by its open circuit breaker."),
         ),
+        Err(LoopError::Budget(b)) => Outcome::failed(
+            Status::Failed,
+            codes::INTERNAL,
+            format!("The budget {} has no room left.", b.name),
+        ),
         Err(LoopError::Db(e)) => return Err(e),
     };
     family.settle(&mut log, why).await?;

@@ -133,6 +133,27 @@ pub enum Event {
         /// How long the model is skipped once open.
         cooldown_ms: u64,
     },
+    /// A model call did not fit a budget: nothing was sent, and the run is paused
+    /// (`pausedReason: "budget"`) until the budget is raised or an admin resumes it.
+    BudgetReached {
+        /// The budget without room.
+        budget_id: i32,
+        /// What it had spent this period, USD.
+        spent_usd: f64,
+        /// Its limit, USD.
+        limit_usd: f64,
+    },
+    /// This run's spend took a budget past its `warnAt` fraction (once per budget and period).
+    BudgetWarning {
+        /// The budget.
+        budget_id: i32,
+        /// What it has spent this period, USD.
+        spent_usd: f64,
+        /// Its limit, USD.
+        limit_usd: f64,
+        /// The fraction crossed.
+        warn_at: f64,
+    },
     /// Something the user should know that does not stop the run.
     Warning {
         /// The warning.
@@ -279,6 +300,8 @@ impl Event {
             Event::Retry { .. } => "retry",
             Event::Fallback { .. } => "fallback",
             Event::Breaker { .. } => "breaker",
+            Event::BudgetReached { .. } => "budget_reached",
+            Event::BudgetWarning { .. } => "budget_warning",
             Event::Warning { .. } => "warning",
             Event::Error { .. } => "error",
             Event::SubagentStart { .. } => "subagent_start",

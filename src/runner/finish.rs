@@ -128,6 +128,7 @@ pub(crate) async fn write(
         first_seq,
         count_for_agent: agent_id.filter(|_| count),
         aggregate_usage: ending.aggregate.as_ref().map(AggregateUsage::to_json),
+        paused_reason: None,
     };
     let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {
@@ -172,6 +173,59 @@ pub(crate) async fn suspend(
         ..Finished::default()
     };
     let Some(first) = db::executions::suspend(&core.writer, id, &state, &rows).await? else {
+        return Ok(false);
+    };
+    publish_numbered(core, id, items, first);
+    core.finished(id);
+    Ok(true)
+}
+
+/// Stops running execution `id` to wait (lifecycle rule 8b): status `paused` with
+/// `reason`, its usage and run time so far stored (a resumed attempt adds to them), its lease
+/// released, and a `status` event; no `finish`, and the agent's metrics wait for its end.
+/// Its checkpoint was written after its last step.
+pub(crate) async fn pause(
+    core: &Core,
+    log: &EventLog,
+    id: i32,
+    reason: &str,
+    usage: TokenUsage,
+    ms: i64,
+) -> Result<bool, DbErr> {
+    let first_seq = match log.flush().await {
+        Ok(()) => Some(log.next_seq()),
+        Err(e) => {
+            tracing::error!(run.id = id, error = %e, "some events of the run could not be stored");
+            None
+        }
+    };
+    let items = vec![StreamItem::stored(
+        0,
+        Event::Status {
+            status: Status::Paused,
+        },
+    )];
+    let rows: Vec<_> = items.iter().map(to_row).collect();
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let finished = Finished {
+        status: Some(Status::Paused),
+        execution_time_ms: Some(ms),
+        input_tokens: to_i64(usage.input_tokens),
+        output_tokens: to_i64(usage.output_tokens),
+        cache_read_tokens: to_i64(usage.cache_read_tokens),
+        cache_write_tokens: to_i64(usage.cache_write_tokens),
+        usage_by_model: Some(&usage.by_model)
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_value(m).ok()),
+        estimated_cost: usage.estimated_cost,
+        cost_source: usage.cost_source,
+        paused_reason: Some(reason.to_owned()),
+        first_seq,
+        ..Finished::default()
+    };
+    let Some(first) =
+        db::executions::finish(&core.writer, id, &[Status::Running], &finished, &rows).await?
+    else {
         return Ok(false);
     };
     publish_numbered(core, id, items, first);

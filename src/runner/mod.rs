@@ -14,6 +14,7 @@
 mod agent_loop;
 pub mod approvals;
 mod breaker;
+mod budget;
 mod candidates;
 mod chain;
 pub mod checkpoint;
@@ -379,7 +380,19 @@ impl Runner {
         id: i32,
         by: Option<String>,
     ) -> Result<agent_executions::Model, RunError> {
-        reopen(&self.core, id, by, false).await
+        self.resume_with(id, by, false).await
+    }
+
+    /// [`Runner::resume`]; with `allow_over_budget` (an admin's decision) the run ignores its
+    /// budgets from now on (its spend is still counted), a flag stored on the row so that it
+    /// survives restarts.
+    pub async fn resume_with(
+        &self,
+        id: i32,
+        by: Option<String>,
+        allow_over_budget: bool,
+    ) -> Result<agent_executions::Model, RunError> {
+        reopen(&self.core, id, by, false, allow_over_budget).await
     }
 
     /// Decides approval `id` (exactly once: a second decision is
@@ -490,6 +503,7 @@ pub(crate) async fn reopen(
     id: i32,
     by: Option<String>,
     from_approval: bool,
+    allow_over_budget: bool,
 ) -> Result<agent_executions::Model, RunError> {
     if core.stop.is_cancelled() {
         return Err(RunError::ShuttingDown);
@@ -535,6 +549,10 @@ pub(crate) async fn reopen(
     .collect();
     let rows: Vec<_> = items.iter().map(log::to_row).collect();
     let state = state.as_ref().map(checkpoint::RunState::to_json);
+    // Set before the row is queued again, so that the worker claiming it sees it.
+    if allow_over_budget {
+        db::executions::allow_over_budget(&core.writer, id, status).await?;
+    }
     let Some(first) = db::executions::reopen(&core.writer, id, status, state, &rows).await? else {
         let now = core.find(id).await?;
         return Err(RunError::NotResumable(format!(

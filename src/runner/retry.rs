@@ -13,6 +13,7 @@ use sea_orm::DbErr;
 
 use super::agent_loop::{LoopCx, LoopError, LoopState};
 use super::breaker::{Admission, Transition};
+use super::budget;
 use super::candidates::Candidate;
 use super::context;
 use super::control::Stop;
@@ -93,10 +94,29 @@ pub(crate) async fn call_model(
         };
         fit_window(candidate, st, log)?;
         st.request.model.clone_from(&candidate.id);
-        let failed = match attempts(cx, candidate, &st.request, log, probe).await {
-            Ok(response) => return Ok(response),
-            Err(Failed::Loop(e)) => return Err(e),
-            Err(Failed::Provider { error, attempts }) => (error, attempts),
+        let hold = match budget::reserve(cx, candidate, &st.request).await {
+            Ok(hold) => hold,
+            Err(e) => {
+                if probe {
+                    cx.core.breakers.release_probe(&candidate.model);
+                }
+                return Err(e);
+            }
+        };
+        let result = attempts(cx, candidate, &st.request, log, probe).await;
+        let failed = match result {
+            Ok(response) => {
+                budget::settle(cx, candidate, hold, response.usage, log).await?;
+                return Ok(response);
+            }
+            Err(failed) => {
+                budget::release(cx, hold).await?;
+                failed
+            }
+        };
+        let failed = match failed {
+            Failed::Loop(e) => return Err(e),
+            Failed::Provider { error, attempts } => (error, attempts),
         };
         let (error, attempts) = failed;
         match (error.fallback_reason(), next) {

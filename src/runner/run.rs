@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::Core;
 use super::agent_loop::{self, LoopCx, LoopError, LoopState, Outcome};
+use super::budget::{self, RunBudget};
 use super::candidates::Chain;
 use super::checkpoint::RunState;
 use super::control::{Interrupts, RunControl, Stop};
@@ -22,6 +23,7 @@ use super::snapshot::AgentConfig;
 use super::tools::data_api::DbDataApi;
 use super::tools::{ToolContext, loader};
 use crate::db;
+use crate::domain::budgets::{PAUSED_REASON, RunScope};
 use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::entities::agent_executions;
 use crate::telemetry_metrics;
@@ -223,6 +225,14 @@ async fn run(
         spawnable: &config.spawnable_agents,
         approval_rules: &approval_rules,
         can_wait: row.depth == 0,
+        budget: RunBudget {
+            scope: RunScope {
+                department_id: row.department_id,
+                agent_id: row.agent_id,
+                project_id: row.project_id,
+            },
+            over_budget: row.allow_over_budget,
+        },
     };
     let mut state = match checkpoint {
         Some(from) => LoopState::resumed(request, from),
@@ -237,6 +247,15 @@ async fn run(
             provider_failed(&error, attempts, last.provider.name(), &last.model)
         }
         Err(LoopError::CircuitOpen { model, remaining }) => circuit_open(&model, remaining),
+        Err(LoopError::Budget(budget)) => {
+            // Not an ending: the run waits, holding no slot, from its last checkpoint.
+            family.settle(&mut log, None).await?;
+            let mut usage = state.meter.summarize(|model| chain.price(model));
+            carry_over(&mut usage, row);
+            log.append(budget::reached(&budget))?;
+            finish::pause(core, &log, row.id, PAUSED_REASON, usage, elapsed()).await?;
+            return Ok(());
+        }
         Err(LoopError::Db(e)) => return Err(e),
     };
     family.settle(&mut log, why).await?;

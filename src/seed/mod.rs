@@ -24,6 +24,8 @@ const EXPERIMENTS: &str = include_str!("data/experiments.json");
 /// one that would put a warning in every run. No agent names its tools.
 const MCP_SERVERS: &str = include_str!("data/mcp_servers.json");
 const CHAINS: &str = include_str!("data/chains.json");
+/// A monthly budget over every run and a small daily one on the demo project.
+const BUDGETS: &str = include_str!("data/budgets.json");
 
 /// How many rows of each kind a seeding run inserted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -186,6 +188,23 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
             .await
             .map_err(invalid("chain"))?;
         report.chains += 1;
+    }
+    for mut doc in array(BUDGETS, "budgets")? {
+        let name = doc["name"].as_str().unwrap_or_default().to_owned();
+        if db::budgets::all(db).await?.iter().any(|b| b.name == name) {
+            continue;
+        }
+        if let Some(slug) = doc["project"].as_str().map(str::to_owned) {
+            let project = db::projects::find_by_slug(db, &slug)
+                .await?
+                .with_context(|| format!("demo budget names an unknown project `{slug}`"))?;
+            doc["project"] = project.id.into();
+        }
+        let input =
+            crate::domain::budgets::BudgetInput::from_json(&doc).map_err(invalid("budget"))?;
+        db::budgets::create(db, input)
+            .await
+            .map_err(invalid("budget"))?;
     }
     for doc in array(MCP_SERVERS, "mcp_servers")? {
         let name = doc["name"].as_str().unwrap_or_default().to_owned();

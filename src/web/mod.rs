@@ -8,6 +8,7 @@ mod error_mapping;
 pub mod errors;
 pub mod health;
 pub mod htmx;
+pub(crate) mod released;
 pub mod request_metrics;
 pub mod require_login;
 pub mod session;

@@ -7,6 +7,7 @@ mod account;
 mod agent_page;
 mod agents;
 mod approvals;
+mod budgets;
 mod chains;
 pub mod charts;
 mod crud;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(custom_tools::configure)
         .configure(crud::configure::<projects::Projects>)
         .configure(crud::configure::<models::Models>)
+        .configure(crud::configure::<budgets::Budgets>)
         .configure(executions::configure)
         .configure(tool_data::configure)
         .configure(users::configure)

@@ -18,6 +18,7 @@ use crate::db::{self, listing::PageRequest};
 use crate::error::AppError;
 use crate::query::{ListParams, MAX_LIMIT};
 use crate::state::AppState;
+use crate::web::released::resume_released;
 
 /// Registers a collection's routes in the `/api` scope (`/count` before `/{id}`).
 pub(crate) fn routes<C: Collection>(cfg: &mut web::ServiceConfig) {
@@ -179,8 +180,10 @@ async fn update_by_id<C: Collection>(
     let row = C::find(&state.db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let before = row.clone();
     let row = C::update(&state.db, user, row, &body.0).await?;
     C::after_write(&state.api.credentials, id);
+    resume_released::<C>(&state, user, &before, Some(&row)).await;
     let doc = render_one::<C>(&state.db, row, depth).await?;
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
@@ -206,8 +209,9 @@ async fn delete_by_id<C: Collection>(
         .ok_or_else(ApiError::not_found)?;
     // Render before deleting: relations of a deleted document may go with it.
     let doc = render_one::<C>(&state.db, row.clone(), depth).await?;
-    C::delete(&state.db, user, row).await?;
+    C::delete(&state.db, user, row.clone()).await?;
     C::after_write(&state.api.credentials, id);
+    resume_released::<C>(&state, user, &row, None).await;
     Ok(HttpResponse::Ok().json(DocResponse {
         doc,
         message: "Deleted successfully.".into(),
@@ -302,8 +306,10 @@ async fn update_many<C: Collection>(
             continue;
         }
         match C::update(&state.db, user, row.clone(), &body.0).await {
-            Ok(row) => {
+            Ok(saved) => {
                 C::after_write(&state.api.credentials, id);
+                resume_released::<C>(&state, user, &row, Some(&saved)).await;
+                let row = saved;
                 updated.push(row);
             }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),
@@ -338,6 +344,7 @@ async fn delete_many<C: Collection>(
         match C::delete(&state.db, user, row.clone()).await {
             Ok(_) => {
                 C::after_write(&state.api.credentials, C::id(&row));
+                resume_released::<C>(&state, user, &row, None).await;
                 deleted.push(doc);
             }
             Err(e) => errors.push(bulk_error::<C>(&row, e)),

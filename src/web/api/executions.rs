@@ -47,10 +47,14 @@ async fn resume_execution(
     let depth = ListParams::parse(req.query_string())?.depth;
     let row = state
         .runner
-        .resume(id, Some(user.email.clone()))
+        .resume_with(id, Some(user.email.clone()), over_budget)
         .await
         .map_err(AppError::from)?;
-    let message = "Execution resumed: it continues from its last checkpoint.";
+    let message = if over_budget {
+        "Execution resumed over its budget: it continues from its last checkpoint."
+    } else {
+        "Execution resumed: it continues from its last checkpoint."
+    };
     answer(&state, &row, depth, message).await
 }
 

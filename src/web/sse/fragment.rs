@@ -150,6 +150,33 @@ impl EventFragment {
                 failed: state == "open",
                 ..base
             },
+            Event::BudgetReached {
+                budget_id,
+                spent_usd,
+                limit_usd,
+            } => Self {
+                text: format!("Budget #{budget_id}"),
+                label: budget_id.to_string(),
+                figures: format!("{} of {} spent", fmt::usd(spent_usd), fmt::usd(limit_usd)),
+                failed: true,
+                ..base
+            },
+            Event::BudgetWarning {
+                budget_id,
+                spent_usd,
+                limit_usd,
+                warn_at,
+            } => Self {
+                text: format!("Budget #{budget_id}"),
+                label: budget_id.to_string(),
+                figures: format!(
+                    "{} of {} spent (past {:.0}%)",
+                    fmt::usd(spent_usd),
+                    fmt::usd(limit_usd),
+                    warn_at * 100.0
+                ),
+                ..base
+            },
             Event::Retry {
                 attempt,
                 delay_ms,

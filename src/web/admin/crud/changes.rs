@@ -13,6 +13,7 @@ use crate::web::admin::list::ListQuery;
 use crate::web::admin::{Ctx, parse_id};
 use crate::web::errors::PageError;
 use crate::web::htmx::{Toast, Tone, fragment_with_toasts, see_other};
+use crate::web::released::resume_released;
 
 /// The list as the form's hidden fields described it, with toasts, after a change (htmx).
 async fn list_after_change<R: Resource>(
@@ -58,6 +59,7 @@ pub(super) async fn delete<R: Resource>(
     let id = parse_id(&path)?;
     match R::delete(&state.db, &ctx.user, id).await {
         Ok(row) => {
+            resume_released::<R::Collection>(&state, &ctx.user, &row, None).await;
             let toast = Toast::success(format!("{} deleted", capitalized(R::NOUN)))
                 .with_text(R::label(&row));
             if ctx.hx.fragment {
@@ -132,7 +134,10 @@ async fn delete_many<R: Resource>(state: &AppState, user: &CurrentUser, ids: &[i
     let (mut deleted, mut refused) = (0, Vec::new());
     for id in ids {
         match R::delete(&state.db, user, *id).await {
-            Ok(_) => deleted += 1,
+            Ok(row) => {
+                resume_released::<R::Collection>(state, user, &row, None).await;
+                deleted += 1;
+            }
             Err(AppError::NotFound(_)) => {}
             Err(AppError::Conflict(message)) => refused.push(message),
             Err(e) => refused.push(crate::web::errors::ErrorView::of(&e).message),
@@ -169,7 +174,11 @@ pub(super) async fn set_active<R: Resource>(
     ctx.require(R::WRITE_ROLE)?;
     let id = parse_id(&path)?;
     let active = FormValues::parse(&body).checked("active");
+    let before = R::find(&state.db, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     let row = R::set_active(&state.db, id, active).await?;
+    resume_released::<R::Collection>(&state, &ctx.user, &before, Some(&row)).await;
     if !ctx.hx.fragment {
         return Ok(see_other(R::BASE));
     }

@@ -10,6 +10,7 @@ use crate::web::admin::form::{FormErrors, FormValues};
 use crate::web::admin::list::ListQuery;
 use crate::web::errors::PageError;
 use crate::web::htmx::{Toast, page_or_fragment, see_other};
+use crate::web::released::resume_released;
 
 /// GET: the list, or its `list` block for htmx.
 pub(super) async fn list<R: Resource>(
@@ -88,6 +89,7 @@ pub(super) async fn update<R: Resource>(
     let (id, values) = (R::id(&row), FormValues::parse(&body));
     match R::update(&state.db, &ctx.user, row.clone(), &values).await {
         Ok(saved) => {
+            resume_released::<R::Collection>(&state, &ctx.user, &row, Some(&saved)).await;
             ctx.flash(Toast::success("Changes saved").with_text(R::label(&saved)));
             Ok(see_other(&format!("{}/{id}", R::BASE)))
         }

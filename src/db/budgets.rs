@@ -1,0 +1,329 @@
+//! Budgets: their rows, and the reservations the runner makes against them.
+//!
+//! A reservation is conditional UPDATEs in one transaction: first the period rollover of
+//! every matching budget whose period has ended (spent back to 0; reservations in flight
+//! stay), then `reserved += amount` on every matching budget **where `spent + reserved +
+//! amount <= limit`**. The database evaluates that condition on the row it locks (SQLite
+//! serializes writers; PostgreSQL re-checks the condition on the locked row), so concurrent
+//! runs can never reserve past a limit. When fewer rows were updated than match, one budget
+//! did not fit: the transaction is rolled back and nothing is reserved anywhere.
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::domain::budgets::{self, BudgetInput, PAUSED_REASON, RunScope};
+use crate::domain::executions::Status;
+use crate::domain::now;
+use crate::entities::{agent_executions, agents, budgets as rows, departments, projects};
+use crate::error::{AppError, AppResult};
+
+use rows::Column as C;
+
+/// The row with this id.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<rows::Model>, DbErr> {
+    rows::Entity::find_by_id(id).one(db).await
+}
+
+/// Every budget, oldest first (the admin overview).
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<rows::Model>, DbErr> {
+    rows::Entity::find().order_by_asc(C::Id).all(db).await
+}
+
+/// Active budgets that apply to a run of `scope`.
+fn matching(scope: RunScope) -> Condition {
+    let mut any = Condition::any().add(C::Scope.eq("global"));
+    if let Some(id) = scope.department_id {
+        any = any.add(C::Scope.eq("department").and(C::DepartmentId.eq(id)));
+    }
+    if let Some(id) = scope.agent_id {
+        any = any.add(C::Scope.eq("agent").and(C::AgentId.eq(id)));
+    }
+    if let Some(id) = scope.project_id {
+        any = any.add(C::Scope.eq("project").and(C::ProjectId.eq(id)));
+    }
+    Condition::all().add(C::IsActive.eq(true)).add(any)
+}
+
+/// Active budgets that apply to a run of `scope`, by id.
+pub async fn matching_active(
+    db: &impl ConnectionTrait,
+    scope: RunScope,
+) -> Result<Vec<rows::Model>, DbErr> {
+    rows::Entity::find()
+        .filter(matching(scope))
+        .order_by_asc(C::Id)
+        .all(db)
+        .await
+}
+
+/// Starts a new period on the matching budgets whose period has ended at `at`: spent back to
+/// 0, the warning re-armed. Reservations in flight stay (their calls are still running).
+async fn roll_over(
+    db: &impl ConnectionTrait,
+    scope: RunScope,
+    at: DateTime<FixedOffset>,
+) -> Result<(), DbErr> {
+    for period in budgets::PERIODS {
+        let start = budgets::period_start(period, at);
+        rows::Entity::update_many()
+            .col_expr(C::SpentMicros, Expr::value(0i64))
+            .col_expr(C::PeriodStart, Expr::value(start))
+            .col_expr(
+                C::WarnedPeriod,
+                Expr::value(Option::<DateTime<FixedOffset>>::None),
+            )
+            .filter(matching(scope))
+            .filter(C::Period.eq(period))
+            .filter(C::PeriodStart.lt(start))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a reservation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reserved {
+    /// Reserved `amount` on each of these budgets (none may match).
+    Held {
+        /// The budgets holding the reservation.
+        ids: Vec<i32>,
+        /// Micro-USD reserved on each.
+        amount: i64,
+    },
+    /// This budget had no room: nothing was reserved.
+    Refused(rows::Model),
+}
+
+/// Reserves `amount` micro-USD on every active budget matching `scope`, all or nothing
+/// (see the module's comment). `force` (an admin's `allowOverBudget`) reserves without the
+/// condition: the run's spend is still counted.
+pub async fn reserve(
+    db: &DatabaseConnection,
+    scope: RunScope,
+    amount: i64,
+    force: bool,
+) -> Result<Reserved, DbErr> {
+    let at = now();
+    let txn = db.begin().await?;
+    roll_over(&txn, scope, at).await?;
+    let mut update = rows::Entity::update_many()
+        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
+        .filter(matching(scope));
+    if !force {
+        update = update.filter(
+            Expr::col(C::SpentMicros)
+                .add(Expr::col(C::ReservedMicros))
+                .add(amount)
+                .lte(Expr::col(C::LimitMicros)),
+        );
+    }
+    let updated = update.exec(&txn).await?.rows_affected;
+    let matched = matching_active(&txn, scope).await?;
+    if updated == matched.len() as u64 {
+        txn.commit().await?;
+        return Ok(Reserved::Held {
+            ids: matched.iter().map(|b| b.id).collect(),
+            amount,
+        });
+    }
+    txn.rollback().await?;
+    let now_matching = matching_active(db, scope).await?;
+    let refused = now_matching
+        .iter()
+        .find(|b| b.spent_micros + b.reserved_micros + amount > b.limit_micros)
+        .or(now_matching.first())
+        .cloned();
+    match refused {
+        Some(b) => Ok(Reserved::Refused(b)),
+        // The budgets changed meanwhile (deactivated, deleted): try again.
+        None => Box::pin(reserve(db, scope, amount, force)).await,
+    }
+}
+
+/// Settles a reservation: releases `reserved` and adds `actual` micro-USD spent, on each
+/// budget of `ids`. Returns the budgets whose spend crossed their `warnAt` for the first
+/// time this period (at most one caller sees each crossing).
+pub async fn settle(
+    db: &DatabaseConnection,
+    ids: &[i32],
+    reserved: i64,
+    actual: i64,
+) -> Result<Vec<rows::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin().await?;
+    rows::Entity::update_many()
+        .col_expr(
+            C::ReservedMicros,
+            Expr::col(C::ReservedMicros).sub(reserved),
+        )
+        .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
+        .filter(C::Id.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    let mut crossed = Vec::new();
+    if actual > 0 {
+        for &id in ids {
+            let warned = rows::Entity::update_many()
+                .col_expr(C::WarnedPeriod, Expr::col(C::PeriodStart))
+                .filter(C::Id.eq(id))
+                .filter(
+                    Condition::any()
+                        .add(C::WarnedPeriod.is_null())
+                        .add(Expr::col(C::WarnedPeriod).ne(Expr::col(C::PeriodStart))),
+                )
+                .filter(
+                    Expr::col(C::SpentMicros)
+                        .gte(Expr::col(C::WarnAt).mul(Expr::col(C::LimitMicros))),
+                )
+                .exec(&txn)
+                .await?;
+            if warned.rows_affected > 0
+                && let Some(row) = find_by_id(&txn, id).await?
+            {
+                crossed.push(row);
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(crossed)
+}
+
+/// Checks that the budget's relation exists (a field error otherwise).
+async fn check_relation(db: &impl ConnectionTrait, input: &BudgetInput) -> AppResult<()> {
+    let missing = |field: &str| AppError::field(field, "Must be the id of an existing document.");
+    if let Some(id) = input.department_id
+        && departments::Entity::find_by_id(id).one(db).await?.is_none()
+    {
+        return Err(missing("department"));
+    }
+    if let Some(id) = input.agent_id
+        && agents::Entity::find_by_id(id).one(db).await?.is_none()
+    {
+        return Err(missing("agent"));
+    }
+    if let Some(id) = input.project_id
+        && projects::Entity::find_by_id(id).one(db).await?.is_none()
+    {
+        return Err(missing("project"));
+    }
+    Ok(())
+}
+
+fn apply(mut row: rows::ActiveModel, input: BudgetInput) -> rows::ActiveModel {
+    row.name = Set(input.name);
+    row.scope = Set(input.scope);
+    row.department_id = Set(input.department_id);
+    row.agent_id = Set(input.agent_id);
+    row.project_id = Set(input.project_id);
+    row.period = Set(input.period);
+    row.limit_micros = Set(input.limit_micros);
+    row.warn_at = Set(input.warn_at);
+    row.is_active = Set(input.is_active);
+    row.updated_at = Set(now());
+    row
+}
+
+/// Creates a budget; its period starts now (the current day or month).
+pub async fn create(db: &impl ConnectionTrait, input: BudgetInput) -> AppResult<rows::Model> {
+    check_relation(db, &input).await?;
+    let start = budgets::period_start(&input.period, now());
+    Ok(apply(
+        rows::ActiveModel {
+            spent_micros: Set(0),
+            reserved_micros: Set(0),
+            period_start: Set(start),
+            warned_period: Set(None),
+            created_at: Set(now()),
+            ..Default::default()
+        },
+        input,
+    )
+    .insert(db)
+    .await?)
+}
+
+/// Replaces a budget's settings; what it has spent this period stays. A changed period
+/// starts over (its spend is the new period's from now on).
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i32,
+    input: BudgetInput,
+) -> AppResult<rows::Model> {
+    check_relation(db, &input).await?;
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
+    let period_changed = existing.period != input.period;
+    let mut row: rows::ActiveModel = existing.into();
+    if period_changed {
+        row.period_start = Set(budgets::period_start(&input.period, now()));
+        row.spent_micros = Set(0);
+        row.warned_period = Set(None);
+    }
+    Ok(apply(row, input).update(db).await?)
+}
+
+/// Sets `isActive`.
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i32,
+    active: bool,
+) -> AppResult<rows::Model> {
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
+    let mut row: rows::ActiveModel = existing.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(now());
+    Ok(row.update(db).await?)
+}
+
+/// Deletes a budget.
+pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<rows::Model> {
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
+    rows::Entity::delete_by_id(id).exec(db).await?;
+    Ok(existing)
+}
+
+/// Runs paused by a budget within the scope of `budget`.
+fn paused_in_scope(budget: &rows::Model) -> Condition {
+    use agent_executions::Column as E;
+    let base = Condition::all()
+        .add(E::Status.eq(Status::Paused.as_str()))
+        .add(E::PausedReason.eq(PAUSED_REASON));
+    match budget.scope.as_str() {
+        "department" => base.add(E::DepartmentId.eq(budget.department_id)),
+        "agent" => base.add(E::AgentId.eq(budget.agent_id)),
+        "project" => base.add(E::ProjectId.eq(budget.project_id)),
+        _ => base,
+    }
+}
+
+/// Ids of the runs paused by a budget within the scope of `budget`, oldest first.
+pub async fn paused_runs(
+    db: &impl ConnectionTrait,
+    budget: &rows::Model,
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    agent_executions::Entity::find()
+        .select_only()
+        .column(agent_executions::Column::Id)
+        .filter(paused_in_scope(budget))
+        .order_by_asc(agent_executions::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Number of runs paused by a budget within the scope of `budget`.
+pub async fn paused_count(db: &impl ConnectionTrait, budget: &rows::Model) -> Result<u64, DbErr> {
+    agent_executions::Entity::find()
+        .filter(paused_in_scope(budget))
+        .count(db)
+        .await
+}
