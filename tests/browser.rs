@@ -743,3 +743,130 @@ async fn a_run_stops_for_approval_on_its_page_and_approve_finishes_it() {
     assert_eq!(fake.request_count(), 2);
     browser.close().await.expect("the session closes");
 }
+
+/// The official Python MCP SDK's test server over streamable HTTP; killed when dropped.
+struct PyMcp(Child);
+
+impl Drop for PyMcp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `tests/mcp/server.py` (Python from `MCP_PYTHON`, else `target/mcp-venv`); its URL.
+async fn start_python_mcp() -> (PyMcp, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("MCP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/mcp-venv/bin/python"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(&python)
+        .arg(root.join("tests/mcp/server.py"))
+        .args(["http", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the Python MCP server starts (python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install mcp)");
+    let server = PyMcp(child);
+    eventually("the Python MCP server listens", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    (server, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_refreshes_an_mcp_server_and_sees_its_tools() {
+    let Some(paths) = find_browser() else {
+        return;
+    };
+    // Arrange: the app with its demo data, a real MCP server, a server entry pointing at it
+    let fake = FakeLlm::start().await;
+    let app = start_app(&fake).await;
+    let (_python, url) = start_python_mcp().await;
+    let doc = json!({"name": "calc", "url": url, "isGlobal": true,
+                     "headers": {"X-Api-Key": "s3cret-value"}, "toolAllowList": ["add", "slow"]});
+    let input = aladdin::domain::mcp_servers::McpServerInput::from_json(&doc, &Default::default())
+        .expect("a valid server");
+    let server = aladdin::db::mcp_servers::create(&app.db, input)
+        .await
+        .expect("stored");
+    let driver = start_driver(&paths).await;
+    let browser = open_browser(&driver, &paths).await;
+    sign_in(&browser, &app).await;
+
+    // Act: the list, then the server's page, then Refresh
+    browser
+        .goto(&app.url("/admin/mcp-servers"))
+        .await
+        .expect("list");
+    until(
+        &browser,
+        "the list",
+        "document.body.innerText.includes('example-docs')",
+    )
+    .await;
+    screenshot(&browser, "mcp-servers-list").await;
+    browser
+        .goto(&app.url(&format!("/admin/mcp-servers/{}", server.id)))
+        .await
+        .expect("server page");
+    screenshot(&browser, "mcp-server-form").await;
+    browser
+        .find(Locator::Css("#tools button[type=submit]"))
+        .await
+        .expect("the Refresh button")
+        .click()
+        .await
+        .expect("clicks");
+
+    // Assert: the discovered tools, their schemas, and no secret in the page
+    until(
+        &browser,
+        "the discovered tools",
+        "document.querySelectorAll('#tools details.tool-schema').length === 4",
+    )
+    .await;
+    js(
+        &browser,
+        "document.querySelector('#tools details').open = true",
+    )
+    .await;
+    let text = js(&browser, "document.body.innerText").await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("calc/add") && text.contains("4 tools discovered"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"type\": \"integer\""),
+        "the schema is shown: {text}"
+    );
+    let html = js(&browser, "document.documentElement.outerHTML").await;
+    assert!(!html.as_str().unwrap_or_default().contains("s3cret"));
+    screenshot(&browser, "mcp-server-tools").await;
+
+    // The agent form's tool picker offers them
+    browser
+        .goto(&app.url("/admin/agents/new"))
+        .await
+        .expect("agent form");
+    until(
+        &browser,
+        "the MCP tools in the picker",
+        "!!document.querySelector('input[name=toolNames][value=\"calc/add\"]')",
+    )
+    .await;
+    js(
+        &browser,
+        "document.querySelector('input[value=\"calc/add\"]').scrollIntoView({block: 'center'}) || true",
+    )
+    .await;
+    screenshot(&browser, "agent-form-mcp-tools").await;
+}

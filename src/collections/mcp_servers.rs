@@ -12,11 +12,12 @@ use utoipa::ToSchema;
 use super::common::{CREATED_AT, ID, UPDATED_AT, col};
 use super::{Collection, Row};
 use crate::auth::current_user::CurrentUser;
+use crate::config::Settings;
 use crate::db;
 use crate::domain::mcp_servers::{McpServerInput, masked};
 use crate::domain::{fields::merge, iso};
 use crate::entities::mcp_servers;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::query::{FieldMap, Scalar};
 
 /// The queryable fields.
@@ -127,6 +128,29 @@ impl From<&mcp_servers::Model> for McpServerResponse {
     }
 }
 
+/// The field error of a stdio server saved while `MCP_ALLOW_STDIO` is off.
+pub const STDIO_DISABLED: &str = "stdio servers are disabled; set MCP_ALLOW_STDIO=true";
+
+/// Whether saving `body` over `stored` makes (or changes what runs in) a stdio server.
+fn saves_stdio(stored: Option<&mcp_servers::Model>, body: &Value) -> bool {
+    let given = |key: &str| body.get(key).filter(|v| !v.is_null());
+    let transport = match given("transport") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => return false, // not a transport at all: the domain says so
+        None => stored.map_or("http", |row| row.transport.as_str()),
+    };
+    if transport != "stdio" {
+        return false;
+    }
+    let Some(row) = stored.filter(|row| row.transport == "stdio") else {
+        return true;
+    };
+    let command = given("command").map(|c| c.as_str().unwrap_or_default());
+    let same_command = command.is_none_or(|c| c == row.command.as_deref().unwrap_or_default());
+    let same_args = given("args").is_none_or(|args| *args == row.args);
+    !(same_command && same_args)
+}
+
 fn stored_headers(row: &mcp_servers::Model) -> Map<String, Value> {
     row.headers.as_object().cloned().unwrap_or_default()
 }
@@ -149,6 +173,17 @@ impl Collection for McpServers {
 
     fn can_write(user: &CurrentUser) -> bool {
         user.is_admin()
+    }
+
+    /// stdio servers are refused at save unless `MCP_ALLOW_STDIO=true` (they are also refused
+    /// when a session connects). A stdio server saved while it was allowed may still be
+    /// changed (deactivated, renamed, moved to http) as long as the command it runs stays
+    /// the same.
+    fn admit(settings: &Settings, stored: Option<&Row<Self>>, body: &Value) -> AppResult<()> {
+        if settings.runner.mcp_allow_stdio || !saves_stdio(stored, body) {
+            return Ok(());
+        }
+        Err(AppError::field("transport", STDIO_DISABLED))
     }
 
     async fn render(

@@ -33,6 +33,7 @@ use serde_json::Value;
 
 use crate::auth::api_credentials::CredentialCache;
 use crate::auth::current_user::CurrentUser;
+use crate::config::Settings;
 use crate::db::{self, Page, listing::PageRequest};
 use crate::error::{AppError, AppResult};
 use crate::query::FieldMap;
@@ -91,6 +92,13 @@ pub trait Collection: 'static {
     /// Runs after a document was changed or deleted, with this instance's cache of verified
     /// credentials (users evict theirs).
     fn after_write(_credentials: &CredentialCache, _id: i32) {}
+
+    /// Refuses a write the server's settings forbid, before anything is written: `body` is
+    /// the created document or the patch, `stored` the row it changes. Called by the API's
+    /// and the admin's create and update.
+    fn admit(_settings: &Settings, _stored: Option<&Row<Self>>, _body: &Value) -> AppResult<()> {
+        Ok(())
+    }
 
     /// The row with this id.
     async fn find(db: &DatabaseConnection, id: i32) -> AppResult<Option<Row<Self>>> {

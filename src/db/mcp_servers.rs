@@ -108,3 +108,16 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> AppResult<mcp_servers
     mcp_servers::Entity::delete_by_id(id).exec(db).await?;
     Ok(existing)
 }
+
+/// Turns a server on or off (the list's toggle).
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i32,
+    active: bool,
+) -> AppResult<mcp_servers::Model> {
+    let existing = find_by_id(db, id).await?.ok_or_else(AppError::not_found)?;
+    let mut row: mcp_servers::ActiveModel = existing.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(now());
+    Ok(row.update(db).await?)
+}

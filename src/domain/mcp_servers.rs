@@ -15,6 +15,9 @@ pub const MASK: &str = "********";
 /// `http` or `stdio`.
 pub const TRANSPORTS: [&str; 2] = ["http", "stdio"];
 
+/// When a call of the server's tools waits for a person's approval.
+pub const APPROVAL_MODES: [&str; 3] = ["never", "always", "conditional"];
+
 /// A validated MCP server.
 #[derive(Debug, Clone)]
 pub struct McpServerInput {
@@ -75,20 +78,7 @@ impl McpServerInput {
         let tool_allow_list = strings(&mut f, "toolAllowList");
         let headers = headers(&mut f, stored);
         let timeout_ms = f.int("timeoutMs", 1, 3_600_000).unwrap_or(30_000) as i32;
-        let approval = match f.raw("approval") {
-            Value::Null => json!({"mode": "never"}),
-            v @ Value::Object(o)
-                if o.get("mode")
-                    .and_then(Value::as_str)
-                    .is_some_and(|m| ["never", "always", "conditional"].contains(&m)) =>
-            {
-                v.clone()
-            }
-            _ => {
-                f.error("approval", "Must be {mode: never|always|conditional}.");
-                Value::Null
-            }
-        };
+        let approval = approval(&mut f);
         let department_ids = match f.raw("departments") {
             Value::Null => Vec::new(),
             Value::Array(items) => {
@@ -127,6 +117,47 @@ impl McpServerInput {
             is_active,
         })
     }
+}
+
+/// `{mode: never|always|conditional, when?, timeoutMinutes?}`; `when` (a where object over
+/// the tool's input) is required for `conditional`.
+fn approval(f: &mut Fields<'_>) -> Value {
+    let given = match f.raw("approval") {
+        Value::Null => return json!({"mode": "never"}),
+        Value::Object(o) => o,
+        _ => {
+            f.error("approval", "Must be {mode: never|always|conditional}.");
+            return Value::Null;
+        }
+    };
+    let mode = given
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !APPROVAL_MODES.contains(&mode) {
+        f.error("approval.mode", "Must be never, always or conditional.");
+    }
+    let mut out = Map::new();
+    out.insert("mode".into(), json!(mode));
+    match given.get("when") {
+        None | Some(Value::Null) if mode == "conditional" => f.error(
+            "approval.when",
+            "Required when the mode is conditional: a where object over the tool's input.",
+        ),
+        None | Some(Value::Null) => {}
+        Some(when @ Value::Object(_)) => {
+            out.insert("when".into(), when.clone());
+        }
+        Some(_) => f.error(
+            "approval.when",
+            "Must be a where object over the tool's input, e.g. {\"path\": {\"like\": \"/etc\"}}.",
+        ),
+    }
+    let minutes = given.get("timeoutMinutes").unwrap_or(&Value::Null);
+    if let Some(m) = f.int_opt("approval.timeoutMinutes", minutes, 1, 43_200) {
+        out.insert("timeoutMinutes".into(), json!(m));
+    }
+    Value::Object(out)
 }
 
 fn strings(f: &mut Fields<'_>, name: &str) -> Vec<String> {

@@ -195,6 +195,15 @@ impl McpSession {
     }
 }
 
+/// Connects to `server` and lists its tools, as stored in its `tools` (a refresh); the error
+/// says why the server could not be reached.
+pub async fn discover(server: mcp_servers::Model, allow_stdio: bool) -> Result<Value, String> {
+    let tools = McpSession::new(server, allow_stdio).list_tools().await?;
+    Ok(Value::Array(
+        tools.iter().map(RemoteTool::to_json).collect(),
+    ))
+}
+
 fn outcome(result: CallToolResult) -> Result<Value, String> {
     let text: Vec<String> = result
         .content

@@ -20,6 +20,7 @@ pub mod form;
 mod history;
 pub mod history_filter;
 pub mod list;
+mod mcp_servers;
 mod models;
 mod projects;
 mod run;
@@ -56,6 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crud::configure::<projects::Projects>)
         .configure(crud::configure::<models::Models>)
         .configure(crud::configure::<budgets::Budgets>)
+        .configure(crud::configure::<mcp_servers::McpServers>)
+        .configure(mcp_servers::configure)
         .configure(executions::configure)
         .configure(tool_data::configure)
         .configure(users::configure)

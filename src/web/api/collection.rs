@@ -154,6 +154,7 @@ async fn create<C: Collection>(
 ) -> ApiResult {
     let user = can_write::<C>(&auth)?;
     let depth = depth_of(&req)?;
+    C::admit(&state.settings, None, &body.0)?;
     let row = C::create(&state.db, user, &body.0).await?;
     let doc = render_one::<C>(&state.db, row, depth).await?;
     Ok(HttpResponse::Created().json(DocResponse {
@@ -180,6 +181,7 @@ async fn update_by_id<C: Collection>(
     let row = C::find(&state.db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    C::admit(&state.settings, Some(&row), &body.0)?;
     let before = row.clone();
     let row = C::update(&state.db, user, row, &body.0).await?;
     C::after_write(&state.api.credentials, id);
@@ -305,7 +307,12 @@ async fn update_many<C: Collection>(
             errors.push(bulk_error::<C>(&row, AppError::Forbidden));
             continue;
         }
-        match C::update(&state.db, user, row.clone(), &body.0).await {
+        let admitted = C::admit(&state.settings, Some(&row), &body.0);
+        let result = match admitted {
+            Ok(()) => C::update(&state.db, user, row.clone(), &body.0).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(saved) => {
                 C::after_write(&state.api.credentials, id);
                 resume_released::<C>(&state, user, &row, Some(&saved)).await;

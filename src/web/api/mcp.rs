@@ -64,21 +64,22 @@ async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     use crate::collections::Collection as _;
     use crate::collections::mcp_servers::McpServers;
-    use crate::runner::tools::mcp::McpSession;
     auth.require_editor()?;
     let id = super::extract::parse_id(&id)?;
     let server = db::mcp_servers::find_by_id(&state.db, id)
         .await
         .map_err(crate::error::AppError::from)?
         .ok_or_else(ApiError::not_found)?;
-    let session = McpSession::new(server, state.settings.runner.mcp_allow_stdio);
-    let tools = session.list_tools().await.map_err(|e| {
-        ApiError::Status(
-            actix_web::http::StatusCode::BAD_GATEWAY,
-            format!("The MCP server could not be reached: {e}."),
-        )
-    })?;
-    let stored = Value::Array(tools.iter().map(|t| t.to_json()).collect());
+    let allow_stdio = state.settings.runner.mcp_allow_stdio;
+    let stored = crate::runner::tools::mcp::discover(server, allow_stdio)
+        .await
+        .map_err(|e| {
+            ApiError::Status(
+                actix_web::http::StatusCode::BAD_GATEWAY,
+                format!("The MCP server could not be reached: {e}."),
+            )
+        })?;
+    let count = stored.as_array().map_or(0, Vec::len);
     let row = db::mcp_servers::set_tools(&state.db, id, stored).await?;
     let doc = McpServers::render(&state.db, vec![row], 0)
         .await?
@@ -86,7 +87,7 @@ async fn refresh(
         .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(json!({
         "doc": doc,
-        "message": format!("{} tools discovered.", tools.len()),
+        "message": format!("{count} tools discovered."),
     })))
 }
 

@@ -2,68 +2,16 @@
 //! streamable HTTP and stdio: allow-lists, timeouts, expired sessions, unreachable servers,
 //! admin-only writes and write-only header values.
 
-use std::process::{Child, Command, Stdio};
-
 use aladdin::domain::users::Role;
 use aladdin::testing::fake_llm::Reply;
 use sea_orm::ActiveValue::Set;
 use serde_json::{Value, json};
 
-use super::{python, script};
+use super::{PyServer, free_port, insert_server, python, script};
 use crate::api::Api;
 use crate::runner::support::{Rig, Wire, rig, rig_with};
 
 const AGENT: &str = "story-head-001";
-
-/// The Python MCP server over streamable HTTP on a free port; killed when dropped.
-struct PyServer {
-    child: Child,
-    url: String,
-}
-
-impl PyServer {
-    async fn start() -> Self {
-        let port = free_port();
-        let mut child = Command::new(python())
-            .arg(script("server.py"))
-            .args(["http", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the MCP server starts");
-        // Ready once it accepts connections (bounded: a server that never starts fails).
-        for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Self {
-                    child,
-                    url: format!("http://127.0.0.1:{port}/mcp"),
-                };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the Python MCP server did not start listening");
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// Creates MCP server `body` as an admin; its document.
 async fn create_server(rig: &Rig, body: Value) -> Value {
@@ -140,10 +88,11 @@ async fn an_agent_calls_a_tool_over_stdio_when_allowed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stdio_is_refused_unless_allowed() {
+async fn stdio_is_refused_at_connect_unless_allowed() {
     let rig = rig(Wire::OpenRouter).await;
-    create_server(
-        &rig,
+    // Saved while stdio was allowed (saving one now is refused: see `admin::stdio_*`).
+    insert_server(
+        &rig.app.db,
         json!({"name": "local", "transport": "stdio", "command": "true", "isGlobal": true}),
     )
     .await;

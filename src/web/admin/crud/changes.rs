@@ -46,6 +46,7 @@ const FILTER_KEYS: &[&str] = &[
     "agent",
     "project",
     "collection",
+    "transport",
 ];
 
 /// POST /{id}/delete: from the list (htmx: the list again, with a toast) or from the row's page.

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 
-use super::{FormState, Resource, capitalized, find_or_404, form_response};
+use super::{FormState, Resource, admit, capitalized, find_or_404, form_response};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::admin::Ctx;
@@ -46,7 +46,11 @@ pub(super) async fn create<R: Resource>(
 ) -> Result<HttpResponse, PageError> {
     ctx.require(R::WRITE_ROLE)?;
     let values = FormValues::parse(&body);
-    match R::create(&state.db, &ctx.user, &values).await {
+    let created = match admit::<R>(&state, None, &values) {
+        Ok(()) => R::create(&state.db, &ctx.user, &values).await,
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(row) => {
             ctx.flash(
                 Toast::success(format!("{} created", capitalized(R::NOUN)))
@@ -87,7 +91,11 @@ pub(super) async fn update<R: Resource>(
     ctx.require(R::WRITE_ROLE)?;
     let row = find_or_404::<R>(&state, &path).await?;
     let (id, values) = (R::id(&row), FormValues::parse(&body));
-    match R::update(&state.db, &ctx.user, row.clone(), &values).await {
+    let saved = match admit::<R>(&state, Some(&row), &values) {
+        Ok(()) => R::update(&state.db, &ctx.user, row.clone(), &values).await,
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(saved) => {
             resume_released::<R::Collection>(&state, &ctx.user, &row, Some(&saved)).await;
             ctx.flash(Toast::success("Changes saved").with_text(R::label(&saved)));

@@ -119,13 +119,17 @@ pub trait Resource: Sized + 'static {
     fn defaults() -> FormValues;
     /// Adjusts copied values so that the copy can be saved (unique fields).
     fn duplicate(values: &mut FormValues);
+    /// The document the submitted form stands for (what the API would have been sent).
+    fn document(values: &FormValues) -> serde_json::Value {
+        values.to_doc(Self::FIELDS)
+    }
     /// Validates and creates, as the API's create does.
     async fn create(
         db: &DatabaseConnection,
         user: &CurrentUser,
         values: &FormValues,
     ) -> AppResult<Row<Self::Collection>> {
-        <Self::Collection as Collection>::create(db, user, &values.to_doc(Self::FIELDS)).await
+        <Self::Collection as Collection>::create(db, user, &Self::document(values)).await
     }
     /// Validates and updates, as the API's update does (every field of the form is given).
     async fn update(
@@ -134,7 +138,7 @@ pub trait Resource: Sized + 'static {
         row: Row<Self::Collection>,
         values: &FormValues,
     ) -> AppResult<Row<Self::Collection>> {
-        <Self::Collection as Collection>::update(db, user, row, &values.to_doc(Self::FIELDS)).await
+        <Self::Collection as Collection>::update(db, user, row, &Self::document(values)).await
     }
     /// Deletes (Conflict explains why not; NotFound when it is gone).
     async fn delete(
@@ -189,6 +193,15 @@ async fn find_or_404<R: Resource>(state: &AppState, raw_id: &str) -> AppResult<R
     R::find(&state.db, id)
         .await?
         .ok_or_else(AppError::not_found)
+}
+
+/// Refuses what the server's settings forbid (as the API does), before anything is written.
+fn admit<R: Resource>(
+    state: &AppState,
+    row: Option<&Row<R::Collection>>,
+    values: &FormValues,
+) -> AppResult<()> {
+    <R::Collection as Collection>::admit(&state.settings, row, &R::document(values))
 }
 
 async fn form_response<R: Resource>(
