@@ -311,11 +311,11 @@ async fn roles_apply_at_api_slug_and_built_in_and_reserved_names_never_reach_it(
     for path in [
         "/api/tool-data",
         "/api/tool-documents",
-        "/api/approvals",
+        "/api/payload-jobs",
         "/api/Notes",
         "/api/no_tes",
         "/api/tool-documents/count",
-        "/api/approvals/1",
+        "/api/payload-jobs/1",
     ] {
         for api in [&editor, &Api::anonymous(&app)] {
             let reply = api.get(path).await;
@@ -328,7 +328,7 @@ async fn roles_apply_at_api_slug_and_built_in_and_reserved_names_never_reach_it(
     }
     let reserved = editor
         .post(
-            "/api/approvals",
+            "/api/payload-jobs",
             json!({"project": "epic-quest", "text": "x"}),
         )
         .await;
