@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod custom_tools;
 pub mod dashboard;
 pub mod departments;
+pub mod evals;
 pub mod executions;
 pub mod experiments;
 pub mod list;

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod chains;
 pub mod custom_tools;
 pub mod departments;
+pub mod evals;
 pub mod executions;
 pub mod experiments;
 pub mod fields;

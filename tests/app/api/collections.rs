@@ -82,7 +82,7 @@ async fn pages_limits_and_pagination_false_follow_payload() {
     }
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 13);
+    assert_eq!(seen.len(), 15);
     let beyond = api.get("/api/agents?page=99").await.body;
     assert_eq!(
         (
@@ -315,7 +315,7 @@ async fn listed_agents_match_their_documents_read_one_by_one() {
             .await
             .body;
         let docs = all["docs"].as_array().expect("docs");
-        assert_eq!(docs.len(), 13);
+        assert_eq!(docs.len(), 15);
         for doc in docs {
             let one = api
                 .get(&format!("/api/agents/{}?depth={depth}", doc["id"]))
