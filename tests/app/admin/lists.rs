@@ -195,7 +195,7 @@ async fn bulk_delete_removes_the_selected_rows_and_rerenders_the_list() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("html");
     assert!(html.contains("Deleted 2 agents"));
-    assert!(html.contains("1–11 of 11 agents"));
+    assert!(html.contains("1–13 of 13 agents"));
     assert!(
         db::agents::find_by_id(&app.db, a.id)
             .await

@@ -75,7 +75,7 @@ async fn and_or_nest_in_brackets_and_in_json() {
             "where[maxAgentSteps][greater_than]=8&where[maxAgentSteps][less_than]=20"
         )
         .await,
-        8
+        10
     );
 }
 
@@ -98,7 +98,7 @@ async fn relations_arrays_and_json_paths_can_be_queried() {
             "where[toolNames.toolName][not_equals]=getProjectContext"
         )
         .await,
-        0
+        2
     );
     assert_eq!(
         count(&api, "where[toolNames.toolName][contains]=plot").await,
@@ -114,11 +114,11 @@ async fn relations_arrays_and_json_paths_can_be_queried() {
     );
     assert_eq!(
         count(&api, "where[executionSettings.temperature][equals]=0.3").await,
-        1
+        2
     );
     assert_eq!(
         count(&api, "where[performanceMetrics.totalExecutions][equals]=0").await,
-        13
+        15
     );
     // The relation's id, by number or through the related document.
     let story = api
@@ -132,7 +132,7 @@ async fn relations_arrays_and_json_paths_can_be_queried() {
     );
     assert_eq!(
         count(&api, &format!("where[department.id][not_equals]={story}")).await,
-        9
+        11
     );
     // Executions reach through two relations.
     let reply = api
