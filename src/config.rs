@@ -148,6 +148,15 @@ pub struct RunnerSettings {
     /// `APPROVAL_WEBHOOK_URL`: receives a JSON POST for every approval request (retried with
     /// backoff; a failure never blocks the run). Unset: no webhook.
     pub approval_webhook_url: Option<String>,
+    /// `EVAL_CONCURRENCY`: cases of one eval run executed at once (default 12, 1–1000; each
+    /// case is an ordinary execution and takes a `RUNNER_CONCURRENCY` slot while it runs).
+    pub eval_concurrency: usize,
+    /// `EVAL_JUDGE_AGENT`: agentId of the judge for datasets that name none (default unset:
+    /// a rubric case of such a dataset fails with a reason saying so).
+    pub eval_judge_agent: Option<String>,
+    /// `EVAL_OPTIMIZER_AGENT`: agentId of the agent that writes prompt proposals (default
+    /// `prompt-optimizer-001`, the demo optimizer).
+    pub eval_optimizer_agent: String,
 }
 
 /// Sandbox limits for custom tools.
@@ -259,6 +268,11 @@ impl Settings {
                 )?),
                 mcp_allow_stdio: env.parse("MCP_ALLOW_STDIO", false)?,
                 approval_webhook_url: env.url("APPROVAL_WEBHOOK_URL")?,
+                eval_concurrency: env.ranged("EVAL_CONCURRENCY", 12, 1, 1000)?,
+                eval_judge_agent: env.string("EVAL_JUDGE_AGENT"),
+                eval_optimizer_agent: env
+                    .string("EVAL_OPTIMIZER_AGENT")
+                    .unwrap_or_else(|| "prompt-optimizer-001".into()),
             },
             sandbox: SandboxSettings {
                 workers: env.ranged("SANDBOX_WORKERS", workers_default, 1, 256)?,

@@ -107,6 +107,7 @@ async fn start_runner(
         );
     }
     runner.start();
+    tokio::spawn(crate::runner::evals::sweep(db.clone()));
     tracing::info!(providers = ?runner.providers(), "runner started");
     Ok(Arc::new(runner))
 }

@@ -22,6 +22,7 @@ mod m20261204_000016_create_mcp_servers;
 mod m20261204_000017_durable_runs;
 mod m20261204_000018_approvals;
 mod m20261204_000019_budgets;
+mod m20261204_000020_evals;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_durable_runs::Migration),
             Box::new(m20261204_000018_approvals::Migration),
             Box::new(m20261204_000019_budgets::Migration),
+            Box::new(m20261204_000020_evals::Migration),
         ]
     }
 }

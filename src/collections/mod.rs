@@ -9,6 +9,7 @@
 //! here implementing [`Collection`], and one line in [`each`].
 
 pub mod agent_chains;
+pub mod agent_proposals;
 pub mod agent_versions;
 pub mod agents;
 pub mod approvals;
@@ -16,6 +17,8 @@ pub mod budgets;
 pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
+pub mod eval_datasets;
+pub mod eval_runs;
 pub mod execution_events;
 pub mod executions;
 pub mod experiments;
@@ -231,6 +234,9 @@ pub fn each(visitor: &mut impl Visitor) {
     visitor.visit::<custom_tool_versions::CustomToolVersions>();
     visitor.visit::<experiments::Experiments>();
     visitor.visit::<budgets::Budgets>();
+    visitor.visit::<eval_datasets::EvalDatasets>();
+    visitor.visit::<eval_runs::EvalRuns>();
+    visitor.visit::<agent_proposals::AgentProposals>();
 }
 
 /// The slugs of every collection (names that tool data may not take).

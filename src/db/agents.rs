@@ -4,7 +4,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
-    TransactionTrait,
+    TransactionTrait, TryIntoModel,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -78,6 +78,17 @@ fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel
     )));
     row.updated_at = Set(now());
     row
+}
+
+/// The agent as a stored version of it describes it (its row id, slug and activity kept),
+/// for running an older version; None when the snapshot is no longer a valid agent.
+pub fn as_of(row: agents::Model, snapshot: &serde_json::Value) -> Option<agents::Model> {
+    let input = AgentInput::from_json(snapshot).ok()?;
+    let (agent_id, is_active) = (row.agent_id.clone(), row.is_active);
+    let mut model = apply(row.into(), input).try_into_model().ok()?;
+    model.agent_id = agent_id;
+    model.is_active = is_active;
+    Some(model)
 }
 
 /// Checks the relations and the one-head-per-department rule inside the transaction.

@@ -9,6 +9,7 @@ pub mod budgets;
 pub mod custom_tools;
 pub mod dashboard;
 pub mod departments;
+pub mod evals;
 pub mod executions;
 pub mod experiments;
 pub mod list;

@@ -8,6 +8,7 @@ pub mod budgets;
 pub mod chains;
 pub mod custom_tools;
 pub mod departments;
+pub mod evals;
 pub mod executions;
 pub mod experiments;
 pub mod fields;

@@ -4,6 +4,7 @@ pub mod prelude;
 
 pub mod agent_chains;
 pub mod agent_executions;
+pub mod agent_proposals;
 pub mod agent_versions;
 pub mod agents;
 pub mod api_tokens;
@@ -14,6 +15,9 @@ pub mod custom_tool_departments;
 pub mod custom_tool_versions;
 pub mod custom_tools;
 pub mod departments;
+pub mod eval_case_results;
+pub mod eval_datasets;
+pub mod eval_runs;
 pub mod execution_events;
 pub mod execution_feedback;
 pub mod experiments;

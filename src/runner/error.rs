@@ -38,6 +38,9 @@ pub enum RunError {
     /// `previousExecution` names an execution that does not exist or has no run state.
     #[error("{0}")]
     PreviousExecution(String),
+    /// The agent has no such version (or it can no longer be read).
+    #[error("The agent has no usable version {0}.")]
+    VersionNotFound(i32),
     /// The runner is shutting down and accepts no new runs.
     #[error("The runner is shutting down; try again shortly.")]
     ShuttingDown,

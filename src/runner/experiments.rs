@@ -39,6 +39,17 @@ pub fn apply(found: RunStamp, mut new: NewExecution) -> (NewExecution, Stamp) {
     (new, stamp)
 }
 
+/// The stamp of a pinned run (an evaluation's): the pinned version (else the current one),
+/// its overrides in the snapshot, and no experiment.
+pub fn pin(found: RunStamp, mut new: NewExecution, pin: &super::Pinned) -> (NewExecution, Stamp) {
+    apply_to_snapshot(&mut new.agent_snapshot, &pin.overrides);
+    let stamp = Stamp {
+        agent_version: pin.version.or(found.agent_version),
+        ..Stamp::default()
+    };
+    (new, stamp)
+}
+
 /// Stamps the versions of the custom tools a run loaded (`[{toolName, version}]`).
 pub(crate) async fn stamp_tools(
     core: &Core,

@@ -21,6 +21,7 @@ pub mod checkpoint;
 mod context;
 mod control;
 mod error;
+pub mod evals;
 pub mod event;
 pub mod experiments;
 mod family;
@@ -79,6 +80,19 @@ pub struct RunContext {
     /// Start from this execution's whole conversation (its `runState`, tool calls
     /// included) instead of an empty one (`previousExecution`).
     pub previous_execution: Option<i32>,
+    /// Run this configuration of the agent rather than its current one (evaluations): an
+    /// older version and/or overrides; no running experiment applies to the run.
+    pub pinned: Option<Pinned>,
+}
+
+/// A configuration an evaluation runs: a version of the agent (None: its current one) with
+/// overrides on top (a variant's, or a proposal's prompt).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pinned {
+    /// The agent version to run.
+    pub version: Option<i32>,
+    /// What changes on top of it.
+    pub overrides: crate::domain::experiments::Overrides,
 }
 
 impl RunContext {
@@ -226,7 +240,7 @@ impl Runner {
         if core.stop.is_cancelled() {
             return Err(RunError::ShuttingDown);
         }
-        let agent = db::agents::find_by_agent_id(&core.db, agent_id)
+        let mut agent = db::agents::find_by_agent_id(&core.db, agent_id)
             .await?
             .filter(|a| a.is_active)
             .ok_or_else(|| RunError::AgentNotFound(agent_id.to_owned()))?;
@@ -236,6 +250,13 @@ impl Runner {
                 .is_none()
         {
             return Err(RunError::ProjectNotFound(project_id));
+        }
+        if let Some(version) = ctx.pinned.as_ref().and_then(|p| p.version) {
+            let old = db::versions::agent_version(&core.db, agent.id, version)
+                .await?
+                .ok_or(RunError::VersionNotFound(version))?;
+            agent = db::agents::as_of(agent, &old.snapshot)
+                .ok_or(RunError::VersionNotFound(version))?;
         }
         // The agent's version and running experiment are read beside its department, so the
         // stamps add no round trip to queueing.
@@ -272,7 +293,10 @@ impl Runner {
             depth: 0,
             chain_id: None,
         };
-        let (new, stamp) = experiments::apply(found, new);
+        let (new, stamp) = match &ctx.pinned {
+            None => experiments::apply(found, new),
+            Some(pin) => experiments::pin(found, new, pin),
+        };
         let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
         core.queued(row.id);
         Ok(row)

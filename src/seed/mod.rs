@@ -26,6 +26,7 @@ const MCP_SERVERS: &str = include_str!("data/mcp_servers.json");
 const CHAINS: &str = include_str!("data/chains.json");
 /// A monthly budget over every run and a small daily one on the demo project.
 const BUDGETS: &str = include_str!("data/budgets.json");
+const EVALS: &str = include_str!("data/evals.json");
 
 /// How many rows of each kind a seeding run inserted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -221,6 +222,28 @@ pub async fn run(db: &DatabaseConnection) -> anyhow::Result<SeedReport> {
                 .await
                 .map_err(invalid("MCP server"))?;
         }
+    }
+    for mut doc in array(EVALS, "evals")? {
+        let name = doc["name"].as_str().unwrap_or_default().to_owned();
+        if db::evals::datasets(db)
+            .await?
+            .iter()
+            .any(|d| d.name == name)
+        {
+            continue;
+        }
+        for key in ["agent", "judgeAgent"] {
+            let slug = doc[key].as_str().unwrap_or_default().to_owned();
+            let agent = db::agents::find_by_agent_id(db, &slug)
+                .await?
+                .with_context(|| format!("demo dataset names an unknown agent `{slug}`"))?;
+            doc[key] = agent.id.into();
+        }
+        let input =
+            crate::domain::evals::DatasetInput::from_json(&doc).map_err(invalid("eval dataset"))?;
+        db::evals::create_dataset(db, input)
+            .await
+            .map_err(invalid("eval dataset"))?;
     }
     Ok(report)
 }

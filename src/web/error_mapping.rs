@@ -34,6 +34,7 @@ impl From<RunError> for AppError {
                 AppError::Conflict(err.to_string())
             }
             RunError::PreviousExecution(_) => AppError::field("previousExecution", err.to_string()),
+            RunError::VersionNotFound(_) => AppError::field("version", err.to_string()),
             RunError::ShuttingDown => AppError::TooManyRequests(err.to_string()),
             RunError::Db(db) => AppError::from(db),
         }

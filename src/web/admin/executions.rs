@@ -64,6 +64,7 @@ struct ExecutionPage {
     events: Vec<TimelineItem>,
     feedback: super::experiments::FeedbackCard,
     subruns: Vec<SubRun>,
+    datasets: Vec<(i32, String)>,
 }
 
 /// Levels of sub-runs shown under an execution (deeper ones are on their own pages).
@@ -330,6 +331,7 @@ async fn show(
         events,
         feedback,
         subruns,
+        datasets: super::evals::dataset_choices(&state.db).await?,
     })?)
 }
 

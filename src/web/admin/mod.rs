@@ -14,6 +14,7 @@ mod crud;
 mod custom_tools;
 mod dashboard;
 mod departments;
+mod evals;
 mod executions;
 mod experiments;
 pub mod form;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(agent_page::configure)
         .configure(history::configure)
         .configure(experiments::configure)
+        .configure(evals::configure)
         .configure(crud::configure::<agents::Agents>)
         .configure(chains::configure)
         .configure(crud::configure::<chains::Chains>)

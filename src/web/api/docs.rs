@@ -466,6 +466,58 @@ fn version_paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value
         responses(&[("200", ok("Recorded.", doc_schema(reference("FeedbackResponse"))))], &[400, 401, 404]))}));
 }
 
+/// Eval runs, comparison and proposals.
+fn eval_paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    use crate::collections::eval_runs::{CaseResult, ComparedCase, EvalComparison};
+    add_schema::<EvalComparison>(schemas);
+    add_schema::<ComparedCase>(schemas);
+    add_schema::<CaseResult>(schemas);
+    let overrides = json!({"type": "object", "description": "Applied on top of the version or variant.", "properties": {
+        "model": {"type": "string"}, "instructionsPrompt": {"type": "string"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2}}});
+    paths.insert("/api/eval-datasets/{id}/run".into(), json!({"post": operation("Eval Datasets", "Run a dataset",
+        "Editors and admins. Creates an `eval-runs` document (`pending`) and runs every case as an ordinary execution of the agent (at most `EVAL_CONCURRENCY` at once), checking `contains` / `notContains` (case-sensitive), `regex`, `jsonSchema` (structured output, else the output text as JSON) and `rubric` (the judge agent: the dataset's `judgeAgent`, else `EVAL_JUDGE_AGENT`; its cost goes to `judgeCostUsd`). `version` runs an older configuration of the agent, `variant` the overrides of a variant of one of its experiments; no running experiment applies to eval executions. Executions carry `params.evalRun` and `params.evalCase` (judge runs also `params.judge`). Poll the run (`GET /api/eval-runs/{id}`) for progress.",
+        vec![param("id"), param("depth")],
+        Some(json!({"type": "object", "properties": {
+            "agentId": {"type": "string", "description": "The agent (its agentId). Default: the dataset's agent."},
+            "version": {"type": "integer", "minimum": 1},
+            "variant": {"type": "string", "description": "A variant name of one of the agent's experiments (not with `version`)."},
+            "overrides": overrides}})),
+        responses(&[("201", ok("Started.", doc_schema(reference("EvalRunResponse"))))], &[400, 401, 403, 404]))}));
+    paths.insert("/api/eval-runs/{id}/cancel".into(), json!({"post": operation("Eval Runs", "Cancel an eval run",
+        "Editors and admins. No further case starts; cases already running finish and count. 409 when the run has ended.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("200", ok("Cancelled.", doc_schema(reference("EvalRunResponse"))))], &[401, 403, 404, 409]))}));
+    paths.insert("/api/eval-runs/compare".into(), json!({"get": operation("Eval Runs", "Compare two eval runs",
+        "Any user. Case by case (by index): each run's verdict, and `change`: `same`, `fixed` (failed in A, passed in B), `regressed` or `missing`.",
+        vec![json!({"name": "a", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1}}), json!({"name": "b", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1}})],
+        None, responses(&[("200", ok("The comparison.", reference("EvalComparison")))], &[400, 401]))}));
+    paths.insert("/api/agents/{id}/proposals".into(), json!({"post": operation("Agent Proposals", "Suggest an improvement",
+        "Editors and admins. Runs the optimizer agent (`EVAL_OPTIMIZER_AGENT`, default `prompt-optimizer-001`) on the agent's prompt and its recent failed or down-rated executions (prompts, outputs, feedback comments), waits for it, and stores its answer (`{proposedPrompt, rationale}`) as an `agent-proposals` document with a line diff. 409 when the optimizer is missing or its run does not complete.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("201", ok("Written.", doc_schema(reference("AgentProposalResponse"))))], &[401, 403, 404, 409]))}));
+    let accept_response = json!({"type": "object", "required": ["agent", "proposal", "message"], "properties": {
+        "agent": reference("AgentResponse"), "proposal": reference("AgentProposalResponse"), "message": {"type": "string"}}});
+    paths.insert("/api/agent-proposals/{id}/accept".into(), json!({"post": operation("Agent Proposals", "Accept a proposal",
+        "Editors and admins. Saves the proposed prompt as a new version of the agent (change note `Accepted proposal N.`); the proposal becomes `accepted`. 409 when it was already decided.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("200", ok("Accepted.", accept_response))], &[400, 401, 403, 404, 409]))}));
+    paths.insert("/api/agent-proposals/{id}/reject".into(), json!({"post": operation("Agent Proposals", "Reject a proposal",
+        "Editors and admins. 409 when it was already decided.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("200", ok("Rejected.", doc_schema(reference("AgentProposalResponse"))))], &[401, 403, 404, 409]))}));
+    paths.insert("/api/agent-proposals/{id}/experiment".into(), json!({"post": operation("Agent Proposals", "Try in an experiment",
+        "Editors and admins. Creates a `draft` experiment of the agent: `current` vs `proposal-<id>` (the proposed prompt), 50/50.",
+        vec![param("id"), param("depth")], None,
+        responses(&[("201", ok("Created.", doc_schema(reference("ExperimentResponse"))))], &[400, 401, 403, 404]))}));
+    let evaluate_response = json!({"type": "object", "required": ["current", "proposal", "message"], "properties": {
+        "current": reference("EvalRunResponse"), "proposal": reference("EvalRunResponse"), "message": {"type": "string"}}});
+    paths.insert("/api/agent-proposals/{id}/evaluate".into(), json!({"post": operation("Agent Proposals", "Evaluate a proposal",
+        "Editors and admins. Starts two eval runs of the dataset: the agent as it is, and with the proposed prompt (variant `proposal-<id>`). Compare them with `GET /api/eval-runs/compare`.",
+        vec![param("id"), param("depth")],
+        Some(json!({"type": "object", "required": ["datasetId"], "properties": {"datasetId": {"type": "integer", "minimum": 1}}})),
+        responses(&[("201", ok("Started.", evaluate_response))], &[400, 401, 403, 404]))}));
+}
+
 /// The body of `execute`.
 fn execute_request_schema() -> Value {
     json!({
@@ -603,6 +655,7 @@ pub fn openapi(is_registered: &dyn Fn(&str) -> bool) -> Value {
     run_paths(&mut paths);
     other_paths(&mut paths);
     version_paths(&mut paths, &mut schemas);
+    eval_paths(&mut paths, &mut schemas);
     paths.retain(|path, _| !path.starts_with("/api") || is_registered(path));
     body_errors(&mut paths);
     json!({

@@ -53,6 +53,7 @@ pub mod auth;
 pub(crate) mod collection;
 pub mod docs;
 pub mod errors;
+pub mod evals;
 pub mod executions;
 pub mod experiments;
 pub mod extract;
@@ -89,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(runs::routes)
             .configure(versions::routes)
             .configure(experiments::routes)
+            .configure(evals::routes)
             .configure(mcp::routes)
             .configure(|cfg| collections::each(&mut Register(cfg)))
             .configure(tool_data::routes)

@@ -103,15 +103,15 @@ async fn pagination_and_page_size_are_in_the_url() {
     let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
     let viewer = sign_in_as(&app, Role::Viewer).await;
     let first = viewer.page("/admin/agents?per_page=10", 200).await;
-    assert!(first.contains("1–10 of 13 agents"));
+    assert!(first.contains("1–10 of 15 agents"));
     assert!(first.contains("href=\"/admin/agents?per_page=10&#38;page=2\""));
     let second = viewer.page("/admin/agents?per_page=10&page=2", 200).await;
-    assert!(second.contains("11–13 of 13 agents"));
+    assert!(second.contains("11–15 of 15 agents"));
     let nonsense = viewer
         .page("/admin/agents?per_page=7&page=-1&sort=password", 200)
         .await;
     assert!(
-        nonsense.contains("1–13 of 13 agents"),
+        nonsense.contains("1–15 of 15 agents"),
         "bad values fall back to defaults"
     );
 }
@@ -195,7 +195,7 @@ async fn bulk_delete_removes_the_selected_rows_and_rerenders_the_list() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("html");
     assert!(html.contains("Deleted 2 agents"));
-    assert!(html.contains("1–11 of 11 agents"));
+    assert!(html.contains("1–13 of 13 agents"));
     assert!(
         db::agents::find_by_id(&app.db, a.id)
             .await
@@ -212,7 +212,7 @@ async fn bulk_delete_removes_the_selected_rows_and_rerenders_the_list() {
 
 #[tokio::test]
 async fn all_matching_rows_are_deleted_only_when_chosen_and_unchanged() {
-    // Arrange: 5 of the 13 agents are in the story department
+    // Arrange: 5 of the 15 agents are in the story department
     let app = spawn_app_with(TestOptions::default().with_demo_data()).await;
     let editor = sign_in_as(&app, Role::Editor).await;
     let world = db::departments::find_by_slug(&app.db, "world")
@@ -268,7 +268,7 @@ async fn all_matching_rows_are_deleted_only_when_chosen_and_unchanged() {
             .contains(&format!("Deleted {total} agents"))
     );
     let left = db::agents::list_all(&app.db).await.expect("q");
-    assert_eq!(left.len(), 13 - total);
+    assert_eq!(left.len(), 15 - total);
     assert!(left.iter().all(|a| a.department_id != world.id));
 }
 
@@ -650,7 +650,7 @@ async fn pages_and_totals_are_the_apis_pages_and_totals() {
                 "{admin_sort} page {page}: same rows in the same order"
             );
             let total = reply.body["totalDocs"].as_u64().expect("total");
-            assert_eq!(total, 13);
+            assert_eq!(total, 15);
             let first = if page == "1" { 1 } else { 11 };
             assert!(
                 html.contains(&format!(

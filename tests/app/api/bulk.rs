@@ -87,7 +87,7 @@ async fn a_bulk_delete_removes_only_the_matches() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["message"], "Deleted 3 Agents successfully.");
-    assert_eq!(api.get("/api/agents/count").await.body["totalDocs"], 10);
+    assert_eq!(api.get("/api/agents/count").await.body["totalDocs"], 12);
     // A where that matches nothing deletes nothing.
     let none = api
         .delete("/api/agents?where[agentId][equals]=nobody")

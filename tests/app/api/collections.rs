@@ -28,7 +28,7 @@ async fn a_list_has_payloads_envelope_with_ten_documents_by_default() {
             b["page"].clone(),
             b["pagingCounter"].clone()
         ),
-        (json!(13), json!(10), json!(2), json!(1), json!(1))
+        (json!(15), json!(10), json!(2), json!(1), json!(1))
     );
     assert_eq!(
         (b["hasPrevPage"].clone(), b["hasNextPage"].clone()),
@@ -69,7 +69,7 @@ async fn pages_limits_and_pagination_false_follow_payload() {
         .get("/api/agents?limit=3&page=5&sort=agentId")
         .await
         .body;
-    assert_eq!(page5["docs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page5["docs"].as_array().map(Vec::len), Some(3));
     assert_eq!(page5["hasNextPage"], false);
     // Pages do not overlap and cover everything.
     let mut seen = Vec::new();
@@ -82,7 +82,7 @@ async fn pages_limits_and_pagination_false_follow_payload() {
     }
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 13);
+    assert_eq!(seen.len(), 15);
     let beyond = api.get("/api/agents?page=99").await.body;
     assert_eq!(
         (
@@ -90,10 +90,10 @@ async fn pages_limits_and_pagination_false_follow_payload() {
             beyond["page"].clone(),
             beyond["totalDocs"].clone()
         ),
-        (json!([]), json!(99), json!(13))
+        (json!([]), json!(99), json!(15))
     );
     let all = api.get("/api/agents?pagination=false&limit=100").await.body;
-    assert_eq!(all["docs"].as_array().map(Vec::len), Some(13));
+    assert_eq!(all["docs"].as_array().map(Vec::len), Some(15));
     assert_eq!(
         (all["totalPages"].clone(), all["hasNextPage"].clone()),
         (json!(1), json!(false))
@@ -252,7 +252,7 @@ async fn count_answers_total_docs() {
     let (_app, api) = demo().await;
     assert_eq!(
         api.get("/api/agents/count").await.body,
-        json!({"totalDocs": 13})
+        json!({"totalDocs": 15})
     );
     assert_eq!(
         api.get("/api/agents/count?where[isDepartmentHead][equals]=true")
@@ -315,7 +315,7 @@ async fn listed_agents_match_their_documents_read_one_by_one() {
             .await
             .body;
         let docs = all["docs"].as_array().expect("docs");
-        assert_eq!(docs.len(), 13);
+        assert_eq!(docs.len(), 15);
         for doc in docs {
             let one = api
                 .get(&format!("/api/agents/{}?depth={depth}", doc["id"]))
@@ -358,7 +358,7 @@ async fn listed_agents_match_their_documents_read_one_by_one() {
     // Past the last page: no rows to carry the total, which is still right.
     let past = api.get("/api/agents?limit=10&page=9").await.body;
     assert_eq!(past["docs"], json!([]));
-    assert_eq!(past["totalDocs"], 13);
+    assert_eq!(past["totalDocs"], 15);
     // pagination=false through the join.
     let uncounted = api.get("/api/agents?pagination=false&limit=3").await.body;
     assert_eq!(uncounted["docs"].as_array().map(Vec::len), Some(3));

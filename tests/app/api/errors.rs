@@ -426,6 +426,6 @@ async fn bulk_operations_without_a_where_are_refused() {
         api.get("/api/agents/count?where[isActive][equals]=true")
             .await
             .body["totalDocs"],
-        13
+        15
     );
 }

@@ -6,6 +6,7 @@ mod bulk;
 mod chains;
 mod collections;
 mod errors;
+mod evals;
 mod executions;
 mod fuzz;
 mod meta;

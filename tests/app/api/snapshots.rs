@@ -120,6 +120,10 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
             first(&admin, "/api/custom-tool-versions?where[tool.toolName][equals]=validatePlotStructure&depth=0").await,
         ),
         ("experiment", experiment.body["doc"].clone()),
+        (
+            "eval_dataset",
+            first(&admin, "/api/eval-datasets?where[name][equals]=Scene%20pacing:%20smoke%20test&depth=0").await,
+        ),
     ];
     let documents = [
         (
@@ -208,6 +212,7 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
     let mut parents = settings();
     for selector in [
         ".agent",
+        ".judgeAgent",
         ".tool",
         ".snapshot.department",
         ".snapshot.departments",
