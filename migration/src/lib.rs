@@ -20,6 +20,7 @@ mod m20261204_000012_cost_resilience;
 mod m20261204_000015_versions_experiments;
 mod m20261204_000016_create_mcp_servers;
 mod m20261204_000017_durable_runs;
+mod m20261204_000021_scale_out;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_versions_experiments::Migration),
             Box::new(m20261204_000016_create_mcp_servers::Migration),
             Box::new(m20261204_000017_durable_runs::Migration),
+            Box::new(m20261204_000021_scale_out::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod executions;
 pub mod experiments;
 pub mod list;
 pub mod listing;
+pub mod login_failures;
 pub mod mcp_servers;
 pub mod models;
 pub mod projects;
