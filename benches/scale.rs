@@ -67,9 +67,13 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize) {
         let pool = aladdin::db::connect(&settings.database.url, 20)
             .await
             .expect("pool");
-        let runner = Runner::new(pool, settings.clone(), RunnerOptions::from_settings(&settings))
-            .await
-            .expect("runner");
+        let runner = Runner::new(
+            pool,
+            settings.clone(),
+            RunnerOptions::from_settings(&settings),
+        )
+        .await
+        .expect("runner");
         runner.start();
         runners.push(Arc::new(runner));
     }
@@ -82,7 +86,11 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize) {
         let watcher = runners[(i + 1) % instances].clone();
         async move {
             let row = runner
-                .execute("video-head-001", &format!("bench {i}"), RunContext::default())
+                .execute(
+                    "video-head-001",
+                    &format!("bench {i}"),
+                    RunContext::default(),
+                )
                 .await
                 .expect("queued");
             let subscribed = chrono::Utc::now();

@@ -368,9 +368,7 @@ impl Env<'_> {
         if !fits {
             return Err(ConfigError {
                 var: "INSTANCE_NAME",
-                message: format!(
-                    "`{name}` must be at most 40 letters, digits, `-` or `_`"
-                ),
+                message: format!("`{name}` must be at most 40 letters, digits, `-` or `_`"),
             });
         }
         Ok(Some(name))

@@ -100,7 +100,10 @@ pub(crate) async fn write(
 }
 
 /// [`write`] under an explicit lease requirement.
-#[expect(clippy::too_many_arguments, reason = "write's arguments plus the fence")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "write's arguments plus the fence"
+)]
 pub(crate) async fn write_fenced(
     core: &Core,
     log: Option<&EventLog>,

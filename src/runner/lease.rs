@@ -63,17 +63,20 @@ async fn beat(core: &Arc<Core>) {
 /// Renews the leases; false when the database could not be reached (every run stopped).
 async fn renew(core: &Arc<Core>) -> bool {
     let before: HashSet<i32> = core.running_ids().into_iter().collect();
-    let renewed =
-        match db::executions::renew_leases(&core.writer, &core.instance_id, lease_until(core))
-            .await
-        {
-            Ok(ids) => ids.into_iter().collect::<HashSet<_>>(),
-            Err(e) => {
-                tracing::error!(error = %e, runs = before.len(), "cannot renew the leases; stopping this instance's runs");
-                stop_runs(core, before.into_iter().collect());
-                return false;
-            }
-        };
+    let renewed = match db::executions::renew_leases(
+        &core.writer,
+        &core.instance_id,
+        lease_until(core),
+    )
+    .await
+    {
+        Ok(ids) => ids.into_iter().collect::<HashSet<_>>(),
+        Err(e) => {
+            tracing::error!(error = %e, runs = before.len(), "cannot renew the leases; stopping this instance's runs");
+            stop_runs(core, before.into_iter().collect());
+            return false;
+        }
+    };
     // Runs claimed while renewing are not in `before`; runs missing from `renewed` are
     // checked once more, since one may have ended (or been claimed) meanwhile.
     let missing: Vec<i32> = before.difference(&renewed).copied().collect();
@@ -82,7 +85,10 @@ async fn renew(core: &Arc<Core>) -> bool {
     }
     match db::executions::owned_running(&core.db, &core.instance_id, &missing).await {
         Ok(still) => {
-            let lost: Vec<i32> = missing.into_iter().filter(|id| !still.contains(id)).collect();
+            let lost: Vec<i32> = missing
+                .into_iter()
+                .filter(|id| !still.contains(id))
+                .collect();
             let lost: Vec<i32> = lost
                 .into_iter()
                 .filter(|id| core.is_running_here(*id))
@@ -192,7 +198,10 @@ async fn try_hand_back(core: &Core, id: i32) -> Result<(), DbErr> {
     {
         finish::publish_numbered(core, id, items, first);
         core.queued(id);
-        tracing::info!(run.id = id, "queued an interrupted run to continue from its checkpoint");
+        tracing::info!(
+            run.id = id,
+            "queued an interrupted run to continue from its checkpoint"
+        );
     }
     Ok(())
 }

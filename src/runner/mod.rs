@@ -26,9 +26,9 @@ mod finish;
 pub mod hub;
 mod lease;
 mod log;
+mod notify;
 pub mod pricing;
 pub mod providers;
-mod notify;
 mod queue;
 pub mod retry;
 mod run;
@@ -212,16 +212,11 @@ impl Runner {
         self.core.keep_tasks(handles);
     }
 
-    /// Stops claiming, gives running executions the grace period, then ends the rest as
-    /// `failed`/`interrupted` and stops the background tasks.
+    /// Stops claiming, gives running executions the grace period (`RUNNER_DRAIN_TIMEOUT_MS`),
+    /// then ends the rest as `failed`/`interrupted` (handed back to the queue when
+    /// `RUNNER_RESUME_INTERRUPTED` is set) and stops the background tasks.
     pub async fn shutdown(&self) {
-        let interrupted = self.core.shutdown().await;
-        // Handed back to the queue, a peer (or the next start) continues them.
-        if self.core.options.resume_interrupted {
-            for id in interrupted {
-                lease::hand_back(&self.core, id).await;
-            }
-        }
+        self.core.shutdown().await;
     }
 
     /// Queues a run of agent `agent_id` (lifecycle rule 1: a missing or inactive agent is an

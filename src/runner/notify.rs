@@ -19,6 +19,7 @@ use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::Core;
 use super::event::StreamItem;
@@ -78,7 +79,12 @@ pub(crate) fn spawn(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
     let (tx, rx) = mpsc::unbounded_channel();
     core.hub.relay_to(tx);
     vec![
-        tokio::spawn(publish(pool.clone(), core.instance_id.clone(), rx)),
+        tokio::spawn(publish(
+            pool.clone(),
+            core.instance_id.clone(),
+            rx,
+            core.halt.clone(),
+        )),
         tokio::spawn(listen(core.clone(), pool)),
     ]
 }
@@ -90,10 +96,24 @@ fn pg_pool(core: &Core) -> Option<PgPool> {
     Some(core.db.get_postgres_connection_pool().clone())
 }
 
-/// Sends the queued signals, coalesced, until the hub is dropped.
-async fn publish(pool: PgPool, instance: String, mut rx: mpsc::UnboundedReceiver<Signal>) {
+/// Sends the queued signals, coalesced, until the runner halts (what is queued then is still
+/// sent).
+async fn publish(
+    pool: PgPool,
+    instance: String,
+    mut rx: mpsc::UnboundedReceiver<Signal>,
+    halt: CancellationToken,
+) {
     let mut counter = 0_u64;
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            signal = rx.recv() => signal,
+            () = halt.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(first) = first else {
+            break;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -147,9 +167,9 @@ fn coalesce(batch: Vec<Signal>) -> Vec<Payload> {
                 for piece in pieces(&text) {
                     match out.iter_mut().rev().find(|p| p.execution_id == Some(id)) {
                         Some(p)
-                            if p.delta.as_ref().is_some_and(|d| {
-                                d.len() + piece.len() <= MAX_DELTA_BYTES
-                            }) =>
+                            if p.delta
+                                .as_ref()
+                                .is_some_and(|d| d.len() + piece.len() <= MAX_DELTA_BYTES) =>
                         {
                             if let Some(d) = p.delta.as_mut() {
                                 d.push_str(piece);

@@ -301,6 +301,13 @@ impl Core {
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), self.until_idle()).await;
         }
+        // Handed back to the queue (before the signals stop), a peer or the next start
+        // continues them.
+        if self.options.resume_interrupted {
+            for id in &interrupted {
+                super::lease::hand_back(self, *id).await;
+            }
+        }
         self.halt.cancel();
         let handles: Vec<_> = lock(&self.tasks).drain(..).collect();
         for handle in handles {

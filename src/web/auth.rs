@@ -169,7 +169,10 @@ async fn login(
         }
         Err(message) => {
             tracing::info!(client.address = %address, "sign-in failed");
-            state.login_limiter.record_failure(&form.email, &address).await;
+            state
+                .login_limiter
+                .record_failure(&form.email, &address)
+                .await;
             refuse(StatusCode::UNAUTHORIZED, message.into())
         }
     }

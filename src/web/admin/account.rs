@@ -91,7 +91,10 @@ async fn current_password_matches(
     {
         Ok(()) => Ok(true),
         Err(PasswordError::Invalid) => {
-            state.login_limiter.record_failure(&ctx.user.email, address).await;
+            state
+                .login_limiter
+                .record_failure(&ctx.user.email, address)
+                .await;
             Ok(false)
         }
         Err(PasswordError::Unexpected(e)) => Err(AppError::Unexpected(e)),

@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{DbGuard, fresh_database};
 
+/// One cluster at a time: three debug processes per test are load enough for a CI machine,
+/// and the tests measure latencies.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
 
@@ -139,12 +143,15 @@ pub struct Cluster {
     vars: HashMap<String, String>,
     dir: PathBuf,
     _guard: DbGuard,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Cluster {
     /// Starts `names.len()` instances with the extra variables `vars`, one after the other
     /// (the first one migrates and seeds).
     pub async fn start(names: &[&str], vars: &[(&str, &str)], fake: FakeLlm) -> Cluster {
+        let turn = ONE_AT_A_TIME.lock().await;
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (url, guard) = fresh_database().await;
         let dir = std::env::temp_dir().join(format!("aladdin-scale-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("log dir");
@@ -163,6 +170,7 @@ impl Cluster {
             vars: all,
             dir,
             _guard: guard,
+            _turn: turn,
         };
         for name in names {
             cluster.spawn(name).await;
@@ -259,21 +267,32 @@ impl Cluster {
             }
             assert!(
                 Instant::now() < until,
-                "{} runs are not {statuses:?} yet, e.g. {:?}",
+                "{} runs are not {statuses:?} yet, e.g. {:?}\n{}",
                 left.len(),
-                left.first()
+                left.first(),
+                self.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// The end of every instance's log.
+    pub fn logs(&self) -> String {
+        self.instances
+            .iter()
+            .map(|i| {
+                let log = i.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {}:\n{}", i.name, tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// `(id, status, lease_owner, error_code)` of each run in `ids`.
     pub async fn rows(&self, ids: &[i32]) -> Vec<(i32, String, Option<String>, Option<String>)> {
-        let list = ids
-            .iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
         let rows = self
             .db
             .query_all_raw(Statement::from_string(

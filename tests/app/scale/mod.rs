@@ -58,7 +58,10 @@ async fn three_instances_claim_each_of_300_runs_exactly_once() {
             .await
             .expect("read")
             .expect("row");
-        assert_eq!(row.output_text.as_deref(), Some(format!("done {i}").as_str()));
+        assert_eq!(
+            row.output_text.as_deref(),
+            Some(format!("done {i}").as_str())
+        );
     }
 }
 
@@ -154,27 +157,34 @@ async fn the_runs_of_a_killed_instance_are_resumed_by_the_others_within_the_ttl(
     if postgres().is_none() {
         return;
     }
-    // Arrange: 50 runs whose first answer takes 3 s; leases of 3 s; resumption on
+    // Arrange: 50 runs whose first answer takes 6 s; leases of 3 s; resumption on
     let fake = FakeLlm::start().await;
     for i in 0..50 {
         // The killed instance consumes the first reply; the one that resumes the run, the second.
         fake.push_for(
             job(i),
-            Reply::text(format!("first {i}")).delayed(Duration::from_secs(3)),
+            Reply::text(format!("first {i}")).delayed(Duration::from_secs(6)),
         );
         fake.push_for(job(i), Reply::text(format!("done {i}")));
     }
     let vars = [
         ("RUNNER_LEASE_TTL_MS", "3000"),
         ("RUNNER_RESUME_INTERRUPTED", "true"),
+        ("RUNNER_CONCURRENCY", "64"),
     ];
     let mut cluster = Cluster::start(&["a", "b", "c"], &vars, fake).await;
     let mut ids = Vec::new();
     for i in 0..50 {
         let prompt = format!("Plan {}", job(i));
-        ids.push(cluster.instances[i % 3].execute(cluster.project, &prompt).await);
+        ids.push(
+            cluster.instances[i % 3]
+                .execute(cluster.project, &prompt)
+                .await,
+        );
     }
-    cluster.wait_for(&ids, &["running"], PATIENCE).await;
+    cluster
+        .wait_for(&ids, &["running", "completed"], PATIENCE)
+        .await;
     let rows = cluster.rows(&ids).await;
     let victim = ["a", "b", "c"]
         .into_iter()
@@ -187,6 +197,7 @@ async fn the_runs_of_a_killed_instance_are_resumed_by_the_others_within_the_ttl(
         .expect("a victim");
     let victim_runs: Vec<i32> = rows
         .iter()
+        .filter(|r| r.1 == "running")
         .filter(|r| {
             r.2.as_deref()
                 .is_some_and(|o| o.starts_with(&format!("server-{victim}-")))
@@ -199,14 +210,16 @@ async fn the_runs_of_a_killed_instance_are_resumed_by_the_others_within_the_ttl(
     let killed = Instant::now();
     cluster.instance(victim).kill();
     cluster
-        .wait_for(&ids, &["completed"], Duration::from_secs(3 + 5 + 3))
+        .wait_for(&ids, &["completed"], Duration::from_secs(3 + 5))
         .await;
 
-    // Assert: done within TTL + 5 s (+ the 3 s answer of the others' own runs)
-    assert!(killed.elapsed() < Duration::from_secs(11));
+    // Assert: all done within TTL + 5 s
+    assert!(killed.elapsed() < Duration::from_secs(3 + 5));
     for (id, _, owner, _) in cluster.rows(&ids).await {
         assert!(
-            !owner.unwrap_or_default().starts_with(&format!("server-{victim}-")),
+            !owner
+                .unwrap_or_default()
+                .starts_with(&format!("server-{victim}-")),
             "run {id} ended under the dead instance's lease"
         );
         let events = cluster.events(id).await;
@@ -257,20 +270,24 @@ async fn an_instance_cut_off_from_the_database_stops_calling_the_provider() {
     // Act: a loses its connections for longer than a lease
     cluster.cut_off("a", Duration::from_millis(2500)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let calls = |c: &Cluster| -> usize {
-        on_a.iter()
-            .map(|&i| c.requests_mentioning(&job(i)))
-            .sum()
-    };
+    let calls =
+        |c: &Cluster| -> usize { on_a.iter().map(|&i| c.requests_mentioning(&job(i))).sum() };
     let before = calls(&cluster);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Assert: no more model calls for a's runs, which ended interrupted
     assert_eq!(calls(&cluster), before, "a kept calling the provider");
     let a_ids: Vec<i32> = on_a.iter().map(|&i| ids[i]).collect();
-    cluster.wait_for(&a_ids, &["failed"], Duration::from_secs(10)).await;
+    cluster
+        .wait_for(&a_ids, &["failed"], Duration::from_secs(10))
+        .await;
     for (id, _, _, code) in cluster.rows(&a_ids).await {
-        assert_eq!(code.as_deref(), Some("interrupted"), "run {id}");
+        // Stopped when its lease could not be renewed (`interrupted`), or when a checkpoint
+        // could not be written (`internal`), whichever came first.
+        assert!(
+            matches!(code.as_deref(), Some("interrupted" | "internal")),
+            "run {id}: {code:?}"
+        );
         assert_one_gapless_log(id, &cluster.events(id).await);
     }
 }
@@ -280,7 +297,7 @@ async fn sigterm_drains_finishing_short_runs_and_handing_long_ones_to_a_peer() {
     if postgres().is_none() {
         return;
     }
-    // Arrange: a short run (1 s) and a long one (10 s first answer) on a; drain of 3 s
+    // Arrange: a short run (1 s) and a long one (60 s first answer) on a; drain of 8 s
     let fake = FakeLlm::start().await;
     fake.push_for(
         "short-run",
@@ -288,11 +305,11 @@ async fn sigterm_drains_finishing_short_runs_and_handing_long_ones_to_a_peer() {
     );
     fake.push_for(
         "long-run",
-        Reply::text("long first").delayed(Duration::from_secs(10)),
+        Reply::text("long first").delayed(Duration::from_secs(60)),
     );
     fake.push_for("long-run", Reply::text("long done"));
     let vars = [
-        ("RUNNER_DRAIN_TIMEOUT_MS", "3000"),
+        ("RUNNER_DRAIN_TIMEOUT_MS", "8000"),
         ("RUNNER_RESUME_INTERRUPTED", "true"),
     ];
     let mut cluster = Cluster::start(&["a"], &vars, fake).await;
@@ -315,8 +332,20 @@ async fn sigterm_drains_finishing_short_runs_and_handing_long_ones_to_a_peer() {
     assert_eq!(exited, Some(true), "a did not exit cleanly: {log}");
     assert!(!log.contains("Tokio context"), "{log}");
     let rows = cluster.rows(&[short, long]).await;
-    assert!(rows[0].2.as_deref().is_some_and(|o| o.starts_with("server-a-")));
-    assert!(rows[1].2.as_deref().is_some_and(|o| o.starts_with("server-b-")));
+    let short_events = cluster.events(short).await;
+    assert!(
+        rows[0]
+            .2
+            .as_deref()
+            .is_some_and(|o| o.starts_with("server-a-")),
+        "the short run did not finish on a: {rows:?} {short_events:?}"
+    );
+    assert!(
+        rows[1]
+            .2
+            .as_deref()
+            .is_some_and(|o| o.starts_with("server-b-"))
+    );
     for id in [short, long] {
         assert_one_gapless_log(id, &cluster.events(id).await);
     }
