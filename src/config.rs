@@ -157,6 +157,21 @@ pub struct RunnerSettings {
     /// `EVAL_OPTIMIZER_AGENT`: agentId of the agent that writes prompt proposals (default
     /// `prompt-optimizer-001`, the demo optimizer).
     pub eval_optimizer_agent: String,
+    /// `RUNNER_LEASE_TTL_MS`: how long a run's lease lasts without renewal (default 15000,
+    /// 1000–600000); renewed every third of it. A peer recovers the runs of an instance that
+    /// stopped renewing once their lease has expired.
+    pub lease_ttl: Duration,
+    /// `RUNNER_DRAIN_TIMEOUT_MS`: on SIGTERM, how long running executions may go on finishing
+    /// before they are handed back (default 10000, 0–3600000).
+    pub drain_timeout: Duration,
+    /// `RUNNER_RESUME_INTERRUPTED`: continue interrupted runs (a crashed or cut-off instance's,
+    /// those left at the end of a drain) from their checkpoint instead of leaving them
+    /// `failed`/`interrupted` (default false).
+    pub resume_interrupted: bool,
+    /// `INSTANCE_NAME`: this instance's name in the lease owner of its runs
+    /// (`server-<name>-<random>`), so an operator sees which instance runs what (letters,
+    /// digits, `-`, `_`; at most 40).
+    pub instance_name: Option<String>,
 }
 
 /// Sandbox limits for custom tools.
@@ -273,6 +288,20 @@ impl Settings {
                 eval_optimizer_agent: env
                     .string("EVAL_OPTIMIZER_AGENT")
                     .unwrap_or_else(|| "prompt-optimizer-001".into()),
+                lease_ttl: Duration::from_millis(env.ranged(
+                    "RUNNER_LEASE_TTL_MS",
+                    15_000,
+                    1_000,
+                    600_000,
+                )?),
+                drain_timeout: Duration::from_millis(env.ranged(
+                    "RUNNER_DRAIN_TIMEOUT_MS",
+                    10_000,
+                    0,
+                    3_600_000,
+                )?),
+                resume_interrupted: env.parse("RUNNER_RESUME_INTERRUPTED", false)?,
+                instance_name: env.instance_name()?,
             },
             sandbox: SandboxSettings {
                 workers: env.ranged("SANDBOX_WORKERS", workers_default, 1, 256)?,
@@ -343,6 +372,24 @@ impl Env<'_> {
             Ok(_) => Err(error(" (it names no host)")),
             Err(e) => Err(error(&format!(" ({e})"))),
         }
+    }
+
+    /// `INSTANCE_NAME`: a short name made of letters, digits, `-` and `_`.
+    fn instance_name(&self) -> Result<Option<String>, ConfigError> {
+        let Some(name) = self.string("INSTANCE_NAME") else {
+            return Ok(None);
+        };
+        let fits = name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !fits {
+            return Err(ConfigError {
+                var: "INSTANCE_NAME",
+                message: format!("`{name}` must be at most 40 letters, digits, `-` or `_`"),
+            });
+        }
+        Ok(Some(name))
     }
 
     /// `BIND`: an IP address and port, or a host name and port (`localhost:3000`).

@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
+    auth::rate_limit::LoginLimiter,
     bootstrap,
     config::Settings,
     db,
@@ -38,11 +39,12 @@ impl Application {
         let cookie_key = web::session::cookie_key(&db, settings.auth.secret_key.as_ref()).await?;
         let settings = Arc::new(settings);
         let runner = start_runner(&db, &settings).await?;
+        let login_limiter = Arc::new(LoginLimiter::shared(db.clone()));
         let state = AppState {
             db,
             settings,
             cookie_key,
-            login_limiter: Arc::default(),
+            login_limiter,
             runner,
             api: Default::default(),
         };
@@ -64,17 +66,21 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests.
+    /// Serves until SIGINT/SIGTERM, then drains: the runner stops claiming and lets its runs
+    /// finish for `RUNNER_DRAIN_TIMEOUT_MS` (handing back the rest) while the server stops
+    /// accepting and finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight requests");
-        handle.stop(true).await;
-        let served = server.await.map_err(std::io::Error::other)?;
-        tracing::info!("stopping the runner");
-        self.state.runner.shutdown().await;
-        served
+        tracing::info!("shutdown requested; draining runs and in-flight requests");
+        let runner = self.state.runner.clone();
+        let ((), served) = tokio::join!(runner.shutdown(), async {
+            handle.stop(true).await;
+            server.await.map_err(std::io::Error::other)
+        });
+        tracing::info!("runner and server stopped");
+        served?
     }
 
     /// Serves until the server is stopped or dropped, without handling signals (tests).

@@ -23,6 +23,7 @@ mod m20261204_000017_durable_runs;
 mod m20261204_000018_approvals;
 mod m20261204_000019_budgets;
 mod m20261204_000020_evals;
+mod m20261204_000021_scale_out;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000018_approvals::Migration),
             Box::new(m20261204_000019_budgets::Migration),
             Box::new(m20261204_000020_evals::Migration),
+            Box::new(m20261204_000021_scale_out::Migration),
         ]
     }
 }

@@ -1,17 +1,22 @@
 //! Sign-in attempts limited per account and per client address.
 //!
-//! Failed attempts are counted in a sliding window, in this process's memory: a restart
-//! forgets them, and with several instances each counts its own (the limit per account is then
-//! up to `instances ×` the configured one). That bounds password guessing well enough for an
-//! admin panel without a shared store. The address is the TCP peer, never a forwarded header
-//! a client could forge; behind a reverse proxy every client shares the proxy's address, so
-//! the per-address limit is kept generous.
+//! Failed attempts are counted in a sliding window. The server counts them in the database
+//! (`login_failures`), so the limits hold across every instance of a cluster and across
+//! restarts; a limiter without a database (unit tests) counts in memory. If the database
+//! cannot be read, an attempt is let through (sign-in needs the database anyway) and the
+//! error logged. The address is the TCP peer, never a forwarded header a client could forge;
+//! behind a reverse proxy every client shares the proxy's address, so the per-address limit
+//! is kept generous.
 
 use std::{
     collections::{HashMap, VecDeque},
     sync::Mutex,
     time::{Duration, Instant},
 };
+
+use sea_orm::DatabaseConnection;
+
+use crate::db;
 
 /// Limits of the sign-in form.
 #[derive(Debug, Clone, Copy)]
@@ -72,30 +77,76 @@ const MAX_KEYS: usize = 100_000;
 pub struct LoginLimiter {
     limits: LoginLimits,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    shared: Option<DatabaseConnection>,
 }
 
 impl LoginLimiter {
-    /// A limiter with these limits.
+    /// A limiter with these limits, counting in memory.
     pub fn new(limits: LoginLimits) -> Self {
         Self {
             limits,
             failures: Mutex::default(),
+            shared: None,
+        }
+    }
+
+    /// A limiter with the default limits, counting in the database (shared by instances).
+    pub fn shared(db: DatabaseConnection) -> Self {
+        Self {
+            shared: Some(db),
+            ..Self::default()
         }
     }
 
     /// Refuses an attempt when the account or the address has too many recent failures.
-    pub fn check(&self, email: &str, address: &str) -> Result<(), Limited> {
-        self.check_at(email, address, Instant::now())
+    pub async fn check(&self, email: &str, address: &str) -> Result<(), Limited> {
+        let Some(database) = &self.shared else {
+            return self.check_at(email, address, Instant::now());
+        };
+        let now = crate::domain::now();
+        let window = chrono::Duration::from_std(self.limits.window).unwrap_or_default();
+        for (key, max, account) in [
+            (account_key(email), self.limits.per_account, true),
+            (address_key(address), self.limits.per_address, false),
+        ] {
+            match db::login_failures::count_since(database, &key, now - window).await {
+                Ok((n, oldest)) if usize::try_from(n).unwrap_or(usize::MAX) >= max => {
+                    let age = oldest.map_or(chrono::Duration::zero(), |t| now - t);
+                    let retry_after = (window - age).to_std().unwrap_or_default();
+                    return Err(Limited {
+                        account,
+                        retry_after,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot read the sign-in failures"),
+            }
+        }
+        Ok(())
     }
 
     /// Counts a failed attempt against both the account and the address.
-    pub fn record_failure(&self, email: &str, address: &str) {
-        self.record_at(email, address, Instant::now());
+    pub async fn record_failure(&self, email: &str, address: &str) {
+        let Some(database) = &self.shared else {
+            return self.record_at(email, address, Instant::now());
+        };
+        let now = crate::domain::now();
+        let window = chrono::Duration::from_std(self.limits.window).unwrap_or_default();
+        let keys = [account_key(email), address_key(address)];
+        if let Err(e) = db::login_failures::record(database, &keys, now, now - window).await {
+            tracing::error!(error = %e, "cannot record a sign-in failure");
+        }
     }
 
     /// Forgets the failures of an account (after a successful sign-in).
-    pub fn clear_account(&self, email: &str) {
-        self.lock().remove(&account_key(email));
+    pub async fn clear_account(&self, email: &str) {
+        let Some(database) = &self.shared else {
+            self.lock().remove(&account_key(email));
+            return;
+        };
+        if let Err(e) = db::login_failures::clear(database, &account_key(email)).await {
+            tracing::error!(error = %e, "cannot clear the sign-in failures of an account");
+        }
     }
 
     fn check_at(&self, email: &str, address: &str, now: Instant) -> Result<(), Limited> {
@@ -198,14 +249,14 @@ mod tests {
         assert!(l.check_at("new@x.io", "8.8.8.8", t0).is_ok());
     }
 
-    #[test]
-    fn a_successful_sign_in_clears_the_account() {
+    #[tokio::test]
+    async fn a_successful_sign_in_clears_the_account() {
         let l = limiter();
         let t0 = Instant::now();
         for _ in 0..3 {
             l.record_at("a@x.io", "1.1.1.1", t0);
         }
-        l.clear_account("a@x.io");
+        l.clear_account("a@x.io").await;
         assert!(l.check_at("a@x.io", "3.3.3.3", t0).is_ok());
     }
 }

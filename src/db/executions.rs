@@ -301,19 +301,37 @@ pub async fn claim_pending(
     Ok(rows)
 }
 
-/// Extends the leases of `owner`'s running executions; returns how many.
+/// Extends the leases of `owner`'s running executions; returns the ids renewed (a run of
+/// `owner` missing from them has been taken away: recovered by a peer, or ended).
 pub async fn renew_leases(
     db: &impl ConnectionTrait,
     owner: &str,
     until: DateTime<FixedOffset>,
-) -> Result<u64, DbErr> {
-    let result = agent_executions::Entity::update_many()
+) -> Result<Vec<i32>, DbErr> {
+    let rows = agent_executions::Entity::update_many()
         .col_expr(C::LeaseExpiresAt, Expr::value(until))
         .filter(C::LeaseOwner.eq(owner))
         .filter(C::Status.eq(Status::Running.as_str()))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(result.rows_affected)
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Those of `ids` that are still running under `owner`'s lease.
+pub async fn owned_running(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    ids: &[i32],
+) -> Result<Vec<i32>, DbErr> {
+    agent_executions::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::Id.is_in(ids.iter().copied()))
+        .filter(C::LeaseOwner.eq(owner))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// Ids of `owner`'s running executions that someone asked to cancel.
@@ -362,6 +380,24 @@ pub async fn stale_running(
         query = query.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(at)));
     }
     query.order_by_asc(C::Id).limit(1000).all(db).await
+}
+
+/// Stores the checkpoint of a run `owner` still holds the lease of; false (nothing written)
+/// when it lost it (fencing: a cut-off instance never overwrites a peer's progress).
+pub async fn save_owned_run_state(
+    db: &impl ConnectionTrait,
+    id: i32,
+    owner: &str,
+    state: Value,
+) -> Result<bool, DbErr> {
+    let result = agent_executions::Entity::update_many()
+        .col_expr(C::RunState, Expr::value(state))
+        .filter(C::Id.eq(id))
+        .filter(C::LeaseOwner.eq(owner))
+        .filter(C::Status.eq(Status::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 /// Stores an execution's checkpoint (`runState`): one UPDATE by primary key.
@@ -540,13 +576,17 @@ pub struct Finished {
     pub aggregate_usage: Option<Value>,
     /// Why a `paused` run is paused (`budget`).
     pub paused_reason: Option<String>,
+    /// Fencing of a running execution: write only if this is still its lease owner.
+    pub lease_owner: Option<String>,
+    /// Fencing of a recovery: write only if the lease expired before this time.
+    pub lease_expired_before: Option<DateTime<FixedOffset>>,
 }
 
 /// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
 /// counts it into its agent's metrics (atomic increments), in one transaction. The events are
 /// numbered from `first_seq`, or after the execution's last stored seq; the first seq used is
-/// returned. Returns `None` (and writes nothing) when the row
-/// is no longer in one of `from`: someone else finished it.
+/// returned. Returns `None` (and writes nothing) when the row is no longer in one of `from`
+/// (someone else finished it) or fails the lease fencing of `result`.
 pub async fn finish(
     db: &DatabaseConnection,
     id: i32,
@@ -557,7 +597,14 @@ pub async fn finish(
     let status = result.status.unwrap_or(Status::Failed);
     let ts = now();
     let txn = db.begin().await?;
-    let updated = agent_executions::Entity::update_many()
+    let mut update = agent_executions::Entity::update_many();
+    if let Some(owner) = &result.lease_owner {
+        update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+    }
+    if let Some(before) = result.lease_expired_before {
+        update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
+    }
+    let updated = update
         .col_expr(C::Status, Expr::value(status.as_str()))
         .col_expr(C::Output, Expr::value(result.output.clone()))
         .col_expr(C::OutputText, Expr::value(result.output_text.clone()))

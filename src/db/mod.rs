@@ -14,6 +14,7 @@ pub mod executions;
 pub mod experiments;
 pub mod list;
 pub mod listing;
+pub mod login_failures;
 pub mod mcp_servers;
 pub mod models;
 pub mod projects;

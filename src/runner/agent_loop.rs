@@ -121,7 +121,13 @@ impl LoopState {
 /// result, so a resumed run never repeats a completed tool call.
 async fn checkpoint(cx: &LoopCx<'_>, st: &LoopState) -> Result<(), DbErr> {
     let state = st.run_state().to_json();
-    db::executions::save_run_state(&cx.core.writer, cx.tool_ctx.execution_id, state).await
+    let core = &cx.core;
+    let id = cx.tool_ctx.execution_id;
+    if db::executions::save_owned_run_state(&core.writer, id, &core.instance_id, state).await? {
+        Ok(())
+    } else {
+        Err(super::lease::lost())
+    }
 }
 
 /// How a run ended.

@@ -20,6 +20,9 @@ pub(crate) enum Stop {
     Shutdown,
     /// The run that started this child ended before it.
     ParentEnded,
+    /// This instance could not renew the run's lease (cut off from the database, or a peer
+    /// took the run over): it must stop calling the provider at once.
+    LeaseLost,
 }
 
 /// The handle through which a running execution is stopped. A child's handle is stopped with

@@ -63,10 +63,25 @@ impl Ending {
     }
 }
 
+/// Which lease a write of an ending requires (fencing).
+#[derive(Debug, Clone)]
+pub(crate) enum Fence {
+    /// No lease (the execution is not running).
+    Unleased,
+    /// This instance must still hold it.
+    Mine,
+    /// Recovery of a dead instance's run: `owner` must still hold it, expired before `before`.
+    Expired {
+        owner: Option<String>,
+        before: chrono::DateTime<chrono::FixedOffset>,
+    },
+}
+
 /// Writes the ending of execution `id`, if it is still in one of `from`: the events `log`
 /// still holds are stored first, then the row and the last events in one transaction.
-/// Returns false when someone else ended it first (nothing is written then). `count` adds the
-/// run to the agent's metrics.
+/// Returns false when someone else ended it first, or (for a running execution) when this
+/// instance no longer holds its lease (nothing is written then). `count` adds the run to the
+/// agent's metrics.
 pub(crate) async fn write(
     core: &Core,
     log: Option<&EventLog>,
@@ -75,6 +90,29 @@ pub(crate) async fn write(
     ending: Ending,
     agent_id: Option<i32>,
     count: bool,
+) -> Result<bool, DbErr> {
+    let fence = if from.contains(&Status::Running) {
+        Fence::Mine
+    } else {
+        Fence::Unleased
+    };
+    write_fenced(core, log, id, from, ending, agent_id, count, fence).await
+}
+
+/// [`write`] under an explicit lease requirement.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "write's arguments plus the fence"
+)]
+pub(crate) async fn write_fenced(
+    core: &Core,
+    log: Option<&EventLog>,
+    id: i32,
+    from: &[Status],
+    ending: Ending,
+    agent_id: Option<i32>,
+    count: bool,
+    fence: Fence,
 ) -> Result<bool, DbErr> {
     let mut first_seq = None;
     if let Some(log) = log {
@@ -129,6 +167,15 @@ pub(crate) async fn write(
         count_for_agent: agent_id.filter(|_| count),
         aggregate_usage: ending.aggregate.as_ref().map(AggregateUsage::to_json),
         paused_reason: None,
+        lease_owner: match &fence {
+            Fence::Unleased => None,
+            Fence::Mine => Some(core.instance_id.clone()),
+            Fence::Expired { owner, .. } => owner.clone(),
+        },
+        lease_expired_before: match &fence {
+            Fence::Expired { before, .. } => Some(*before),
+            _ => None,
+        },
     };
     let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {
@@ -306,6 +353,37 @@ pub(crate) async fn cancel_waiting(
         ending,
         row.agent_id,
         true,
+    )
+    .await
+}
+
+/// Ends as `failed` with `code` a running execution of a process that is gone, unless its
+/// owner renewed the lease meanwhile (`expired_before`: the time it was found expired).
+pub(crate) async fn recover_running(
+    core: &Core,
+    row: &agent_executions::Model,
+    code: &str,
+    message: &str,
+    expired_before: Option<chrono::DateTime<chrono::FixedOffset>>,
+) -> Result<bool, DbErr> {
+    let mut ending = Ending::error(Status::Failed, code, message);
+    ending.execution_time_ms = Some(elapsed_since_start(row));
+    let fence = match expired_before {
+        Some(before) => Fence::Expired {
+            owner: row.lease_owner.clone(),
+            before,
+        },
+        None => Fence::Unleased,
+    };
+    write_fenced(
+        core,
+        None,
+        row.id,
+        &[Status::Running],
+        ending,
+        row.agent_id,
+        true,
+        fence,
     )
     .await
 }

@@ -2,16 +2,17 @@
 //!
 //! One tokio broadcast channel per execution, created when the first watcher subscribes and
 //! removed when the run ends or the last watcher leaves. Publishing to an execution nobody
-//! watches costs a map lookup. Anything may feed the hub: the local run task does, and a
-//! PostgreSQL `LISTEN` task can later publish the events of runs on other instances through
-//! the same [`Hub::publish`].
+//! watches costs a map lookup. The local run task feeds it through [`Hub::publish`], which on
+//! PostgreSQL also relays a small signal to the other instances (`runner::notify`); their
+//! `LISTEN` task feeds their hub through [`Hub::deliver`], which relays nothing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::event::{Event, SharedItem, StreamItem};
+use super::notify::Signal;
 
 /// Items buffered per execution before a slow watcher lags (it then re-reads the database).
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -21,6 +22,7 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 pub struct Hub {
     channels: Mutex<HashMap<i32, broadcast::Sender<Arc<SharedItem>>>>,
     capacity: usize,
+    relay: OnceLock<mpsc::UnboundedSender<Signal>>,
 }
 
 impl Default for Hub {
@@ -35,6 +37,19 @@ impl Hub {
         Self {
             channels: Mutex::new(HashMap::new()),
             capacity: capacity.max(16),
+            relay: OnceLock::new(),
+        }
+    }
+
+    /// Relays what is published here to the other instances from now on (set once).
+    pub(crate) fn relay_to(&self, relay: mpsc::UnboundedSender<Signal>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Sends `signal` to the other instances, if they are relayed to.
+    pub(crate) fn signal(&self, signal: Signal) {
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(signal);
         }
     }
 
@@ -54,6 +69,18 @@ impl Hub {
     /// Sends `item` to the watchers of `execution_id`, if any. A terminal item closes the
     /// channel after delivery: watchers still receive everything sent before it.
     pub fn publish(&self, execution_id: i32, item: StreamItem) {
+        if let Some(seq) = item.seq {
+            self.signal(Signal::Stored {
+                id: execution_id,
+                seq,
+            });
+        }
+        self.deliver(execution_id, item);
+    }
+
+    /// Sends `item` to the watchers of `execution_id` in this process only (an event of a
+    /// run on another instance).
+    pub fn deliver(&self, execution_id: i32, item: StreamItem) {
         let mut channels = self.lock();
         let terminal = item.is_terminal();
         if let Some(tx) = channels.get(&execution_id) {
@@ -67,6 +94,17 @@ impl Hub {
 
     /// Sends a live-only text delta (never stored) to the watchers of `execution_id`.
     pub fn publish_delta(&self, execution_id: i32, text: &str) {
+        if self.relay.get().is_some() {
+            self.signal(Signal::Delta {
+                id: execution_id,
+                text: text.to_owned(),
+            });
+        }
+        self.deliver_delta(execution_id, text);
+    }
+
+    /// Sends a live-only text delta to the watchers of `execution_id` in this process only.
+    pub fn deliver_delta(&self, execution_id: i32, text: &str) {
         let channels = self.lock();
         if let Some(tx) = channels.get(&execution_id)
             && tx.receiver_count() > 0

@@ -27,7 +27,9 @@ pub mod experiments;
 mod family;
 mod finish;
 pub mod hub;
+mod lease;
 mod log;
+mod notify;
 pub mod pricing;
 pub mod providers;
 mod queue;
@@ -150,8 +152,10 @@ pub struct RunnerOptions {
     pub heartbeat_interval: Duration,
     /// How long a lease lasts without renewal.
     pub lease_ttl: Duration,
-    /// How long shutdown waits for runs before interrupting them.
+    /// How long shutdown waits for runs before interrupting them (`RUNNER_DRAIN_TIMEOUT_MS`).
     pub shutdown_grace: Duration,
+    /// Continue interrupted runs from their checkpoint (`RUNNER_RESUME_INTERRUPTED`).
+    pub resume_interrupted: bool,
     /// Only run executions queued by this runner (the CLI), never the shared queue.
     pub only_own_runs: bool,
     /// Delays between retries of a provider request.
@@ -159,15 +163,17 @@ pub struct RunnerOptions {
 }
 
 impl RunnerOptions {
-    /// The server's options: concurrency from the settings, 1 s poll, 5 s heartbeat, 30 s
-    /// leases, 10 s shutdown grace.
+    /// The server's options: concurrency, lease TTL (renewed every third of it), drain
+    /// timeout and resumption from the settings; 1 s poll.
     pub fn from_settings(settings: &Settings) -> Self {
+        let runner = &settings.runner;
         Self {
-            concurrency: settings.runner.concurrency,
+            concurrency: runner.concurrency,
             poll_interval: Duration::from_secs(1),
-            heartbeat_interval: Duration::from_secs(5),
-            lease_ttl: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(10),
+            heartbeat_interval: runner.lease_ttl / 3,
+            lease_ttl: runner.lease_ttl,
+            shutdown_grace: runner.drain_timeout,
+            resume_interrupted: runner.resume_interrupted,
             only_own_runs: false,
             backoff: retry::Backoff::default(),
         }
@@ -213,7 +219,7 @@ impl Runner {
     /// Ends as `failed`/`interrupted` the executions a dead process left `running`; call once
     /// before [`Runner::start`]. Returns how many.
     pub async fn recover_interrupted(&self) -> Result<usize, sea_orm::DbErr> {
-        queue::recover(&self.core, true).await
+        lease::recover(&self.core, true).await
     }
 
     /// Starts the dispatcher and the heartbeat on the current tokio runtime.
@@ -222,8 +228,9 @@ impl Runner {
         self.core.keep_tasks(handles);
     }
 
-    /// Stops claiming, gives running executions the grace period, then ends the rest as
-    /// `failed`/`interrupted` and stops the background tasks.
+    /// Stops claiming, gives running executions the grace period (`RUNNER_DRAIN_TIMEOUT_MS`),
+    /// then ends the rest as `failed`/`interrupted` (handed back to the queue when
+    /// `RUNNER_RESUME_INTERRUPTED` is set) and stops the background tasks.
     pub async fn shutdown(&self) {
         self.core.shutdown().await;
     }
@@ -443,8 +450,8 @@ impl Runner {
     /// Cancels execution `id` and its descendants: a pending one at once; a running one here
     /// through its stop handle, which stops its children's too (the result is returned once
     /// it has ended, within 10 s); a running one on another instance by flagging
-    /// `cancel_requested`, which that instance's heartbeat applies — on its unfinished
-    /// descendants as well. An execution that already ended is [`RunError::AlreadyFinished`].
+    /// `cancel_requested` and signalling it (`runner::notify`), which that instance applies at
+    /// once (its heartbeat otherwise) — on its unfinished descendants as well. An execution that already ended is [`RunError::AlreadyFinished`].
     pub async fn cancel(&self, id: i32) -> Result<agent_executions::Model, RunError> {
         let core = &self.core;
         let row = core.find(id).await?;
@@ -459,11 +466,13 @@ impl Runner {
             return core.find(id).await;
         }
         db::executions::request_cancel(&core.writer, id).await?;
+        core.changed(id);
         for child in db::executions::unfinished_descendants(&core.db, id).await? {
             if child.status == Status::Pending.as_str() {
                 finish::cancel_pending(core, &child).await?;
             } else {
                 db::executions::request_cancel(&core.writer, child.id).await?;
+                core.changed(child.id);
             }
         }
         if let Some(control) = core.control(id) {

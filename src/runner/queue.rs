@@ -2,10 +2,10 @@
 //! (`RUNNER_CONCURRENCY`), held under a lease that a heartbeat renews, and recovered as
 //! `failed`/`interrupted` when their process is gone (lifecycle rule 9).
 //!
-//! The dispatcher wakes when this process queues a run and polls for rows queued by other
-//! processes. On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so instances can share the
-//! queue; each instance renews its leases, honours `cancel_requested` on its runs, and fails
-//! the runs of instances whose leases expired.
+//! The dispatcher wakes when a run is queued (by this process, or by another instance through
+//! `runner::notify`) and polls for rows queued otherwise. On PostgreSQL the claim uses
+//! `FOR UPDATE SKIP LOCKED`, so instances can share the queue; leases, their renewal and the
+//! recovery of dead instances' runs are in `runner::lease`.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::Core;
-use super::control::{RunControl, Stop};
+use super::control::RunControl;
 use super::finish;
 use super::run;
 use crate::db;
@@ -25,15 +25,14 @@ use crate::entities::agent_executions;
 /// Prefix of the instance id of CLI runners (whose live runs a starting server leaves alone).
 pub(crate) const CLI_PREFIX: &str = "cli-";
 
-const INTERRUPTED_MESSAGE: &str =
-    "The process running this execution stopped before it finished (restart or crash).";
-
-/// Starts the dispatcher and the heartbeat.
+/// Starts the dispatcher, the heartbeat and (on PostgreSQL) the cross-instance signals.
 pub(crate) fn spawn(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut tasks = vec![
         tokio::spawn(dispatch(core.clone())),
-        tokio::spawn(heartbeat(core.clone())),
-    ]
+        tokio::spawn(super::lease::heartbeat(core.clone())),
+    ];
+    tasks.extend(super::notify::spawn(core));
+    tasks
 }
 
 /// Most executions claimed in one statement.
@@ -141,57 +140,4 @@ pub(crate) fn supervise(
         core.untrack(id);
         drop(permit);
     })
-}
-
-async fn heartbeat(core: Arc<Core>) {
-    let mut tick = tokio::time::interval(core.options.heartbeat_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = core.halt.cancelled() => break,
-        }
-        if let Err(e) = beat(&core).await {
-            tracing::warn!(error = %e, "runner heartbeat failed");
-        }
-    }
-}
-
-/// Renews this instance's leases, applies cancellation requests, and recovers the runs of
-/// instances that stopped renewing theirs.
-async fn beat(core: &Core) -> Result<(), DbErr> {
-    db::executions::renew_leases(&core.writer, &core.instance_id, lease_until(core)).await?;
-    for id in db::executions::cancel_requests(&core.db, &core.instance_id).await? {
-        if let Some(control) = core.control(id) {
-            control.abort(Stop::Cancelled);
-        }
-    }
-    recover(core, false).await?;
-    super::approvals::sweep(core).await.map(|_| ())
-}
-
-/// Ends as `failed`/`interrupted` the running executions whose process is gone: those with an
-/// expired lease and, at the start of a server on SQLite (one instance by design), every
-/// running one except live CLI runs. Returns how many were recovered.
-pub(crate) async fn recover(core: &Core, at_start: bool) -> Result<usize, DbErr> {
-    let everything = at_start && !db::is_postgres(&core.db) && !core.options.only_own_runs;
-    let at = now();
-    let rows = db::executions::stale_running(&core.db, (!everything).then_some(at)).await?;
-    let mut recovered = 0;
-    for row in rows {
-        let live_cli = row
-            .lease_owner
-            .as_deref()
-            .is_some_and(|o| o.starts_with(CLI_PREFIX))
-            && row.lease_expires_at.is_some_and(|until| until > at);
-        if core.is_running_here(row.id) || live_cli {
-            continue;
-        }
-        if finish::fail_running(core, &row, codes::INTERRUPTED, INTERRUPTED_MESSAGE).await? {
-            tracing::warn!(run.id = row.id, "marked an interrupted execution as failed");
-            recovered += 1;
-        }
-    }
-    Ok(recovered)
 }

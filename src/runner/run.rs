@@ -415,6 +415,11 @@ pub(crate) fn stopped(stop: Stop, timeout_ms: u64, parents_deadline: bool) -> Ou
             codes::CANCELLED,
             "Stopped because the run that started it ended first.",
         ),
+        Stop::LeaseLost => Outcome::failed(
+            Status::Failed,
+            codes::INTERRUPTED,
+            "This instance lost the run's lease (cut off from the database) and stopped it.",
+        ),
     }
 }
 

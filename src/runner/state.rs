@@ -131,7 +131,10 @@ impl Core {
             settings.runner.breaker_cooldown,
         );
         Ok(Self {
-            instance_id: format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
+            instance_id: match &settings.runner.instance_name {
+                Some(name) => format!("{prefix}{name}-{}", uuid::Uuid::new_v4().simple()),
+                None => format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
+            },
             sandbox: Sandbox::new(settings.sandbox.workers),
             hub: Arc::new(Hub::default()),
             db,
@@ -153,12 +156,25 @@ impl Core {
         })
     }
 
-    /// A run was queued by this process: wake the dispatcher.
+    /// A run was queued by this process: wake the dispatcher (and the other instances').
     pub(crate) fn queued(&self, id: i32) {
         if self.options.only_own_runs {
             lock(&self.own).insert(id);
+        } else {
+            self.hub.signal(super::notify::Signal::Queued);
         }
         self.wake.notify_one();
+    }
+
+    /// Execution `id` should look at its row again (a cancel was requested): tells the
+    /// other instances, whichever runs it.
+    pub(crate) fn changed(&self, id: i32) {
+        self.hub.signal(super::notify::Signal::Changed(id));
+    }
+
+    /// Ids of the executions running in this process.
+    pub(crate) fn running_ids(&self) -> Vec<i32> {
+        lock(&self.active).keys().copied().collect()
     }
 
     /// Runs queued by this process that have not ended.
@@ -262,26 +278,41 @@ impl Core {
         }
     }
 
-    pub(crate) async fn shutdown(&self) {
+    /// Stops claiming, lets the runs finish for the grace period (the drain), interrupts the
+    /// rest and stops the background tasks. Returns the ids of the runs interrupted.
+    pub(crate) async fn shutdown(&self) -> Vec<i32> {
         self.stop.cancel();
+        let mut interrupted = Vec::new();
         if tokio::time::timeout(self.options.shutdown_grace, self.until_idle())
             .await
             .is_err()
         {
-            let controls: Vec<_> = lock(&self.active).values().cloned().collect();
+            let controls: Vec<_> = lock(&self.active)
+                .iter()
+                .map(|(id, c)| (*id, c.clone()))
+                .collect();
             tracing::warn!(
                 runs = controls.len(),
                 "interrupting the runs still going at shutdown"
             );
-            for control in controls {
+            for (id, control) in controls {
                 control.abort(Stop::Shutdown);
+                interrupted.push(id);
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), self.until_idle()).await;
+        }
+        // Handed back to the queue (before the signals stop), a peer or the next start
+        // continues them.
+        if self.options.resume_interrupted {
+            for id in &interrupted {
+                super::lease::hand_back(self, *id).await;
+            }
         }
         self.halt.cancel();
         let handles: Vec<_> = lock(&self.tasks).drain(..).collect();
         for handle in handles {
             let _ = handle.await;
         }
+        interrupted
     }
 }

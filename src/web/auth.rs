@@ -151,7 +151,7 @@ async fn login(
             render_with_status(status, &page)
         })
     };
-    if let Err(limited) = state.login_limiter.check(&form.email, &address) {
+    if let Err(limited) = state.login_limiter.check(&form.email, &address).await {
         tracing::warn!(client.address = %address, "sign-in refused by the rate limit");
         let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, limited.message())?;
         response.headers_mut().insert(
@@ -162,14 +162,17 @@ async fn login(
     }
     match authenticate(&state, &form.email, form.password.clone()).await? {
         Ok(user) => {
-            state.login_limiter.clear_account(&form.email);
+            state.login_limiter.clear_account(&form.email).await;
             session.sign_in(user.id);
             tracing::info!(user.id = user.id, "signed in to the admin");
             Ok(see_other(safe_next(&form.next)))
         }
         Err(message) => {
             tracing::info!(client.address = %address, "sign-in failed");
-            state.login_limiter.record_failure(&form.email, &address);
+            state
+                .login_limiter
+                .record_failure(&form.email, &address)
+                .await;
             refuse(StatusCode::UNAUTHORIZED, message.into())
         }
     }

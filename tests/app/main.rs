@@ -9,3 +9,4 @@ mod auth;
 mod foundation;
 mod mcp;
 mod runner;
+mod scale;

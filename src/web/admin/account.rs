@@ -49,7 +49,7 @@ async fn change_password(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    if let Err(limited) = state.login_limiter.check(&ctx.user.email, &address) {
+    if let Err(limited) = state.login_limiter.check(&ctx.user.email, &address).await {
         let errors = FieldErrors::from([("current_password".to_owned(), limited.message())]);
         return page(&ctx, errors, StatusCode::TOO_MANY_REQUESTS);
     }
@@ -91,7 +91,10 @@ async fn current_password_matches(
     {
         Ok(()) => Ok(true),
         Err(PasswordError::Invalid) => {
-            state.login_limiter.record_failure(&ctx.user.email, address);
+            state
+                .login_limiter
+                .record_failure(&ctx.user.email, address)
+                .await;
             Ok(false)
         }
         Err(PasswordError::Unexpected(e)) => Err(AppError::Unexpected(e)),

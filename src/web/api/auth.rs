@@ -161,7 +161,7 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
     // One limiter for the admin sign-in form and the API: failures count across both.
     let limiter = &state.login_limiter;
     let address = ip.0.to_string();
-    if let Err(limited) = limiter.check(&email, &address) {
+    if let Err(limited) = limiter.check(&email, &address).await {
         let wait = limited.retry_after_secs();
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -184,14 +184,14 @@ async fn login(state: web::Data<AppState>, ip: PeerIp, body: ApiBody) -> ApiResu
             return Err(AppError::Unexpected(e).into());
         }
         _ => {
-            limiter.record_failure(&email, &address);
+            limiter.record_failure(&email, &address).await;
             return Err(ApiError::Status(
                 StatusCode::UNAUTHORIZED,
                 "The email or password provided is incorrect.".into(),
             ));
         }
     };
-    limiter.clear_account(&email);
+    limiter.clear_account(&email).await;
     let (token, expires_at) = issue_token(&state, user.id).await?;
     Ok(HttpResponse::Ok()
         .cookie(token_cookie(&state, &token))
