@@ -112,6 +112,9 @@ impl LoopState {
 /// Writes the run's checkpoint (`runState`): one UPDATE, after every step and every tool
 /// result, so a resumed run never repeats a completed tool call.
 async fn checkpoint(cx: &LoopCx<'_>, st: &LoopState) -> Result<(), DbErr> {
+    if !cx.core.checkpoints_on() {
+        return Ok(());
+    }
     let state = st.run_state().to_json();
     db::executions::save_run_state(&cx.core.writer, cx.tool_ctx.execution_id, state).await
 }
