@@ -160,7 +160,10 @@ async fn timed_run_counted(
         .await
         .expect("q");
     assert!(children.is_empty(), "no child is left unfinished");
-    ((wall, runner.provider_time().total - before.total), statements)
+    (
+        (wall, runner.provider_time().total - before.total),
+        statements,
+    )
 }
 
 async fn wide_swarm() {

@@ -31,11 +31,13 @@ impl<S: Subscriber> Layer<S> for Count {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         if PRINT.load(Ordering::Relaxed) {
             let mut text = String::new();
-            event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                if field.name() == "db.statement" || field.name() == "summary" {
-                    text.push_str(&format!("{value:?} "));
-                }
-            });
+            event.record(
+                &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                    if field.name() == "db.statement" || field.name() == "summary" {
+                        text.push_str(&format!("{value:?} "));
+                    }
+                },
+            );
             eprintln!("SQL {}", text.chars().take(160).collect::<String>());
         }
     }

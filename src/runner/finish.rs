@@ -1,7 +1,8 @@
 //! Ending an execution (lifecycle rule 7): one UPDATE of the row and its last events (`error`,
 //! `finish`, `status`) in one transaction, then the broadcast, the waiters, and the agent's
 //! metrics with an atomic increment. Every way a run can end comes through here, so no row
-//! is ever left `running`.
+//! is ever left `running`. Whatever the run's event log had not stored yet (its last events,
+//! its last checkpoint) is stored by the same transaction.
 
 use sea_orm::DbErr;
 use serde_json::{Value, json};
@@ -9,7 +10,10 @@ use serde_json::{Value, json};
 use super::Core;
 use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
-use crate::db::{self, executions::Finished};
+use crate::db::{
+    self,
+    executions::{Finished, RowUpdate},
+};
 use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::domain::now;
 use crate::entities::agent_executions;
@@ -63,25 +67,54 @@ impl Ending {
     }
 }
 
-/// Writes the ending of execution `id`, if it is still in one of `from`: the events `log`
-/// still holds are stored first, then the row and the last events in one transaction.
+/// Writes the ending of execution `id`, if it is still in one of `from`: the events and the
+/// row update `log` has not stored yet, the row and the last events, in one transaction.
 /// Returns false when someone else ended it first (nothing is written then). `count` adds the
 /// run to the agent's metrics.
 pub(crate) async fn write(
     core: &Core,
-    log: Option<&EventLog>,
+    log: Option<EventLog>,
     id: i32,
     from: &[Status],
     ending: Ending,
     agent_id: Option<i32>,
     count: bool,
 ) -> Result<bool, DbErr> {
+    write_row(core, log, id, from, ending, agent_id, count)
+        .await
+        .map(|row| row.is_some())
+}
+
+/// [`write`], returning the finished row (`None` when someone else ended it first).
+pub(crate) async fn write_row(
+    core: &Core,
+    log: Option<EventLog>,
+    id: i32,
+    from: &[Status],
+    ending: Ending,
+    agent_id: Option<i32>,
+    count: bool,
+) -> Result<Option<agent_executions::Model>, DbErr> {
     let mut first_seq = None;
+    let mut items = Vec::new();
+    let mut row_update = RowUpdate::default();
     if let Some(log) = log {
-        match log.flush().await {
-            Ok(()) => first_seq = Some(log.next_seq()),
+        let next_seq = log.next_seq();
+        let unstored = log.close().await;
+        match unstored.failure {
+            None => {
+                first_seq = Some(
+                    unstored
+                        .items
+                        .first()
+                        .and_then(|i| i.seq)
+                        .unwrap_or(next_seq),
+                );
+                items = unstored.items;
+                row_update = unstored.row;
+            }
             // The run must still end; its last events are numbered from the stored ones.
-            Err(e) => {
+            Some(e) => {
                 tracing::error!(run.id = id, error = %e, "some events of the run could not be stored")
             }
         }
@@ -102,10 +135,7 @@ pub(crate) async fn write(
     events.push(Event::Status {
         status: ending.status,
     });
-    let items: Vec<StreamItem> = events
-        .into_iter()
-        .map(|e| StreamItem::stored(0, e))
-        .collect();
+    items.extend(events.into_iter().map(|e| StreamItem::stored(0, e)));
     let rows: Vec<_> = items.iter().map(to_row).collect();
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let finished = Finished {
@@ -128,14 +158,16 @@ pub(crate) async fn write(
         first_seq,
         count_for_agent: agent_id.filter(|_| count),
         aggregate_usage: ending.aggregate.as_ref().map(AggregateUsage::to_json),
+        row: row_update,
     };
-    let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
+    let Some((first, row)) =
+        db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     publish_numbered(core, id, items, first);
     core.finished(id);
-    Ok(true)
+    Ok(Some(row))
 }
 
 /// Broadcasts events just stored together, numbered from `first`.

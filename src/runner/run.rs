@@ -14,7 +14,7 @@ use super::candidates::Chain;
 use super::checkpoint::RunState;
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
-use super::family::Family;
+use super::family::{Family, Inherited};
 use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
 use super::providers::{ChatRequest, Message, ProviderError};
@@ -33,17 +33,19 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a claimed execution to its end. Database failures end it as `failed`/`internal`
 /// when the database allows; the start-up recovery covers the rest.
+/// A child (`inherited` from its parent) leaves its finished row there.
 pub(crate) async fn run_claimed(
     core: Arc<Core>,
     row: agent_executions::Model,
     control: Arc<RunControl>,
     cap: Option<Instant>,
+    inherited: Option<Inherited>,
 ) {
     let id = row.id;
     let result = if row.chain_id.is_some() {
         super::chain::run(&core, &row, &control).await
     } else {
-        run(&core, &row, &control, cap).await
+        run(&core, &row, &control, cap, inherited).await
     };
     if let Err(e) = result {
         tracing::error!(run.id = id, error = %e, "run failed on a database error");
@@ -59,6 +61,7 @@ async fn run(
     row: &agent_executions::Model,
     control: &Arc<RunControl>,
     cap: Option<Instant>,
+    inherited: Option<Inherited>,
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
@@ -76,16 +79,20 @@ async fn run(
     let elapsed =
         || before.saturating_add(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
 
-    let agent = match row.agent_id {
-        Some(id) => db::agents::find_by_id(&core.db, id).await?,
-        None => None,
+    // A child's parent checked its agent just before starting it.
+    let active = match (&inherited, row.agent_id) {
+        (Some(_), Some(_)) => true,
+        (_, Some(id)) => db::agents::find_by_id(&core.db, id)
+            .await?
+            .is_some_and(|a| a.is_active),
+        (_, None) => false,
     };
-    if !agent.is_some_and(|a| a.is_active) {
+    if !active {
         let message = format!("Agent not found or inactive: {}", row.agent_slug);
         let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
         finish::write(
             core,
-            Some(&log),
+            Some(log),
             row.id,
             &[Status::Running],
             ending,
@@ -103,7 +110,7 @@ async fn run(
         core.settings.runner.mcp_allow_stdio,
     )
     .await?;
-    super::experiments::stamp_tools(core, row.id, &loaded.tool_ids).await?;
+    super::experiments::stamp_tools(&mut log, &loaded.tool_versions)?;
     let chain = Chain::build(
         &core.db,
         &core.router,
@@ -146,7 +153,7 @@ async fn run(
             ending.execution_time_ms = Some(elapsed());
             finish::write(
                 core,
-                Some(&log),
+                Some(log),
                 row.id,
                 &[Status::Running],
                 ending,
@@ -158,9 +165,14 @@ async fn run(
         }
     };
 
-    let project = match row.project_id {
-        Some(id) => db::projects::find_by_id(&core.db, id).await?,
-        None => None,
+    let (inherited_project, ended) = match inherited {
+        Some(given) => (given.project, Some(given.ended)),
+        None => (None, None),
+    };
+    let project = match (inherited_project, row.project_id) {
+        (Some(project), _) => Some(project),
+        (None, Some(id)) => db::projects::find_by_id(&core.db, id).await?,
+        (None, None) => None,
     };
     let messages = match &checkpoint {
         Some(_) => Vec::new(),
@@ -202,7 +214,8 @@ async fn run(
     // A child shares its parent's deadline (lifecycle rule 10).
     let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
-    let family = Family::new(core.clone(), row, control.clone(), deadline);
+    let family = Family::new(core.clone(), row, control.clone(), deadline)
+        .with_project(tool_ctx.project.clone());
     let cx = LoopCx {
         core,
         chain: &chain,
@@ -251,9 +264,9 @@ async fn run(
     aggregate.add(&family.usage());
     let mut ending = ending(outcome, &state, usage, elapsed());
     ending.aggregate = Some(aggregate);
-    finish::write(
+    let finished = finish::write_row(
         core,
-        Some(&log),
+        Some(log),
         row.id,
         &[Status::Running],
         ending,
@@ -261,6 +274,10 @@ async fn run(
         true,
     )
     .await?;
+    // A parent takes its child's ending from here instead of reading the row again.
+    if let (Some(ended), Some(finished)) = (ended, finished) {
+        let _ = ended.set(finished);
+    }
     Ok(())
 }
 
