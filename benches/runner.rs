@@ -9,6 +9,10 @@
 //!     The provider time is measured two ways: instrumented (the runner times each request) and
 //!     as a baseline of equivalent requests (same prompt, tools and growing conversation) sent
 //!     with the raw client. Target: median ≤ 0.5 ms.
+//!     Checkpoints: every run is made twice, in alternating order, with the runs' checkpoints
+//!     (`runState` after every model call and tool result: 41 per run) on and off; what they
+//!     add per model call is the median of the paired differences. Target: ≤ 0.1 ms. The SQL
+//!     statements of one run (sqlx's statement log) are counted both ways.
 //! (b) 1,000 executions in flight at once against a fake with 500 ms latency
 //!     (`RUNNER_CONCURRENCY=1000`): all must complete; wall time and peak resident memory
 //!     (`VmHWM`, fake server included). Target: ≤ 250 MB.
@@ -27,12 +31,15 @@ use futures_util::future::join_all;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
+mod sql_count;
+
 const TOOL_CALLS: usize = 20;
 const RUNS: usize = 30;
 const IN_FLIGHT: usize = 1000;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    sql_count::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -124,34 +131,41 @@ async fn overhead_per_call() {
     let mut instrumented = Vec::new();
     let mut baseline = Vec::new();
     let mut walls = Vec::new();
+    let mut without = Vec::new();
+    let mut added = Vec::new();
     for run in 0..RUNS + 3 {
-        script(&fake);
-        let before = runner.provider_time();
-        let requests_before = fake.request_count();
-        let started = Instant::now();
-        let ctx = RunContext {
-            project_id: project,
-            ..RunContext::default()
+        // Alternate which goes first, so a drift in the machine's load favours neither.
+        let on_first = run % 2 == 0;
+        let mut on = None;
+        let mut off = None;
+        for checkpoints in [on_first, !on_first] {
+            runner.set_checkpoints(checkpoints);
+            let (wall, inside) = timed_run(&runner, &fake, project).await;
+            let overhead = (wall - inside).as_secs_f64() * 1e3 / calls;
+            if checkpoints {
+                on = Some((wall, overhead));
+            } else {
+                off = Some(overhead);
+            }
+        }
+        let (Some((wall, with)), Some(without_ms)) = (on, off) else {
+            continue;
         };
-        let queued = runner
-            .execute("video-head-001", "Measure pacing.", ctx)
-            .await
-            .expect("queued");
-        let row = runner.wait(queued.id).await.expect("ended");
-        let wall = started.elapsed();
-        assert_eq!(row.status, "completed", "{:?}", row.error_message);
-        let provider = runner.provider_time();
-        assert_eq!(provider.calls - before.calls, TOOL_CALLS as u64 + 1);
-        let inside = provider.total - before.total;
-        assert_eq!(fake.request_count() - requests_before, TOOL_CALLS + 1);
         let raw = replay(&fake, &settings, &requests).await;
         if run < 3 {
             continue; // warm-up
         }
         walls.push(wall.as_secs_f64() * 1e3);
-        instrumented.push((wall - inside).as_secs_f64() * 1e3 / calls);
+        instrumented.push(with);
+        without.push(without_ms);
+        added.push(with - without_ms);
         baseline.push(wall.saturating_sub(raw).as_secs_f64() * 1e3 / calls);
     }
+    runner.set_checkpoints(true);
+    let (_, statements_on) = sql_count::statements(timed_run(&runner, &fake, project)).await;
+    runner.set_checkpoints(false);
+    let (_, statements_off) = sql_count::statements(timed_run(&runner, &fake, project)).await;
+    runner.set_checkpoints(true);
     runner.shutdown().await;
     drop(db);
     let _ = std::fs::remove_dir_all(dir);
@@ -159,8 +173,9 @@ async fn overhead_per_call() {
         "(a) runner overhead per model call, {TOOL_CALLS} tool calls + answer = {calls} calls per run, {RUNS} runs, SQLite, zero-latency fake over loopback:"
     );
     println!(
-        "    instrumented (wall − time inside provider requests): median {:.3} ms, min {:.3} ms, max {:.3} ms",
+        "    instrumented (wall − time inside provider requests): median {:.3} ms, p90 {:.3} ms, min {:.3} ms, max {:.3} ms",
         median(instrumented.clone()),
+        p90(instrumented.clone()),
         instrumented.iter().copied().fold(f64::INFINITY, f64::min),
         instrumented.iter().copied().fold(0.0, f64::max)
     );
@@ -172,6 +187,48 @@ async fn overhead_per_call() {
         "    run wall time: median {:.2} ms for {calls} model calls",
         median(walls)
     );
+    println!(
+        "    the same runs without checkpoints: median {:.3} ms, p90 {:.3} ms per model call",
+        median(without.clone()),
+        p90(without)
+    );
+    println!(
+        "    checkpoints add per model call (paired differences, 41 checkpoints per run): median {:.3} ms, p90 {:.3} ms (target ≤ 0.1 ms)",
+        median(added.clone()),
+        p90(added)
+    );
+    println!(
+        "    SQL statements per run (BEGIN/COMMIT not counted): {statements_on} with checkpoints, {statements_off} without"
+    );
+}
+
+/// One scripted run of `video-head-001`: its wall time (from `execute` until `wait`
+/// returns) and the time spent inside its provider requests.
+async fn timed_run(runner: &Runner, fake: &FakeLlm, project: Option<i32>) -> (Duration, Duration) {
+    script(fake);
+    let before = runner.provider_time();
+    let requests_before = fake.request_count();
+    let started = Instant::now();
+    let ctx = RunContext {
+        project_id: project,
+        ..RunContext::default()
+    };
+    let queued = runner
+        .execute("video-head-001", "Measure pacing.", ctx)
+        .await
+        .expect("queued");
+    let row = runner.wait(queued.id).await.expect("ended");
+    let wall = started.elapsed();
+    assert_eq!(row.status, "completed", "{:?}", row.error_message);
+    let provider = runner.provider_time();
+    assert_eq!(provider.calls - before.calls, TOOL_CALLS as u64 + 1);
+    assert_eq!(fake.request_count() - requests_before, TOOL_CALLS + 1);
+    (wall, provider.total - before.total)
+}
+
+fn p90(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() * 9 / 10).min(values.len() - 1)]
 }
 
 /// The requests of a run, rebuilt: the agent's system prompt and tools, then one more

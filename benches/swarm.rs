@@ -11,7 +11,8 @@
 //!     making 20 calls of the built-in `getProjectContext` instead is the baseline. Per child:
 //!     ((wall − time inside provider requests) of the spawning run − the same of the baseline
 //!     run) / 20 — inserting, starting, running and finishing the child and reporting it back,
-//!     minus a plain tool call. Target: median ≤ 1 ms.
+//!     minus a plain tool call. Target: median ≤ 1 ms. The SQL statements of each kind of run
+//!     (sqlx's statement log) are counted once after the timed runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use aladdin::testing::fake_llm::{FakeLlm, Reply};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, IntoActiveModel};
 use serde_json::{Value, json};
 
+mod sql_count;
+
 const CHILDREN: usize = 50;
 const LATENCY: Duration = Duration::from_millis(200);
 const SEQUENTIAL: usize = 20;
@@ -32,6 +35,7 @@ const CHILD: &str = "world-builder-001";
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    sql_count::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,22 +102,68 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+fn p90(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() * 9 / 10).min(values.len() - 1)]
+}
+
+/// Scripts a run of `SEQUENTIAL` spawn_agents calls of one child each.
+fn script_spawning(fake: &FakeLlm) {
+    for n in 0..SEQUENTIAL {
+        fake.push(spawn(format!("s{n}"), 1));
+        fake.push(Reply::text("child done").with_usage(50, 5));
+    }
+    fake.push(Reply::text("done").with_usage(500, 20));
+}
+
+/// Scripts the baseline: `SEQUENTIAL` calls of getProjectContext.
+fn script_baseline(fake: &FakeLlm) {
+    for n in 0..SEQUENTIAL {
+        fake.push(Reply::tool_call(
+            format!("t{n}"),
+            "getProjectContext",
+            json!({}),
+        ));
+    }
+    fake.push(Reply::text("done").with_usage(500, 20));
+}
+
 /// Runs the parent once; its wall time and the time spent inside provider requests.
 async fn timed_run(runner: &Runner, db: &DatabaseConnection) -> (Duration, Duration) {
+    timed_run_counted(runner, db, false).await.0
+}
+
+/// [`timed_run`], and the SQL statements sent from `execute` until `wait` returns, when
+/// `count`.
+async fn timed_run_counted(
+    runner: &Runner,
+    db: &DatabaseConnection,
+    count: bool,
+) -> ((Duration, Duration), u64) {
     let before = runner.provider_time();
     let started = Instant::now();
-    let queued = runner
-        .execute(PARENT, "Work with your team.", RunContext::default())
-        .await
-        .expect("queued");
-    let row = runner.wait(queued.id).await.expect("ended");
+    let run = async {
+        let queued = runner
+            .execute(PARENT, "Work with your team.", RunContext::default())
+            .await
+            .expect("queued");
+        runner.wait(queued.id).await.expect("ended")
+    };
+    let (row, statements) = if count {
+        sql_count::statements(run).await
+    } else {
+        (run.await, 0)
+    };
     let wall = started.elapsed();
     assert_eq!(row.status, "completed", "{:?}", row.error_message);
     let children = aladdin::db::executions::unfinished_descendants(db, row.id)
         .await
         .expect("q");
     assert!(children.is_empty(), "no child is left unfinished");
-    (wall, runner.provider_time().total - before.total)
+    (
+        (wall, runner.provider_time().total - before.total),
+        statements,
+    )
 }
 
 async fn wide_swarm() {
@@ -153,20 +203,9 @@ async fn overhead_per_child() {
     let mut raw = Vec::new();
     let mut single = Vec::new();
     for run in 0..RUNS + 2 {
-        for n in 0..SEQUENTIAL {
-            fake.push(spawn(format!("s{n}"), 1));
-            fake.push(Reply::text("child done").with_usage(50, 5));
-        }
-        fake.push(Reply::text("done").with_usage(500, 20));
+        script_spawning(&fake);
         let (wall, inside) = timed_run(&runner, &db).await;
-        for n in 0..SEQUENTIAL {
-            fake.push(Reply::tool_call(
-                format!("t{n}"),
-                "getProjectContext",
-                json!({}),
-            ));
-        }
-        fake.push(Reply::text("done").with_usage(500, 20));
+        script_baseline(&fake);
         let (base_wall, base_inside) = timed_run(&runner, &db).await;
         if run < 2 {
             continue; // warm-up
@@ -179,6 +218,12 @@ async fn overhead_per_child() {
         per_child.push((spawning - baseline) / SEQUENTIAL as f64);
         raw.push(spawning / SEQUENTIAL as f64);
     }
+    script_spawning(&fake);
+    let (_, spawning_sql) = timed_run_counted(&runner, &db, true).await;
+    script_baseline(&fake);
+    let (_, baseline_sql) = timed_run_counted(&runner, &db, true).await;
+    fake.push(Reply::text("alone").with_usage(50, 5));
+    let (_, single_sql) = timed_run_counted(&runner, &db, true).await;
     runner.shutdown().await;
     drop(db);
     let _ = std::fs::remove_dir_all(dir);
@@ -186,8 +231,9 @@ async fn overhead_per_child() {
         "(b) overhead per child execution, {SEQUENTIAL} spawn_agents calls of one child per run, {RUNS} runs, SQLite, zero-latency fake:"
     );
     println!(
-        "    per child (spawning run − baseline run of getProjectContext calls, provider time excluded): median {:.3} ms, min {:.3} ms, max {:.3} ms (target ≤ 1 ms)",
+        "    per child (spawning run − baseline run of getProjectContext calls, provider time excluded): median {:.3} ms, p90 {:.3} ms, min {:.3} ms, max {:.3} ms (target ≤ 1 ms)",
         median(per_child.clone()),
+        p90(per_child.clone()),
         per_child.iter().copied().fold(f64::INFINITY, f64::min),
         per_child.iter().copied().fold(f64::NEG_INFINITY, f64::max)
     );
@@ -196,7 +242,12 @@ async fn overhead_per_child() {
         median(raw)
     );
     println!(
-        "    for comparison, a whole top-level run of one model call, provider time excluded (queue, claim, run, finish): median {:.3} ms",
-        median(single)
+        "    for comparison, a whole top-level run of one model call, provider time excluded (queue, claim, run, finish): median {:.3} ms, p90 {:.3} ms",
+        median(single.clone()),
+        p90(single)
+    );
+    println!(
+        "    SQL statements (BEGIN/COMMIT not counted): per child {:.1} (spawning run {spawning_sql} − baseline {baseline_sql}, / {SEQUENTIAL}); a top-level run of one model call {single_sql}",
+        (spawning_sql as f64 - baseline_sql as f64) / SEQUENTIAL as f64
     );
 }

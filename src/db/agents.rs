@@ -57,6 +57,22 @@ pub async fn find_with_department(
         .await
 }
 
+/// The agents named by `agent_ids` (agentId), each with its department, in one statement:
+/// what a run needs to start them as its children.
+pub async fn find_with_departments(
+    db: &impl ConnectionTrait,
+    agent_ids: &[&str],
+) -> Result<Vec<(agents::Model, Option<departments::Model>)>, DbErr> {
+    if agent_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    agents::Entity::find()
+        .filter(agents::Column::AgentId.is_in(agent_ids.iter().copied()))
+        .find_also_related(departments::Entity)
+        .all(db)
+        .await
+}
+
 fn apply(mut row: agents::ActiveModel, input: AgentInput) -> agents::ActiveModel {
     row.agent_id = Set(input.agent_id);
     row.name = Set(input.name);

@@ -133,23 +133,6 @@ pub struct Stamp {
     pub variant: Option<String>,
 }
 
-/// Records the versions of the custom tools a run loaded (`[{toolName, version}]`).
-pub async fn stamp_tool_versions(
-    db: &impl ConnectionTrait,
-    id: i32,
-    tool_versions: Value,
-) -> Result<(), DbErr> {
-    agent_executions::Entity::update_many()
-        .col_expr(
-            agent_executions::Column::ToolVersions,
-            sea_orm::sea_query::Expr::value(tool_versions),
-        )
-        .filter(agent_executions::Column::Id.eq(id))
-        .exec(db)
-        .await
-        .map(|_| ())
-}
-
 /// Inserts a `pending` execution with its stamp.
 pub async fn insert_pending_stamped(
     db: &impl ConnectionTrait,
@@ -382,32 +365,65 @@ pub async fn stale_running(
     query.order_by_asc(C::Id).limit(1000).all(db).await
 }
 
-/// Stores the checkpoint of a run `owner` still holds the lease of; false (nothing written)
-/// when it lost it (fencing: a cut-off instance never overwrites a peer's progress).
-pub async fn save_owned_run_state(
-    db: &impl ConnectionTrait,
-    id: i32,
-    owner: &str,
-    state: Value,
-) -> Result<bool, DbErr> {
-    let result = agent_executions::Entity::update_many()
-        .col_expr(C::RunState, Expr::value(state))
-        .filter(C::Id.eq(id))
-        .filter(C::LeaseOwner.eq(owner))
-        .filter(C::Status.eq(Status::Running.as_str()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
+/// Values of an execution row that a run writes as it goes: its checkpoint (`runState`) and
+/// the versions of its custom tools (`toolVersions`). `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowUpdate {
+    /// The checkpoint.
+    pub run_state: Option<Value>,
+    /// `[{toolName, version}]`.
+    pub tool_versions: Option<Value>,
+    /// Fencing: write only while this instance holds the run's lease (and it is running).
+    pub owner: Option<String>,
 }
 
-/// Stores an execution's checkpoint (`runState`): one UPDATE by primary key.
-pub async fn save_run_state(db: &impl ConnectionTrait, id: i32, state: Value) -> Result<(), DbErr> {
-    agent_executions::Entity::update_many()
-        .col_expr(C::RunState, Expr::value(state))
-        .filter(C::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+impl RowUpdate {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.run_state.is_none() && self.tool_versions.is_none()
+    }
+
+    /// Takes the values `later` sets (a later value replaces an earlier one).
+    pub fn merge(&mut self, later: RowUpdate) {
+        if later.run_state.is_some() {
+            self.run_state = later.run_state;
+        }
+        if later.tool_versions.is_some() {
+            self.tool_versions = later.tool_versions;
+        }
+        if later.owner.is_some() {
+            self.owner = later.owner;
+        }
+    }
+}
+
+/// Writes `update` to execution `id`: one UPDATE by primary key (nothing when it is empty).
+/// Fenced by `update.owner` when set: `Ok(false)`, and nothing written, when that instance
+/// no longer holds the lease of a running row (a cut-off instance never overwrites a peer's
+/// progress).
+pub async fn update_run_row(
+    db: &impl ConnectionTrait,
+    id: i32,
+    update: RowUpdate,
+) -> Result<bool, DbErr> {
+    if update.is_empty() {
+        return Ok(true);
+    }
+    let mut query = agent_executions::Entity::update_many().filter(C::Id.eq(id));
+    if let Some(owner) = &update.owner {
+        query = query
+            .filter(C::LeaseOwner.eq(owner.as_str()))
+            .filter(C::Status.eq(Status::Running.as_str()));
+    }
+    if let Some(state) = update.run_state {
+        query = query.col_expr(C::RunState, Expr::value(state));
+    }
+    if let Some(versions) = update.tool_versions {
+        query = query.col_expr(C::ToolVersions, Expr::value(versions));
+    }
+    let fenced = update.owner.is_some();
+    let result = query.exec(db).await?;
+    Ok(!fenced || result.rows_affected > 0)
 }
 
 /// Lets an execution that is still `from` run over its budgets (an admin's resume).
@@ -580,20 +596,23 @@ pub struct Finished {
     pub lease_owner: Option<String>,
     /// Fencing of a recovery: write only if the lease expired before this time.
     pub lease_expired_before: Option<DateTime<FixedOffset>>,
+    /// The run's checkpoint and tool versions not written yet (its event log's last row
+    /// update), written by the same UPDATE.
+    pub row: RowUpdate,
 }
 
 /// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
 /// counts it into its agent's metrics (atomic increments), in one transaction. The events are
-/// numbered from `first_seq`, or after the execution's last stored seq; the first seq used is
-/// returned. Returns `None` (and writes nothing) when the row is no longer in one of `from`
-/// (someone else finished it) or fails the lease fencing of `result`.
+/// numbered from `first_seq`, or after the execution's last stored seq; the first seq used and
+/// the finished row are returned. Returns `None` (and writes nothing) when the row is no longer
+/// in one of `from` (someone else finished it) or fails the lease fencing of `result`.
 pub async fn finish(
     db: &DatabaseConnection,
     id: i32,
     from: &[Status],
     result: &Finished,
     events: &[NewEvent],
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<(i64, agent_executions::Model)>, DbErr> {
     let status = result.status.unwrap_or(Status::Failed);
     let ts = now();
     let txn = db.begin().await?;
@@ -603,6 +622,12 @@ pub async fn finish(
     }
     if let Some(before) = result.lease_expired_before {
         update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
+    }
+    if let Some(state) = &result.row.run_state {
+        update = update.col_expr(C::RunState, Expr::value(state.clone()));
+    }
+    if let Some(versions) = &result.row.tool_versions {
+        update = update.col_expr(C::ToolVersions, Expr::value(versions.clone()));
     }
     let updated = update
         .col_expr(C::Status, Expr::value(status.as_str()))
@@ -645,12 +670,12 @@ pub async fn finish(
         )
         .filter(C::Id.eq(id))
         .filter(C::Status.is_in(from.iter().map(|s| s.as_str())))
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if updated.rows_affected == 0 {
+    let Some(row) = updated.into_iter().next() else {
         txn.rollback().await?;
         return Ok(None);
-    }
+    };
     let first = match result.first_seq {
         Some(seq) => seq,
         None => max_seq(&txn, id).await? + 1,
@@ -662,7 +687,7 @@ pub async fn finish(
         super::agents::record_execution(&txn, agent_id, succeeded, duration).await?;
     }
     txn.commit().await?;
-    Ok(Some(first))
+    Ok(Some((first, row)))
 }
 
 /// Stops a running execution to wait (`awaiting_approval`, `paused`): its usage and run
@@ -678,7 +703,11 @@ pub async fn suspend(
 ) -> Result<Option<i64>, DbErr> {
     let status = result.status.unwrap_or(Status::AwaitingApproval);
     let txn = db.begin().await?;
-    let updated = agent_executions::Entity::update_many()
+    let mut update = agent_executions::Entity::update_many();
+    if let Some(owner) = &result.lease_owner {
+        update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+    }
+    let updated = update
         .col_expr(C::Status, Expr::value(status.as_str()))
         .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
         .col_expr(C::InputTokens, Expr::value(result.input_tokens))

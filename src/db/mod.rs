@@ -60,7 +60,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
+        // Every statement is a DEBUG event of `sqlx::query` (`RUST_LOG=sqlx::query=debug`
+        // shows them; the benches count them); filtered out, it costs a level check.
+        .sqlx_logging(true)
+        .sqlx_logging_level(log::LevelFilter::Debug)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)

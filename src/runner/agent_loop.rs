@@ -21,7 +21,6 @@ use super::retry;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
-use crate::db;
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -77,6 +76,8 @@ pub(crate) struct LoopState {
     pub elapsed_before: u64,
     /// When this attempt started.
     pub started: Instant,
+    /// The checkpoint (its number in the event log) that holds the latest tool result.
+    answered: u64,
     warned_no_usage: bool,
 }
 
@@ -92,6 +93,7 @@ impl LoopState {
             step: 0,
             elapsed_before: 0,
             started: Instant::now(),
+            answered: 0,
             warned_no_usage: false,
         }
     }
@@ -117,17 +119,26 @@ impl LoopState {
     }
 }
 
-/// Writes the run's checkpoint (`runState`): one UPDATE, after every step and every tool
-/// result, so a resumed run never repeats a completed tool call.
-async fn checkpoint(cx: &LoopCx<'_>, st: &LoopState) -> Result<(), DbErr> {
-    let state = st.run_state().to_json();
-    let core = &cx.core;
-    let id = cx.tool_ctx.execution_id;
-    if db::executions::save_owned_run_state(&core.writer, id, &core.instance_id, state).await? {
-        Ok(())
-    } else {
-        Err(super::lease::lost())
+/// Queues the run's checkpoint (`runState`) after a model call or a tool result; the event
+/// log writes it behind, after the events before it (lifecycle rule 8a). Returns its number.
+///
+/// Durability points: a tool call starts only once the checkpoint holding the previous tool
+/// result is stored ([`answered_stored`]), and the finishing transaction stores the last
+/// one. A model call does not wait for the checkpoint before it. So a crash can lose at most
+/// the tool call in flight or the one whose result was being written, as with any tool call
+/// that finishes just before a crash; a completed call whose result a later call or the
+/// run's ending depends on is never made twice.
+fn checkpoint(cx: &LoopCx<'_>, st: &LoopState, log: &mut EventLog) -> Result<u64, DbErr> {
+    if !cx.core.checkpoints_on() {
+        return Ok(0);
     }
+    log.checkpoint(st.run_state().to_json(), &cx.core.instance_id)
+}
+
+/// Waits until the checkpoint holding the latest tool result is stored (usually long done:
+/// it was queued before the model call that came since).
+async fn answered_stored(st: &LoopState, log: &mut EventLog) -> Result<(), DbErr> {
+    log.stored(st.answered).await
 }
 
 /// How a run ended.
@@ -242,7 +253,7 @@ pub(crate) async fn run(
             text: response.text.clone(),
             tool_calls: response.tool_calls.clone(),
         });
-        checkpoint(cx, st).await?;
+        checkpoint(cx, st, log)?;
         if response.tool_calls.is_empty() {
             if response.stop_reason == StopReason::MaxTokens {
                 log.append(Event::Warning {
@@ -388,7 +399,7 @@ async fn answer_calls(
                 continue;
             }
         }
-        checkpoint(cx, st).await?;
+        st.answered = checkpoint(cx, st, log)?;
     }
     if !waiting {
         return Ok(None);
@@ -397,7 +408,8 @@ async fn answer_calls(
         log.append(approvals::requested_event(row))?;
         approvals::notify(cx.core, row);
     }
-    checkpoint(cx, st).await?;
+    // Stored by the suspension, which flushes the log before the status changes.
+    checkpoint(cx, st, log)?;
     Ok(Some(Outcome::AwaitingApproval))
 }
 
@@ -437,6 +449,7 @@ async fn call_tool(
     log: &mut EventLog,
     call: &ToolCall,
 ) -> Result<(), LoopError> {
+    answered_stored(st, log).await?;
     log.append(Event::ToolCall {
         tool_call_id: call.id.clone(),
         tool_name: call.name.clone(),

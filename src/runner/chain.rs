@@ -144,7 +144,7 @@ pub(crate) async fn run(
     };
     finish::write(
         core,
-        Some(&log),
+        Some(log),
         row.id,
         &[Status::Running],
         ending,
@@ -188,8 +188,11 @@ async fn steps(
                 ),
                 Err(why) => return Ok(step_refused(n, agent_id, &why)),
             };
-            match db::agents::find_by_agent_id(&core.db, agent_id).await? {
-                Some(agent) if agent.is_active => runs.push((agent, prompt)),
+            let found = db::agents::find_with_departments(&core.db, &[agent_id]).await?;
+            match found.into_iter().next() {
+                Some((agent, department)) if agent.is_active => {
+                    runs.push((agent, department, prompt));
+                }
                 _ => {
                     return Ok(step_refused(
                         n,
@@ -200,8 +203,10 @@ async fn steps(
             }
         }
         let mut children = Vec::with_capacity(runs.len());
-        for (agent, prompt) in runs {
-            let child = family.start(&agent, prompt, &tool_call_id).await?;
+        for (agent, department, prompt) in runs {
+            let child = family
+                .start(&agent, department.as_ref(), prompt, &tool_call_id)
+                .await?;
             log.append(family::start_event(&child))?;
             children.push(child);
         }

@@ -6,7 +6,7 @@
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Value, json};
 
-use super::Core;
+use super::log::EventLog;
 use crate::db;
 use crate::db::executions::{NewExecution, Stamp};
 use crate::db::experiments::RunStamp;
@@ -50,25 +50,15 @@ pub fn pin(found: RunStamp, mut new: NewExecution, pin: &super::Pinned) -> (NewE
     (new, stamp)
 }
 
-/// Stamps the versions of the custom tools a run loaded (`[{toolName, version}]`).
-pub(crate) async fn stamp_tools(
-    core: &Core,
-    execution_id: i32,
-    tools: &[(i32, String)],
-) -> Result<(), DbErr> {
+/// Stamps the versions of the custom tools a run loaded (`[{toolName, version}]`): written
+/// with the run's first events.
+pub(crate) fn stamp_tools(log: &mut EventLog, tools: &[(String, i32)]) -> Result<(), DbErr> {
     if tools.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i32> = tools.iter().map(|(id, _)| *id).collect();
-    let versions = db::versions::latest_tool_versions(&core.db, &ids).await?;
     let stamped: Vec<Value> = tools
         .iter()
-        .filter_map(|(id, name)| {
-            versions
-                .iter()
-                .find(|(tool, _)| tool == id)
-                .map(|(_, version)| json!({"toolName": name, "version": version}))
-        })
+        .map(|(name, version)| json!({"toolName": name, "version": version}))
         .collect();
-    db::executions::stamp_tool_versions(&core.writer, execution_id, Value::Array(stamped)).await
+    log.stamp_tool_versions(Value::Array(stamped))
 }

@@ -9,9 +9,13 @@
 //! own and its parent's. A parent settles its children before it ends: those still going are
 //! stopped and awaited, so no child outlives its parent, and their usage is added to the
 //! parent's `aggregateUsage`.
+//!
+//! What the parent already holds is handed to the child instead of being read again (its
+//! agent and department, checked by the parent; the project), and the child hands its
+//! finished row back the same way ([`Inherited`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -28,10 +32,20 @@ use super::queue;
 use super::snapshot::AgentConfig;
 use crate::db;
 use crate::domain::executions::{AggregateUsage, Status};
-use crate::entities::{agent_executions, agents};
+use crate::entities::{agent_executions, agents, departments, projects};
 
 /// Longest a parent waits for a stopped child to record its ending.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(15);
+
+/// What a child run takes from its parent instead of reading it again.
+pub(crate) struct Inherited {
+    /// The parent's project row (a child works on its parent's project); `None`: read it.
+    pub project: Option<projects::Model>,
+    /// The child's agent's approval rules (`approvalRules`), read by the parent with the agent.
+    pub approval_rules: Vec<crate::domain::approvals::AgentRule>,
+    /// Where the child leaves its finished row for the parent.
+    pub ended: Arc<OnceLock<agent_executions::Model>>,
+}
 
 /// A started child.
 #[derive(Clone)]
@@ -44,6 +58,7 @@ pub(crate) struct Child {
     pub tool_call_id: String,
     control: Arc<RunControl>,
     done: Shared<BoxFuture<'static, ()>>,
+    ended: Arc<OnceLock<agent_executions::Model>>,
 }
 
 #[derive(Default)]
@@ -61,6 +76,7 @@ pub(crate) struct Family {
     created_by: Option<i32>,
     control: Arc<RunControl>,
     deadline: Instant,
+    project: Option<projects::Model>,
     ledger: Mutex<Ledger>,
 }
 
@@ -80,8 +96,15 @@ impl Family {
             created_by: parent.created_by,
             control,
             deadline,
+            project: None,
             ledger: Mutex::default(),
         }
+    }
+
+    /// Hands the parent's project row (already read) to its children.
+    pub(crate) fn with_project(mut self, project: Option<projects::Model>) -> Self {
+        self.project = project.filter(|p| Some(p.id) == self.project_id);
+        self
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -98,17 +121,18 @@ impl Family {
         self.ledger().usage
     }
 
-    /// Starts a run of `agent` (checked active by the caller) on `prompt` as a child: same
-    /// project and user as the parent, a new conversation, one level deeper.
+    /// Starts a run of `agent` (checked active by the caller, with its `department`) on
+    /// `prompt` as a child: same project and user as the parent, a new conversation, one
+    /// level deeper.
     pub(crate) async fn start(
         &self,
         agent: &agents::Model,
+        department: Option<&departments::Model>,
         prompt: String,
         tool_call_id: &str,
     ) -> Result<Child, DbErr> {
         let core = &self.core;
-        let department = db::departments::find_by_id(&core.db, agent.department_id).await?;
-        let config = AgentConfig::resolve(agent, department.as_ref(), &core.settings.runner);
+        let config = AgentConfig::resolve(agent, department, &core.settings.runner);
         let new = db::executions::NewExecution {
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
@@ -134,15 +158,27 @@ impl Family {
         )
         .await?;
         let control = Arc::new(RunControl::child_of(&self.control));
+        let ended = Arc::new(OnceLock::new());
+        let inherited = Inherited {
+            project: self.project.clone(),
+            approval_rules: agent
+                .approval_rules
+                .as_ref()
+                .map(crate::domain::approvals::stored_agent_rules)
+                .unwrap_or_default(),
+            ended: ended.clone(),
+        };
+        let id = row.id;
         let handle = queue::supervise(
             core,
-            row.clone(),
+            row,
             control.clone(),
             Some(self.deadline),
             None,
+            Some(inherited),
         );
         let child = Child {
-            id: row.id,
+            id,
             agent_id: agent.agent_id.clone(),
             tool_call_id: tool_call_id.to_owned(),
             control,
@@ -151,6 +187,7 @@ impl Family {
             }
             .boxed()
             .shared(),
+            ended,
         };
         self.ledger().live.insert(child.id, child.clone());
         Ok(child)
@@ -159,11 +196,21 @@ impl Family {
     /// Waits for `child` to end and returns its row (its usage is accounted for once).
     pub(crate) async fn join(&self, child: &Child) -> Result<agent_executions::Model, DbErr> {
         child.done.clone().await;
-        let row = db::executions::find_by_id(&self.core.db, child.id)
+        let row = self
+            .ended_row(child)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("execution {}", child.id)))?;
         self.account(&row);
         Ok(row)
+    }
+
+    /// The row of a child that ended: the one it finished, or else (it did not finish the
+    /// row itself: it failed before its loop, or someone else ended it) the stored one.
+    async fn ended_row(&self, child: &Child) -> Result<Option<agent_executions::Model>, DbErr> {
+        match child.ended.get() {
+            Some(row) => Ok(Some(row.clone())),
+            None => db::executions::find_by_id(&self.core.db, child.id).await,
+        }
     }
 
     fn account(&self, row: &agent_executions::Model) {
@@ -203,7 +250,7 @@ impl Family {
                 );
                 continue;
             }
-            let Some(row) = db::executions::find_by_id(&self.core.db, child.id).await? else {
+            let Some(row) = self.ended_row(&child).await? else {
                 continue;
             };
             self.account(&row);

@@ -1,7 +1,8 @@
 //! Ending an execution (lifecycle rule 7): one UPDATE of the row and its last events (`error`,
 //! `finish`, `status`) in one transaction, then the broadcast, the waiters, and the agent's
 //! metrics with an atomic increment. Every way a run can end comes through here, so no row
-//! is ever left `running`.
+//! is ever left `running`. Whatever the run's event log had not stored yet (its last events,
+//! its last checkpoint) is stored by the same transaction.
 
 use sea_orm::DbErr;
 use serde_json::{Value, json};
@@ -9,7 +10,10 @@ use serde_json::{Value, json};
 use super::Core;
 use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
-use crate::db::{self, executions::Finished};
+use crate::db::{
+    self,
+    executions::{Finished, RowUpdate},
+};
 use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::domain::now;
 use crate::entities::agent_executions;
@@ -84,13 +88,29 @@ pub(crate) enum Fence {
 /// agent's metrics.
 pub(crate) async fn write(
     core: &Core,
-    log: Option<&EventLog>,
+    log: Option<EventLog>,
     id: i32,
     from: &[Status],
     ending: Ending,
     agent_id: Option<i32>,
     count: bool,
 ) -> Result<bool, DbErr> {
+    write_row(core, log, id, from, ending, agent_id, count)
+        .await
+        .map(|row| row.is_some())
+}
+
+/// [`write`], returning the finished row (`None` when someone else ended it first or, for a
+/// running execution, when this instance no longer holds its lease).
+pub(crate) async fn write_row(
+    core: &Core,
+    log: Option<EventLog>,
+    id: i32,
+    from: &[Status],
+    ending: Ending,
+    agent_id: Option<i32>,
+    count: bool,
+) -> Result<Option<agent_executions::Model>, DbErr> {
     let fence = if from.contains(&Status::Running) {
         Fence::Mine
     } else {
@@ -99,27 +119,41 @@ pub(crate) async fn write(
     write_fenced(core, log, id, from, ending, agent_id, count, fence).await
 }
 
-/// [`write`] under an explicit lease requirement.
+/// [`write_row`] under an explicit lease requirement.
 #[expect(
     clippy::too_many_arguments,
     reason = "write's arguments plus the fence"
 )]
 pub(crate) async fn write_fenced(
     core: &Core,
-    log: Option<&EventLog>,
+    log: Option<EventLog>,
     id: i32,
     from: &[Status],
     ending: Ending,
     agent_id: Option<i32>,
     count: bool,
     fence: Fence,
-) -> Result<bool, DbErr> {
+) -> Result<Option<agent_executions::Model>, DbErr> {
     let mut first_seq = None;
+    let mut items = Vec::new();
+    let mut row_update = RowUpdate::default();
     if let Some(log) = log {
-        match log.flush().await {
-            Ok(()) => first_seq = Some(log.next_seq()),
+        let next_seq = log.next_seq();
+        let unstored = log.close().await;
+        match unstored.failure {
+            None => {
+                first_seq = Some(
+                    unstored
+                        .items
+                        .first()
+                        .and_then(|i| i.seq)
+                        .unwrap_or(next_seq),
+                );
+                items = unstored.items;
+                row_update = unstored.row;
+            }
             // The run must still end; its last events are numbered from the stored ones.
-            Err(e) => {
+            Some(e) => {
                 tracing::error!(run.id = id, error = %e, "some events of the run could not be stored")
             }
         }
@@ -140,10 +174,7 @@ pub(crate) async fn write_fenced(
     events.push(Event::Status {
         status: ending.status,
     });
-    let items: Vec<StreamItem> = events
-        .into_iter()
-        .map(|e| StreamItem::stored(0, e))
-        .collect();
+    items.extend(events.into_iter().map(|e| StreamItem::stored(0, e)));
     let rows: Vec<_> = items.iter().map(to_row).collect();
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let finished = Finished {
@@ -176,14 +207,16 @@ pub(crate) async fn write_fenced(
             Fence::Expired { before, .. } => Some(*before),
             _ => None,
         },
+        row: row_update,
     };
-    let Some(first) = db::executions::finish(&core.writer, id, from, &finished, &rows).await?
+    let Some((first, row)) =
+        db::executions::finish(&core.writer, id, from, &finished, &rows).await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     publish_numbered(core, id, items, first);
     core.finished(id);
-    Ok(true)
+    Ok(Some(row))
 }
 
 /// Stops running execution `id` to wait for an approval: its events are stored, then its
@@ -217,6 +250,7 @@ pub(crate) async fn suspend(
         cost_source: usage.cost_source,
         first_seq: Some(log.next_seq()),
         aggregate_usage: Some(aggregate.to_json()),
+        lease_owner: Some(core.instance_id.clone()),
         ..Finished::default()
     };
     let Some(first) = db::executions::suspend(&core.writer, id, &state, &rows).await? else {
@@ -268,9 +302,10 @@ pub(crate) async fn pause(
         cost_source: usage.cost_source,
         paused_reason: Some(reason.to_owned()),
         first_seq,
+        lease_owner: Some(core.instance_id.clone()),
         ..Finished::default()
     };
-    let Some(first) =
+    let Some((first, _)) =
         db::executions::finish(&core.writer, id, &[Status::Running], &finished, &rows).await?
     else {
         return Ok(false);
@@ -386,6 +421,7 @@ pub(crate) async fn recover_running(
         fence,
     )
     .await
+    .map(|row| row.is_some())
 }
 
 /// Cancels a pending execution before any worker claims it. False if it was claimed first.

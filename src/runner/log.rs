@@ -6,26 +6,47 @@
 //! up in one multi-row INSERT and only then publishes it to the hub — never the other way
 //! round, so a watcher that subscribed before reading the database cannot miss an event. Text
 //! deltas travel through the same queue, so watchers see them in order with the stored events.
-//! The loop does not wait for the database between model calls; [`EventLog::flush`] (called
-//! before a run finishes) waits until everything is stored, and a failed write surfaces at the
-//! next append.
+//! The loop does not wait for the database between model calls; [`EventLog::flush`] waits
+//! until everything is stored, and a failed write surfaces at the next append.
+//!
+//! Writes to the execution row that go with the log travel through the same queue: the run's
+//! checkpoint (`runState`, lifecycle rule 8a) and the versions of its tools. Only the latest
+//! value of each is written, by one UPDATE after the INSERT of the events queued before it, so
+//! a stored checkpoint never runs ahead of the stored events. [`EventLog::stored`] waits until
+//! a given checkpoint is stored (the loop's durability points are in `agent_loop`), and
+//! [`EventLog::close`] hands whatever is still queued to the run's finishing transaction
+//! instead of writing it separately.
 
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::{mpsc, oneshot};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::event::{Event, StreamItem};
 use super::hub::Hub;
-use crate::db::executions::{self, NewEvent};
+use crate::db::executions::{self, NewEvent, RowUpdate};
 
 /// Most rows in one INSERT (far below the bind-parameter limits of SQLite and PostgreSQL).
 const MAX_BATCH: usize = 500;
 
 enum Command {
     Store(Vec<StreamItem>),
+    Row(RowUpdate),
     Delta(String),
     Flush(oneshot::Sender<Result<(), String>>),
+    Close(oneshot::Sender<Unstored>),
+}
+
+/// What a closed log had not stored yet: the finishing transaction stores it.
+#[derive(Debug, Default)]
+pub(crate) struct Unstored {
+    /// Events, numbered, in order (their seqs run up to the log's `next_seq`).
+    pub items: Vec<StreamItem>,
+    /// The latest row values not stored yet.
+    pub row: RowUpdate,
+    /// The first write error, if a write failed (then nothing more is stored).
+    pub failure: Option<String>,
 }
 
 /// The first write error, shared with the write-behind task.
@@ -37,6 +58,10 @@ pub(crate) struct EventLog {
     next_seq: i64,
     queue: mpsc::UnboundedSender<Command>,
     failure: Failure,
+    /// Checkpoints queued so far.
+    checkpoints: u64,
+    /// Checkpoints stored so far (the write-behind task counts them).
+    stored: watch::Receiver<u64>,
 }
 
 /// Sends live text deltas of one execution (the provider's `on_text` callback).
@@ -76,18 +101,24 @@ impl EventLog {
     ) -> Self {
         let (queue, commands) = mpsc::unbounded_channel();
         let failure = Failure::default();
+        let (stored_tx, stored) = watch::channel(0);
         tokio::spawn(write_behind(
-            write,
-            hub,
-            execution_id,
+            Writer {
+                db: write,
+                hub,
+                execution_id,
+                failure: failure.clone(),
+                stored: stored_tx,
+            },
             commands,
-            failure.clone(),
         ));
         Self {
             execution_id,
             next_seq,
             queue,
             failure,
+            checkpoints: 0,
+            stored,
         }
     }
 
@@ -127,7 +158,74 @@ impl EventLog {
             .map_err(|_| DbErr::Custom("the event writer stopped".into()))
     }
 
-    /// Waits until every queued event is stored and broadcast.
+    /// Queues the run's checkpoint, stored after the events appended before it; returns its
+    /// number for [`EventLog::stored`]. Fails if an earlier write failed.
+    /// Fenced: stored only while `owner` holds the run's lease (else the log fails with
+    /// [`super::lease::lost`]).
+    pub(crate) fn checkpoint(&mut self, state: Value, owner: &str) -> Result<u64, DbErr> {
+        self.check()?;
+        self.checkpoints += 1;
+        self.send(Command::Row(RowUpdate {
+            run_state: Some(state),
+            owner: Some(owner.to_owned()),
+            ..RowUpdate::default()
+        }))?;
+        Ok(self.checkpoints)
+    }
+
+    /// Queues the versions of the run's custom tools (`toolVersions`).
+    pub(crate) fn stamp_tool_versions(&mut self, versions: Value) -> Result<(), DbErr> {
+        self.check()?;
+        self.send(Command::Row(RowUpdate {
+            tool_versions: Some(versions),
+            ..RowUpdate::default()
+        }))
+    }
+
+    /// Waits until checkpoint number `n` (or a later one) is stored. Returns at once when it
+    /// is; fails if a write failed.
+    pub(crate) async fn stored(&mut self, n: u64) -> Result<(), DbErr> {
+        if *self.stored.borrow() < n {
+            let waited = self
+                .stored
+                .wait_for(|stored| *stored >= n)
+                .await
+                .map(|_| ());
+            // The writer stops only after a failure (or when the log is dropped).
+            if waited.is_err() {
+                self.check()?;
+                return Err(DbErr::Custom("the event writer stopped".into()));
+            }
+        }
+        self.check()
+    }
+
+    fn send(&self, command: Command) -> Result<(), DbErr> {
+        self.queue
+            .send(command)
+            .map_err(|_| DbErr::Custom("the event writer stopped".into()))
+    }
+
+    /// Stops the writer and returns what it has not stored yet, for the finishing
+    /// transaction to store with the run's last events (one write instead of two).
+    pub(crate) async fn close(self) -> Unstored {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Command::Close(ack)).is_err() {
+            return Unstored {
+                failure: Some("the event writer stopped".into()),
+                ..Unstored::default()
+            };
+        }
+        done.await.unwrap_or_else(|_| Unstored {
+            failure: Some("the event writer stopped".into()),
+            ..Unstored::default()
+        })
+    }
+
+    /// Waits until every queued event and row update is stored and broadcast: what a status
+    /// change that does not end the run (a waiting status) must do first. Ending a run needs
+    /// no flush: [`EventLog::close`] hands the rest to the finishing transaction.
+    #[allow(dead_code)]
     pub(crate) async fn flush(&self) -> Result<(), DbErr> {
         let (ack, done) = oneshot::channel();
         self.queue
@@ -148,58 +246,105 @@ impl EventLog {
     }
 }
 
-/// Stores queued events in batches, then publishes them; publishes deltas in queue order.
-async fn write_behind(
+/// The write-behind task's side of one log.
+struct Writer {
     db: DatabaseConnection,
     hub: Arc<Hub>,
     execution_id: i32,
-    mut commands: mpsc::UnboundedReceiver<Command>,
     failure: Failure,
-) {
-    let mut batch = Vec::new();
+    /// Checkpoints stored so far.
+    stored: watch::Sender<u64>,
+}
+
+/// What has queued up since the last write.
+#[derive(Default)]
+struct Pending {
+    items: Vec<StreamItem>,
+    row: RowUpdate,
+    /// Checkpoints among the row updates.
+    checkpoints: u64,
+}
+
+/// Stores queued events in batches, then publishes them; publishes deltas in queue order.
+async fn write_behind(w: Writer, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut pending = Pending::default();
+    let mut queued_checkpoints = 0;
     while let Some(first) = commands.recv().await {
         let mut next = Some(first);
         while let Some(command) = next.take().or_else(|| commands.try_recv().ok()) {
             match command {
-                Command::Store(items) => batch.extend(items),
+                Command::Store(items) => pending.items.extend(items),
+                Command::Row(update) => {
+                    if update.run_state.is_some() {
+                        queued_checkpoints += 1;
+                        pending.checkpoints = queued_checkpoints;
+                    }
+                    pending.row.merge(update);
+                }
                 Command::Delta(text) => {
-                    store(&db, &hub, execution_id, &mut batch, &failure).await;
-                    hub.publish_delta(execution_id, &text);
+                    w.store(&mut pending).await;
+                    w.hub.publish_delta(w.execution_id, &text);
                 }
                 Command::Flush(ack) => {
-                    store(&db, &hub, execution_id, &mut batch, &failure).await;
-                    let failed = failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    let _ = ack.send(failed.map_or(Ok(()), Err));
+                    w.store(&mut pending).await;
+                    let _ = ack.send(w.failed().map_or(Ok(()), Err));
+                }
+                Command::Close(ack) => {
+                    let _ = ack.send(Unstored {
+                        items: std::mem::take(&mut pending.items),
+                        row: std::mem::take(&mut pending.row),
+                        failure: w.failed(),
+                    });
+                    return;
                 }
             }
         }
-        store(&db, &hub, execution_id, &mut batch, &failure).await;
+        w.store(&mut pending).await;
     }
 }
 
-async fn store(
-    db: &DatabaseConnection,
-    hub: &Hub,
-    execution_id: i32,
-    batch: &mut Vec<StreamItem>,
-    failure: &Failure,
-) {
-    if batch.is_empty() {
-        return;
+impl Writer {
+    fn failed(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
-    let items = std::mem::take(batch);
-    if failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
-        return;
+
+    fn fail(&self, e: &DbErr) {
+        tracing::error!(run.id = self.execution_id, error = %e, "could not store execution events");
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        // Wakes whoever waits for a checkpoint: they find the failure.
+        self.stored.send_replace(u64::MAX);
     }
-    for chunk in items.chunks(MAX_BATCH) {
-        let rows: Vec<NewEvent> = chunk.iter().map(to_row).collect();
-        if let Err(e) = executions::append_events(db, execution_id, &rows).await {
-            tracing::error!(run.id = execution_id, error = %e, "could not store execution events");
-            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+
+    /// Stores the events queued up (in one INSERT per `MAX_BATCH`), publishes them, then
+    /// writes the row update that came with them.
+    async fn store(&self, pending: &mut Pending) {
+        let items = std::mem::take(&mut pending.items);
+        let row = std::mem::take(&mut pending.row);
+        if self.failed().is_some() {
             return;
         }
-        for item in chunk {
-            hub.publish(execution_id, item.clone());
+        for chunk in items.chunks(MAX_BATCH) {
+            let rows: Vec<NewEvent> = chunk.iter().map(to_row).collect();
+            if let Err(e) = executions::append_events(&self.db, self.execution_id, &rows).await {
+                return self.fail(&e);
+            }
+            for item in chunk {
+                self.hub.publish(self.execution_id, item.clone());
+            }
+        }
+        if row.is_empty() {
+            return;
+        }
+        match executions::update_run_row(&self.db, self.execution_id, row).await {
+            Ok(true) => {}
+            Ok(false) => return self.fail(&super::lease::lost()),
+            Err(e) => return self.fail(&e),
+        }
+        if pending.checkpoints > *self.stored.borrow() {
+            self.stored.send_replace(pending.checkpoints);
         }
     }
 }

@@ -517,6 +517,14 @@ impl Runner {
         self.core.router.configured()
     }
 
+    /// Turns the runs' checkpoints (`runState`, lifecycle rule 8a) off or back on. For the
+    /// runner bench only, which measures what checkpoints cost: a run without checkpoints
+    /// cannot be resumed.
+    #[doc(hidden)]
+    pub fn set_checkpoints(&self, on: bool) {
+        self.core.set_checkpoints(on);
+    }
+
     /// Time spent inside provider requests since start (for metrics and benchmarks).
     pub fn provider_time(&self) -> ProviderTime {
         self.core.stats.snapshot()

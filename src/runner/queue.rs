@@ -110,26 +110,27 @@ pub(crate) fn lease_until(core: &Core) -> chrono::DateTime<chrono::FixedOffset> 
 /// Runs a claimed execution on its own task; a panic in it still ends the execution.
 fn launch(core: &Arc<Core>, row: agent_executions::Model, permit: OwnedSemaphorePermit) {
     let control = Arc::new(RunControl::default());
-    supervise(core, row, control, None, Some(permit));
+    supervise(core, row, control, None, Some(permit), None);
 }
 
 /// Runs a claimed execution (a queued one, or a child inserted already claimed) on its own
 /// task under `control`, ending by `cap` at the latest; a panic in it still ends the
 /// execution. The run is tracked (cancel, shutdown, leases) until it ends; `permit`, the
-/// queue slot it holds if any, is released then.
+/// queue slot it holds if any, is released then. A child gets what its parent hands it.
 pub(crate) fn supervise(
     core: &Arc<Core>,
     row: agent_executions::Model,
     control: Arc<RunControl>,
     cap: Option<tokio::time::Instant>,
     permit: Option<OwnedSemaphorePermit>,
+    inherited: Option<super::family::Inherited>,
 ) -> JoinHandle<()> {
     let id = row.id;
     core.track(id, control.clone());
     let core = core.clone();
     tokio::spawn(async move {
         let fallback = row.clone();
-        let task = tokio::spawn(run::run_claimed(core.clone(), row, control, cap));
+        let task = tokio::spawn(run::run_claimed(core.clone(), row, control, cap, inherited));
         if let Err(join) = task.await {
             tracing::error!(run.id = id, error = %join, "run task panicked");
             let message = "The run stopped on an internal error.";

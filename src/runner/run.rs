@@ -15,7 +15,7 @@ use super::candidates::Chain;
 use super::checkpoint::RunState;
 use super::control::{Interrupts, RunControl, Stop};
 use super::event::Event;
-use super::family::Family;
+use super::family::{Family, Inherited};
 use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
 use super::providers::{ChatRequest, Message, ProviderError};
@@ -35,17 +35,19 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a claimed execution to its end. Database failures end it as `failed`/`internal`
 /// when the database allows; the start-up recovery covers the rest.
+/// A child (`inherited` from its parent) leaves its finished row there.
 pub(crate) async fn run_claimed(
     core: Arc<Core>,
     row: agent_executions::Model,
     control: Arc<RunControl>,
     cap: Option<Instant>,
+    inherited: Option<Inherited>,
 ) {
     let id = row.id;
     let result = if row.chain_id.is_some() {
         super::chain::run(&core, &row, &control).await
     } else {
-        run(&core, &row, &control, cap).await
+        run(&core, &row, &control, cap, inherited).await
     };
     if let Err(e) = result {
         tracing::error!(run.id = id, error = %e, "run failed on a database error");
@@ -61,6 +63,7 @@ async fn run(
     row: &agent_executions::Model,
     control: &Arc<RunControl>,
     cap: Option<Instant>,
+    inherited: Option<Inherited>,
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
@@ -78,23 +81,30 @@ async fn run(
     let elapsed =
         || before.saturating_add(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
 
-    let agent = match row.agent_id {
-        Some(id) => db::agents::find_by_id(&core.db, id).await?,
-        None => None,
+    // A child's parent checked its agent just before starting it, and hands over its approval
+    // rules. Approval rules are read when the run (or its resumption) starts: a rule changed
+    // while a run waits applies to its next calls.
+    let (active, approval_rules) = match (&inherited, row.agent_id) {
+        (Some(inherited), Some(_)) => (true, inherited.approval_rules.clone()),
+        (_, Some(id)) => match db::agents::find_by_id(&core.db, id).await? {
+            Some(agent) => (
+                agent.is_active,
+                agent
+                    .approval_rules
+                    .as_ref()
+                    .map(crate::domain::approvals::stored_agent_rules)
+                    .unwrap_or_default(),
+            ),
+            None => (false, Vec::new()),
+        },
+        (_, None) => (false, Vec::new()),
     };
-    // Approval rules are read when the run (or its resumption) starts: a rule changed while
-    // a run waits applies to its next calls.
-    let approval_rules = agent
-        .as_ref()
-        .and_then(|a| a.approval_rules.as_ref())
-        .map(crate::domain::approvals::stored_agent_rules)
-        .unwrap_or_default();
-    if !agent.is_some_and(|a| a.is_active) {
+    if !active {
         let message = format!("Agent not found or inactive: {}", row.agent_slug);
         let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
         finish::write(
             core,
-            Some(&log),
+            Some(log),
             row.id,
             &[Status::Running],
             ending,
@@ -112,7 +122,7 @@ async fn run(
         core.settings.runner.mcp_allow_stdio,
     )
     .await?;
-    super::experiments::stamp_tools(core, row.id, &loaded.tool_ids).await?;
+    super::experiments::stamp_tools(&mut log, &loaded.tool_versions)?;
     let chain = Chain::build(
         &core.db,
         &core.router,
@@ -155,7 +165,7 @@ async fn run(
             ending.execution_time_ms = Some(elapsed());
             finish::write(
                 core,
-                Some(&log),
+                Some(log),
                 row.id,
                 &[Status::Running],
                 ending,
@@ -167,9 +177,14 @@ async fn run(
         }
     };
 
-    let project = match row.project_id {
-        Some(id) => db::projects::find_by_id(&core.db, id).await?,
-        None => None,
+    let (inherited_project, ended) = match inherited {
+        Some(given) => (given.project, Some(given.ended)),
+        None => (None, None),
+    };
+    let project = match (inherited_project, row.project_id) {
+        (Some(project), _) => Some(project),
+        (None, Some(id)) => db::projects::find_by_id(&core.db, id).await?,
+        (None, None) => None,
     };
     let messages = match &checkpoint {
         Some(_) => Vec::new(),
@@ -211,7 +226,8 @@ async fn run(
     // A child shares its parent's deadline (lifecycle rule 10).
     let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
-    let family = Family::new(core.clone(), row, control.clone(), deadline);
+    let family = Family::new(core.clone(), row, control.clone(), deadline)
+        .with_project(tool_ctx.project.clone());
     let cx = LoopCx {
         core,
         chain: &chain,
@@ -287,9 +303,9 @@ async fn run(
     }
     let mut ending = ending(outcome, &state, usage, elapsed());
     ending.aggregate = Some(aggregate);
-    finish::write(
+    let finished = finish::write_row(
         core,
-        Some(&log),
+        Some(log),
         row.id,
         &[Status::Running],
         ending,
@@ -297,6 +313,10 @@ async fn run(
         true,
     )
     .await?;
+    // A parent takes its child's ending from here instead of reading the row again.
+    if let (Some(ended), Some(finished)) = (ended, finished) {
+        let _ = ended.set(finished);
+    }
     Ok(())
 }
 

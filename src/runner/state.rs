@@ -2,7 +2,7 @@
 //! with their stop handles, waiters, and the background tasks.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -93,6 +93,8 @@ pub(crate) struct Core {
     pub(crate) stop: CancellationToken,
     /// Cancelled when shutdown ends: the heartbeat stops.
     pub(crate) halt: CancellationToken,
+    /// Runs write checkpoints (always, except in the bench that measures what they cost).
+    checkpoints: AtomicBool,
     active: Mutex<HashMap<i32, Arc<RunControl>>>,
     idle: Notify,
     waiters: Mutex<HashMap<i32, Vec<oneshot::Sender<()>>>>,
@@ -148,12 +150,23 @@ impl Core {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             halt: CancellationToken::new(),
+            checkpoints: AtomicBool::new(true),
             active: Mutex::new(HashMap::new()),
             idle: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
             own: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether runs write checkpoints.
+    pub(crate) fn checkpoints_on(&self) -> bool {
+        self.checkpoints.load(Ordering::Relaxed)
+    }
+
+    /// Turns checkpoints on or off for the runs that write one next.
+    pub(crate) fn set_checkpoints(&self, on: bool) {
+        self.checkpoints.store(on, Ordering::Relaxed);
     }
 
     /// A run was queued by this process: wake the dispatcher (and the other instances').

@@ -14,7 +14,7 @@ use super::log::EventLog;
 use super::providers::ToolCall;
 use super::tools::ToolOutcome;
 use crate::db;
-use crate::entities::{agent_executions, agents};
+use crate::entities::{agent_executions, agents, departments};
 
 /// One child asked for.
 struct Order {
@@ -34,10 +34,10 @@ pub(crate) async fn spawn_agents(
         Err(refusal) => return Ok(ToolOutcome::error(refusal)),
     };
     let mut children = Vec::with_capacity(orders.len());
-    for (order, agent) in orders.iter().zip(&agents) {
+    for (order, (agent, department)) in orders.iter().zip(&agents) {
         let child = cx
             .family
-            .start(agent, order.prompt.clone(), &call.id)
+            .start(agent, department.as_ref(), order.prompt.clone(), &call.id)
             .await?;
         log.append(family::start_event(&child))?;
         children.push(child);
@@ -89,11 +89,12 @@ fn orders(input: &Value) -> Vec<Order> {
         .unwrap_or_default()
 }
 
-/// The agents of `orders`, or why the call is refused (nothing is started then).
-async fn check(
-    cx: &LoopCx<'_>,
-    orders: &[Order],
-) -> Result<Result<Vec<agents::Model>, String>, DbErr> {
+/// An agent with its department.
+type Started = (agents::Model, Option<departments::Model>);
+
+/// The agents of `orders` (with their departments), or why the call is refused (nothing is
+/// started then).
+async fn check(cx: &LoopCx<'_>, orders: &[Order]) -> Result<Result<Vec<Started>, String>, DbErr> {
     let limits = &cx.core.settings.runner;
     if orders.is_empty() {
         return Ok(Err(
@@ -129,10 +130,19 @@ async fn check(
             cx.spawnable.join(", ")
         )));
     }
+    let mut names: Vec<&str> = orders.iter().map(|o| o.agent_id.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rows = db::agents::find_with_departments(&cx.core.db, &names).await?;
     let mut found = Vec::with_capacity(orders.len());
     for order in orders {
-        match db::agents::find_by_agent_id(&cx.core.db, &order.agent_id).await? {
-            Some(agent) if agent.is_active => found.push(agent),
+        match rows
+            .iter()
+            .find(|(agent, _)| agent.agent_id == order.agent_id)
+        {
+            Some((agent, department)) if agent.is_active => {
+                found.push((agent.clone(), department.clone()));
+            }
             _ => {
                 return Ok(Err(format!(
                     "Unavailable: agent {} is inactive or no longer exists, so it cannot be \

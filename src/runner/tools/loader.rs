@@ -26,13 +26,16 @@ pub(crate) struct Loaded {
     pub set_output: Option<Arc<SetOutput>>,
     /// One sentence per tool that was left out.
     pub warnings: Vec<String>,
-    /// `(id, name)` of the custom tools offered (their versions are stamped on the run).
-    pub tool_ids: Vec<(i32, String)>,
+    /// `(name, version)` of the custom tools offered that have a version (stamped on the
+    /// run).
+    pub tool_versions: Vec<(String, i32)>,
 }
 
-/// Compiled custom tools (input validator, syntax check), keyed by tool id and invalidated
-/// when the row's `updated_at` changes: compiling once per edit, not once per run — and once
-/// even when many runs start together (the first compiles, the others wait for it).
+/// Compiled custom tools (input validator, syntax check) and their latest version, keyed by
+/// tool id and invalidated when the row's `updated_at` changes: compiling once per edit, not
+/// once per run — and once even when many runs start together (the first compiles, the
+/// others wait for it). A tool's version row is written in the transaction that updates the
+/// tool, so the version read for one `updated_at` stays its version.
 #[derive(Default)]
 pub(crate) struct ToolCache {
     entries: Mutex<HashMap<i32, Arc<Entry>>>,
@@ -43,22 +46,55 @@ type Compiled = Result<Arc<jsonschema::Validator>, String>;
 struct Entry {
     updated_at: DateTime<FixedOffset>,
     compiled: tokio::sync::OnceCell<Compiled>,
+    /// The latest `custom_tool_versions.version` (`None`: the tool has none).
+    version: OnceLock<Option<i32>>,
 }
 
 impl ToolCache {
+    /// The entry of `row` (a new one when the row changed since).
+    fn entry(&self, row: &custom_tools::Model) -> Arc<Entry> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries
+            .entry(row.id)
+            .or_insert_with(|| Arc::new(Entry::new(row)));
+        if entry.updated_at != row.updated_at {
+            *entry = Arc::new(Entry::new(row));
+        }
+        entry.clone()
+    }
+
     /// The validator of `row`, or why the tool cannot be used.
     async fn compiled(&self, row: &custom_tools::Model) -> Compiled {
-        let entry = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = entries
-                .entry(row.id)
-                .or_insert_with(|| Arc::new(Entry::new(row)));
-            if entry.updated_at != row.updated_at {
-                *entry = Arc::new(Entry::new(row));
-            }
-            entry.clone()
-        };
+        let entry = self.entry(row);
         entry.compiled.get_or_init(|| compile(row)).await.clone()
+    }
+
+    /// The latest versions of `rows`, in order; those not known yet are read in one query.
+    async fn versions(
+        &self,
+        db: &DatabaseConnection,
+        rows: &[&custom_tools::Model],
+    ) -> Result<Vec<Option<i32>>, DbErr> {
+        let entries: Vec<Arc<Entry>> = rows.iter().map(|row| self.entry(row)).collect();
+        let missing: Vec<i32> = rows
+            .iter()
+            .zip(&entries)
+            .filter(|(_, entry)| entry.version.get().is_none())
+            .map(|(row, _)| row.id)
+            .collect();
+        if !missing.is_empty() {
+            let found = db::versions::latest_tool_versions(db, &missing).await?;
+            for (row, entry) in rows.iter().zip(&entries) {
+                if missing.contains(&row.id) {
+                    let version = found.iter().find(|(id, _)| *id == row.id).map(|(_, v)| *v);
+                    let _ = entry.version.set(version);
+                }
+            }
+        }
+        Ok(entries
+            .iter()
+            .map(|entry| entry.version.get().copied().flatten())
+            .collect())
     }
 }
 
@@ -67,6 +103,7 @@ impl Entry {
         Self {
             updated_at: row.updated_at,
             compiled: tokio::sync::OnceCell::new(),
+            version: OnceLock::new(),
         }
     }
 }
@@ -109,7 +146,7 @@ pub(crate) async fn load(
 ) -> Result<Loaded, DbErr> {
     let mut tools = ToolSet::default();
     let mut warnings = Vec::new();
-    let mut tool_ids = Vec::new();
+    let mut offered = Vec::new();
     let (context_tool, context_validator) = project_context();
     tools.add(context_tool, context_validator);
 
@@ -133,7 +170,7 @@ pub(crate) async fn load(
             warnings.push(explain_missing(db, name).await?);
         }
     }
-    for row in rows {
+    for row in &rows {
         if is_builtin(&row.tool_name) {
             warnings.push(format!(
                 "Tool {} was skipped: its name is reserved for a built-in tool.",
@@ -141,17 +178,25 @@ pub(crate) async fn load(
             ));
             continue;
         }
-        match cache.compiled(&row).await {
+        match cache.compiled(row).await {
             Ok(validator) => {
-                if tools.add(Arc::new(JsTool::new(&row)), validator) {
+                if tools.add(Arc::new(JsTool::new(row)), validator) {
                     let rule = row.approval.as_ref().map(Rule::from_stored);
                     tools.set_approval(&row.tool_name, rule.unwrap_or_default());
                 }
-                tool_ids.push((row.id, row.tool_name.clone()));
+                offered.push(row);
             }
             Err(why) => warnings.push(format!("Tool {} was skipped: {why}.", row.tool_name)),
         }
     }
+
+    let tool_versions = cache
+        .versions(db, &offered)
+        .await?
+        .into_iter()
+        .zip(&offered)
+        .filter_map(|(version, row)| version.map(|v| (row.tool_name.clone(), v)))
+        .collect();
 
     super::mcp_loader::load(db, config, allow_stdio, &mut tools, &mut warnings).await?;
 
@@ -181,7 +226,7 @@ pub(crate) async fn load(
     Ok(Loaded {
         tools,
         set_output,
-        tool_ids,
+        tool_versions,
         warnings,
     })
 }
