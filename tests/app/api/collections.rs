@@ -99,7 +99,7 @@ async fn pages_limits_and_pagination_false_follow_payload() {
         (json!(1), json!(false))
     );
     let capped = api.get("/api/agents?limit=0").await.body;
-    assert_eq!(capped["docs"].as_array().map(Vec::len), Some(13));
+    assert_eq!(capped["docs"].as_array().map(Vec::len), Some(15));
 }
 
 #[tokio::test]

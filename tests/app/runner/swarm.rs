@@ -453,6 +453,13 @@ async fn the_demo_heads_may_spawn_the_specialists_of_their_department() {
             .as_array()
             .expect("docs")
             .iter()
+            // The evaluation judge and the prompt optimizer serve the platform, not a team.
+            .filter(|a| {
+                !matches!(
+                    a["agentId"].as_str(),
+                    Some("eval-judge-001" | "prompt-optimizer-001")
+                )
+            })
             .map(|a| json!({"agentId": a["agentId"]}))
             .collect();
         let mut listed = head["spawnableAgents"].as_array().expect("list").clone();
