@@ -120,14 +120,12 @@ impl LoopState {
 }
 
 /// Queues the run's checkpoint (`runState`) after a model call or a tool result; the event
-/// log writes it behind, after the events before it (lifecycle rule 8a). Returns its number.
+/// log writes it behind, after the events before it. Returns its number.
 ///
-/// Durability points: a tool call starts only once the checkpoint holding the previous tool
-/// result is stored ([`answered_stored`]), and the finishing transaction stores the last
-/// one. A model call does not wait for the checkpoint before it. So a crash can lose at most
-/// the tool call in flight or the one whose result was being written, as with any tool call
-/// that finishes just before a crash; a completed call whose result a later call or the
-/// run's ending depends on is never made twice.
+/// Durability points (lifecycle rule 8a): a tool call starts only once the checkpoint holding
+/// the previous tool result is stored ([`answered_stored`]); the finishing transaction stores
+/// the last one; a model call waits for none. So a resumed run can repeat only the tool call
+/// that was in flight at a crash or whose result was still being stored.
 fn checkpoint(cx: &LoopCx<'_>, st: &LoopState, log: &mut EventLog) -> Result<u64, DbErr> {
     if !cx.core.checkpoints_on() {
         return Ok(0);

@@ -554,3 +554,47 @@ async fn results_are_exact_from_known_runs_and_promote_writes_a_version() {
         "{last}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_edited_between_runs_is_stamped_with_its_new_version() {
+    // Arrange: a run with the tool at version 1 (its version is then known to the runner)
+    let rig = rig(Wire::OpenRouter).await;
+    let project = rig.project_id().await;
+    let admin = Api::as_role(&rig.app, Role::Admin).await;
+    let body = json!({"prompt": "Edit", "projectId": project, "wait": true});
+    let execute = "/api/agents/video-head-001/execute";
+    rig.fake.push(Reply::text("Cut.").with_usage(10, 5));
+    let first = admin.post(execute, body.clone()).await;
+    assert_eq!(
+        first.body["doc"]["toolVersions"],
+        json!([{"toolName": "calculateScenePacing", "version": 1}]),
+        "{}",
+        first.body
+    );
+
+    // Act: edit the tool, run again
+    let tool = admin
+        .get("/api/custom-tools?where[toolName][equals]=calculateScenePacing&depth=0")
+        .await
+        .body["docs"][0]
+        .clone();
+    let tool_id = tool["id"].as_i64().expect("id");
+    let patched = admin
+        .patch(
+            &format!("/api/custom-tools/{tool_id}"),
+            json!({"description": "Paces scenes."}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    rig.fake.push(Reply::text("Cut again.").with_usage(10, 5));
+    let second = admin.post(execute, body).await;
+
+    // Assert: the second run used, and is stamped with, version 2
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(
+        second.body["doc"]["toolVersions"],
+        json!([{"toolName": "calculateScenePacing", "version": 2}]),
+        "{}",
+        second.body
+    );
+}
