@@ -4,6 +4,7 @@
 pub mod support;
 
 mod breaker;
+mod budgets;
 mod caching;
 mod chain;
 mod cli;
