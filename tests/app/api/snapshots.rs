@@ -50,6 +50,7 @@ fn settings() -> Settings {
         (".**.executionId", "[id]"),
         (".**.createdBy", "[id]"),
         (".**.version", "[version]"),
+        (".**.periodStart", "[time]"),
     ] {
         settings.add_redaction(selector, placeholder);
     }
@@ -160,6 +161,10 @@ async fn documents_of_every_collection_the_openapi_document_and_a_run_stream() {
         (
             "model",
             first(&admin, "/api/models?sort=modelId&limit=1").await,
+        ),
+        (
+            "budget",
+            first(&admin, "/api/budgets?where[scope][equals]=project&depth=0").await,
         ),
         (
             "mcp_server",

@@ -5,6 +5,7 @@ pub mod support;
 
 mod approvals;
 mod breaker;
+mod budgets;
 mod caching;
 mod chain;
 mod cli;
