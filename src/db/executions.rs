@@ -233,7 +233,7 @@ pub async fn unfinished_descendants(
 /// the queue never block on, nor double-claim, a row. `only` restricts the claim to those ids
 /// (the CLI runs only what it queued itself).
 pub async fn claim_pending(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     owner: &str,
     lease_until: DateTime<FixedOffset>,
     only: Option<&[i32]>,
@@ -266,10 +266,37 @@ pub async fn claim_pending(
     if let Some(ids) = only {
         pick.and_where(Expr::col((cand, C::Id)).is_in(ids.iter().copied()));
     }
-    if super::is_postgres(db) {
-        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
     let ts = now();
+    if super::is_postgres(db) {
+        // `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may run its
+        // subquery more than once on PostgreSQL and claim more than n rows (rows a dispatcher
+        // with n slots would never launch): the ids are picked and locked first, then claimed,
+        // in one transaction.
+        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        let txn = db.begin().await?;
+        let picked = txn.query_all(&pick).await?;
+        let ids: Vec<i32> = picked
+            .iter()
+            .filter_map(|r| r.try_get::<i32>("", "id").ok())
+            .collect();
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut rows = agent_executions::Entity::update_many()
+            .col_expr(C::Status, Expr::value(Status::Running.as_str()))
+            .col_expr(C::LeaseOwner, Expr::value(owner))
+            .col_expr(C::LeaseExpiresAt, Expr::value(lease_until))
+            .col_expr(C::StartedAt, Expr::value(ts))
+            .col_expr(C::UpdatedAt, Expr::value(ts))
+            .filter(C::Id.is_in(ids))
+            .filter(C::Status.eq(Status::Pending.as_str()))
+            .exec_with_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        rows.sort_by_key(|r| r.id);
+        return Ok(rows);
+    }
     let mut rows = agent_executions::Entity::update_many()
         .col_expr(C::Status, Expr::value(Status::Running.as_str()))
         .col_expr(C::LeaseOwner, Expr::value(owner))
