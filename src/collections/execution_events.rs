@@ -44,8 +44,9 @@ pub struct ExecutionEventResponse {
     /// Position in the execution's log: 1, 2, 3 …
     pub seq: i64,
     /// The event type: `start`, `text`, `tool_call`, `tool_result`, `usage`, `retry`,
-    /// `fallback`, `breaker`, `warning`, `error`, `subagent_start`, `subagent_finish`,
-    /// `resume`, `approval_requested`, `approval_decided`, `status` or `finish`.
+    /// `fallback`, `breaker`, `budget_warning`, `budget_reached`, `warning`, `error`,
+    /// `subagent_start`, `subagent_finish`, `resume`, `approval_requested`,
+    /// `approval_decided`, `status` or `finish`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The event's fields (as in the SSE stream, without `type`).
