@@ -89,11 +89,15 @@ async fn run_target(
     result
 }
 
-/// One execution's events, tagged with its depth and id.
-type Tagged = BoxStream<'static, (usize, i32, Arc<SharedItem>)>;
+/// One execution's events, tagged with its depth and id; `None` once its stream has ended.
+type Tagged = BoxStream<'static, (usize, i32, Option<Arc<SharedItem>>)>;
 
 fn tagged(events: EventStream, depth: usize, id: i32) -> Tagged {
-    events.map(move |item| (depth, id, item)).boxed()
+    events
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }))
+        .map(move |item| (depth, id, item))
+        .boxed()
 }
 
 async fn run_and_print(
@@ -126,17 +130,23 @@ async fn run_and_print(
     let mut streams: SelectAll<Tagged> = SelectAll::new();
     streams.push(tagged(runner.subscribe(row.id, 0).await?, 0, row.id));
     let mut printer = Printer::new(json);
+    let mut order = TreeOrder::new(row.id);
     let mut interrupted = false;
     loop {
         tokio::select! {
             item = streams.next() => match item {
-                Some((depth, id, item)) => {
+                Some((depth, id, Some(item))) => {
                     if let Event::SubagentStart { execution_id, .. } = &item.event
                         && let Ok(child) = runner.subscribe(*execution_id, 0).await
                     {
                         streams.push(tagged(child, depth + 1, *execution_id));
                     }
-                    printer.print(depth, id, &item)?;
+                    order.push(depth, id, item);
+                    order.drain(|d, i, item| printer.print(d, i, item))?;
+                }
+                Some((_, id, None)) => {
+                    order.end(id);
+                    order.drain(|d, i, item| printer.print(d, i, item))?;
                 }
                 None => break,
             },
@@ -147,6 +157,7 @@ async fn run_and_print(
             }
         }
     }
+    order.flush(|d, i, item| printer.print(d, i, item))?;
     let row = runner.wait(row.id).await?;
     if row.status == Status::Completed.as_str() {
         return Ok(());
@@ -154,6 +165,117 @@ async fn run_and_print(
     let code = row.error_code.as_deref().unwrap_or(row.status.as_str());
     let message = row.error_message.as_deref().unwrap_or("no error message");
     anyhow::bail!("execution {} {} ({code}): {message}", row.id, row.status)
+}
+
+/// Prints a tree of streams in an order a reader can follow, whatever order the streams
+/// deliver in: a child's events come after the line that starts it, and its parent's
+/// `subagent_finish` for it (and what follows) after the child's last event. Parallel
+/// children still interleave with each other, as they run.
+struct TreeOrder {
+    streams: std::collections::HashMap<i32, Branch>,
+    /// Streams in the order they were first seen (printing order of the drain).
+    seen: Vec<i32>,
+}
+
+#[derive(Default)]
+struct Branch {
+    queue: std::collections::VecDeque<(usize, Arc<SharedItem>)>,
+    /// Its start line is printed (the root's is implied).
+    announced: bool,
+    ended: bool,
+}
+
+impl TreeOrder {
+    fn new(root: i32) -> Self {
+        let mut order = Self {
+            streams: std::collections::HashMap::new(),
+            seen: Vec::new(),
+        };
+        order.branch(root).announced = true;
+        order
+    }
+
+    fn branch(&mut self, id: i32) -> &mut Branch {
+        if !self.streams.contains_key(&id) {
+            self.seen.push(id);
+        }
+        self.streams.entry(id).or_default()
+    }
+
+    fn push(&mut self, depth: usize, id: i32, item: Arc<SharedItem>) {
+        self.branch(id).queue.push_back((depth, item));
+    }
+
+    fn end(&mut self, id: i32) {
+        self.branch(id).ended = true;
+    }
+
+    /// True once every event of stream `id` is printed.
+    fn done(&self, id: i32) -> bool {
+        self.streams
+            .get(&id)
+            .is_some_and(|b| b.ended && b.queue.is_empty())
+    }
+
+    /// Prints every event that may be printed now.
+    fn drain<E>(
+        &mut self,
+        mut print: impl FnMut(usize, i32, &StreamItem) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for index in 0..self.seen.len() {
+                let id = self.seen[index];
+                loop {
+                    let Some(branch) = self.streams.get(&id) else {
+                        break;
+                    };
+                    let Some((depth, item)) = branch.queue.front().cloned() else {
+                        break;
+                    };
+                    if !branch.announced {
+                        break;
+                    }
+                    match &item.event {
+                        Event::SubagentFinish { execution_id, .. } if !self.done(*execution_id) => {
+                            // Not before the child's own last line; and a child never
+                            // subscribed to (it could not be) must not hold its parent.
+                            if self.streams.contains_key(execution_id) {
+                                break;
+                            }
+                        }
+                        Event::SubagentStart { execution_id, .. } => {
+                            self.branch(*execution_id).announced = true;
+                        }
+                        _ => {}
+                    }
+                    if let Some(branch) = self.streams.get_mut(&id) {
+                        branch.queue.pop_front();
+                    }
+                    print(depth, id, &item)?;
+                    progress = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints whatever is left (all streams ended), so nothing is lost.
+    fn flush<E>(
+        &mut self,
+        mut print: impl FnMut(usize, i32, &StreamItem) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.drain(&mut print)?;
+        for id in self.seen.clone() {
+            if let Some(branch) = self.streams.get_mut(&id) {
+                for (depth, item) in std::mem::take(&mut branch.queue) {
+                    print(depth, id, &item)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A project by slug, or by id.
@@ -530,4 +652,75 @@ fn shorten(value: &Value) -> String {
     let mut cut: String = text.chars().take(MAX_SHOWN).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::executions::Status;
+
+    fn text(t: &str) -> Arc<SharedItem> {
+        SharedItem::new(StreamItem::stored(0, Event::Text { text: t.into() }))
+    }
+
+    fn start(child: i32) -> Arc<SharedItem> {
+        SharedItem::new(StreamItem::stored(
+            0,
+            Event::SubagentStart {
+                tool_call_id: "call".into(),
+                execution_id: child,
+                agent_id: "a".into(),
+            },
+        ))
+    }
+
+    fn finish(child: i32) -> Arc<SharedItem> {
+        SharedItem::new(StreamItem::stored(
+            0,
+            Event::SubagentFinish {
+                tool_call_id: "call".into(),
+                execution_id: child,
+                agent_id: "a".into(),
+                status: Status::Completed,
+            },
+        ))
+    }
+
+    fn printed(order: &mut TreeOrder, out: &mut Vec<String>) {
+        order
+            .drain(|_, id, item| {
+                out.push(format!("{id}:{}", item.event.kind()));
+                Ok::<(), ()>(())
+            })
+            .ok();
+    }
+
+    #[test]
+    fn a_parent_goes_on_only_after_its_childs_last_event_and_a_child_after_its_start() {
+        let mut order = TreeOrder::new(1);
+        let mut out = Vec::new();
+        // The child's first event arrives before its parent's start line.
+        order.push(1, 2, text("child"));
+        printed(&mut order, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        order.push(0, 1, start(2));
+        order.push(0, 1, finish(2));
+        order.push(0, 1, text("parent after"));
+        printed(&mut order, &mut out);
+        assert_eq!(out, ["1:subagent_start", "2:text"]);
+        // The child's last event, then its end: the parent goes on.
+        order.push(1, 2, text("child last"));
+        order.end(2);
+        printed(&mut order, &mut out);
+        assert_eq!(
+            out,
+            [
+                "1:subagent_start",
+                "2:text",
+                "2:text",
+                "1:subagent_finish",
+                "1:text"
+            ]
+        );
+    }
 }
