@@ -227,23 +227,17 @@ impl TreeOrder {
             progress = false;
             for index in 0..self.seen.len() {
                 let id = self.seen[index];
-                loop {
-                    let Some(branch) = self.streams.get(&id) else {
-                        break;
-                    };
-                    let Some((depth, item)) = branch.queue.front().cloned() else {
-                        break;
-                    };
-                    if !branch.announced {
-                        break;
-                    }
+                while let Some(branch) = self.streams.get(&id)
+                    && branch.announced
+                    && let Some((depth, item)) = branch.queue.front().cloned()
+                {
                     match &item.event {
-                        Event::SubagentFinish { execution_id, .. } if !self.done(*execution_id) => {
-                            // Not before the child's own last line; and a child never
-                            // subscribed to (it could not be) must not hold its parent.
-                            if self.streams.contains_key(execution_id) {
-                                break;
-                            }
+                        // Not before the child's own last line.
+                        Event::SubagentFinish { execution_id, .. }
+                            if self.streams.contains_key(execution_id)
+                                && !self.done(*execution_id) =>
+                        {
+                            break;
                         }
                         Event::SubagentStart { execution_id, .. } => {
                             self.branch(*execution_id).announced = true;

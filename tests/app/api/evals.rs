@@ -53,7 +53,7 @@ async fn finished(api: &Api, id: i64) -> Value {
     .await
 }
 
-fn case<'a>(run: &'a Value, index: i64) -> &'a Value {
+fn case(run: &Value, index: i64) -> &Value {
     run["cases"]
         .as_array()
         .and_then(|cases| cases.iter().find(|c| c["index"] == index))
