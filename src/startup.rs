@@ -67,18 +67,19 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then drains: the runner stops claiming and lets its runs
-    /// finish for `RUNNER_DRAIN_TIMEOUT_MS` (handing back the rest) while the server stops
+    /// finish for `RUNNER_DRAIN_TIMEOUT_MS` (handing back the rest), then the server stops
     /// accepting and finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
         tracing::info!("shutdown requested; draining runs and in-flight requests");
-        let runner = self.state.runner.clone();
-        let ((), served) = tokio::join!(runner.shutdown(), async {
-            handle.stop(true).await;
-            server.await.map_err(std::io::Error::other)
-        });
+        // The runs drain first while the server still answers (new runs are refused): database
+        // connections opened by request handlers belong to the server's worker runtimes, which
+        // end with the server, and a run still writing through one would fail.
+        self.state.runner.clone().shutdown().await;
+        handle.stop(true).await;
+        let served = server.await.map_err(std::io::Error::other);
         tracing::info!("runner and server stopped");
         served?
     }

@@ -311,15 +311,21 @@ pub async fn claim_pending(
     Ok(rows)
 }
 
-/// Extends the leases of `owner`'s running executions; returns the ids renewed (a run of
+/// Extends the leases of `owner`'s running executions among `ids` (those it runs); returns
+/// the ids renewed (a run of
 /// `owner` missing from them has been taken away: recovered by a peer, or ended).
 pub async fn renew_leases(
     db: &impl ConnectionTrait,
     owner: &str,
+    ids: &[i32],
     until: DateTime<FixedOffset>,
 ) -> Result<Vec<i32>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = agent_executions::Entity::update_many()
         .col_expr(C::LeaseExpiresAt, Expr::value(until))
+        .filter(C::Id.is_in(ids.iter().copied()))
         .filter(C::LeaseOwner.eq(owner))
         .filter(C::Status.eq(Status::Running.as_str()))
         .exec_with_returning(db)

@@ -65,10 +65,14 @@ async fn beat(core: &Arc<Core>) {
 
 /// Renews the leases; false when the database could not be reached (every run stopped).
 async fn renew(core: &Arc<Core>) -> bool {
-    let before: HashSet<i32> = core.running_ids().into_iter().collect();
+    let ids = core.running_ids();
+    let before: HashSet<i32> = ids.iter().copied().collect();
+    // Only the runs that are running here: a row this instance could no longer end (its
+    // database was out of reach) must expire, to be recovered, not stay leased forever.
     let renewed = match db::executions::renew_leases(
         &core.writer,
         &core.instance_id,
+        &ids,
         lease_until(core),
     )
     .await

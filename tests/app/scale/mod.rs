@@ -185,6 +185,13 @@ async fn the_runs_of_a_killed_instance_are_resumed_by_the_others_within_the_ttl(
     cluster
         .wait_for(&ids, &["running", "completed"], PATIENCE)
         .await;
+    // Every run's first request has reached the provider (a run claimed but not yet asking
+    // would take the slow first reply after its resumption, and the test would measure that).
+    let asked = Instant::now() + PATIENCE;
+    while (0..50).any(|i| cluster.requests_mentioning(&job(i)) == 0) {
+        assert!(Instant::now() < asked, "not every run asked the provider");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let rows = cluster.rows(&ids).await;
     let victim = ["a", "b", "c"]
         .into_iter()
