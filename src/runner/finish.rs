@@ -176,21 +176,11 @@ pub(crate) async fn write_fenced(
     });
     items.extend(events.into_iter().map(|e| StreamItem::stored(0, e)));
     let rows: Vec<_> = items.iter().map(to_row).collect();
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let finished = Finished {
         status: Some(ending.status),
         output: ending.output,
         output_text: ending.output_text,
         execution_time_ms: ending.execution_time_ms,
-        input_tokens: to_i64(ending.usage.input_tokens),
-        output_tokens: to_i64(ending.usage.output_tokens),
-        cache_read_tokens: to_i64(ending.usage.cache_read_tokens),
-        cache_write_tokens: to_i64(ending.usage.cache_write_tokens),
-        usage_by_model: Some(&ending.usage.by_model)
-            .filter(|m| !m.is_empty())
-            .and_then(|m| serde_json::to_value(m).ok()),
-        estimated_cost: ending.usage.estimated_cost,
-        cost_source: ending.usage.cost_source,
         error_message: ending.error.as_ref().map(|f| f.message.clone()),
         error_code: ending.error.as_ref().map(|f| f.code.clone()),
         error_details: ending.error.and_then(|f| f.details),
@@ -208,6 +198,7 @@ pub(crate) async fn write_fenced(
             _ => None,
         },
         row: row_update,
+        ..usage_columns(ending.usage)
     };
     let Some((first, row)) =
         db::executions::finish(&core.writer, id, from, &finished, &rows).await?
@@ -235,23 +226,13 @@ pub(crate) async fn suspend(
     let status = Status::AwaitingApproval;
     let items = vec![StreamItem::stored(0, Event::Status { status })];
     let rows: Vec<_> = items.iter().map(to_row).collect();
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let state = Finished {
         status: Some(status),
         execution_time_ms: Some(execution_time_ms),
-        input_tokens: to_i64(usage.input_tokens),
-        output_tokens: to_i64(usage.output_tokens),
-        cache_read_tokens: to_i64(usage.cache_read_tokens),
-        cache_write_tokens: to_i64(usage.cache_write_tokens),
-        usage_by_model: Some(&usage.by_model)
-            .filter(|m| !m.is_empty())
-            .and_then(|m| serde_json::to_value(m).ok()),
-        estimated_cost: usage.estimated_cost,
-        cost_source: usage.cost_source,
         first_seq: Some(log.next_seq()),
         aggregate_usage: Some(aggregate.to_json()),
         lease_owner: Some(core.instance_id.clone()),
-        ..Finished::default()
+        ..usage_columns(usage)
     };
     let Some(first) = db::executions::suspend(&core.writer, id, &state, &rows).await? else {
         return Ok(false);
@@ -287,23 +268,13 @@ pub(crate) async fn pause(
         },
     )];
     let rows: Vec<_> = items.iter().map(to_row).collect();
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let finished = Finished {
         status: Some(Status::Paused),
         execution_time_ms: Some(ms),
-        input_tokens: to_i64(usage.input_tokens),
-        output_tokens: to_i64(usage.output_tokens),
-        cache_read_tokens: to_i64(usage.cache_read_tokens),
-        cache_write_tokens: to_i64(usage.cache_write_tokens),
-        usage_by_model: Some(&usage.by_model)
-            .filter(|m| !m.is_empty())
-            .and_then(|m| serde_json::to_value(m).ok()),
-        estimated_cost: usage.estimated_cost,
-        cost_source: usage.cost_source,
         paused_reason: Some(reason.to_owned()),
         first_seq,
         lease_owner: Some(core.instance_id.clone()),
-        ..Finished::default()
+        ..usage_columns(usage)
     };
     let Some((first, _)) =
         db::executions::finish(&core.writer, id, &[Status::Running], &finished, &rows).await?
@@ -313,6 +284,24 @@ pub(crate) async fn pause(
     publish_numbered(core, id, items, first);
     core.finished(id);
     Ok(true)
+}
+
+/// The usage columns of a run's row (tokens by kind, usage by model, cost), the rest default:
+/// the base of every write that ends or stops a run.
+fn usage_columns(usage: TokenUsage) -> Finished {
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Finished {
+        input_tokens: to_i64(usage.input_tokens),
+        output_tokens: to_i64(usage.output_tokens),
+        cache_read_tokens: to_i64(usage.cache_read_tokens),
+        cache_write_tokens: to_i64(usage.cache_write_tokens),
+        usage_by_model: Some(&usage.by_model)
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_value(m).ok()),
+        estimated_cost: usage.estimated_cost,
+        cost_source: usage.cost_source,
+        ..Finished::default()
+    }
 }
 
 /// Broadcasts events just stored together, numbered from `first`.
