@@ -1,19 +1,21 @@
 //! Budgets: their rows, and the reservations the runner makes against them.
 //!
-//! A reservation is conditional UPDATEs in one transaction: first the period rollover of
-//! every matching budget whose period has ended (spent back to 0; reservations in flight
-//! stay), then `reserved += amount` on every matching budget **where `spent + reserved +
-//! amount <= limit`**. The database evaluates that condition on the row it locks (SQLite
-//! serializes writers; PostgreSQL re-checks the condition on the locked row), so concurrent
-//! runs can never reserve past a limit. When fewer rows were updated than match, one budget
-//! did not fit: the transaction is rolled back and nothing is reserved anywhere.
+//! A reservation adds `amount` to `reserved` on every matching budget **where `spent +
+//! reserved + amount <= limit`**, all or nothing, together with the period rollover of those
+//! whose period has ended (spent back to 0; reservations in flight stay). On SQLite it is one
+//! statement (writers are serialized, so the `NOT EXISTS` over the matching rows and the
+//! update see the same state); on PostgreSQL one transaction that locks the matching rows in
+//! id order, updates them and rolls back when one has no room. Either way concurrent runs can
+//! never reserve past a limit, and the common case costs one round trip (SQLite). A
+//! settlement is one statement as well; only a call that takes a budget past its `warnAt`
+//! costs a second.
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -101,6 +103,62 @@ pub enum Reserved {
     Refused(rows::Model),
 }
 
+/// A budget's period has ended at `at` (its spend starts again from 0).
+fn period_ended(at: DateTime<FixedOffset>) -> Condition {
+    let mut any = Condition::any();
+    for period in budgets::PERIODS {
+        let start = budgets::period_start(period, at);
+        any = any.add(C::Period.eq(period).and(C::PeriodStart.lt(start)));
+    }
+    any
+}
+
+/// A budget's spend in the period containing `at`: 0 once its stored period has ended.
+fn spent_now(at: DateTime<FixedOffset>) -> Expr {
+    Expr::case(period_ended(at), 0i64)
+        .finally(Expr::col(C::SpentMicros))
+        .into()
+}
+
+/// The start of a budget's period at `at`.
+fn period_start_now(at: DateTime<FixedOffset>) -> Expr {
+    let mut case = sea_orm::sea_query::CaseStatement::new();
+    for period in budgets::PERIODS {
+        let start = budgets::period_start(period, at);
+        case = case.case(
+            C::Period.eq(period).and(C::PeriodStart.lt(start)),
+            Expr::value(start),
+        );
+    }
+    case.finally(Expr::col(C::PeriodStart)).into()
+}
+
+/// The rollover written with a reservation: a budget whose period ended at `at` starts a new
+/// one (spent back to 0, the warning re-armed); reservations in flight stay (their calls are
+/// still running).
+fn with_rollover(
+    update: sea_orm::UpdateMany<rows::Entity>,
+    at: DateTime<FixedOffset>,
+) -> sea_orm::UpdateMany<rows::Entity> {
+    update
+        .col_expr(C::SpentMicros, spent_now(at))
+        .col_expr(C::PeriodStart, period_start_now(at))
+        .col_expr(
+            C::WarnedPeriod,
+            Expr::case(period_ended(at), Option::<DateTime<FixedOffset>>::None)
+                .finally(Expr::col(C::WarnedPeriod))
+                .into(),
+        )
+}
+
+/// `amount` more would still fit within the budget's limit (its period rolled over at `at`).
+fn fits(amount: i64, at: DateTime<FixedOffset>) -> sea_orm::sea_query::SimpleExpr {
+    spent_now(at)
+        .add(Expr::col(C::ReservedMicros))
+        .add(amount)
+        .lte(Expr::col(C::LimitMicros))
+}
+
 /// Reserves `amount` micro-USD on every active budget matching `scope`, all or nothing
 /// (see the module's comment). `force` (an admin's `allowOverBudget`) reserves without the
 /// condition: the run's spend is still counted.
@@ -111,45 +169,102 @@ pub async fn reserve(
     force: bool,
 ) -> Result<Reserved, DbErr> {
     let at = now();
-    let txn = db.begin().await?;
-    roll_over(&txn, scope, at).await?;
-    let mut update = rows::Entity::update_many()
-        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
-        .filter(matching(scope));
-    if !force {
-        update = update.filter(
-            Expr::col(C::SpentMicros)
-                .add(Expr::col(C::ReservedMicros))
-                .add(amount)
-                .lte(Expr::col(C::LimitMicros)),
-        );
+    let held = match db.get_database_backend() {
+        DbBackend::Sqlite => reserve_sqlite(db, scope, amount, force, at).await?,
+        _ => reserve_locked(db, scope, amount, force, at).await?,
+    };
+    if let Some(ids) = held {
+        return Ok(Reserved::Held { ids, amount });
     }
-    let updated = update.exec(&txn).await?.rows_affected;
-    let matched = matching_active(&txn, scope).await?;
-    if updated == matched.len() as u64 {
-        txn.commit().await?;
+    // Nothing was reserved: no budget matches, or one has no room.
+    roll_over(db, scope, at).await?;
+    let now_matching = matching_active(db, scope).await?;
+    if now_matching.is_empty() {
         return Ok(Reserved::Held {
-            ids: matched.iter().map(|b| b.id).collect(),
+            ids: Vec::new(),
             amount,
         });
     }
-    txn.rollback().await?;
-    let now_matching = matching_active(db, scope).await?;
-    let refused = now_matching
+    match now_matching
         .iter()
         .find(|b| b.spent_micros + b.reserved_micros + amount > b.limit_micros)
-        .or(now_matching.first())
-        .cloned();
-    match refused {
-        Some(b) => Ok(Reserved::Refused(b)),
-        // The budgets changed meanwhile (deactivated, deleted): try again.
+    {
+        Some(b) => Ok(Reserved::Refused(b.clone())),
+        // The budgets changed meanwhile (one was raised, a call settled): try again.
         None => Box::pin(reserve(db, scope, amount, force)).await,
     }
 }
 
+/// SQLite serializes writers, so one statement is atomic: the rollover and the reservation
+/// on every matching budget, provided none of them lacks room (`NOT EXISTS`). `None`: no row
+/// was updated.
+async fn reserve_sqlite(
+    db: &DatabaseConnection,
+    scope: RunScope,
+    amount: i64,
+    force: bool,
+    at: DateTime<FixedOffset>,
+) -> Result<Option<Vec<i32>>, DbErr> {
+    let mut update = with_rollover(rows::Entity::update_many(), at)
+        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
+        .filter(matching(scope));
+    if !force {
+        // Unqualified columns in the subquery name its own row.
+        let full = sea_orm::sea_query::Query::select()
+            .expr(Expr::value(1))
+            .from(rows::Entity)
+            .cond_where(matching(scope))
+            .and_where(fits(amount, at).not())
+            .to_owned();
+        update = update.filter(Expr::exists(full).not());
+    }
+    let updated = update.exec_with_returning(db).await?;
+    Ok((!updated.is_empty()).then(|| updated.iter().map(|b| b.id).collect()))
+}
+
+/// PostgreSQL: in one transaction, the matching budgets locked in id order (two runs under
+/// overlapping budgets lock them in the same order, never each waiting for the other), then
+/// rolled over and reserved; when one has no room afterwards, everything is rolled back.
+async fn reserve_locked(
+    db: &DatabaseConnection,
+    scope: RunScope,
+    amount: i64,
+    force: bool,
+    at: DateTime<FixedOffset>,
+) -> Result<Option<Vec<i32>>, DbErr> {
+    let txn = db.begin().await?;
+    let locked: Vec<i32> = rows::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(matching(scope))
+        .order_by_asc(C::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if locked.is_empty() {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let updated = with_rollover(rows::Entity::update_many(), at)
+        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
+        .filter(C::Id.is_in(locked.iter().copied()))
+        .exec_with_returning(&txn)
+        .await?;
+    let room = updated
+        .iter()
+        .all(|b| force || b.spent_micros + b.reserved_micros <= b.limit_micros);
+    if !room || updated.len() != locked.len() {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    txn.commit().await?;
+    Ok(Some(locked))
+}
+
 /// Settles a reservation: releases `reserved` and adds `actual` micro-USD spent, on each
-/// budget of `ids`. Returns the budgets whose spend crossed their `warnAt` for the first
-/// time this period (at most one caller sees each crossing).
+/// budget of `ids`, in one statement. Returns the budgets whose spend crossed their `warnAt`
+/// for the first time this period (at most one caller sees each crossing).
 pub async fn settle(
     db: &DatabaseConnection,
     ids: &[i32],
@@ -159,41 +274,39 @@ pub async fn settle(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = db.begin().await?;
-    rows::Entity::update_many()
+    let settled = rows::Entity::update_many()
         .col_expr(
             C::ReservedMicros,
             Expr::col(C::ReservedMicros).sub(reserved),
         )
         .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
         .filter(C::Id.is_in(ids.iter().copied()))
-        .exec(&txn)
+        .exec_with_returning(db)
         .await?;
     let mut crossed = Vec::new();
-    if actual > 0 {
-        for &id in ids {
-            let warned = rows::Entity::update_many()
-                .col_expr(C::WarnedPeriod, Expr::col(C::PeriodStart))
-                .filter(C::Id.eq(id))
-                .filter(
-                    Condition::any()
-                        .add(C::WarnedPeriod.is_null())
-                        .add(Expr::col(C::WarnedPeriod).ne(Expr::col(C::PeriodStart))),
-                )
-                .filter(
-                    Expr::col(C::SpentMicros)
-                        .gte(Expr::col(C::WarnAt).mul(Expr::col(C::LimitMicros))),
-                )
-                .exec(&txn)
-                .await?;
-            if warned.rows_affected > 0
-                && let Some(row) = find_by_id(&txn, id).await?
-            {
-                crossed.push(row);
-            }
+    if actual <= 0 {
+        return Ok(crossed);
+    }
+    for b in settled {
+        let past = b.spent_micros as f64 >= b.warn_at * b.limit_micros as f64;
+        if !past || b.warned_period == Some(b.period_start) {
+            continue;
+        }
+        // Several calls may cross together: the conditional UPDATE lets one of them warn.
+        let warned = rows::Entity::update_many()
+            .col_expr(C::WarnedPeriod, Expr::col(C::PeriodStart))
+            .filter(C::Id.eq(b.id))
+            .filter(
+                Condition::any()
+                    .add(C::WarnedPeriod.is_null())
+                    .add(Expr::col(C::WarnedPeriod).ne(Expr::col(C::PeriodStart))),
+            )
+            .exec(db)
+            .await?;
+        if warned.rows_affected > 0 {
+            crossed.push(b);
         }
     }
-    txn.commit().await?;
     Ok(crossed)
 }
 

@@ -73,19 +73,18 @@ pub async fn available_to(
     department_id: i32,
     names: &[String],
 ) -> Result<Vec<custom_tools::Model>, DbErr> {
-    let shared = links::Entity::find()
-        .filter(links::Column::DepartmentId.eq(department_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|l| l.tool_id)
-        .collect::<Vec<_>>();
+    // One statement: the department's links are a subquery, not a round trip of their own.
+    let shared = sea_orm::sea_query::Query::select()
+        .column(links::Column::ToolId)
+        .from(links::Entity)
+        .and_where(Expr::col(links::Column::DepartmentId).eq(department_id))
+        .to_owned();
     let mut query = custom_tools::Entity::find()
         .filter(custom_tools::Column::IsActive.eq(true))
         .filter(
             Condition::any()
                 .add(custom_tools::Column::IsGlobal.eq(true))
-                .add(custom_tools::Column::Id.is_in(shared)),
+                .add(custom_tools::Column::Id.in_subquery(shared)),
         );
     if !names.is_empty() {
         query = query.filter(custom_tools::Column::ToolName.is_in(names.iter().cloned()));

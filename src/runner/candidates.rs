@@ -42,11 +42,14 @@ pub(crate) struct Chain {
 impl Chain {
     /// Routes `primary` and `fallbacks`. An unroutable primary is the run's error; an
     /// unroutable fallback is left out with a warning (returned).
+    ///
+    /// Prices in `known` (a parent's, handed to its children) are not read again.
     pub async fn build(
         db: &impl ConnectionTrait,
         router: &ProviderRouter,
         primary: &str,
         fallbacks: &[String],
+        known: &[KnownPrice],
     ) -> Result<Result<(Self, Vec<String>), NoProvider>, DbErr> {
         let (provider, id) = match router.resolve(primary) {
             Ok(route) => route,
@@ -59,7 +62,7 @@ impl Chain {
             primary.trim().to_owned()
         };
         let mut candidates = vec![Candidate {
-            price: price(db, &primary, &id).await?,
+            price: price(db, &primary, &id, known).await?,
             model: primary,
             id,
             provider,
@@ -71,7 +74,7 @@ impl Chain {
             }
             match router.resolve(model) {
                 Ok((provider, id)) => candidates.push(Candidate {
-                    price: price(db, model, &id).await?,
+                    price: price(db, model, &id, known).await?,
                     model: model.clone(),
                     id,
                     provider,
@@ -80,6 +83,18 @@ impl Chain {
             }
         }
         Ok(Ok((Self { candidates }, warnings)))
+    }
+
+    /// The models of the chain with their price rows, to hand to child runs.
+    pub fn known_prices(&self) -> Vec<KnownPrice> {
+        self.candidates
+            .iter()
+            .map(|c| KnownPrice {
+                model: c.model.clone(),
+                id: c.id.clone(),
+                price: c.price.clone(),
+            })
+            .collect()
     }
 
     /// The price-table row of `model`.
@@ -91,12 +106,24 @@ impl Chain {
     }
 }
 
+/// A model's price row as a run looked it up (see [`Chain::known_prices`]).
+#[derive(Debug, Clone)]
+pub(crate) struct KnownPrice {
+    model: String,
+    id: String,
+    price: Option<models::Model>,
+}
+
 /// The price row of a model: by its configured id, else by the id sent to the provider.
 async fn price(
     db: &impl ConnectionTrait,
     model: &str,
     id: &str,
+    known: &[KnownPrice],
 ) -> Result<Option<models::Model>, DbErr> {
+    if let Some(k) = known.iter().find(|k| k.model == model && k.id == id) {
+        return Ok(k.price.clone());
+    }
     match db::models::find_price(db, model).await? {
         Some(row) => Ok(Some(row)),
         None if id != model => db::models::find_price(db, id).await,

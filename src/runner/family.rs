@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Core;
+use super::candidates::KnownPrice;
 use super::control::{RunControl, Stop};
 use super::event::Event;
 use super::log::EventLog;
@@ -43,6 +44,8 @@ pub(crate) struct Inherited {
     pub project: Option<projects::Model>,
     /// The child's agent's approval rules (`approvalRules`), read by the parent with the agent.
     pub approval_rules: Vec<crate::domain::approvals::AgentRule>,
+    /// The price rows the parent looked up (a child on the same models reads none).
+    pub prices: Vec<KnownPrice>,
     /// Where the child leaves its finished row for the parent.
     pub ended: Arc<OnceLock<agent_executions::Model>>,
 }
@@ -77,6 +80,7 @@ pub(crate) struct Family {
     control: Arc<RunControl>,
     deadline: Instant,
     project: Option<projects::Model>,
+    prices: Vec<KnownPrice>,
     ledger: Mutex<Ledger>,
 }
 
@@ -97,6 +101,7 @@ impl Family {
             control,
             deadline,
             project: None,
+            prices: Vec::new(),
             ledger: Mutex::default(),
         }
     }
@@ -104,6 +109,12 @@ impl Family {
     /// Hands the parent's project row (already read) to its children.
     pub(crate) fn with_project(mut self, project: Option<projects::Model>) -> Self {
         self.project = project.filter(|p| Some(p.id) == self.project_id);
+        self
+    }
+
+    /// Hands the parent's price rows to its children.
+    pub(crate) fn with_prices(mut self, prices: Vec<KnownPrice>) -> Self {
+        self.prices = prices;
         self
     }
 
@@ -166,6 +177,7 @@ impl Family {
                 .as_ref()
                 .map(crate::domain::approvals::stored_agent_rules)
                 .unwrap_or_default(),
+            prices: self.prices.clone(),
             ended: ended.clone(),
         };
         let id = row.id;

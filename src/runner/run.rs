@@ -123,11 +123,15 @@ async fn run(
     )
     .await?;
     super::experiments::stamp_tools(&mut log, &loaded.tool_versions)?;
+    let known = inherited
+        .as_ref()
+        .map_or(&[][..], |given| given.prices.as_slice());
     let chain = Chain::build(
         &core.db,
         &core.router,
         &config.model,
         &config.fallback_models,
+        known,
     )
     .await?;
     let first_provider = chain
@@ -227,7 +231,8 @@ async fn run(
     let deadline = cap.map_or(own_deadline, |cap| cap.min(own_deadline));
     let interrupts = Interrupts::new(control, deadline);
     let family = Family::new(core.clone(), row, control.clone(), deadline)
-        .with_project(tool_ctx.project.clone());
+        .with_project(tool_ctx.project.clone())
+        .with_prices(chain.known_prices());
     let cx = LoopCx {
         core,
         chain: &chain,

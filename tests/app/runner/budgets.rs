@@ -27,6 +27,7 @@ on_both_wires!(
     a_run_queued_into_an_exhausted_scope_starts_paused_without_calling_the_model,
     a_warning_is_sent_once_when_spend_crosses_warn_at,
     budgets_hold_only_the_runs_of_their_scope,
+    a_new_period_starts_the_spend_again_from_zero,
 );
 
 /// The agent of these tests and its model.
@@ -278,6 +279,47 @@ async fn a_warning_is_sent_once_when_spend_crosses_warn_at(wire: Wire) {
     assert_eq!(warned[0]["warnAt"], 0.5);
     assert!((usd(&warned[0]["spentUsd"]) - 2.0 * CALL_USD).abs() < 1e-9);
     assert!(rig.events_of(three.id, "budget_warning").await.is_empty());
+}
+
+async fn a_new_period_starts_the_spend_again_from_zero(wire: Wire) {
+    // Arrange: a daily budget with room for one call and a half, one call spent, and its
+    // period moved back to yesterday (as if the day had ended since)
+    let rig = budget_rig(wire).await;
+    let created = create_budget(
+        &rig,
+        json!({"name": "Daily", "limitUsd": 1.5 * CALL_USD, "period": "day", "warnAt": 0.9}),
+    )
+    .await;
+    rig.fake.push(answer("Today."));
+    let first = rig.run(AGENT, "First").await;
+    assert_eq!(first.status, "completed", "{:?}", first.error_message);
+    let id = i32::try_from(created["id"].as_i64().expect("id")).expect("an i32 id");
+    let row = db::budgets::find_by_id(&rig.app.db, id)
+        .await
+        .expect("query")
+        .expect("the budget");
+    let yesterday = row.period_start - chrono::Duration::days(1);
+    let mut moved = row.into_active_model();
+    moved.period_start = Set(yesterday);
+    moved.warned_period = Set(Some(yesterday));
+    moved.update(&rig.app.db).await.expect("moved back");
+    rig.fake.push(answer("Tomorrow."));
+
+    // Act: a call that would not fit in yesterday's spend
+    let second = rig.run(AGENT, "Second").await;
+
+    // Assert: the new period holds only the new call; its start is today's again
+    assert_eq!(second.status, "completed", "{:?}", second.error_message);
+    let doc = budget(&rig, &created["id"]).await;
+    assert!((usd(&doc["spentUsd"]) - CALL_USD).abs() < 1e-9, "{doc}");
+    assert!(usd(&doc["reservedUsd"]).abs() < 1e-9, "{doc}");
+    assert_eq!(doc["periodStart"], created["periodStart"], "{doc}");
+    let stored = db::budgets::find_by_id(&rig.app.db, id)
+        .await
+        .expect("query")
+        .expect("the budget");
+    assert_eq!(stored.period_start, yesterday + chrono::Duration::days(1));
+    assert!(stored.warned_period.is_none(), "the warning is re-armed");
 }
 
 async fn budgets_hold_only_the_runs_of_their_scope(wire: Wire) {
