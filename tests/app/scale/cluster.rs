@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{DbGuard, fresh_database};
 
-/// One cluster at a time: three debug processes per test are load enough for a CI machine,
-/// and the tests measure latencies.
+/// One cluster at a time: three processes per test are load enough for a CI machine, and the
+/// tests measure latencies.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const EMAIL: &str = "ops@example.com";
@@ -28,6 +28,14 @@ pub fn postgres() -> Option<String> {
             None
         }
     }
+}
+
+/// The binary the instances run: `ALADDIN_BIN` (CI sets it to the release build), else the
+/// build cargo made for the tests.
+fn binary() -> PathBuf {
+    std::env::var_os("ALADDIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aladdin")))
 }
 
 /// One `aladdin serve` process.
@@ -206,7 +214,7 @@ impl Cluster {
             .port();
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aladdin"));
+        let mut command = Command::new(binary());
         command
             .arg("serve")
             .env(
