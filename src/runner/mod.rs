@@ -36,6 +36,7 @@ mod queue;
 pub mod retry;
 mod run;
 pub mod snapshot;
+mod spans;
 mod state;
 mod stream;
 mod swarm;
@@ -75,6 +76,9 @@ pub struct RunContext {
     pub episode_id: Option<String>,
     /// The execution that started this one.
     pub parent_execution_id: Option<i32>,
+    /// The span the run's `invoke_agent` span belongs under (the HTTP request that queued
+    /// it, itself under the caller's `traceparent`); used only when traces are on.
+    pub trace_parent: Option<opentelemetry::trace::SpanContext>,
     /// Caller metadata, stored as the execution's `params`.
     pub metadata: Value,
     /// The user who started it.
@@ -283,6 +287,7 @@ impl Runner {
             None => None,
         };
         let (conversation_id, params) = (ctx.conversation(), ctx.params());
+        let trace_parent = ctx.trace_parent.clone();
         let new = db::executions::NewExecution {
             run_state,
             agent_id: Some(agent.id),
@@ -305,6 +310,7 @@ impl Runner {
             Some(pin) => experiments::pin(found, new, pin),
         };
         let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
+        core.traces.remember_parent(row.id, trace_parent.as_ref());
         core.queued(row.id);
         Ok(row)
     }
@@ -398,6 +404,8 @@ impl Runner {
             run_state: None,
         };
         let row = db::executions::insert_pending(&core.writer, new).await?;
+        core.traces
+            .remember_parent(row.id, ctx.trace_parent.as_ref());
         core.queued(row.id);
         Ok(row)
     }
@@ -528,6 +536,12 @@ impl Runner {
     /// Time spent inside provider requests since start (for metrics and benchmarks).
     pub fn provider_time(&self) -> ProviderTime {
         self.core.stats.snapshot()
+    }
+
+    /// The application's traces (the HTTP server's spans use its tracer; shutdown flushes
+    /// it).
+    pub fn traces(&self) -> &crate::traces::Traces {
+        &self.core.traces
     }
 
     /// This process's id in leases (`lease_owner`).
