@@ -18,6 +18,6 @@ mod recovery;
 mod routing;
 mod statuses;
 mod stream;
-mod swarm;
+pub mod swarm;
 mod tools;
 mod usage;
