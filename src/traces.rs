@@ -10,10 +10,13 @@
 //!
 //! The batch processor exports from a thread of its own; its HTTP requests go through our
 //! reqwest client on the tokio runtime that built the provider ([`OnRuntime`]).
+//!
+//! A queued run keeps its parent as a W3C `traceparent` in its row (`trace_parent`), so the
+//! instance that claims it, or resumes it later, traces it in the caller's trace.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use opentelemetry::propagation::TextMapPropagator;
@@ -28,10 +31,6 @@ use secrecy::ExposeSecret;
 
 use crate::config::TraceSettings;
 
-/// How long a queued run's parent is kept for a claim by this instance (a run another
-/// instance claims, or one cancelled while pending, never takes its entry).
-const PARENT_TTL: Duration = Duration::from_secs(3600);
-
 /// The application's traces: off (the default), or a tracer exporting to the OTLP endpoint.
 /// Cheap to clone.
 #[derive(Clone, Default)]
@@ -43,8 +42,6 @@ struct Inner {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     capture_content: bool,
-    /// The parents of runs queued by this instance, until a worker here claims them.
-    parents: Mutex<HashMap<i32, (Instant, SpanContext)>>,
 }
 
 impl std::fmt::Debug for Traces {
@@ -98,7 +95,6 @@ impl Traces {
                 provider,
                 tracer,
                 capture_content: settings.capture_content,
-                parents: Mutex::new(HashMap::new()),
             })),
         })
     }
@@ -119,27 +115,16 @@ impl Traces {
         self.inner.as_ref().is_some_and(|i| i.capture_content)
     }
 
-    /// Keeps `parent` for run `id`, queued here, until a worker here claims it
-    /// ([`Traces::take_parent`]). A run resumed after a restart, or claimed by another
-    /// instance, starts a trace of its own.
-    pub fn remember_parent(&self, id: i32, parent: Option<&SpanContext>) {
-        let (Some(inner), Some(parent)) = (&self.inner, parent) else {
-            return;
-        };
-        if !parent.is_valid() {
-            return;
-        }
-        let mut parents = inner.parents.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        parents.retain(|_, (at, _)| now.duration_since(*at) < PARENT_TTL);
-        parents.insert(id, (now, parent.clone()));
-    }
-
-    /// The parent remembered for run `id`, if any (taken: a resumed run starts anew).
-    pub fn take_parent(&self, id: i32) -> Option<SpanContext> {
-        let inner = self.inner.as_ref()?;
-        let mut parents = inner.parents.lock().unwrap_or_else(|e| e.into_inner());
-        parents.remove(&id).map(|(_, parent)| parent)
+    /// `parent` as a W3C `traceparent`, to store with a queued run; `None` when traces are
+    /// off (nothing is stored then) or there is no valid parent.
+    pub fn traceparent(&self, parent: Option<&SpanContext>) -> Option<String> {
+        let parent = parent.filter(|p| self.on() && p.is_valid())?;
+        Some(format!(
+            "00-{}-{}-{:02x}",
+            parent.trace_id(),
+            parent.span_id(),
+            parent.trace_flags().to_u8()
+        ))
     }
 
     /// Sends the finished spans now (tests; shutdown does it too). Waits off the runtime.

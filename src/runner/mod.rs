@@ -287,9 +287,10 @@ impl Runner {
             None => None,
         };
         let (conversation_id, params) = (ctx.conversation(), ctx.params());
-        let trace_parent = ctx.trace_parent.clone();
+        let trace_parent = core.traces.traceparent(ctx.trace_parent.as_ref());
         let new = db::executions::NewExecution {
             run_state,
+            trace_parent,
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
@@ -310,7 +311,6 @@ impl Runner {
             Some(pin) => experiments::pin(found, new, pin),
         };
         let row = db::executions::insert_pending_stamped(&core.writer, new, stamp).await?;
-        core.traces.remember_parent(row.id, trace_parent.as_ref());
         core.queued(row.id);
         Ok(row)
     }
@@ -402,10 +402,9 @@ impl Runner {
             depth: 0,
             chain_id: Some(chain.id),
             run_state: None,
+            trace_parent: core.traces.traceparent(ctx.trace_parent.as_ref()),
         };
         let row = db::executions::insert_pending(&core.writer, new).await?;
-        core.traces
-            .remember_parent(row.id, ctx.trace_parent.as_ref());
         core.queued(row.id);
         Ok(row)
     }

@@ -25,16 +25,18 @@ use crate::domain::executions::Status;
 use crate::entities::agent_executions;
 
 /// The context of a run's `invoke_agent` span, started under `parent` (a child's: the
-/// spawning tool call's context; a queued run's: the span of the request that queued it, if
-/// this instance has it). `None` when traces are off.
+/// spawning tool call's context), else under the span stored with the queued row (the request
+/// that queued it), else as a root. `None` when traces are off.
 pub(crate) fn invoke_agent(
     core: &Core,
     row: &agent_executions::Model,
     parent: Option<Context>,
 ) -> Option<Context> {
     let tracer = core.traces.tracer()?;
-    let parent = parent
-        .unwrap_or_else(|| crate::traces::context_of(core.traces.take_parent(row.id).as_ref()));
+    let parent = parent.unwrap_or_else(|| {
+        let stored = crate::traces::remote_parent(row.trace_parent.as_deref(), None);
+        crate::traces::context_of(stored.as_ref())
+    });
     let snapshot = &row.agent_snapshot;
     let name = snapshot
         .get("name")

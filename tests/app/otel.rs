@@ -223,6 +223,12 @@ async fn a_run_with_a_tool_call_is_traced_under_the_callers_traceparent(wire: Wi
     let agent = one(&spans, "invoke_agent World Builder");
     assert_eq!(agent["kind"], "SPAN_KIND_INTERNAL");
     assert_eq!(agent["parentSpanId"], server["spanId"]);
+    let server_span = server["spanId"].as_str().expect("an id");
+    assert_eq!(
+        run.trace_parent.as_deref(),
+        Some(format!("00-{TRACE_ID}-{server_span}-01").as_str()),
+        "the parent travels with the queued row (another instance may claim it)"
+    );
     assert_eq!(agent["status"], "STATUS_CODE_UNSET");
     let a = &agent["attributes"];
     assert_eq!(a["gen_ai.operation.name"], "invoke_agent");
@@ -417,6 +423,11 @@ async fn without_an_endpoint_nothing_is_traced_or_sent() {
         .await
         .expect("sent");
     assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("json");
+    let id = i32::try_from(body["doc"]["id"].as_i64().expect("an id")).expect("i32");
+    let run = rig.wait(id).await;
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    assert_eq!(run.trace_parent, None, "nothing stored when traces are off");
     rig.app.runner.traces().flush().await;
     rig.app.runner.traces().shutdown().await;
 
