@@ -15,12 +15,14 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::on_both_wires;
+use crate::runner::chain::chain;
 use crate::runner::support::{Rig, Wire, rig_with, within};
 use crate::runner::swarm::{allow, children, spawn};
 
 on_both_wires!(
     a_run_with_a_tool_call_is_traced_under_the_callers_traceparent,
     a_swarm_childs_run_nests_under_its_parents_spawn_agents_call,
+    a_chains_steps_nest_under_the_chains_run_in_the_callers_trace,
 );
 
 /// The trace and parent span of the caller, as a `traceparent` names them.
@@ -397,6 +399,63 @@ async fn a_swarm_childs_run_nests_under_its_parents_spawn_agents_call(wire: Wire
         arguments.contains("TASK-A outline the world"),
         "{arguments}"
     );
+}
+
+async fn a_chains_steps_nest_under_the_chains_run_in_the_callers_trace(wire: Wire) {
+    // Arrange: a chain of two steps, started over HTTP with the caller's trace context
+    let receiver = Receiver::start(0).await;
+    let rig = rig_with(wire, |o| {
+        o.var("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+    })
+    .await;
+    let steps = json!([
+        {"agentId": "world-builder-001", "prompt": "Build: {{input}}"},
+        {"agentId": "dialogue-writer-001", "prompt": "Talk about {{previous}}"}
+    ]);
+    chain(&rig, "two-steps", steps, true).await;
+    rig.fake.push(Reply::text("WORLD").with_usage(10, 1));
+    rig.fake.push(Reply::text("TALK").with_usage(20, 2));
+    let api = Api::as_role(&rig.app, Role::Editor).await;
+    let project = rig.project_id().await;
+
+    // Act
+    let response = rig
+        .app
+        .client
+        .post(rig.app.url("/api/agent-chains/two-steps/execute"))
+        .header("Authorization", api.authorization_header())
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({"prompt": "a desert planet", "projectId": project, "wait": true}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let spans = receiver
+        .until(&rig, |s| starting(s, "invoke_agent ").len() == 3)
+        .await;
+
+    // Assert: request → chain → steps, all in the caller's trace, usage on each step
+    let server = one(&spans, "POST /api/agent-chains/{chainId}/execute");
+    assert_eq!(server["parentSpanId"], CALLER_SPAN);
+    let chain_span = one(&spans, "invoke_agent Chain two-steps");
+    assert_eq!(chain_span["parentSpanId"], server["spanId"]);
+    assert_eq!(chain_span["attributes"]["gen_ai.agent.id"], "two-steps");
+    for (name, usage) in [("World Builder", (10, 1)), ("Dialogue Writer", (20, 2))] {
+        let step = one(&spans, &format!("invoke_agent {name}"));
+        assert_eq!(step["parentSpanId"], chain_span["spanId"], "{name}");
+        let a = &step["attributes"];
+        assert_eq!(
+            (
+                a["gen_ai.usage.input_tokens"].clone(),
+                a["gen_ai.usage.output_tokens"].clone()
+            ),
+            (json!(usage.0), json!(usage.1)),
+            "{name}"
+        );
+    }
+    for span in &spans {
+        assert_eq!(span["traceId"], TRACE_ID, "{span:#}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ mod approvals;
 mod breaker;
 mod budgets;
 mod caching;
-mod chain;
+pub mod chain;
 mod cli;
 mod conversation;
 mod durable;
