@@ -67,6 +67,7 @@ impl Traces {
         let client = OnRuntime {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .user_agent(concat!("aladdin/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             runtime: tokio::runtime::Handle::try_current()?,
         };
