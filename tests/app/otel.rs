@@ -88,7 +88,10 @@ impl Receiver {
         let Ok(port) = line.trim().parse::<u16>() else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the OTLP receiver did not start (it printed {line:?})");
+            panic!(
+                "the OTLP receiver did not start on port {port} (it printed {line:?}; port 4318, \
+                 the exporters' default, must be free for the test without an endpoint)"
+            );
         };
         Self {
             child,
