@@ -140,6 +140,7 @@ fn new_execution(
         depth: 0,
         chain_id: None,
         run_state: None,
+        trace_parent: None,
     }
 }
 

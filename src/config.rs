@@ -31,6 +31,26 @@ pub struct Settings {
     pub seed_demo: bool,
     /// Log filter and format.
     pub log: LogSettings,
+    /// OpenTelemetry traces (off unless an OTLP endpoint is set).
+    pub traces: TraceSettings,
+}
+
+/// OpenTelemetry trace export (OTLP over HTTP, protobuf). The standard `OTEL_*` variables are
+/// read here like every other setting, so a bad value stops the start with one line.
+#[derive(Debug, Clone, Default)]
+pub struct TraceSettings {
+    /// Where spans are sent: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended. `None`: traces are off (no
+    /// exporter, no background thread, no spans built).
+    pub endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: `key=value`
+    /// pairs separated by commas, values percent-decoded (e.g. an API key for the collector).
+    pub headers: Vec<(String, SecretString)>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` resource attribute (default `aladdin`).
+    pub service_name: String,
+    /// `OTEL_GENAI_CAPTURE_CONTENT`: add prompts, completions and tool arguments and results
+    /// to the spans (default false: they may hold personal or secret data).
+    pub capture_content: bool,
 }
 
 /// Logging settings.
@@ -309,6 +329,7 @@ impl Settings {
             },
             seed_demo: env.parse("SEED_DEMO", true)?,
             log: env.log()?,
+            traces: env.traces()?,
         })
     }
 
@@ -494,6 +515,32 @@ impl Env<'_> {
         }
     }
 
+    /// The OpenTelemetry trace settings: the OTLP endpoint and headers, the service name and
+    /// whether content is captured.
+    fn traces(&self) -> Result<TraceSettings, ConfigError> {
+        let endpoint = match self.url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")? {
+            Some(url) => Some(url),
+            None => self
+                .url("OTEL_EXPORTER_OTLP_ENDPOINT")?
+                .map(|base| format!("{base}/v1/traces")),
+        };
+        let headers = match self.string("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+            Some(raw) => otlp_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &raw)?,
+            None => match self.string("OTEL_EXPORTER_OTLP_HEADERS") {
+                Some(raw) => otlp_headers("OTEL_EXPORTER_OTLP_HEADERS", &raw)?,
+                None => Vec::new(),
+            },
+        };
+        Ok(TraceSettings {
+            endpoint,
+            headers,
+            service_name: self
+                .string("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| "aladdin".into()),
+            capture_content: self.parse("OTEL_GENAI_CAPTURE_CONTENT", false)?,
+        })
+    }
+
     /// `RUST_LOG` (a tracing filter) and `LOG_FORMAT` (`text` or `json`).
     fn log(&self) -> Result<LogSettings, ConfigError> {
         let filter = match self.string("RUST_LOG") {
@@ -529,6 +576,55 @@ impl Env<'_> {
             other => Ok(other.map(SecretString::from)),
         }
     }
+}
+
+/// OTLP headers (`key1=value1,key2=value2`, values percent-decoded) as the OpenTelemetry
+/// specification writes them; each must make a valid HTTP header. Values are never echoed.
+fn otlp_headers(var: &'static str, raw: &str) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    let mut headers = Vec::new();
+    for (n, pair) in raw.split(',').enumerate() {
+        if pair.trim().is_empty() {
+            continue;
+        }
+        let error = |message: String| ConfigError { var, message };
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(error(format!("entry {} is not key=value", n + 1)));
+        };
+        let key = key.trim();
+        let value = percent_decode(value.trim()).ok_or_else(|| {
+            error(format!(
+                "the value of `{key}` is not valid percent-encoding"
+            ))
+        })?;
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            return Err(error(format!("`{key}` is not a valid header name")));
+        }
+        if http::HeaderValue::from_str(&value).is_err() {
+            return Err(error(format!(
+                "the value of `{key}` is not a valid header value"
+            )));
+        }
+        headers.push((key.to_owned(), SecretString::from(value)));
+    }
+    Ok(headers)
+}
+
+/// `%XX` sequences decoded (UTF-8); `None` when one is malformed.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_value<T: FromStr>(var: &'static str, raw: &str) -> Result<T, ConfigError>
@@ -810,6 +906,65 @@ mod tests {
             settings(&[("MAX_BODY_BYTES", "0")]).err().map(|e| e.var),
             Some("MAX_BODY_BYTES")
         );
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_endpoint_is_set_and_their_variables_are_checked() {
+        let off = settings(&[]).expect("defaults");
+        assert_eq!(off.traces.endpoint, None);
+        assert_eq!(off.traces.service_name, "aladdin");
+        assert!(!off.traces.capture_content);
+
+        let on = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=a%20b, x-team=core"),
+            ("OTEL_SERVICE_NAME", "aladdin-eu"),
+            ("OTEL_GENAI_CAPTURE_CONTENT", "true"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            on.traces.endpoint.as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        let headers: Vec<(&str, &str)> = on
+            .traces
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
+        assert_eq!(headers, [("x-api-key", "a b"), ("x-team", "core")]);
+        assert_eq!(on.traces.service_name, "aladdin-eu");
+        assert!(on.traces.capture_content);
+
+        let signal = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://traces.example/otlp",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(
+            signal.traces.endpoint.as_deref(),
+            Some("https://traces.example/otlp"),
+            "the signal's own endpoint is used as given"
+        );
+
+        for (var, value, says) in [
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "collector:4318",
+                "not an http",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "not key=value"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "bad header=1", "header name"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "k=%zz", "percent"),
+            ("OTEL_GENAI_CAPTURE_CONTENT", "perhaps", "perhaps"),
+        ] {
+            let err = settings(&[(var, value)]).expect_err(value);
+            assert_eq!(err.var, var);
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod state;
 pub mod telemetry;
 pub mod telemetry_metrics;
 pub mod testing;
+pub mod traces;
 pub mod web;
 
 /// mimalloc instead of the system allocator, for every binary built on this library (the

@@ -68,7 +68,7 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains: the runner stops claiming and lets its runs
     /// finish for `RUNNER_DRAIN_TIMEOUT_MS` (handing back the rest), then the server stops
-    /// accepting and finishes in-flight requests.
+    /// accepting and finishes in-flight requests, then the queued trace spans are exported.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
@@ -80,6 +80,8 @@ impl Application {
         self.state.runner.clone().shutdown().await;
         handle.stop(true).await;
         let served = server.await.map_err(std::io::Error::other);
+        // The last spans (the drained runs', the last requests') go out before the exit.
+        self.state.runner.traces().shutdown().await;
         tracing::info!("runner and server stopped");
         served?
     }
@@ -135,6 +137,9 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
         App::new()
             .wrap(actix_web::middleware::from_fn(
                 crate::web::request_metrics::track_requests,
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::web::traces::trace_requests,
             ))
             .wrap(TracingLogger::default())
             .app_data(data.clone())

@@ -86,6 +86,8 @@ async fn run_target(
     runner.start();
     let result = run_and_print(&runner, target, prompt, project_id, json).await;
     runner.shutdown().await;
+    // With traces on, the run's spans go out before the process exits.
+    runner.traces().shutdown().await;
     result
 }
 

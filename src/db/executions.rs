@@ -111,6 +111,8 @@ pub struct NewExecution {
     pub chain_id: Option<i32>,
     /// The checkpoint it starts from (`previousExecution`), if any.
     pub run_state: Option<Value>,
+    /// The W3C `traceparent` of the span it was queued under (only when traces are on).
+    pub trace_parent: Option<String>,
 }
 
 /// Inserts a `pending` execution.
@@ -190,6 +192,7 @@ fn new_row(new: NewExecution, ts: DateTime<FixedOffset>) -> agent_executions::Ac
         depth: Set(new.depth),
         chain_id: Set(new.chain_id),
         run_state: Set(new.run_state),
+        trace_parent: Set(new.trace_parent),
         created_at: Set(ts),
         updated_at: Set(ts),
         ..Default::default()

@@ -62,6 +62,7 @@ pub struct Model {
     pub run_state: Option<Json>,
     pub paused_reason: Option<String>,
     pub allow_over_budget: bool,
+    pub trace_parent: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

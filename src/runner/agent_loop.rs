@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use opentelemetry::context::FutureExt as _;
 use sea_orm::DbErr;
 use serde_json::{Value, json};
 
@@ -18,6 +19,7 @@ use super::log::EventLog;
 use super::pricing::Meter;
 use super::providers::{ChatRequest, ChatResponse, Message, ProviderError, StopReason, ToolCall};
 use super::retry;
+use super::spans;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
@@ -454,22 +456,47 @@ async fn call_tool(
         input: call.input.clone(),
     })?;
     let started = Instant::now();
-    let outcome = match cx.tools.get(&call.name) {
-        None => ToolOutcome::error(format!(
-            "Unknown tool `{}`. Available tools: {}.",
-            call.name,
-            cx.tools.names().join(", ")
-        )),
+    let span = spans::execute_tool(cx.core, &call.name, &call.id, &call.input);
+    let (outcome, failure) = match cx.tools.get(&call.name) {
+        None => (
+            ToolOutcome::error(format!(
+                "Unknown tool `{}`. Available tools: {}.",
+                call.name,
+                cx.tools.names().join(", ")
+            )),
+            "unknown_tool",
+        ),
         Some(tool) => match check_input(cx.tools, call) {
-            Err(problems) => ToolOutcome::error(problems),
-            Ok(()) if call.name == SPAWN_AGENTS => swarm::spawn_agents(cx, log, call).await?,
+            Err(problems) => (ToolOutcome::error(problems), "invalid_input"),
             Ok(()) => {
-                cx.interrupts
-                    .race(tool.call(call.input.clone(), cx.tool_ctx))
-                    .await?
+                let work = async {
+                    if call.name == SPAWN_AGENTS {
+                        swarm::spawn_agents(cx, log, call).await
+                    } else {
+                        let called = tool.call(call.input.clone(), cx.tool_ctx);
+                        Ok(cx.interrupts.race(called).await?)
+                    }
+                };
+                let done = match &span {
+                    Some(tool_cx) => work.with_context(tool_cx.clone()).await,
+                    None => work.await,
+                };
+                match done {
+                    Ok(outcome) => (outcome, "tool_error"),
+                    Err(LoopError::Stop(stop)) => {
+                        spans::tool_stopped(span, stop);
+                        return Err(LoopError::Stop(stop));
+                    }
+                    Err(other) => {
+                        let internal = Err("internal error".to_owned());
+                        spans::tool_done(cx.core, span, &internal, "internal");
+                        return Err(other);
+                    }
+                }
             }
         },
     };
+    spans::tool_done(cx.core, span, &outcome.result, failure);
     let elapsed = started.elapsed();
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     // Only tools of the run are counted: a name the model made up must not become a series.

@@ -142,6 +142,7 @@ pub(crate) async fn run(
         execution_time_ms: Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
         aggregate: Some(family.usage()),
     };
+    super::spans::ended(core, &ending);
     finish::write(
         core,
         Some(log),

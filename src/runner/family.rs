@@ -160,6 +160,8 @@ impl Family {
             depth: self.depth + 1,
             chain_id: None,
             run_state: None,
+            // Its span's parent is the spawning call's, in this process.
+            trace_parent: None,
         };
         let row = db::executions::insert_claimed(
             &core.writer,

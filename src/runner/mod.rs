@@ -36,6 +36,7 @@ mod queue;
 pub mod retry;
 mod run;
 pub mod snapshot;
+mod spans;
 mod state;
 mod stream;
 mod swarm;
@@ -75,6 +76,9 @@ pub struct RunContext {
     pub episode_id: Option<String>,
     /// The execution that started this one.
     pub parent_execution_id: Option<i32>,
+    /// The span the run's `invoke_agent` span belongs under (the HTTP request that queued
+    /// it, itself under the caller's `traceparent`); used only when traces are on.
+    pub trace_parent: Option<opentelemetry::trace::SpanContext>,
     /// Caller metadata, stored as the execution's `params`.
     pub metadata: Value,
     /// The user who started it.
@@ -283,8 +287,10 @@ impl Runner {
             None => None,
         };
         let (conversation_id, params) = (ctx.conversation(), ctx.params());
+        let trace_parent = core.traces.traceparent(ctx.trace_parent.as_ref());
         let new = db::executions::NewExecution {
             run_state,
+            trace_parent,
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
             department_id: Some(agent.department_id),
@@ -396,6 +402,7 @@ impl Runner {
             depth: 0,
             chain_id: Some(chain.id),
             run_state: None,
+            trace_parent: core.traces.traceparent(ctx.trace_parent.as_ref()),
         };
         let row = db::executions::insert_pending(&core.writer, new).await?;
         core.queued(row.id);
@@ -528,6 +535,12 @@ impl Runner {
     /// Time spent inside provider requests since start (for metrics and benchmarks).
     pub fn provider_time(&self) -> ProviderTime {
         self.core.stats.snapshot()
+    }
+
+    /// The application's traces (the HTTP server's spans use its tracer; shutdown flushes
+    /// it).
+    pub fn traces(&self) -> &crate::traces::Traces {
+        &self.core.traces
     }
 
     /// This process's id in leases (`lease_owner`).

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use opentelemetry::context::FutureExt as _;
 use sea_orm::DbErr;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -17,6 +18,7 @@ use super::Core;
 use super::control::RunControl;
 use super::finish;
 use super::run;
+use super::spans;
 use crate::db;
 use crate::domain::executions::codes;
 use crate::domain::now;
@@ -127,11 +129,21 @@ pub(crate) fn supervise(
 ) -> JoinHandle<()> {
     let id = row.id;
     core.track(id, control.clone());
+    // A child's span belongs under the span active where it is started (the parent's
+    // `execute_tool spawn_agents`, or a chain's `invoke_agent`).
+    let parent = (core.traces.on() && inherited.is_some()).then(opentelemetry::Context::current);
     let core = core.clone();
     tokio::spawn(async move {
         let fallback = row.clone();
-        let task = tokio::spawn(run::run_claimed(core.clone(), row, control, cap, inherited));
-        if let Err(join) = task.await {
+        let span = spans::invoke_agent(&core, &row, parent);
+        let work = run::run_claimed(core.clone(), row, control, cap, inherited);
+        let task = match &span {
+            Some(cx) => tokio::spawn(work.with_context(cx.clone())),
+            None => tokio::spawn(work),
+        };
+        let joined = task.await;
+        spans::end_run(span, joined.is_err());
+        if let Err(join) = joined {
             tracing::error!(run.id = id, error = %join, "run task panicked");
             let message = "The run stopped on an internal error.";
             if let Err(e) = finish::fail_running(&core, &fallback, codes::INTERNAL, message).await {

@@ -20,6 +20,7 @@ use super::control::Stop;
 use super::event::Event;
 use super::log::EventLog;
 use super::providers::{ChatRequest, ChatResponse, ProviderError};
+use super::spans;
 use crate::db;
 use crate::telemetry_metrics::{self, CallTokens};
 
@@ -165,9 +166,11 @@ async fn attempts(
     let mut attempt = 0u32;
     loop {
         let started = Instant::now();
+        let span = spans::chat(cx.core, provider, req);
         let result = match cx.interrupts.race(provider.stream(req, &on_text)).await {
             Ok(result) => result,
             Err(stop) => {
+                spans::stopped(span, stop);
                 if probe {
                     breakers.release_probe(&candidate.model);
                 }
@@ -178,6 +181,7 @@ async fn attempts(
         cx.core.stats.record(elapsed);
         let error = match result {
             Ok(response) => {
+                spans::chat_answered(cx.core, span, req, &response);
                 let usage = response.usage.unwrap_or_default();
                 telemetry_metrics::record_provider_call(
                     provider.name(),
@@ -195,7 +199,10 @@ async fn attempts(
                 }
                 return Ok(response);
             }
-            Err(error) => error,
+            Err(error) => {
+                spans::chat_failed(span, &error);
+                error
+            }
         };
         telemetry_metrics::record_provider_error(provider.name(), &req.model, error.code());
         let attempts = attempt + 1;

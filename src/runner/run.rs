@@ -20,6 +20,7 @@ use super::finish::{self, Ending, Failure};
 use super::log::EventLog;
 use super::providers::{ChatRequest, Message, ProviderError};
 use super::snapshot::AgentConfig;
+use super::spans;
 use super::tools::data_api::DbDataApi;
 use super::tools::{ToolContext, loader};
 use crate::db;
@@ -102,6 +103,7 @@ async fn run(
     if !active {
         let message = format!("Agent not found or inactive: {}", row.agent_slug);
         let ending = Ending::error(Status::Failed, codes::AGENT_UNAVAILABLE, message);
+        spans::ended(core, &ending);
         finish::write(
             core,
             Some(log),
@@ -167,6 +169,7 @@ async fn run(
             let mut ending =
                 Ending::error(Status::Failed, codes::NO_PROVIDER, no_provider.to_string());
             ending.execution_time_ms = Some(elapsed());
+            spans::ended(core, &ending);
             finish::write(
                 core,
                 Some(log),
@@ -181,6 +184,11 @@ async fn run(
         }
     };
 
+    spans::routed(
+        core,
+        chain.candidates[0].provider.name(),
+        &chain.candidates[0].model,
+    );
     let (inherited_project, ended) = match inherited {
         Some(given) => (given.project, Some(given.ended)),
         None => (None, None),
@@ -274,6 +282,7 @@ async fn run(
             let mut usage = state.meter.summarize(|model| chain.price(model));
             carry_over(&mut usage, row);
             log.append(budget::reached(&budget))?;
+            spans::waiting(core, Status::Paused, &usage);
             finish::pause(core, &log, row.id, PAUSED_REASON, usage, elapsed()).await?;
             return Ok(());
         }
@@ -299,6 +308,7 @@ async fn run(
     );
     aggregate.add(&family.usage());
     if outcome == Outcome::AwaitingApproval {
+        spans::waiting(core, Status::AwaitingApproval, &usage);
         let ms = elapsed();
         finish::suspend(core, &log, row.id, usage, ms, aggregate).await?;
         // A decision taken while the run was still stopping found it running and left the
@@ -308,6 +318,7 @@ async fn run(
     }
     let mut ending = ending(outcome, &state, usage, elapsed());
     ending.aggregate = Some(aggregate);
+    spans::ended(core, &ending);
     let finished = finish::write_row(
         core,
         Some(log),

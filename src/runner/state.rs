@@ -87,6 +87,8 @@ pub(crate) struct Core {
     pub(crate) stats: Stats,
     /// One circuit breaker per model, shared by every run of this instance.
     pub(crate) breakers: Breakers,
+    /// OpenTelemetry traces (off unless an OTLP endpoint is set).
+    pub(crate) traces: crate::traces::Traces,
     /// Woken when this process queues a run.
     pub(crate) wake: Notify,
     /// Cancelled when shutdown begins: no more claims, no more runs accepted.
@@ -132,7 +134,12 @@ impl Core {
             settings.runner.breaker_failures,
             settings.runner.breaker_cooldown,
         );
+        let traces = crate::traces::Traces::build(
+            &settings.traces,
+            settings.runner.instance_name.as_deref(),
+        )?;
         Ok(Self {
+            traces,
             instance_id: match &settings.runner.instance_name {
                 Some(name) => format!("{prefix}{name}-{}", uuid::Uuid::new_v4().simple()),
                 None => format!("{prefix}{}", uuid::Uuid::new_v4().simple()),

@@ -14,6 +14,7 @@ pub mod require_login;
 pub mod session;
 pub mod session_store;
 pub mod sse;
+pub mod traces;
 
 use std::path::PathBuf;
 

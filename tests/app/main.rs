@@ -8,5 +8,6 @@ mod api;
 mod auth;
 mod foundation;
 mod mcp;
+mod otel;
 mod runner;
 mod scale;

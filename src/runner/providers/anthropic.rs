@@ -78,6 +78,10 @@ impl Provider for AnthropicProvider {
         "anthropic"
     }
 
+    fn server(&self) -> Option<(String, u16)> {
+        super::server_of(&self.endpoint)
+    }
+
     fn stream<'a>(
         &'a self,
         req: &'a ChatRequest,

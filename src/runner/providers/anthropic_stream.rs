@@ -31,6 +31,8 @@ pub(crate) struct AnthropicDecoder {
     blocks: Vec<(u64, Block)>,
     stop_reason: Option<String>,
     usage: Option<Usage>,
+    id: Option<String>,
+    model: Option<String>,
 }
 
 impl AnthropicDecoder {
@@ -104,6 +106,14 @@ impl StreamDecoder for AnthropicDecoder {
                 if let Some(usage) = json.pointer("/message/usage") {
                     self.add_usage(usage);
                 }
+                let field = |key: &str| {
+                    json.pointer(&format!("/message/{key}"))
+                        .and_then(Value::as_str)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                };
+                self.id = field("id");
+                self.model = field("model");
             }
             "content_block_start" => {
                 let block = json.get("content_block").unwrap_or(&Value::Null);
@@ -196,6 +206,8 @@ impl StreamDecoder for AnthropicDecoder {
             tool_calls,
             stop_reason,
             usage: self.usage,
+            id: self.id,
+            model: self.model,
         })
     }
 }

@@ -168,6 +168,16 @@ pub struct ChatResponse {
     pub stop_reason: StopReason,
     /// Usage, or `None` when the provider reported none.
     pub usage: Option<Usage>,
+    /// The provider's id of the answer (`chatcmpl-…`, `msg_…`), when it sent one.
+    pub id: Option<String>,
+    /// The model that answered, as the provider names it, when it said.
+    pub model: Option<String>,
+}
+
+/// The host and port of an endpoint URL.
+fn server_of(endpoint: &str) -> Option<(String, u16)> {
+    let url = reqwest::Url::parse(endpoint).ok()?;
+    Some((url.host_str()?.to_owned(), url.port_or_known_default()?))
 }
 
 /// A chat model behind some HTTP API.
@@ -179,6 +189,11 @@ pub struct ChatResponse {
 pub trait Provider: Send + Sync {
     /// Short name for logs and events: `openrouter`, `openai` or `anthropic`.
     fn name(&self) -> &'static str;
+
+    /// The host and port requests go to (the `server.address` of a trace's `chat` span).
+    fn server(&self) -> Option<(String, u16)> {
+        None
+    }
 
     /// Sends `req` and streams the answer.
     fn stream<'a>(

@@ -111,6 +111,10 @@ impl Provider for OpenAiProvider {
         }
     }
 
+    fn server(&self) -> Option<(String, u16)> {
+        super::server_of(&self.endpoint)
+    }
+
     fn stream<'a>(
         &'a self,
         req: &'a ChatRequest,

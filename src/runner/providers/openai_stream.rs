@@ -24,6 +24,8 @@ pub(crate) struct OpenAiDecoder {
     calls: Vec<PartialCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
+    id: Option<String>,
+    model: Option<String>,
 }
 
 impl OpenAiDecoder {
@@ -118,6 +120,15 @@ impl StreamDecoder for OpenAiDecoder {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(parse_usage(usage));
         }
+        if self.id.is_none() {
+            self.id = chunk.get("id").and_then(Value::as_str).map(str::to_owned);
+        }
+        if self.model.is_none() {
+            self.model = chunk
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
         let choices = chunk.get("choices").and_then(Value::as_array);
         // Only the first choice is used: we never ask for n > 1.
         let Some(choice) = choices.and_then(|c| c.first()) else {
@@ -177,6 +188,8 @@ impl StreamDecoder for OpenAiDecoder {
             tool_calls,
             stop_reason,
             usage: self.usage,
+            id: self.id.filter(|id| !id.is_empty()),
+            model: self.model.filter(|m| !m.is_empty()),
         })
     }
 }

@@ -125,6 +125,7 @@ async fn execute(
     let mut request = ExecuteRequest::from_json(&body.0)?;
     request.wait |= req.query_string().split('&').any(|p| p == "wait=true");
     request.context.created_by = Some(user.id);
+    request.context.trace_parent = crate::web::traces::span_of(&req);
     let runner = &state.runner;
     let queued = match target {
         Target::Agent(agent_id) => {

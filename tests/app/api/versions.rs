@@ -357,6 +357,7 @@ async fn stamped_run(
             depth: 0,
             chain_id: None,
             run_state: None,
+            trace_parent: None,
         },
         db::executions::Stamp {
             agent_version: Some(1),

@@ -37,6 +37,7 @@ async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executio
             depth: 0,
             chain_id: None,
             run_state: None,
+            trace_parent: None,
         },
     )
     .await
@@ -163,6 +164,7 @@ async fn a_cli_runner_runs_only_its_own_executions() {
             depth: 0,
             chain_id: None,
             run_state: None,
+            trace_parent: None,
         },
     )
     .await
