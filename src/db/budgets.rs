@@ -7,20 +7,36 @@
 //! serializes writers; PostgreSQL re-checks the condition on the locked row), so concurrent
 //! runs can never reserve past a limit. When fewer rows were updated than match, one budget
 //! did not fit: the transaction is rolled back and nothing is reserved anywhere.
+//!
+//! **Lock order.** A run matches several budgets (global, department, agent, project), and
+//! an UPDATE of several rows locks them in the order it finds them, which on PostgreSQL
+//! follows where the row versions lie in the table and changes as they are updated: two
+//! runs locking the same two budgets in opposite orders would deadlock. So every
+//! transaction that changes several budgets (reserve, settle, release) first locks them
+//! with one `SELECT … ORDER BY id FOR UPDATE`: one global order, no cycle. SQLite has one
+//! writer at a time and needs no locks (and its deferred transactions begin with the write).
+//!
+//! **Who holds what.** Each reservation is also a `budget_reservations` row per budget
+//! (execution, budget, amount), written in the same transaction and deleted by its
+//! settlement; `reserved_micros` is their sum. A run whose process died mid-call leaves its
+//! rows: the recovery that ends the run gives them back in its own transaction
+//! ([`release_run`]).
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
 use crate::domain::budgets::{self, BudgetInput, PAUSED_REASON, RunScope};
 use crate::domain::executions::Status;
 use crate::domain::now;
-use crate::entities::{agent_executions, agents, budgets as rows, departments, projects};
+use crate::entities::{
+    agent_executions, agents, budget_reservations as holds, budgets as rows, departments, projects,
+};
 use crate::error::{AppError, AppResult};
 
 use rows::Column as C;
@@ -101,17 +117,36 @@ pub enum Reserved {
     Refused(rows::Model),
 }
 
-/// Reserves `amount` micro-USD on every active budget matching `scope`, all or nothing
-/// (see the module's comment). `force` (an admin's `allowOverBudget`) reserves without the
-/// condition: the run's spend is still counted.
+/// On PostgreSQL, locks the budgets `filter` selects, in id order (see the module's
+/// comment). SQLite serializes writers: nothing to lock, nothing read.
+async fn lock_in_order(txn: &impl ConnectionTrait, filter: Condition) -> Result<(), DbErr> {
+    if super::is_postgres(txn) {
+        let _: Vec<i32> = rows::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(filter)
+            .order_by_asc(C::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Reserves `amount` micro-USD for execution `execution_id` on every active budget matching
+/// `scope`, all or nothing (see the module's comment). `force` (an admin's
+/// `allowOverBudget`) reserves without the condition: the run's spend is still counted.
 pub async fn reserve(
     db: &DatabaseConnection,
+    execution_id: i32,
     scope: RunScope,
     amount: i64,
     force: bool,
 ) -> Result<Reserved, DbErr> {
     let at = now();
     let txn = db.begin().await?;
+    lock_in_order(&txn, matching(scope)).await?;
     roll_over(&txn, scope, at).await?;
     let mut update = rows::Entity::update_many()
         .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
@@ -127,11 +162,21 @@ pub async fn reserve(
     let updated = update.exec(&txn).await?.rows_affected;
     let matched = matching_active(&txn, scope).await?;
     if updated == matched.len() as u64 {
+        let ids: Vec<i32> = matched.iter().map(|b| b.id).collect();
+        if !ids.is_empty() {
+            let created_at = now();
+            holds::Entity::insert_many(ids.iter().map(|&budget_id| holds::ActiveModel {
+                execution_id: Set(execution_id),
+                budget_id: Set(budget_id),
+                amount_micros: Set(amount),
+                created_at: Set(created_at),
+                ..Default::default()
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
         txn.commit().await?;
-        return Ok(Reserved::Held {
-            ids: matched.iter().map(|b| b.id).collect(),
-            amount,
-        });
+        return Ok(Reserved::Held { ids, amount });
     }
     txn.rollback().await?;
     let now_matching = matching_active(db, scope).await?;
@@ -143,15 +188,17 @@ pub async fn reserve(
     match refused {
         Some(b) => Ok(Reserved::Refused(b)),
         // The budgets changed meanwhile (deactivated, deleted): try again.
-        None => Box::pin(reserve(db, scope, amount, force)).await,
+        None => Box::pin(reserve(db, execution_id, scope, amount, force)).await,
     }
 }
 
-/// Settles a reservation: releases `reserved` and adds `actual` micro-USD spent, on each
-/// budget of `ids`. Returns the budgets whose spend crossed their `warnAt` for the first
-/// time this period (at most one caller sees each crossing).
+/// Settles execution `execution_id`'s reservation: releases `reserved` and adds `actual`
+/// micro-USD spent, on each budget of `ids`, and deletes its `budget_reservations` rows.
+/// Returns the budgets whose spend crossed their `warnAt` for the first time this period (at
+/// most one caller sees each crossing).
 pub async fn settle(
     db: &DatabaseConnection,
+    execution_id: i32,
     ids: &[i32],
     reserved: i64,
     actual: i64,
@@ -160,6 +207,7 @@ pub async fn settle(
         return Ok(Vec::new());
     }
     let txn = db.begin().await?;
+    lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids.iter().copied()))).await?;
     rows::Entity::update_many()
         .col_expr(
             C::ReservedMicros,
@@ -167,6 +215,11 @@ pub async fn settle(
         )
         .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
         .filter(C::Id.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    holds::Entity::delete_many()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .filter(holds::Column::BudgetId.is_in(ids.iter().copied()))
         .exec(&txn)
         .await?;
     let mut crossed = Vec::new();
@@ -195,6 +248,56 @@ pub async fn settle(
     }
     txn.commit().await?;
     Ok(crossed)
+}
+
+/// Gives back every reservation execution `execution_id` still holds (its process died
+/// mid-call), inside the caller's transaction: the one that takes the run over. Returns the
+/// micro-USD given back, summed over its budgets.
+pub async fn release_run(txn: &impl ConnectionTrait, execution_id: i32) -> Result<i64, DbErr> {
+    let held = holds::Entity::find()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(holds::Column::BudgetId)
+        .all(txn)
+        .await?;
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let mut per_budget: Vec<(i32, i64)> = Vec::new();
+    for h in &held {
+        match per_budget.last_mut() {
+            Some((id, sum)) if *id == h.budget_id => *sum += h.amount_micros,
+            _ => per_budget.push((h.budget_id, h.amount_micros)),
+        }
+    }
+    lock_in_order(
+        txn,
+        Condition::all().add(C::Id.is_in(per_budget.iter().map(|(id, _)| *id))),
+    )
+    .await?;
+    for &(id, amount) in &per_budget {
+        rows::Entity::update_many()
+            .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).sub(amount))
+            .filter(C::Id.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    holds::Entity::delete_many()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .exec(txn)
+        .await?;
+    Ok(per_budget.iter().map(|(_, a)| a).sum())
+}
+
+/// The reservations execution `execution_id` holds (none between its model calls).
+pub async fn held_by(
+    db: &impl ConnectionTrait,
+    execution_id: i32,
+) -> Result<Vec<holds::Model>, DbErr> {
+    holds::Entity::find()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(holds::Column::BudgetId)
+        .all(db)
+        .await
 }
 
 /// Checks that the budget's relation exists (a field error otherwise).
@@ -295,7 +398,9 @@ fn paused_in_scope(budget: &rows::Model) -> Condition {
     use agent_executions::Column as E;
     let base = Condition::all()
         .add(E::Status.eq(Status::Paused.as_str()))
-        .add(E::PausedReason.eq(PAUSED_REASON));
+        .add(E::PausedReason.eq(PAUSED_REASON))
+        // A chain waits for its paused step, which is what resumes.
+        .add(E::ChainId.is_null());
     match budget.scope.as_str() {
         "department" => base.add(E::DepartmentId.eq(budget.department_id)),
         "agent" => base.add(E::AgentId.eq(budget.agent_id)),
@@ -309,7 +414,6 @@ pub async fn paused_runs(
     db: &impl ConnectionTrait,
     budget: &rows::Model,
 ) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
     agent_executions::Entity::find()
         .select_only()
         .column(agent_executions::Column::Id)
