@@ -200,6 +200,7 @@ pub(crate) async fn write_fenced(
             Fence::Expired { before, .. } => Some(*before),
             _ => None,
         },
+        release_reservations,
         row: row_update,
         ..usage_columns(ending.usage)
     };
