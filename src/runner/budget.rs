@@ -108,8 +108,14 @@ pub(crate) async fn reserve(
     let amount = worst_case(candidate.price.as_ref(), req);
     let budget = cx.budget;
     let run = cx.tool_ctx.execution_id;
-    match db::budgets::reserve(&cx.core.writer, run, budget.scope, amount, budget.over_budget)
-        .await?
+    match db::budgets::reserve(
+        &cx.core.writer,
+        run,
+        budget.scope,
+        amount,
+        budget.over_budget,
+    )
+    .await?
     {
         Reserved::Held { ids, amount } => Ok(Hold { ids, amount }),
         Reserved::Refused(row) => Err(LoopError::Budget(Box::new(row))),

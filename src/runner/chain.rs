@@ -26,8 +26,8 @@ use tokio::time::Instant;
 
 use super::Core;
 use super::agent_loop::{LoopError, Outcome};
-use super::event::StreamItem;
 use super::control::{Interrupts, RunControl};
+use super::event::StreamItem;
 use super::event::{Event, TokenUsage};
 use super::family::{self, Family};
 use super::finish::{self, Ending, Failure};

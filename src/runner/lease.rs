@@ -165,6 +165,9 @@ pub(crate) async fn recover(core: &Arc<Core>, at_start: bool) -> Result<usize, D
             if core.options.resume_interrupted && row.chain_id.is_none() {
                 hand_back(core, row.id).await;
             }
+            // A chain's step that ran queued (its chain waits for it in the database) and is
+            // not going on: the chain hears of its ending.
+            super::chain::step_stopped(core, &row).await;
         }
     }
     Ok(recovered)

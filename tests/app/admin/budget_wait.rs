@@ -46,11 +46,16 @@ async fn editors_see_a_run_waiting_for_its_budget_and_admins_resume_it_over_budg
         assert!(html.contains("data-budget-wait"), "{page}: {html}");
         assert!(html.contains("Waiting for budget"), "{page}");
         assert!(
-            html.contains(&format!(r#"href="/admin/budgets/{budget}">Studio month</a>"#)),
+            html.contains(&format!(
+                r#"href="/admin/budgets/{budget}">Studio month</a>"#
+            )),
             "{page}"
         );
         assert!(!html.contains("data-resume-over-budget"), "{page}");
-        assert!(!html.contains("data-resume>"), "{page}: no room, no plain Resume");
+        assert!(
+            !html.contains("data-resume>"),
+            "{page}: no room, no plain Resume"
+        );
     }
 
     // Act / Assert: an editor may not resume over budget, even by posting the form

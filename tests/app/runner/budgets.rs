@@ -13,8 +13,8 @@ use aladdin::db::{self, budgets::Reserved};
 use aladdin::domain::budgets::RunScope;
 use aladdin::domain::now;
 use aladdin::domain::users::Role;
-use aladdin::runner::RunContext;
 use aladdin::entities::models;
+use aladdin::runner::RunContext;
 use aladdin::testing::fake_llm::Reply;
 use futures_util::future::join_all;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
@@ -415,14 +415,24 @@ async fn a_reservation_held_by_a_dead_process_is_given_back_when_its_run_is_reco
     let held = db::budgets::reserve(&rig.app.db, dead.id, scope, 4_096_000, false)
         .await
         .expect("reserved");
-    assert!(matches!(held, Reserved::Held { ref ids, .. } if ids.len() == 1), "{held:?}");
-    assert_eq!(usd(&budget(&rig, &created["id"]).await["reservedUsd"]), CALL_USD);
+    assert!(
+        matches!(held, Reserved::Held { ref ids, .. } if ids.len() == 1),
+        "{held:?}"
+    );
+    assert_eq!(
+        usd(&budget(&rig, &created["id"]).await["reservedUsd"]),
+        CALL_USD
+    );
     let mut expired = dead.clone().into_active_model();
     expired.lease_expires_at = Set(Some(now() - chrono::Duration::seconds(60)));
     expired.update(&rig.app.db).await.expect("lease expired");
 
     // Act: the recovery takes the run over
-    rig.app.runner.recover_interrupted().await.expect("recovery");
+    rig.app
+        .runner
+        .recover_interrupted()
+        .await
+        .expect("recovery");
 
     // Assert: the run is interrupted, its reservation is gone, the budget is whole again
     let recovered = db::executions::find_by_id(&rig.app.db, dead.id)
@@ -502,10 +512,8 @@ async fn many_concurrent_runs_under_overlapping_budgets_never_fail_and_never_pas
         .map(|r| (r.status.as_str(), r.error_message.as_deref()))
         .collect();
     assert!(
-        ended
-            .iter()
-            .all(|r| r.status == "completed"
-                || (r.status == "paused" && r.paused_reason.as_deref() == Some("budget"))),
+        ended.iter().all(|r| r.status == "completed"
+            || (r.status == "paused" && r.paused_reason.as_deref() == Some("budget"))),
         "{statuses:?}"
     );
     // Every reservation settles at its amount, so a run refused once is refused for good: the
@@ -514,9 +522,15 @@ async fn many_concurrent_runs_under_overlapping_budgets_never_fail_and_never_pas
     assert_eq!(completed, 48, "{statuses:?}");
     for created in [&global, &by_agent, &by_project] {
         let doc = budget(&rig, &created["id"]).await;
-        assert!(usd(&doc["spentUsd"]) <= usd(&doc["limitUsd"]) + 1e-9, "{doc}");
+        assert!(
+            usd(&doc["spentUsd"]) <= usd(&doc["limitUsd"]) + 1e-9,
+            "{doc}"
+        );
         assert_eq!(usd(&doc["reservedUsd"]), 0.0, "{doc}");
     }
     let total = usd(&budget(&rig, &global["id"]).await["spentUsd"]);
-    assert!((total - completed as f64 * CALL_USD).abs() < 1e-6, "{total}");
+    assert!(
+        (total - completed as f64 * CALL_USD).abs() < 1e-6,
+        "{total}"
+    );
 }

@@ -355,7 +355,8 @@ async fn a_chain_waits_for_a_step_paused_by_its_budget_and_goes_on_when_the_limi
     )
     .await;
     rig.fake.push_for("Shots for", answer("SHOTS-OUT"));
-    rig.fake.push_for("Sound for SHOTS-OUT", answer("SOUND-OUT"));
+    rig.fake
+        .push_for("Sound for SHOTS-OUT", answer("SOUND-OUT"));
     let ctx = rig.context().await;
 
     // Act: the chain runs into the budget
@@ -464,7 +465,11 @@ async fn a_chain_waits_for_a_step_awaiting_approval_and_goes_on_once_it_is_appro
     let waiting = rig.wait(queued.id).await;
 
     // Assert: the chain waits for the approval with its step
-    assert_eq!(waiting.status, "awaiting_approval", "{:?}", waiting.error_message);
+    assert_eq!(
+        waiting.status, "awaiting_approval",
+        "{:?}",
+        waiting.error_message
+    );
     assert!(waiting.completed_at.is_none() && waiting.lease_owner.is_none());
     let steps = children(&rig, queued.id).await;
     assert_eq!(steps.len(), 1);
@@ -499,6 +504,9 @@ async fn a_chain_waits_for_a_step_awaiting_approval_and_goes_on_once_it_is_appro
     assert_eq!(results[0]["output"], json!({"refunded": 500}));
     assert_eq!(steps[1].prompt, "Confirm REFUNDED");
     assert_eq!(steps[1].status, "completed");
-    assert_eq!(rig.events_of(queued.id, "resume").await[0]["from"], "awaiting_approval");
+    assert_eq!(
+        rig.events_of(queued.id, "resume").await[0]["from"],
+        "awaiting_approval"
+    );
     assert_eq!(rig.fake.request_count(), 3);
 }
