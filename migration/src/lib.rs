@@ -24,6 +24,7 @@ mod m20261204_000018_approvals;
 mod m20261204_000019_budgets;
 mod m20261204_000020_evals;
 mod m20261204_000021_scale_out;
+mod m20261204_000022_budget_reservations;
 mod m20261204_000023_trace_parent;
 
 /// Runs every migration in order.
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000019_budgets::Migration),
             Box::new(m20261204_000020_evals::Migration),
             Box::new(m20261204_000021_scale_out::Migration),
+            Box::new(m20261204_000022_budget_reservations::Migration),
             Box::new(m20261204_000023_trace_parent::Migration),
         ]
     }

@@ -365,11 +365,15 @@ impl Printer {
             return out.flush();
         }
         if depth > 0 {
+            // A chain waits with its step: it waits for what the step waits for.
+            if matches!(item.event, Event::BudgetReached { .. }) {
+                self.paused_reason = Some(crate::domain::budgets::PAUSED_REASON.to_owned());
+            }
             let mut child = Indented {
                 out: &mut out,
                 prefix: "  ".repeat(depth),
             };
-            Self::print_child(&mut child, &item.event)?;
+            Self::print_child(&mut child, &item.event, self.paused_reason.as_deref())?;
             return out.flush();
         }
         match &item.event {
@@ -554,6 +558,7 @@ impl Printer {
     fn print_child<W: std::io::Write>(
         out: &mut Indented<'_, W>,
         event: &Event,
+        paused_reason: Option<&str>,
     ) -> std::io::Result<()> {
         match event {
             Event::Start {
@@ -632,7 +637,7 @@ impl Printer {
             }
             Event::Status { status } if status.is_waiting() => out.line(&format!(
                 "[{status}] waiting for {} …",
-                status.waiting_for(None).unwrap_or_default()
+                status.waiting_for(paused_reason).unwrap_or_default()
             )),
             Event::TextDelta { .. } | Event::Usage { .. } | Event::Status { .. } => Ok(()),
         }

@@ -2,27 +2,42 @@
 //!
 //! A reservation adds `amount` to `reserved` on every matching budget **where `spent +
 //! reserved + amount <= limit`**, all or nothing, together with the period rollover of those
-//! whose period has ended (spent back to 0; reservations in flight stay). On SQLite it is one
-//! statement (writers are serialized, so the `NOT EXISTS` over the matching rows and the
-//! update see the same state); on PostgreSQL one transaction that locks the matching rows in
-//! id order, updates them and rolls back when one has no room. Either way concurrent runs can
-//! never reserve past a limit, and the common case costs one round trip (SQLite). A
-//! settlement is one statement as well; only a call that takes a budget past its `warnAt`
-//! costs a second.
+//! whose period has ended (spent back to 0; reservations in flight stay), and records who
+//! holds it. On SQLite the update is one statement (writers are serialized, so the `NOT
+//! EXISTS` over the matching rows and the update see the same state); on PostgreSQL the
+//! matching rows are locked first and the update is rolled back when one has no room. Either
+//! way concurrent runs can never reserve past a limit. A settlement is one UPDATE and one
+//! DELETE; only a call that takes a budget past its `warnAt` costs more.
+//!
+//! **Lock order.** A run matches several budgets (global, department, agent, project), and
+//! an UPDATE of several rows locks them in the order it finds them, which on PostgreSQL
+//! follows where the row versions lie in the table and changes as they are updated: two
+//! runs locking the same two budgets in opposite orders would deadlock. So every
+//! transaction that changes several budgets (reserve, settle, release) first locks them
+//! with one `SELECT … ORDER BY id FOR UPDATE`: one global order, no cycle. SQLite has one
+//! writer at a time and needs no locks (and its deferred transactions begin with the write).
+//!
+//! **Who holds what.** Each reservation is also a `budget_reservations` row per budget
+//! (execution, budget, amount), written in the same transaction and deleted by its
+//! settlement; `reserved_micros` is their sum. A run whose process died mid-call leaves its
+//! rows: the recovery that ends the run gives them back in its own transaction
+//! ([`release_run`]).
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
 use crate::domain::budgets::{self, BudgetInput, PAUSED_REASON, RunScope};
 use crate::domain::executions::Status;
 use crate::domain::now;
-use crate::entities::{agent_executions, agents, budgets as rows, departments, projects};
+use crate::entities::{
+    agent_executions, agents, budget_reservations as holds, budgets as rows, departments, projects,
+};
 use crate::error::{AppError, AppResult};
 
 use rows::Column as C;
@@ -159,23 +174,55 @@ fn fits(amount: i64, at: DateTime<FixedOffset>) -> sea_orm::sea_query::SimpleExp
         .lte(Expr::col(C::LimitMicros))
 }
 
-/// Reserves `amount` micro-USD on every active budget matching `scope`, all or nothing
-/// (see the module's comment). `force` (an admin's `allowOverBudget`) reserves without the
-/// condition: the run's spend is still counted.
+/// On PostgreSQL, locks the budgets `filter` selects, in id order (see the module's
+/// comment). SQLite serializes writers: nothing to lock, nothing read.
+async fn lock_in_order(txn: &impl ConnectionTrait, filter: Condition) -> Result<(), DbErr> {
+    if super::is_postgres(txn) {
+        let _: Vec<i32> = rows::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(filter)
+            .order_by_asc(C::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Reserves `amount` micro-USD for execution `execution_id` on every active budget matching
+/// `scope`, all or nothing (see the module's comment). `force` (an admin's
+/// `allowOverBudget`) reserves without the condition: the run's spend is still counted.
 pub async fn reserve(
     db: &DatabaseConnection,
+    execution_id: i32,
     scope: RunScope,
     amount: i64,
     force: bool,
 ) -> Result<Reserved, DbErr> {
     let at = now();
-    let held = match db.get_database_backend() {
-        DbBackend::Sqlite => reserve_sqlite(db, scope, amount, force, at).await?,
-        _ => reserve_locked(db, scope, amount, force, at).await?,
+    let txn = db.begin().await?;
+    let held = if super::is_postgres(&txn) {
+        reserve_locked(&txn, scope, amount, force, at).await?
+    } else {
+        reserve_sqlite(&txn, scope, amount, force, at).await?
     };
     if let Some(ids) = held {
+        let created_at = now();
+        holds::Entity::insert_many(ids.iter().map(|&budget_id| holds::ActiveModel {
+            execution_id: Set(execution_id),
+            budget_id: Set(budget_id),
+            amount_micros: Set(amount),
+            created_at: Set(created_at),
+            ..Default::default()
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
         return Ok(Reserved::Held { ids, amount });
     }
+    txn.rollback().await?;
     // Nothing was reserved: no budget matches, or one has no room.
     roll_over(db, scope, at).await?;
     let now_matching = matching_active(db, scope).await?;
@@ -191,15 +238,15 @@ pub async fn reserve(
     {
         Some(b) => Ok(Reserved::Refused(b.clone())),
         // The budgets changed meanwhile (one was raised, a call settled): try again.
-        None => Box::pin(reserve(db, scope, amount, force)).await,
+        None => Box::pin(reserve(db, execution_id, scope, amount, force)).await,
     }
 }
 
 /// SQLite serializes writers, so one statement is atomic: the rollover and the reservation
-/// on every matching budget, provided none of them lacks room (`NOT EXISTS`). `None`: no row
-/// was updated.
+/// on every matching budget, provided none of them lacks room (`NOT EXISTS`). The budgets
+/// reserved on; `None` when no row was updated.
 async fn reserve_sqlite(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     scope: RunScope,
     amount: i64,
     force: bool,
@@ -218,55 +265,43 @@ async fn reserve_sqlite(
             .to_owned();
         update = update.filter(Expr::exists(full).not());
     }
-    let updated = update.exec_with_returning(db).await?;
+    let updated = update.exec_with_returning(txn).await?;
     Ok((!updated.is_empty()).then(|| updated.iter().map(|b| b.id).collect()))
 }
 
-/// PostgreSQL: in one transaction, the matching budgets locked in id order (two runs under
-/// overlapping budgets lock them in the same order, never each waiting for the other), then
-/// rolled over and reserved; when one has no room afterwards, everything is rolled back.
+/// PostgreSQL: the matching budgets locked in id order, then rolled over and reserved on;
+/// `None` (the caller rolls back) when none matches or one has no room afterwards.
 async fn reserve_locked(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     scope: RunScope,
     amount: i64,
     force: bool,
     at: DateTime<FixedOffset>,
 ) -> Result<Option<Vec<i32>>, DbErr> {
-    let txn = db.begin().await?;
-    let locked: Vec<i32> = rows::Entity::find()
-        .select_only()
-        .column(C::Id)
-        .filter(matching(scope))
-        .order_by_asc(C::Id)
-        .lock_exclusive()
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    if locked.is_empty() {
-        txn.rollback().await?;
-        return Ok(None);
-    }
+    lock_in_order(txn, matching(scope)).await?;
     let updated = with_rollover(rows::Entity::update_many(), at)
         .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
-        .filter(C::Id.is_in(locked.iter().copied()))
-        .exec_with_returning(&txn)
+        .filter(matching(scope))
+        .exec_with_returning(txn)
         .await?;
     let room = updated
         .iter()
         .all(|b| force || b.spent_micros + b.reserved_micros <= b.limit_micros);
-    if !room || updated.len() != locked.len() {
-        txn.rollback().await?;
+    if updated.is_empty() || !room {
         return Ok(None);
     }
-    txn.commit().await?;
-    Ok(Some(locked))
+    let mut ids: Vec<i32> = updated.iter().map(|b| b.id).collect();
+    ids.sort_unstable();
+    Ok(Some(ids))
 }
 
-/// Settles a reservation: releases `reserved` and adds `actual` micro-USD spent, on each
-/// budget of `ids`, in one statement. Returns the budgets whose spend crossed their `warnAt`
-/// for the first time this period (at most one caller sees each crossing).
+/// Settles execution `execution_id`'s reservation: releases `reserved` and adds `actual`
+/// micro-USD spent, on each budget of `ids`, and deletes its `budget_reservations` rows.
+/// Returns the budgets whose spend crossed their `warnAt` for the first time this period (at
+/// most one caller sees each crossing).
 pub async fn settle(
     db: &DatabaseConnection,
+    execution_id: i32,
     ids: &[i32],
     reserved: i64,
     actual: i64,
@@ -274,6 +309,8 @@ pub async fn settle(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let txn = db.begin().await?;
+    lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids.iter().copied()))).await?;
     let settled = rows::Entity::update_many()
         .col_expr(
             C::ReservedMicros,
@@ -281,8 +318,14 @@ pub async fn settle(
         )
         .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
         .filter(C::Id.is_in(ids.iter().copied()))
-        .exec_with_returning(db)
+        .exec_with_returning(&txn)
         .await?;
+    holds::Entity::delete_many()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .filter(holds::Column::BudgetId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
     let mut crossed = Vec::new();
     if actual <= 0 {
         return Ok(crossed);
@@ -308,6 +351,56 @@ pub async fn settle(
         }
     }
     Ok(crossed)
+}
+
+/// Gives back every reservation execution `execution_id` still holds (its process died
+/// mid-call), inside the caller's transaction: the one that takes the run over. Returns the
+/// micro-USD given back, summed over its budgets.
+pub async fn release_run(txn: &impl ConnectionTrait, execution_id: i32) -> Result<i64, DbErr> {
+    let held = holds::Entity::find()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(holds::Column::BudgetId)
+        .all(txn)
+        .await?;
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let mut per_budget: Vec<(i32, i64)> = Vec::new();
+    for h in &held {
+        match per_budget.last_mut() {
+            Some((id, sum)) if *id == h.budget_id => *sum += h.amount_micros,
+            _ => per_budget.push((h.budget_id, h.amount_micros)),
+        }
+    }
+    lock_in_order(
+        txn,
+        Condition::all().add(C::Id.is_in(per_budget.iter().map(|(id, _)| *id))),
+    )
+    .await?;
+    for &(id, amount) in &per_budget {
+        rows::Entity::update_many()
+            .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).sub(amount))
+            .filter(C::Id.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    holds::Entity::delete_many()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .exec(txn)
+        .await?;
+    Ok(per_budget.iter().map(|(_, a)| a).sum())
+}
+
+/// The reservations execution `execution_id` holds (none between its model calls).
+pub async fn held_by(
+    db: &impl ConnectionTrait,
+    execution_id: i32,
+) -> Result<Vec<holds::Model>, DbErr> {
+    holds::Entity::find()
+        .filter(holds::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(holds::Column::BudgetId)
+        .all(db)
+        .await
 }
 
 /// Checks that the budget's relation exists (a field error otherwise).
@@ -408,7 +501,9 @@ fn paused_in_scope(budget: &rows::Model) -> Condition {
     use agent_executions::Column as E;
     let base = Condition::all()
         .add(E::Status.eq(Status::Paused.as_str()))
-        .add(E::PausedReason.eq(PAUSED_REASON));
+        .add(E::PausedReason.eq(PAUSED_REASON))
+        // A chain waits for its paused step, which is what resumes.
+        .add(E::ChainId.is_null());
     match budget.scope.as_str() {
         "department" => base.add(E::DepartmentId.eq(budget.department_id)),
         "agent" => base.add(E::AgentId.eq(budget.agent_id)),
@@ -422,7 +517,6 @@ pub async fn paused_runs(
     db: &impl ConnectionTrait,
     budget: &rows::Model,
 ) -> Result<Vec<i32>, DbErr> {
-    use sea_orm::QuerySelect;
     agent_executions::Entity::find()
         .select_only()
         .column(agent_executions::Column::Id)

@@ -78,6 +78,20 @@ pub async fn events_after(
         .await
 }
 
+/// The last stored event of `kind` of an execution, if any.
+pub async fn last_event(
+    db: &impl ConnectionTrait,
+    execution_id: i32,
+    kind: &str,
+) -> Result<Option<execution_events::Model>, DbErr> {
+    execution_events::Entity::find()
+        .filter(execution_events::Column::ExecutionId.eq(execution_id))
+        .filter(execution_events::Column::Type.eq(kind))
+        .order_by_desc(execution_events::Column::Seq)
+        .one(db)
+        .await
+}
+
 /// An execution to queue.
 #[derive(Debug, Clone)]
 pub struct NewExecution {
@@ -632,6 +646,9 @@ pub struct Finished {
     pub lease_owner: Option<String>,
     /// Fencing of a recovery: write only if the lease expired before this time.
     pub lease_expired_before: Option<DateTime<FixedOffset>>,
+    /// Give back the budget reservations the run still holds (it was ended by someone else
+    /// than its loop, which may have died mid-call), in the same transaction.
+    pub release_reservations: bool,
     /// The run's checkpoint and tool versions not written yet (its event log's last row
     /// update), written by the same UPDATE.
     pub row: RowUpdate,
@@ -717,6 +734,9 @@ pub async fn finish(
         None => max_seq(&txn, id).await? + 1,
     };
     append_numbered(&txn, id, first, events).await?;
+    if result.release_reservations {
+        super::budgets::release_run(&txn, id).await?;
+    }
     if let Some(agent_id) = result.count_for_agent {
         let succeeded = status == Status::Completed;
         let duration = result.execution_time_ms.unwrap_or(0);

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod api_tokens;
 pub mod app_settings;
 pub mod approvals;
+pub mod budget_reservations;
 pub mod budgets;
 pub mod custom_tool_departments;
 pub mod custom_tool_versions;

@@ -53,8 +53,8 @@ pub(crate) struct LoopCx<'a> {
     pub spawnable: &'a [String],
     /// The agent's per-tool approval rules (`approvalRules`), overriding the tools' own.
     pub approval_rules: &'a [crate::domain::approvals::AgentRule],
-    /// Whether the run may stop to wait for an approval (a sub-run cannot: its parent
-    /// holds its slot and waits for it).
+    /// Whether the run may stop to wait for an approval (a `spawn_agents` child cannot: its
+    /// parent holds its slot and waits for it; a chain's step can: its chain waits with it).
     pub can_wait: bool,
     /// Which budgets hold the run (lifecycle rule 6c).
     pub budget: super::budget::RunBudget,

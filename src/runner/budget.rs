@@ -10,6 +10,9 @@
 //! priced at the dearest input rate of the model (cache writes cost more than input on
 //! Anthropic); the output bound is the request's `max_tokens`, else 4096 (what the Anthropic
 //! client sends; an OpenAI-compatible answer longer than that is settled at its actual cost).
+//! A reservation is stored per run (`budget_reservations`), so one held by a process that died
+//! mid-call is given back by the recovery that takes the run over (`finish::recover_running`).
+//!
 //! A model without a price-table row reserves 1 micro-USD, so an exhausted budget still
 //! pauses it, and is settled at the provider's own cost when it reports one, else at 0.
 
@@ -104,7 +107,16 @@ pub(crate) async fn reserve(
 ) -> Result<Hold, LoopError> {
     let amount = worst_case(candidate.price.as_ref(), req);
     let budget = cx.budget;
-    match db::budgets::reserve(&cx.core.writer, budget.scope, amount, budget.over_budget).await? {
+    let run = cx.tool_ctx.execution_id;
+    match db::budgets::reserve(
+        &cx.core.writer,
+        run,
+        budget.scope,
+        amount,
+        budget.over_budget,
+    )
+    .await?
+    {
         Reserved::Held { ids, amount } => Ok(Hold { ids, amount }),
         Reserved::Refused(row) => Err(LoopError::Budget(Box::new(row))),
     }
@@ -120,7 +132,8 @@ pub(crate) async fn settle(
     log: &mut EventLog,
 ) -> Result<(), LoopError> {
     let spent = actual(candidate.price.as_ref(), usage, hold.amount);
-    let crossed = db::budgets::settle(&cx.core.writer, &hold.ids, hold.amount, spent).await?;
+    let run = cx.tool_ctx.execution_id;
+    let crossed = db::budgets::settle(&cx.core.writer, run, &hold.ids, hold.amount, spent).await?;
     for b in crossed {
         log.append(warning(&b))?;
     }
@@ -129,7 +142,8 @@ pub(crate) async fn settle(
 
 /// Gives `hold` back (the call failed or was stopped).
 pub(crate) async fn release(cx: &LoopCx<'_>, hold: Hold) -> Result<(), LoopError> {
-    db::budgets::settle(&cx.core.writer, &hold.ids, hold.amount, 0).await?;
+    let run = cx.tool_ctx.execution_id;
+    db::budgets::settle(&cx.core.writer, run, &hold.ids, hold.amount, 0).await?;
     Ok(())
 }
 

@@ -75,6 +75,8 @@ pub(crate) struct Family {
     core: Arc<Core>,
     parent_id: i32,
     depth: i32,
+    /// The parent is a chain: its children are steps, which may wait (`chain::is_step`).
+    chain: bool,
     project_id: Option<i32>,
     created_by: Option<i32>,
     control: Arc<RunControl>,
@@ -96,6 +98,7 @@ impl Family {
             core,
             parent_id: parent.id,
             depth: parent.depth,
+            chain: parent.chain_id.is_some(),
             project_id: parent.project_id,
             created_by: parent.created_by,
             control,
@@ -153,7 +156,11 @@ impl Family {
             conversation_id: uuid::Uuid::now_v7().to_string(),
             parent_execution_id: Some(self.parent_id),
             prompt,
-            params: json!({"toolCallId": tool_call_id}),
+            params: if self.chain {
+                json!({"toolCallId": tool_call_id, "chainStep": true})
+            } else {
+                json!({"toolCallId": tool_call_id})
+            },
             max_retries: i32::try_from(config.max_retries).unwrap_or(0),
             agent_snapshot: config.to_snapshot(),
             created_by: self.created_by,
@@ -230,17 +237,14 @@ impl Family {
     fn account(&self, row: &agent_executions::Model) {
         let mut ledger = self.ledger();
         if ledger.live.remove(&row.id).is_some() {
-            let usage =
-                AggregateUsage::from_stored(row.aggregate_usage.as_ref()).unwrap_or_else(|| {
-                    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-                    AggregateUsage::own(
-                        n(row.input_tokens),
-                        n(row.output_tokens),
-                        row.estimated_cost,
-                    )
-                });
-            ledger.usage.add(&usage);
+            ledger.usage.add(&usage_of(row));
         }
+    }
+
+    /// Accounts for a child an earlier attempt of the parent started, which has ended since
+    /// (a chain's step that waited).
+    pub(crate) fn adopt(&self, row: &agent_executions::Model) {
+        self.ledger().usage.add(&usage_of(row));
     }
 
     /// Stops the children still going (the parent is ending; `why` it stopped early, if it
@@ -272,6 +276,18 @@ impl Family {
         }
         Ok(())
     }
+}
+
+/// The usage of an ended child, its own descendants included.
+fn usage_of(row: &agent_executions::Model) -> AggregateUsage {
+    AggregateUsage::from_stored(row.aggregate_usage.as_ref()).unwrap_or_else(|| {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        AggregateUsage::own(
+            n(row.input_tokens),
+            n(row.output_tokens),
+            row.estimated_cost,
+        )
+    })
 }
 
 /// The `subagent_finish` event of a child that ended as `row`.

@@ -137,6 +137,9 @@ pub(crate) async fn write_fenced(
     let mut first_seq = None;
     let mut items = Vec::new();
     let mut row_update = RowUpdate::default();
+    // A running execution ended without its log is ended by someone else than its loop (a
+    // recovery, a failure outside the loop): a reservation it held mid-call is given back.
+    let release_reservations = log.is_none() && from.contains(&Status::Running);
     if let Some(log) = log {
         let next_seq = log.next_seq();
         let unstored = log.close().await;
@@ -197,6 +200,7 @@ pub(crate) async fn write_fenced(
             Fence::Expired { before, .. } => Some(*before),
             _ => None,
         },
+        release_reservations,
         row: row_update,
         ..usage_columns(ending.usage)
     };

@@ -7,7 +7,9 @@
 //! that is no longer this instance's — the runs concerned are stopped at once, so a cut-off
 //! instance never keeps calling a provider for a run a peer has recovered. Runs whose lease
 //! expired are recovered by any live instance: `failed`/`interrupted`, then continued from
-//! their checkpoint when `RUNNER_RESUME_INTERRUPTED=true`. Waiting runs (`awaiting_approval`,
+//! their checkpoint when `RUNNER_RESUME_INTERRUPTED=true`; the recovery's transaction also
+//! gives back the budget reservation the dead process held mid-call
+//! (`db::budgets::release_run`). Waiting runs (`awaiting_approval`,
 //! `paused`) hold no lease and are left alone.
 
 use std::collections::HashSet;
@@ -163,6 +165,9 @@ pub(crate) async fn recover(core: &Arc<Core>, at_start: bool) -> Result<usize, D
             if core.options.resume_interrupted && row.chain_id.is_none() {
                 hand_back(core, row.id).await;
             }
+            // A chain's step that ran queued (its chain waits for it in the database) and is
+            // not going on: the chain hears of its ending.
+            super::chain::step_stopped(core, &row).await;
         }
     }
     Ok(recovered)

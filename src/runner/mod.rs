@@ -470,6 +470,8 @@ impl Runner {
             return core.find(id).await;
         }
         if status == Status::AwaitingApproval && finish::cancel_waiting(core, &row).await? {
+            // A chain's step that waited: its chain goes on (and fails on it).
+            chain::step_stopped(core, &row).await;
             return core.find(id).await;
         }
         db::executions::request_cancel(&core.writer, id).await?;

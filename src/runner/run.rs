@@ -45,6 +45,9 @@ pub(crate) async fn run_claimed(
     inherited: Option<Inherited>,
 ) {
     let id = row.id;
+    // A chain's step that was queued (it was resumed after waiting) has no parent waiting for
+    // it in this process: its chain waits in the database, to be woken when it ends.
+    let queued_step = inherited.is_none() && super::chain::is_step(&row);
     let result = if row.chain_id.is_some() {
         super::chain::run(&core, &row, &control).await
     } else {
@@ -56,6 +59,9 @@ pub(crate) async fn run_claimed(
         if let Err(e) = finish::fail_running(&core, &row, codes::INTERNAL, message).await {
             tracing::error!(run.id = id, error = %e, "could not record the failure");
         }
+    }
+    if queued_step {
+        super::chain::step_stopped(&core, &row).await;
     }
 }
 
@@ -253,7 +259,7 @@ async fn run(
         family: &family,
         spawnable: &config.spawnable_agents,
         approval_rules: &approval_rules,
-        can_wait: row.depth == 0,
+        can_wait: row.depth == 0 || super::chain::is_step(row),
         budget: RunBudget {
             scope: RunScope {
                 department_id: row.department_id,
@@ -357,10 +363,10 @@ fn carry_over(usage: &mut super::event::TokenUsage, row: &agent_executions::Mode
 /// Runs `work` (which stops itself at `deadline`) under an outer limit that only guards
 /// against a wait it does not race (a hung database call); returns its result and, if it
 /// stopped early, why.
-pub(crate) async fn hard_stopped(
+pub(crate) async fn hard_stopped<T>(
     deadline: Instant,
-    work: impl std::future::Future<Output = Result<Outcome, LoopError>>,
-) -> (Result<Outcome, LoopError>, Option<Stop>) {
+    work: impl std::future::Future<Output = Result<T, LoopError>>,
+) -> (Result<T, LoopError>, Option<Stop>) {
     let result = tokio::time::timeout_at(deadline + DEADLINE_GRACE, work)
         .await
         .unwrap_or(Err(LoopError::Stop(Stop::Timeout)));

@@ -65,6 +65,8 @@ struct ExecutionPage {
     feedback: super::experiments::FeedbackCard,
     subruns: Vec<SubRun>,
     datasets: Vec<(i32, String)>,
+    /// What holds a run paused by a budget, and the controls.
+    budget_wait: Option<super::budget_wait::BudgetWait>,
 }
 
 /// Levels of sub-runs shown under an execution (deeper ones are on their own pages).
@@ -324,6 +326,7 @@ async fn show(
         .collect();
     let feedback = super::experiments::FeedbackCard::load(&state.db, run.id, ctx.user.id).await?;
     let subruns = subruns(&state, run.id).await?;
+    let budget_wait = super::budget_wait::BudgetWait::load(&state.db, &run, &ctx).await?;
     Ok(render(&ExecutionPage {
         chrome: ctx.chrome("executions"),
         run,
@@ -332,6 +335,7 @@ async fn show(
         feedback,
         subruns,
         datasets: super::evals::dataset_choices(&state.db).await?,
+        budget_wait,
     })?)
 }
 

@@ -7,6 +7,7 @@ mod account;
 mod agent_page;
 mod agents;
 mod approvals;
+mod budget_wait;
 mod budgets;
 mod chains;
 pub mod charts;

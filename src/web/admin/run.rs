@@ -181,6 +181,8 @@ struct LivePanel {
     started: String,
     started_time: String,
     earlier: Vec<Turn>,
+    /// What holds a run paused by a budget, and the controls.
+    budget_wait: Option<super::budget_wait::BudgetWait>,
 }
 
 impl askama::filters::HtmlSafe for LivePanel {}
@@ -218,6 +220,7 @@ impl LivePanel {
         })
         .collect();
         let finished = live::is_finished(&row.status);
+        let budget_wait = super::budget_wait::BudgetWait::load(&state.db, row, ctx).await?;
         Ok(Self {
             run: LiveRun::of(row, ctx.require(Role::Editor).is_ok()),
             status: row.status.clone(),
@@ -235,6 +238,7 @@ impl LivePanel {
                 .format("%H:%M")
                 .to_string(),
             earlier,
+            budget_wait,
         })
     }
 
@@ -491,8 +495,34 @@ async fn resume(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     ctx.require(Role::Editor)?;
-    let id = parse_id(&path)?;
-    let toast = match state.runner.resume(id, Some(ctx.user.email.clone())).await {
+    resume_run(ctx, &state, &path, false).await
+}
+
+/// POST /admin/executions/{id}/resume-over-budget (admins): the API's `allowOverBudget`
+/// resume: a run paused by a budget continues and ignores its budgets from now on (its spend
+/// is still counted).
+async fn resume_over_budget(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    ctx.require(Role::Admin)?;
+    resume_run(ctx, &state, &path, true).await
+}
+
+async fn resume_run(
+    ctx: Ctx,
+    state: &AppState,
+    path: &str,
+    over_budget: bool,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(path)?;
+    let resumed = state
+        .runner
+        .resume_with(id, Some(ctx.user.email.clone()), over_budget)
+        .await;
+    let toast = match resumed {
+        Ok(_) if over_budget => Toast::success("Run resumed over its budget"),
         Ok(_) => Toast::success("Run resumed"),
         Err(RunError::NotResumable(why)) => Toast::error("Cannot resume", why),
         Err(e) => return Err(AppError::from(e).into()),
@@ -508,7 +538,7 @@ async fn resume(
     ))
 }
 
-/// Mounts the run page, the watch page, the stream, Cancel and Resume.
+/// Mounts the run page, the watch page, the stream, Cancel, Resume and Resume over budget.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/agents/{id}/run")
@@ -518,7 +548,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/executions/{id}/watch").route(web::get().to(watch)))
     .service(web::resource("/executions/{id}/stream").route(web::get().to(stream)))
     .service(web::resource("/executions/{id}/cancel").route(web::post().to(cancel)))
-    .service(web::resource("/executions/{id}/resume").route(web::post().to(resume)));
+    .service(web::resource("/executions/{id}/resume").route(web::post().to(resume)))
+    .service(
+        web::resource("/executions/{id}/resume-over-budget")
+            .route(web::post().to(resume_over_budget)),
+    );
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod agent_page;
 mod agents;
 mod approvals;
+mod budget_wait;
 mod chains;
 mod custom_tools;
 mod dashboard;

@@ -25,11 +25,11 @@ on_both_wires!(
 );
 
 /// The agent the tests run: it may call `refund` (and the built-ins).
-const AGENT: &str = "story-head-001";
+pub(super) const AGENT: &str = "story-head-001";
 
 /// Creates the `refund` custom tool through the API with `approval`, and lets the agent
 /// call it.
-async fn refund_tool(rig: &Rig, approval: Value) {
+pub(super) async fn refund_tool(rig: &Rig, approval: Value) {
     let api = Api::as_role(&rig.app, Role::Editor).await;
     let created = api
         .post(

@@ -9,14 +9,18 @@
 //! of a request without `max_tokens`), and every scripted answer reports 4096 output tokens:
 //! its actual cost equals its reservation.
 
-use aladdin::db;
+use aladdin::db::{self, budgets::Reserved};
+use aladdin::domain::budgets::RunScope;
+use aladdin::domain::now;
 use aladdin::domain::users::Role;
 use aladdin::entities::models;
+use aladdin::runner::RunContext;
 use aladdin::testing::fake_llm::Reply;
 use futures_util::future::join_all;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use serde_json::{Value, json};
 
+use super::recovery::left_running;
 use super::support::{Rig, Wire, rig};
 use crate::api::Api;
 use crate::on_both_wires;
@@ -28,17 +32,18 @@ on_both_wires!(
     a_warning_is_sent_once_when_spend_crosses_warn_at,
     budgets_hold_only_the_runs_of_their_scope,
     a_new_period_starts_the_spend_again_from_zero,
+    many_concurrent_runs_under_overlapping_budgets_never_fail_and_never_pass_a_limit,
 );
 
 /// The agent of these tests and its model.
-const AGENT: &str = "video-head-001";
-const MODEL: &str = "anthropic/claude-sonnet-4.5";
+pub(crate) const AGENT: &str = "video-head-001";
+pub(crate) const MODEL: &str = "anthropic/claude-sonnet-4.5";
 /// A call's worst case (and, scripted, its actual cost), in USD.
-const CALL_USD: f64 = 4.096;
+pub(crate) const CALL_USD: f64 = 4.096;
 
 /// A rig where the agent's model costs exactly [`CALL_USD`] per call and the demo budgets
 /// are gone.
-async fn budget_rig(wire: Wire) -> Rig {
+pub(crate) async fn budget_rig(wire: Wire) -> Rig {
     let rig = rig(wire).await;
     let price = db::models::find_price(&rig.app.db, MODEL)
         .await
@@ -59,12 +64,12 @@ async fn budget_rig(wire: Wire) -> Rig {
 }
 
 /// One scripted answer costing exactly [`CALL_USD`].
-fn answer(text: &str) -> Reply {
+pub(crate) fn answer(text: &str) -> Reply {
     Reply::text(text).with_usage(0, 4096)
 }
 
 /// Creates a budget through the API as an editor; returns its document.
-async fn create_budget(rig: &Rig, body: Value) -> Value {
+pub(crate) async fn create_budget(rig: &Rig, body: Value) -> Value {
     let api = Api::as_role(&rig.app, Role::Editor).await;
     let reply = api.post("/api/budgets", body).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -430,4 +435,144 @@ async fn budgets_are_validated_field_by_field_and_only_editors_write_them() {
         .await;
     assert_eq!(read_only.status, 200);
     assert_eq!(read_only.body["doc"]["spentUsd"], 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_held_by_a_dead_process_is_given_back_when_its_run_is_recovered() {
+    // Arrange: a budget with room for one call, all of it reserved mid-call by a run whose
+    // process then died (kill -9: no settlement); its lease is made to expire afterwards, so
+    // no heartbeat recovers it before the reservation exists
+    let rig = budget_rig(Wire::OpenRouter).await;
+    let created = create_budget(
+        &rig,
+        json!({"name": "One call", "limitUsd": CALL_USD, "period": "month"}),
+    )
+    .await;
+    let dead = left_running(&rig, "server-killed", 600).await;
+    let scope = RunScope {
+        department_id: dead.department_id,
+        agent_id: dead.agent_id,
+        project_id: dead.project_id,
+    };
+    let held = db::budgets::reserve(&rig.app.db, dead.id, scope, 4_096_000, false)
+        .await
+        .expect("reserved");
+    assert!(
+        matches!(held, Reserved::Held { ref ids, .. } if ids.len() == 1),
+        "{held:?}"
+    );
+    assert_eq!(
+        usd(&budget(&rig, &created["id"]).await["reservedUsd"]),
+        CALL_USD
+    );
+    let mut expired = dead.clone().into_active_model();
+    expired.lease_expires_at = Set(Some(now() - chrono::Duration::seconds(60)));
+    expired.update(&rig.app.db).await.expect("lease expired");
+
+    // Act: the recovery takes the run over
+    rig.app
+        .runner
+        .recover_interrupted()
+        .await
+        .expect("recovery");
+
+    // Assert: the run is interrupted, its reservation is gone, the budget is whole again
+    let recovered = db::executions::find_by_id(&rig.app.db, dead.id)
+        .await
+        .expect("q")
+        .expect("row");
+    assert_eq!(recovered.status, "failed");
+    assert_eq!(recovered.error_code.as_deref(), Some("interrupted"));
+    assert!(
+        db::budgets::held_by(&rig.app.db, dead.id)
+            .await
+            .expect("q")
+            .is_empty()
+    );
+    let doc = budget(&rig, &created["id"]).await;
+    assert_eq!(usd(&doc["reservedUsd"]), 0.0, "{doc}");
+    assert_eq!(usd(&doc["spentUsd"]), 0.0, "{doc}");
+    rig.fake.push(answer("Room again."));
+    let next = rig.run(AGENT, "After the crash").await;
+    assert_eq!(next.status, "completed", "{:?}", next.error_message);
+}
+
+async fn many_concurrent_runs_under_overlapping_budgets_never_fail_and_never_pass_a_limit(
+    wire: Wire,
+) {
+    // Arrange: three overlapping budgets (global, the video agent, the project) and runs of
+    // two agents with and without the project, so that concurrent reservations and
+    // settlements lock different sets of the same rows: {G, A, P}, {G, A}, {G, P}, {G}.
+    // On PostgreSQL, rows locked in the order each UPDATE meets them would deadlock.
+    let rig = budget_rig(wire).await;
+    let other = "audio-head-001";
+    assert_eq!(rig.agent(other).await.model, MODEL);
+    let agent = rig.agent(AGENT).await;
+    let project = rig.project_id().await;
+    let global = create_budget(
+        &rig,
+        json!({"name": "G", "limitUsd": 48.0 * CALL_USD, "period": "day"}),
+    )
+    .await;
+    let by_agent = create_budget(
+        &rig,
+        json!({"name": "A", "scope": "agent", "agent": agent.id, "limitUsd": 30.0 * CALL_USD}),
+    )
+    .await;
+    let by_project = create_budget(
+        &rig,
+        json!({"name": "P", "scope": "project", "project": project, "limitUsd": 30.0 * CALL_USD}),
+    )
+    .await;
+    const RUNS: usize = 64;
+    for _ in 0..RUNS {
+        rig.fake.push(answer("Done."));
+    }
+
+    // Act: all the runs queued at once
+    let queued = join_all((0..RUNS).map(|i| {
+        let runner = rig.app.runner.clone();
+        let agent_id = if i % 2 == 0 { AGENT } else { other };
+        let ctx = RunContext {
+            project_id: (i % 4 < 2).then_some(project),
+            ..RunContext::default()
+        };
+        async move {
+            runner
+                .execute(agent_id, &format!("Take {i}"), ctx)
+                .await
+                .expect("queued")
+        }
+    }))
+    .await;
+    let ended = join_all(queued.iter().map(|q| rig.wait(q.id))).await;
+
+    // Assert: every run completed or paused on a budget, none failed (a deadlock fails the
+    // run with a database error); no budget passed its limit or kept a reservation
+    let statuses: Vec<(&str, Option<&str>)> = ended
+        .iter()
+        .map(|r| (r.status.as_str(), r.error_message.as_deref()))
+        .collect();
+    assert!(
+        ended.iter().all(|r| r.status == "completed"
+            || (r.status == "paused" && r.paused_reason.as_deref() == Some("budget"))),
+        "{statuses:?}"
+    );
+    // Every reservation settles at its amount, so a run refused once is refused for good: the
+    // global budget fills up (48 calls) whatever the order, the other sixteen pause.
+    let completed = ended.iter().filter(|r| r.status == "completed").count();
+    assert_eq!(completed, 48, "{statuses:?}");
+    for created in [&global, &by_agent, &by_project] {
+        let doc = budget(&rig, &created["id"]).await;
+        assert!(
+            usd(&doc["spentUsd"]) <= usd(&doc["limitUsd"]) + 1e-9,
+            "{doc}"
+        );
+        assert_eq!(usd(&doc["reservedUsd"]), 0.0, "{doc}");
+    }
+    let total = usd(&budget(&rig, &global["id"]).await["spentUsd"]);
+    assert!(
+        (total - completed as f64 * CALL_USD).abs() < 1e-6,
+        "{total}"
+    );
 }

@@ -20,6 +20,8 @@ on_both_wires!(
     a_chain_runs_its_steps_in_order_with_a_parallel_step_and_every_template,
     a_failed_step_fails_the_chain_with_step_failed,
     cancelling_a_chain_cancels_its_running_step,
+    a_chain_waits_for_a_step_paused_by_its_budget_and_goes_on_when_the_limit_is_raised,
+    a_chain_waits_for_a_step_awaiting_approval_and_goes_on_once_it_is_approved,
 );
 
 /// Inserts chain `chain_id` with `steps`.
@@ -313,4 +315,198 @@ async fn the_chain_execute_endpoint_answers_like_the_agent_one() {
         .post("/api/agent-chains/api-chain/execute", body)
         .await;
     assert_eq!(forbidden.status, 403);
+}
+
+/// Waits until execution `id` has ended (`wait` also returns on a waiting run).
+async fn until_ended(rig: &Rig, id: i32) -> aladdin::entities::agent_executions::Model {
+    within(async {
+        loop {
+            let row = rig.app.runner.wait(id).await.expect("the execution exists");
+            let waits = ["paused", "awaiting_approval", "pending", "running"];
+            if !waits.contains(&row.status.as_str()) {
+                return row;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+async fn a_chain_waits_for_a_step_paused_by_its_budget_and_goes_on_when_the_limit_is_raised(
+    wire: Wire,
+) {
+    // Arrange: two steps; the first step's agent has a budget that fits no call at all
+    use super::budgets::{AGENT as PRICED, answer, budget_rig, create_budget};
+    let rig = budget_rig(wire).await;
+    let first = rig.agent(PRICED).await;
+    chain(
+        &rig,
+        "shots-and-sound",
+        json!([
+            {"agentId": PRICED, "prompt": "Shots for: {{input}}"},
+            {"agentId": "audio-head-001", "prompt": "Sound for {{previous}}"}
+        ]),
+        true,
+    )
+    .await;
+    let created = create_budget(
+        &rig,
+        json!({"name": "Video", "scope": "agent", "agent": first.id, "limitUsd": 0.000001}),
+    )
+    .await;
+    rig.fake.push_for("Shots for", answer("SHOTS-OUT"));
+    rig.fake
+        .push_for("Sound for SHOTS-OUT", answer("SOUND-OUT"));
+    let ctx = rig.context().await;
+
+    // Act: the chain runs into the budget
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("shots-and-sound", "a chase", ctx)
+        .await
+        .expect("queued");
+    let waiting = rig.wait(queued.id).await;
+
+    // Assert: the chain waits with its step, it has not failed
+    assert_eq!(waiting.status, "paused", "{:?}", waiting.error_message);
+    assert_eq!(waiting.paused_reason.as_deref(), Some("budget"));
+    assert_eq!(waiting.error_code, None);
+    assert!(waiting.completed_at.is_none() && waiting.lease_expires_at.is_none());
+    let steps = children(&rig, queued.id).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "paused");
+    assert_eq!(steps[0].paused_reason.as_deref(), Some("budget"));
+    assert_eq!(rig.fake.request_count(), 0);
+    let api = Api::as_role(&rig.app, Role::Viewer).await;
+    let listed = api
+        .get("/api/agent-executions?where[status][equals]=paused&where[depth][equals]=0")
+        .await;
+    assert_eq!(listed.body["totalDocs"], 1, "{}", listed.body);
+
+    // Act: the limit is raised
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let raised = editor
+        .patch(
+            &format!("/api/budgets/{}", created["id"]),
+            json!({"limitUsd": 10.0}),
+        )
+        .await;
+    assert_eq!(raised.status, 200, "{}", raised.body);
+    let done = until_ended(&rig, queued.id).await;
+
+    // Assert: the step went on on its row, the chain on its own with the next step
+    assert_eq!(done.status, "completed", "{:?}", done.error_message);
+    assert_eq!(done.output_text.as_deref(), Some("SOUND-OUT"));
+    let steps = children(&rig, queued.id).await;
+    let got: Vec<(&str, &str, &str)> = steps
+        .iter()
+        .map(|s| (s.agent_slug.as_str(), s.status.as_str(), s.prompt.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (PRICED, "completed", "Shots for: a chase"),
+            ("audio-head-001", "completed", "Sound for SHOTS-OUT"),
+        ]
+    );
+    assert_eq!(steps[0].output_text.as_deref(), Some("SHOTS-OUT"));
+    assert_eq!(rig.events_of(steps[0].id, "resume").await.len(), 1);
+    let resumed = rig.events_of(queued.id, "resume").await;
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0]["from"], "paused");
+    let finished: Vec<Value> = rig.events_of(queued.id, "subagent_finish").await;
+    let statuses: Vec<(&Value, &Value)> = finished
+        .iter()
+        .map(|e| (&e["executionId"], &e["status"]))
+        .collect();
+    let (one, two) = (json!(steps[0].id), json!(steps[1].id));
+    assert_eq!(
+        statuses,
+        [
+            (&one, &json!("paused")),
+            (&one, &json!("completed")),
+            (&two, &json!("completed")),
+        ]
+    );
+    assert_eq!(rig.kinds(queued.id).await.last(), Some(&"status"));
+    assert_eq!(rig.events_of(queued.id, "finish").await.len(), 1);
+    assert_eq!(rig.fake.request_count(), 2);
+}
+
+async fn a_chain_waits_for_a_step_awaiting_approval_and_goes_on_once_it_is_approved(wire: Wire) {
+    // Arrange: the first step's agent must have every refund approved
+    use super::approvals::{AGENT as REFUNDER, refund_tool};
+    let rig = rig(wire).await;
+    refund_tool(&rig, json!({"mode": "always"})).await;
+    chain(
+        &rig,
+        "refund-and-confirm",
+        json!([
+            {"agentId": REFUNDER, "prompt": "Refund for: {{input}}"},
+            {"agentId": "world-builder-001", "prompt": "Confirm {{previous}}"}
+        ]),
+        true,
+    )
+    .await;
+    rig.fake
+        .push(Reply::tool_call("c1", "refund", json!({"amount": 500})).with_usage(10, 5));
+    rig.fake.push(Reply::text("REFUNDED").with_usage(10, 5));
+    rig.fake.push(Reply::text("CONFIRMED").with_usage(10, 5));
+    let ctx = rig.context().await;
+
+    // Act: the chain's first step asks for an approval
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("refund-and-confirm", "order 42", ctx)
+        .await
+        .expect("queued");
+    let waiting = rig.wait(queued.id).await;
+
+    // Assert: the chain waits for the approval with its step
+    assert_eq!(
+        waiting.status, "awaiting_approval",
+        "{:?}",
+        waiting.error_message
+    );
+    assert!(waiting.completed_at.is_none() && waiting.lease_owner.is_none());
+    let steps = children(&rig, queued.id).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "awaiting_approval");
+    let viewer = Api::as_role(&rig.app, Role::Viewer).await;
+    let found = viewer
+        .get(&format!(
+            "/api/approvals?where[execution][equals]={}&where[status][equals]=pending",
+            steps[0].id
+        ))
+        .await;
+    assert_eq!(found.body["totalDocs"], 1, "{}", found.body);
+    let approval = found.body["docs"][0]["id"].as_i64().expect("id");
+
+    // Act: an editor approves
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let decided = editor
+        .post(&format!("/api/approvals/{approval}/approve"), json!({}))
+        .await;
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let done = until_ended(&rig, queued.id).await;
+
+    // Assert: the call was made once, the step completed, the chain went on and completed
+    assert_eq!(done.status, "completed", "{:?}", done.error_message);
+    assert_eq!(done.output_text.as_deref(), Some("CONFIRMED"));
+    let steps = children(&rig, queued.id).await;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].status, "completed");
+    assert_eq!(steps[0].output_text.as_deref(), Some("REFUNDED"));
+    let results = rig.events_of(steps[0].id, "tool_result").await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["output"], json!({"refunded": 500}));
+    assert_eq!(steps[1].prompt, "Confirm REFUNDED");
+    assert_eq!(steps[1].status, "completed");
+    assert_eq!(
+        rig.events_of(queued.id, "resume").await[0]["from"],
+        "awaiting_approval"
+    );
+    assert_eq!(rig.fake.request_count(), 3);
 }

@@ -5,7 +5,7 @@ pub mod support;
 
 mod approvals;
 mod breaker;
-mod budgets;
+pub(crate) mod budgets;
 mod caching;
 pub mod chain;
 mod cli;

@@ -17,7 +17,11 @@ use super::support::{Rig, Wire, rig, standalone, within};
 
 /// Inserts an execution that a process called `owner` claimed, leased until `lease_secs`
 /// from now (negative: expired).
-async fn left_running(rig: &Rig, owner: &str, lease_secs: i64) -> agent_executions::Model {
+pub(super) async fn left_running(
+    rig: &Rig,
+    owner: &str,
+    lease_secs: i64,
+) -> agent_executions::Model {
     let agent = rig.agent("video-head-001").await;
     let row = db::executions::insert_pending(
         &rig.app.db,
