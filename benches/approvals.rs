@@ -2,8 +2,8 @@
 //!
 //! The real application (HTTP server, runner with its default options) on a fresh SQLite
 //! database with the demo data, an agent whose `refund` tool always needs approval, and the
-//! fake LLM over loopback (OpenRouter wire) scripted with one `refund` call per step. For each
-//! of 200 iterations: the run waits (`awaiting_approval`); the bench sends
+//! fake LLM over loopback (OpenRouter wire) scripted with one `refund` call per step, 42 steps
+//! per run (a run makes at most 100 model calls). For each of 200 iterations: the run waits (`awaiting_approval`); the bench sends
 //! `POST /api/approvals/{id}/approve` and measures from just before the request is sent to the
 //! arrival of the model request that carries the approved call's result (the fake records its
 //! arrival time): decision, resume on the same row, claim, rebuild from the checkpoint, the
@@ -20,6 +20,8 @@ use serde_json::json;
 
 const ITERATIONS: usize = 200;
 const WARM_UP: usize = 10;
+/// Approvals per run (a run makes at most 100 model calls).
+const PER_RUN: usize = 42;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -100,53 +102,63 @@ async fn measure() {
         .await
         .expect("agent updated");
 
-    let total = ITERATIONS + WARM_UP;
-    for n in 0..total {
-        fake.push(Reply::tool_call(
-            format!("c{n}"),
-            "refund",
-            json!({"amount": n}),
-        ));
-    }
-    fake.push(Reply::text("Done."));
-    let run = runner
-        .execute("video-head-001", "Refund everyone.", Default::default())
-        .await
-        .expect("queued");
+    // A run makes at most 100 model calls: the iterations are spread over runs of
+    // `PER_RUN` approvals each.
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(ITERATIONS);
-    for n in 0..total {
-        let row = runner.wait(run.id).await.expect("settled");
-        assert_eq!(
-            row.status, "awaiting_approval",
-            "iteration {n}: {:?}",
-            row.error_message
-        );
-        let pending = aladdin::db::approvals::pending_of(&db, run.id)
-            .await
-            .expect("q");
-        let id = pending[0].id;
-        let before = fake.request_count();
-        let sent = Instant::now();
-        let reply = client
-            .post(format!("{base}/api/approvals/{id}/approve"))
-            .header("Authorization", format!("users API-Key {key}"))
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("approve");
-        assert_eq!(reply.status().as_u16(), 200);
-        // The count is cheap to poll; the recorded requests (growing bodies) are read once.
-        while fake.request_count() <= before {
-            tokio::time::sleep(Duration::from_micros(200)).await;
+    let mut n = 0;
+    while n < ITERATIONS + WARM_UP {
+        let calls = PER_RUN.min(ITERATIONS + WARM_UP - n);
+        for k in 0..calls {
+            fake.push(Reply::tool_call(
+                format!("c{}", n + k),
+                "refund",
+                json!({"amount": n + k}),
+            ));
         }
-        let arrived = fake.recorded()[before].arrived_at;
-        if n >= WARM_UP {
-            latencies.push(arrived.duration_since(sent).as_secs_f64() * 1000.0);
+        fake.push(Reply::text("Done."));
+        let run = runner
+            .execute("video-head-001", "Refund everyone.", Default::default())
+            .await
+            .expect("queued");
+        for _ in 0..calls {
+            let row = runner.wait(run.id).await.expect("settled");
+            assert_eq!(
+                row.status, "awaiting_approval",
+                "iteration {n}: {:?}",
+                row.error_message
+            );
+            let pending = aladdin::db::approvals::pending_of(&db, run.id)
+                .await
+                .expect("q");
+            let id = pending[0].id;
+            let before = fake.request_count();
+            let sent = Instant::now();
+            let reply = client
+                .post(format!("{base}/api/approvals/{id}/approve"))
+                .header("Authorization", format!("users API-Key {key}"))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("approve");
+            assert_eq!(reply.status().as_u16(), 200);
+            // A run that ended instead of asking the model again fails the bench.
+            while fake.request_count() <= before {
+                assert!(
+                    sent.elapsed() < Duration::from_secs(10),
+                    "iteration {n}: no model request 10 s after the approval"
+                );
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            let arrived = fake.arrival(before).expect("the request just counted");
+            if n >= WARM_UP {
+                latencies.push(arrived.duration_since(sent).as_secs_f64() * 1000.0);
+            }
+            n += 1;
         }
+        let done = runner.wait(run.id).await.expect("done");
+        assert_eq!(done.status, "completed", "{:?}", done.error_message);
     }
-    let done = runner.wait(run.id).await.expect("done");
-    assert_eq!(done.status, "completed", "{:?}", done.error_message);
     latencies.sort_by(f64::total_cmp);
     println!(
         "approvals: approve → next provider request, {ITERATIONS} iterations (after {WARM_UP} warm-up), SQLite, HTTP POST approve to the fake's recorded arrival"

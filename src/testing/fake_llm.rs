@@ -211,6 +211,11 @@ impl FakeLlm {
         lock(&self.shared.recorded).clone()
     }
 
+    /// When request number `n` (from 0) arrived, if it has.
+    pub fn arrival(&self, n: usize) -> Option<std::time::Instant> {
+        lock(&self.shared.recorded).get(n).map(|r| r.arrived_at)
+    }
+
     /// How many requests were received.
     pub fn request_count(&self) -> usize {
         lock(&self.shared.recorded).len()
