@@ -5,8 +5,10 @@
 //! `cargo bench --bench scale` (PostgreSQL from `BENCH_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh database is created and dropped)
 //!
-//! (a) Runs/s: 400 runs submitted round-robin to the instances; wall time from the first
-//!     submit until every run completed.
+//! (a) Runs/s: 400 runs submitted round-robin to the instances at once; wall time from the
+//!     first submit until every run completed. The fan-out figures of this pass include the
+//!     queueing of 400 runs' writes for 20 connections per instance.
+//! (a') The same at a steady load: 200 runs, 20 at a time.
 //! (b) Cross-instance fan-out: for every run, a watcher on the *next* instance (the run's
 //!     instance itself when there is one); latency from an event's creation on the running
 //!     instance (its `createdAt`, taken before it is stored) to its delivery to the watcher;
@@ -24,6 +26,9 @@ use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, Database};
 
 const RUNS: usize = 400;
+/// The steady-load pass: this many runs, this many at a time.
+const STEADY_RUNS: usize = 200;
+const STEADY_WAVE: usize = 20;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -36,12 +41,17 @@ fn main() {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let fake = FakeLlm::start_with_latency(Duration::from_millis(100)).await;
         for instances in 1..=3 {
-            measure(&admin, &fake, instances).await;
+            measure(&admin, &fake, instances, RUNS, RUNS).await;
+        }
+        for instances in 1..=3 {
+            measure(&admin, &fake, instances, STEADY_RUNS, STEADY_WAVE).await;
         }
     });
 }
 
-async fn measure(admin: &str, fake: &FakeLlm, instances: usize) {
+/// `runs` runs on `instances` instances, `wave` at a time (the next wave starts when the
+/// last one has ended).
+async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, wave: usize) {
     let name = format!("aladdin_bench_scale_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(admin).await.expect("BENCH_DATABASE_URL");
     server
@@ -81,33 +91,36 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = Instant::now();
-    let runs = (0..RUNS).map(|i| {
-        let runner = runners[i % instances].clone();
-        let watcher = runners[(i + 1) % instances].clone();
-        async move {
-            let row = runner
-                .execute(
-                    "video-head-001",
-                    &format!("bench {i}"),
-                    RunContext::default(),
-                )
-                .await
-                .expect("queued");
-            let subscribed = chrono::Utc::now();
-            let mut events = watcher.subscribe(row.id, 0).await.expect("stream");
-            let mut latencies = Vec::new();
-            while let Some(item) = events.next().await {
-                if item.seq.is_some() && item.created_at > subscribed {
-                    let ms = (chrono::Utc::now() - item.created_at).num_microseconds();
-                    latencies.push(ms.unwrap_or(0) as f64 / 1000.0);
+    let mut latencies: Vec<f64> = Vec::new();
+    for first in (0..runs).step_by(wave) {
+        let batch = (first..(first + wave).min(runs)).map(|i| {
+            let runner = runners[i % instances].clone();
+            let watcher = runners[(i + 1) % instances].clone();
+            async move {
+                let row = runner
+                    .execute(
+                        "video-head-001",
+                        &format!("bench {i}"),
+                        RunContext::default(),
+                    )
+                    .await
+                    .expect("queued");
+                let subscribed = chrono::Utc::now();
+                let mut events = watcher.subscribe(row.id, 0).await.expect("stream");
+                let mut latencies = Vec::new();
+                while let Some(item) = events.next().await {
+                    if item.seq.is_some() && item.created_at > subscribed {
+                        let ms = (chrono::Utc::now() - item.created_at).num_microseconds();
+                        latencies.push(ms.unwrap_or(0) as f64 / 1000.0);
+                    }
                 }
+                let done = runner.wait(row.id).await.expect("ended");
+                assert_eq!(done.status, "completed", "{:?}", done.error_message);
+                latencies
             }
-            let done = runner.wait(row.id).await.expect("ended");
-            assert_eq!(done.status, "completed", "{:?}", done.error_message);
-            latencies
-        }
-    });
-    let mut latencies: Vec<f64> = join_all(runs).await.into_iter().flatten().collect();
+        });
+        latencies.extend(join_all(batch).await.into_iter().flatten());
+    }
     let wall = started.elapsed();
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| {
@@ -117,9 +130,9 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize) {
             .unwrap_or(f64::NAN)
     };
     println!(
-        "instances={instances} runs={RUNS} wall={:.2}s runs/s={:.1} fan-out ({}) p50={:.1}ms p99={:.1}ms max={:.1}ms (events {})",
+        "instances={instances} runs={runs} ({wave} at a time) wall={:.2}s runs/s={:.1} fan-out ({}) p50={:.1}ms p99={:.1}ms max={:.1}ms (events {})",
         wall.as_secs_f64(),
-        RUNS as f64 / wall.as_secs_f64(),
+        runs as f64 / wall.as_secs_f64(),
         if instances == 1 {
             "same instance"
         } else {

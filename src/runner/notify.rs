@@ -15,7 +15,8 @@
 
 use std::sync::Arc;
 
-use sea_orm::sqlx::postgres::{PgListener, PgPool};
+use sea_orm::sqlx::Connection as _;
+use sea_orm::sqlx::postgres::{PgConnection, PgListener, PgPool};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -97,7 +98,9 @@ fn pg_pool(core: &Core) -> Option<PgPool> {
 }
 
 /// Sends the queued signals, coalesced, until the runner halts (what is queued then is still
-/// sent).
+/// sent). Over a connection of its own, outside the pool: when every pooled connection is
+/// busy with runs' writes, signals do not queue behind them (the pool is the fallback while
+/// the own connection cannot be opened).
 async fn publish(
     pool: PgPool,
     instance: String,
@@ -105,6 +108,7 @@ async fn publish(
     halt: CancellationToken,
 ) {
     let mut counter = 0_u64;
+    let mut own: Option<PgConnection> = None;
     loop {
         let first = tokio::select! {
             biased;
@@ -131,12 +135,21 @@ async fn publish(
             })
             .collect();
         // unnest yields its rows in order, so one execution's notifications keep theirs.
-        let sent = sea_orm::sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        if own.is_none() {
+            own = PgConnection::connect_with(&pool.connect_options())
+                .await
+                .ok();
+        }
+        let notify = sea_orm::sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
             .bind(CHANNEL)
-            .bind(&payloads)
-            .execute(&pool)
-            .await;
+            .bind(&payloads);
+        let sent = match own.as_mut() {
+            Some(conn) => notify.execute(conn).await,
+            None => notify.execute(&pool).await,
+        };
         if let Err(e) = sent {
+            // Opened again for the next signals.
+            own = None;
             tracing::warn!(error = %e, signals = payloads.len(), "could not notify the other instances");
         }
     }
