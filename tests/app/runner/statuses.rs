@@ -99,7 +99,14 @@ async fn cancelling_a_pending_execution_ends_it_before_it_runs() {
     let rig = rig_with(Wire::OpenRouter, |o| o.var("RUNNER_CONCURRENCY", "1")).await;
     rig.fake.push(Reply::Hang);
     let busy = rig.execute("video-head-001", "first").await;
-    rig.event_seen(busy.id, "start").await;
+    // Busy means its request reached the provider (its start event comes before the budget
+    // reservation and the request).
+    within(async {
+        while rig.fake.request_count() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let waiting = rig.execute("video-head-001", "second").await;
     assert_eq!(waiting.status, "pending");
 
