@@ -223,15 +223,16 @@ pub async fn reserve(
         return Ok(Reserved::Held { ids, amount });
     }
     txn.rollback().await?;
-    // Nothing was reserved: no budget matches, or one has no room.
-    roll_over(db, scope, at).await?;
-    let now_matching = matching_active(db, scope).await?;
-    if now_matching.is_empty() {
+    // Nothing was reserved: no budget matches (the usual case without budgets: one read
+    // more), or one has no room.
+    if matching_active(db, scope).await?.is_empty() {
         return Ok(Reserved::Held {
             ids: Vec::new(),
             amount,
         });
     }
+    roll_over(db, scope, at).await?;
+    let now_matching = matching_active(db, scope).await?;
     match now_matching
         .iter()
         .find(|b| b.spent_micros + b.reserved_micros + amount > b.limit_micros)
