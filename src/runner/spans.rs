@@ -255,16 +255,21 @@ pub(crate) fn chat_failed(span: Option<Span>, error: &ProviderError) {
     span.end();
 }
 
+/// The `error.type` of a span cut short by `stop`.
+fn stop_kind(stop: Stop) -> &'static str {
+    match stop {
+        Stop::Timeout => "timeout",
+        Stop::Cancelled | Stop::ParentEnded => "cancelled",
+        Stop::Shutdown | Stop::LeaseLost => "interrupted",
+    }
+}
+
 /// Ends a span (a `chat` or `execute_tool`) cut short by the deadline, a cancel or shutdown.
 pub(crate) fn stopped(span: Option<Span>, stop: Stop) {
     let Some(mut span) = span else {
         return;
     };
-    let kind = match stop {
-        Stop::Timeout => "timeout",
-        Stop::Cancelled | Stop::ParentEnded => "cancelled",
-        Stop::Shutdown | Stop::LeaseLost => "interrupted",
-    };
+    let kind = stop_kind(stop);
     span.set_attribute(KeyValue::new("error.type", kind));
     span.set_status(SpanStatus::error(format!("stopped: {kind}")));
     span.end();
@@ -375,11 +380,7 @@ pub(crate) fn tool_stopped(cx: Option<Context>, stop: Stop) {
         return;
     };
     let span = cx.span();
-    let kind = match stop {
-        Stop::Timeout => "timeout",
-        Stop::Cancelled | Stop::ParentEnded => "cancelled",
-        Stop::Shutdown | Stop::LeaseLost => "interrupted",
-    };
+    let kind = stop_kind(stop);
     span.set_attribute(KeyValue::new("error.type", kind));
     span.set_status(SpanStatus::error(format!("stopped: {kind}")));
     span.end();
