@@ -447,17 +447,13 @@ impl RowUpdate {
     }
 }
 
-/// Writes `update` to execution `id`: one UPDATE by primary key (nothing when it is empty).
-/// Fenced by `update.owner` when set: `Ok(false)`, and nothing written, when that instance
-/// no longer holds the lease of a running row (a cut-off instance never overwrites a peer's
-/// progress).
-pub async fn update_run_row(
-    db: &impl ConnectionTrait,
+/// The fenced UPDATE of [`update_run_row`], or `None` when there is nothing to write.
+fn run_row_update(
     id: i32,
     update: RowUpdate,
-) -> Result<bool, DbErr> {
+) -> Option<sea_orm::UpdateMany<agent_executions::Entity>> {
     if update.is_empty() {
-        return Ok(true);
+        return None;
     }
     let mut query = agent_executions::Entity::update_many().filter(C::Id.eq(id));
     if let Some(owner) = &update.owner {
@@ -471,7 +467,60 @@ pub async fn update_run_row(
     if let Some(versions) = update.tool_versions {
         query = query.col_expr(C::ToolVersions, Expr::value(versions));
     }
+    Some(query)
+}
+
+/// Stores events of execution `id` and then the row update that goes with them (a run's
+/// checkpoint): what an execution's event log writes behind the run. On SQLite both
+/// statements travel to the database in one round trip (each still commits on its own, as
+/// two separate writes would); on PostgreSQL they are sent one after the other. Returns
+/// `Ok(false)` when the fenced update found the run no longer held by `update.owner` (the
+/// events before it are stored either way, as with two separate writes).
+pub async fn store_log(
+    db: &DatabaseConnection,
+    id: i32,
+    events: &[NewEvent],
+    update: RowUpdate,
+) -> Result<bool, DbErr> {
+    use sea_orm::QueryTrait;
+    let backend = db.get_database_backend();
+    if events.is_empty() || backend != sea_orm::DbBackend::Sqlite {
+        append_events(db, id, events).await?;
+        return update_run_row(db, id, update).await;
+    }
     let fenced = update.owner.is_some();
+    let Some(query) = run_row_update(id, update) else {
+        append_events(db, id, events).await?;
+        return Ok(true);
+    };
+    let insert = events_insert(id, events).build(backend);
+    let update = query.build(backend);
+    let mut values = insert.values.map(|v| v.0).unwrap_or_default();
+    values.extend(update.values.map(|v| v.0).unwrap_or_default());
+    let both = sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!("{}; {}", insert.sql, update.sql),
+        values,
+    );
+    // SQLite reports the rows both statements changed: the events, then 1 if the row was.
+    let changed = db.execute_raw(both).await?.rows_affected();
+    let inserted = u64::try_from(events.len()).unwrap_or(u64::MAX);
+    Ok(!fenced || changed > inserted)
+}
+
+/// Writes `update` to execution `id`: one UPDATE by primary key (nothing when it is empty).
+/// Fenced by `update.owner` when set: `Ok(false)`, and nothing written, when that instance
+/// no longer holds the lease of a running row (a cut-off instance never overwrites a peer's
+/// progress).
+pub async fn update_run_row(
+    db: &impl ConnectionTrait,
+    id: i32,
+    update: RowUpdate,
+) -> Result<bool, DbErr> {
+    let fenced = update.owner.is_some();
+    let Some(query) = run_row_update(id, update) else {
+        return Ok(true);
+    };
     let result = query.exec(db).await?;
     Ok(!fenced || result.rows_affected > 0)
 }
@@ -588,6 +637,17 @@ pub async fn append_events(
     if events.is_empty() {
         return Ok(());
     }
+    events_insert(execution_id, events)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// The INSERT of events (not empty) of one execution.
+fn events_insert(
+    execution_id: i32,
+    events: &[NewEvent],
+) -> sea_orm::InsertMany<execution_events::ActiveModel> {
     let rows = events.iter().map(|e| execution_events::ActiveModel {
         id: NotSet,
         execution_id: Set(execution_id),
@@ -597,9 +657,6 @@ pub async fn append_events(
         created_at: Set(e.created_at),
     });
     execution_events::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
 }
 
 /// The result of a run, written in one UPDATE.

@@ -110,14 +110,15 @@ impl LoopState {
         }
     }
 
-    /// The checkpoint of this point of the run.
-    fn run_state(&self) -> RunState {
+    /// The checkpoint of this point of the run, as stored (serialized from the conversation
+    /// in place, without copying it first).
+    fn run_state_json(&self) -> Value {
         let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        RunState {
-            step: self.step,
-            messages: self.request.messages.clone(),
-            elapsed_ms: self.elapsed_before.saturating_add(now),
-        }
+        RunState::json_of(
+            self.step,
+            &self.request.messages,
+            self.elapsed_before.saturating_add(now),
+        )
     }
 }
 
@@ -132,7 +133,7 @@ fn checkpoint(cx: &LoopCx<'_>, st: &LoopState, log: &mut EventLog) -> Result<u64
     if !cx.core.checkpoints_on() {
         return Ok(0);
     }
-    log.checkpoint(st.run_state().to_json(), &cx.core.instance_id)
+    log.checkpoint(st.run_state_json(), &cx.core.instance_id)
 }
 
 /// Waits until the checkpoint holding the latest tool result is stored (usually long done:

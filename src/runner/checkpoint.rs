@@ -30,7 +30,24 @@ impl RunState {
 
     /// The stored JSON.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
+        Self::json_of(self.step, &self.messages, self.elapsed_ms)
+    }
+
+    /// The stored JSON of a state made of these parts (borrowed: nothing is copied first).
+    pub fn json_of(step: u32, messages: &[Message], elapsed_ms: u64) -> Value {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Borrowed<'a> {
+            step: u32,
+            messages: &'a [Message],
+            elapsed_ms: u64,
+        }
+        serde_json::to_value(Borrowed {
+            step,
+            messages,
+            elapsed_ms,
+        })
+        .unwrap_or_default()
     }
 
     /// The tool calls of the last assistant turn that have no result yet: the calls a

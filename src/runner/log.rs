@@ -326,22 +326,31 @@ impl Writer {
         if self.failed().is_some() {
             return;
         }
-        for chunk in items.chunks(MAX_BATCH) {
+        // Every chunk but the last alone; the last with the row update (one round trip).
+        let mut chunks = items.chunks(MAX_BATCH).peekable();
+        let mut row = Some(row);
+        while let Some(chunk) = chunks.next() {
             let rows: Vec<NewEvent> = chunk.iter().map(to_row).collect();
-            if let Err(e) = executions::append_events(&self.db, self.execution_id, &rows).await {
-                return self.fail(&e);
+            let update = if chunks.peek().is_none() {
+                row.take().unwrap_or_default()
+            } else {
+                RowUpdate::default()
+            };
+            match executions::store_log(&self.db, self.execution_id, &rows, update).await {
+                Ok(true) => {}
+                Ok(false) => return self.fail(&super::lease::lost()),
+                Err(e) => return self.fail(&e),
             }
             for item in chunk {
                 self.hub.publish(self.execution_id, item.clone());
             }
         }
-        if row.is_empty() {
-            return;
-        }
-        match executions::update_run_row(&self.db, self.execution_id, row).await {
-            Ok(true) => {}
-            Ok(false) => return self.fail(&super::lease::lost()),
-            Err(e) => return self.fail(&e),
+        if let Some(row) = row.filter(|r| !r.is_empty()) {
+            match executions::update_run_row(&self.db, self.execution_id, row).await {
+                Ok(true) => {}
+                Ok(false) => return self.fail(&super::lease::lost()),
+                Err(e) => return self.fail(&e),
+            }
         }
         if pending.checkpoints > *self.stored.borrow() {
             self.stored.send_replace(pending.checkpoints);

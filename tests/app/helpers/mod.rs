@@ -57,6 +57,7 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the app with options.
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    log_if_asked();
     let (url, guard) = fresh_database().await;
     let mut vars = options.vars;
     vars.insert("DATABASE_URL".into(), url);
@@ -80,6 +81,17 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         settings,
         runner,
         _guard: guard,
+    }
+}
+
+/// With `TEST_LOG` set (a filter such as `warn` or `aladdin=debug`), the apps' logs are
+/// printed with each test's output: what to look at when a test fails on an error response.
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }
 
