@@ -349,17 +349,20 @@ pub(crate) async fn fail_running(
     .await
 }
 
-/// Cancels an execution waiting for an approval (its pending approvals stay pending and
-/// lead nowhere: deciding one no longer resumes anything). False if it moved meanwhile.
+/// Cancels an execution that is `waiting` (for an approval, or paused): its pending approvals
+/// stay pending and lead nowhere (deciding one no longer resumes anything). False if it
+/// moved meanwhile.
 pub(crate) async fn cancel_waiting(
     core: &Core,
     row: &agent_executions::Model,
+    waiting: Status,
 ) -> Result<bool, DbErr> {
-    let mut ending = Ending::error(
-        Status::Cancelled,
-        codes::CANCELLED,
-        "Cancelled by a user while it waited for an approval.",
-    );
+    let message = if waiting == Status::Paused {
+        "Cancelled by a user while it was paused."
+    } else {
+        "Cancelled by a user while it waited for an approval."
+    };
+    let mut ending = Ending::error(Status::Cancelled, codes::CANCELLED, message);
     ending.execution_time_ms = row.execution_time_ms;
     // The usage of the attempts so far stays the run's.
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -373,16 +376,7 @@ pub(crate) async fn cancel_waiting(
         cost_source: row.cost_source.clone(),
         ..TokenUsage::default()
     };
-    write(
-        core,
-        None,
-        row.id,
-        &[Status::AwaitingApproval],
-        ending,
-        row.agent_id,
-        true,
-    )
-    .await
+    write(core, None, row.id, &[waiting], ending, row.agent_id, true).await
 }
 
 /// Ends as `failed` with `code` a running execution of a process that is gone, unless its

@@ -454,7 +454,7 @@ impl Runner {
         self.core.wait(id).await
     }
 
-    /// Cancels execution `id` and its descendants: a pending one at once; a running one here
+    /// Cancels execution `id` and its descendants: a pending or waiting one at once; a running one here
     /// through its stop handle, which stops its children's too (the result is returned once
     /// it has ended, within 10 s); a running one on another instance by flagging
     /// `cancel_requested` and signalling it (`runner::notify`), which that instance applies at
@@ -469,21 +469,16 @@ impl Runner {
         if status == Status::Pending && finish::cancel_pending(core, &row).await? {
             return core.find(id).await;
         }
-        if status == Status::AwaitingApproval && finish::cancel_waiting(core, &row).await? {
+        if status.is_waiting() && finish::cancel_waiting(core, &row, status).await? {
+            // A chain waiting with its step: the step is cancelled with it.
+            cancel_descendants(core, id).await?;
             // A chain's step that waited: its chain goes on (and fails on it).
             chain::step_stopped(core, &row).await;
             return core.find(id).await;
         }
         db::executions::request_cancel(&core.writer, id).await?;
         core.changed(id);
-        for child in db::executions::unfinished_descendants(&core.db, id).await? {
-            if child.status == Status::Pending.as_str() {
-                finish::cancel_pending(core, &child).await?;
-            } else {
-                db::executions::request_cancel(&core.writer, child.id).await?;
-                core.changed(child.id);
-            }
-        }
+        cancel_descendants(core, id).await?;
         if let Some(control) = core.control(id) {
             control.abort(Stop::Cancelled);
             if let Ok(ended) = tokio::time::timeout(Duration::from_secs(10), core.wait(id)).await {
@@ -619,4 +614,24 @@ pub(crate) async fn reopen(
     finish::publish_numbered(core, id, items, first);
     core.queued(id);
     core.find(id).await
+}
+
+/// Cancels the unfinished descendants of execution `id`: pending and waiting ones at once,
+/// running ones by flagging and signalling them (their runs stop themselves).
+async fn cancel_descendants(core: &Arc<Core>, id: i32) -> Result<(), RunError> {
+    for child in db::executions::unfinished_descendants(&core.db, id).await? {
+        match Status::parse(&child.status) {
+            Some(Status::Pending) => {
+                finish::cancel_pending(core, &child).await?;
+            }
+            Some(waiting) if waiting.is_waiting() => {
+                finish::cancel_waiting(core, &child, waiting).await?;
+            }
+            _ => {
+                db::executions::request_cancel(&core.writer, child.id).await?;
+                core.changed(child.id);
+            }
+        }
+    }
+    Ok(())
 }

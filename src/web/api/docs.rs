@@ -394,7 +394,7 @@ fn auth_paths(paths: &mut Map<String, Value>) {
 
 fn other_paths(paths: &mut Map<String, Value>) {
     paths.insert("/api/agent-executions/{id}/cancel".into(), json!({"post": operation("Agent Executions", "Cancel",
-        "Editors and admins. A pending run is cancelled at once; a running one is flagged for its worker to stop. 409 when it already ended.",
+        "Editors and admins. A pending, paused or awaiting_approval run is cancelled at once, with its unfinished descendants; a running one is flagged and signalled for its worker to stop. 409 when it already ended.",
         vec![param("id"), param("depth")], None, responses(&[("200", ok("Cancelled or requested.", doc_schema(reference("ExecutionResponse"))))], &[401, 403, 404, 409]))}));
     paths.insert("/api/agent-executions/{id}/resume".into(), json!({"post": operation("Agent Executions", "Resume",
         "Editors and admins (`allowOverBudget`: admins). An `interrupted` (failed with code `interrupted`), `timeout` or `paused` run continues from its last checkpoint (`runState`) on the same row: event `resume`, status back to `pending`. `allowOverBudget: true` (admins; 403 for editors) lets the run ignore its budgets from then on (stored on the execution as `allowOverBudget`; its spend is still counted). Completed tool calls are never repeated; a timed-out run gets its whole deadline again. 409 for any other status.",

@@ -75,8 +75,9 @@ async fn answer(
     }))
 }
 
-/// `POST /api/agent-executions/{id}/cancel` (editors): a queued run is cancelled at once; a
-/// running one is aborted (here, or by the instance running it at its next heartbeat).
+/// `POST /api/agent-executions/{id}/cancel` (editors): a queued or waiting (paused, awaiting
+/// approval) run is cancelled at once, its descendants with it; a running one is aborted
+/// (here, or by the instance running it, which is signalled).
 /// 409 when it has already ended.
 async fn cancel_execution(
     req: HttpRequest,

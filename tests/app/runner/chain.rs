@@ -213,6 +213,66 @@ async fn cancelling_a_chain_cancels_its_running_step(wire: Wire) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_paused_chain_cancels_it_and_its_paused_step_at_once() {
+    // Arrange: a chain whose first step is paused by its agent's budget
+    use super::budgets::{AGENT as PRICED, budget_rig, create_budget};
+    let rig = budget_rig(Wire::OpenRouter).await;
+    let first = rig.agent(PRICED).await;
+    chain(
+        &rig,
+        "paused-chain",
+        json!([{"agentId": PRICED, "prompt": "Shots for: {{input}}"}]),
+        true,
+    )
+    .await;
+    create_budget(
+        &rig,
+        json!({"name": "None", "scope": "agent", "agent": first.id, "limitUsd": 0.000001}),
+    )
+    .await;
+    let ctx = rig.context().await;
+    let queued = rig
+        .app
+        .runner
+        .execute_chain("paused-chain", "a chase", ctx)
+        .await
+        .expect("queued");
+    assert_eq!(rig.wait(queued.id).await.status, "paused");
+
+    // Act: an editor cancels the chain
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let cancelled = editor
+        .post(
+            &format!("/api/agent-executions/{}/cancel", queued.id),
+            json!({}),
+        )
+        .await;
+
+    // Assert: both ended at once, cancelled, each with its status event; nothing was asked
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(
+        cancelled.body["doc"]["status"], "cancelled",
+        "{}",
+        cancelled.body
+    );
+    let steps = children(&rig, queued.id).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "cancelled");
+    assert_eq!(
+        steps[0].error_message.as_deref(),
+        Some("Cancelled by a user while it was paused.")
+    );
+    for id in [queued.id, steps[0].id] {
+        let status = rig.events_of(id, "status").await;
+        assert_eq!(
+            status.last().map(|e| &e["status"]),
+            Some(&json!("cancelled"))
+        );
+    }
+    assert_eq!(rig.fake.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chains_that_cannot_run_are_refused_without_a_row() {
     // Arrange
     let rig = rig(Wire::OpenRouter).await;
