@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use sea_orm::sqlx::Connection as _;
-use sea_orm::sqlx::postgres::{PgConnection, PgListener, PgPool};
+use sea_orm::sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -272,8 +272,14 @@ async fn listen(core: Arc<Core>, pool: PgPool) {
     }
 }
 
+/// A listener on a connection of its own: a listening connection is held for good, so taking
+/// it from the shared pool would leave one connection fewer than the operator configured.
 async fn subscribe(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with(pool.connect_options().as_ref().clone());
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
