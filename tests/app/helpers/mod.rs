@@ -60,11 +60,17 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     log_if_asked();
     let (url, guard) = fresh_database().await;
     let mut vars = options.vars;
+    let sqlite = url.starts_with("sqlite:");
     vars.insert("DATABASE_URL".into(), url);
     vars.insert("BIND".into(), "127.0.0.1:0".into());
     vars.insert("SEED_DEMO".into(), options.seed_demo.to_string());
-    vars.entry("DATABASE_MAX_CONNECTIONS".into())
-        .or_insert_with(|| "5".into());
+    // SQLite: a small pool (each connection is a thread). PostgreSQL: the product's default,
+    // as operators run it (a pool of 5 was seen exhausted for 30 s while an eval run's cases,
+    // their judge runs and the test's polling shared it under the whole suite's load).
+    if sqlite {
+        vars.entry("DATABASE_MAX_CONNECTIONS".into())
+            .or_insert_with(|| "5".into());
+    }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
     let app = Application::build(settings.clone())
         .await
