@@ -365,7 +365,9 @@ impl Runner {
     /// Queues the cases of eval run `run_id` on a task of its own and returns at once.
     pub fn start_eval(self: &Arc<Self>, run_id: i32) {
         let runner = Arc::clone(self);
-        tokio::spawn(drive(runner, run_id));
+        // On the runner's runtime: an eval run outlives the request that started it, and its
+        // cases should not share an HTTP worker's single thread with the requests it serves.
+        self.core.background.spawn(drive(runner, run_id));
     }
 
     /// "Suggest an improvement": runs the optimizer agent (`EVAL_OPTIMIZER_AGENT`) on the

@@ -95,6 +95,9 @@ pub(crate) struct Core {
     pub(crate) stop: CancellationToken,
     /// Cancelled when shutdown ends: the heartbeat stops.
     pub(crate) halt: CancellationToken,
+    /// The runtime the runner was built on: background work started from a request (an eval
+    /// run) is spawned there, not on the HTTP worker that received the request.
+    pub(crate) background: tokio::runtime::Handle,
     /// Runs write checkpoints (always, except in the bench that measures what they cost).
     checkpoints: AtomicBool,
     active: Mutex<HashMap<i32, Arc<RunControl>>>,
@@ -139,6 +142,7 @@ impl Core {
             settings.runner.instance_name.as_deref(),
         )?;
         Ok(Self {
+            background: tokio::runtime::Handle::current(),
             traces,
             instance_id: match &settings.runner.instance_name {
                 Some(name) => format!("{prefix}{name}-{}", uuid::Uuid::new_v4().simple()),
