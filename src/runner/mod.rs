@@ -454,11 +454,12 @@ impl Runner {
         self.core.wait(id).await
     }
 
-    /// Cancels execution `id` and its descendants: a pending or waiting one at once; a running one here
-    /// through its stop handle, which stops its children's too (the result is returned once
-    /// it has ended, within 10 s); a running one on another instance by flagging
+    /// Cancels execution `id` and its descendants: a pending or waiting one at once; a running
+    /// one here through its stop handle, which stops its children's too (the result is
+    /// returned once it has ended, within 10 s); a running one on another instance by flagging
     /// `cancel_requested` and signalling it (`runner::notify`), which that instance applies at
-    /// once (its heartbeat otherwise) — on its unfinished descendants as well. An execution that already ended is [`RunError::AlreadyFinished`].
+    /// once (its heartbeat otherwise) — on its unfinished descendants as well. An execution
+    /// that already ended is [`RunError::AlreadyFinished`].
     pub async fn cancel(&self, id: i32) -> Result<agent_executions::Model, RunError> {
         let core = &self.core;
         let row = core.find(id).await?;
