@@ -34,7 +34,7 @@ use serde_json::json;
 mod sql_count;
 
 const TOOL_CALLS: usize = 20;
-const RUNS: usize = 30;
+const RUNS: usize = 60;
 const IN_FLIGHT: usize = 1000;
 
 fn main() {

@@ -26,6 +26,7 @@ mod m20261204_000020_evals;
 mod m20261204_000021_scale_out;
 mod m20261204_000022_budget_reservations;
 mod m20261204_000023_trace_parent;
+mod m20261205_000024_checkpoint_steps;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000021_scale_out::Migration),
             Box::new(m20261204_000022_budget_reservations::Migration),
             Box::new(m20261204_000023_trace_parent::Migration),
+            Box::new(m20261205_000024_checkpoint_steps::Migration),
         ]
     }
 }

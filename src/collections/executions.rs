@@ -340,10 +340,12 @@ pub async fn render(
     } else {
         (HashMap::new(), HashMap::new(), HashMap::new())
     };
+    // A running execution's checkpoint is its stored one with the steps made since.
+    let mut states = crate::db::executions::current_states(db, rows).await?;
     Ok(rows
         .iter()
         .map(|r| {
-            ExecutionResponse::new(
+            let mut doc = ExecutionResponse::new(
                 r,
                 r.agent_id
                     .map(|id| Relation::of(id, agents.get(&id).cloned())),
@@ -351,7 +353,11 @@ pub async fn render(
                     .map(|id| Relation::of(id, departments.get(&id).cloned())),
                 r.project_id
                     .map(|id| Relation::of(id, projects.get(&id).cloned())),
-            )
+            );
+            if let Some(state) = states.remove(&r.id) {
+                doc.run_state = Some(state);
+            }
+            doc
         })
         .collect())
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::domain::executions::Status;
 use crate::domain::now;
-use crate::entities::{agent_executions, execution_events};
+use crate::entities::{agent_executions, execution_checkpoints, execution_events};
 
 use agent_executions::Column as C;
 
@@ -415,12 +415,210 @@ pub async fn stale_running(
     query.order_by_asc(C::Id).limit(1000).all(db).await
 }
 
+/// How a checkpoint changes an execution's stored `runState` (`{step, messages, elapsedMs}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateWrite {
+    /// Replaces it with this document.
+    Replace {
+        /// The whole state.
+        doc: Value,
+        /// Delete the steps stored so far (the run wrote some since its last replacing
+        /// write: they are part of what `doc` replaces).
+        drop_steps: bool,
+    },
+    /// A step: the new step number and run time, and the messages it added to the
+    /// conversation. Stored as one row of `execution_checkpoints` — never a rewrite of the
+    /// conversation so far — and folded into `run_state` when the run stops or waits
+    /// ([`finish`], [`suspend`]), or onto it when a running run is read ([`current_states`]).
+    Extend {
+        /// Model calls made so far.
+        step: u32,
+        /// Run time spent so far, in milliseconds.
+        elapsed_ms: u64,
+        /// The messages added since the write before, in order.
+        messages: Vec<Value>,
+    },
+}
+
+impl StateWrite {
+    /// This write followed by `later`, as one write.
+    fn then(self, later: StateWrite) -> StateWrite {
+        match (self, later) {
+            (_, later @ StateWrite::Replace { .. }) => later,
+            (StateWrite::Replace { doc, drop_steps }, step) => StateWrite::Replace {
+                doc: extended(doc, step),
+                drop_steps,
+            },
+            (
+                StateWrite::Extend {
+                    messages: mut first,
+                    ..
+                },
+                StateWrite::Extend {
+                    step,
+                    elapsed_ms,
+                    messages,
+                },
+            ) => {
+                first.extend(messages);
+                StateWrite::Extend {
+                    step,
+                    elapsed_ms,
+                    messages: first,
+                }
+            }
+        }
+    }
+}
+
+/// `doc` with step `write` applied (a replacing write replaces it).
+fn extended(mut doc: Value, write: StateWrite) -> Value {
+    let (step, elapsed_ms, messages) = match write {
+        StateWrite::Replace { doc, .. } => return doc,
+        StateWrite::Extend {
+            step,
+            elapsed_ms,
+            messages,
+        } => (step, elapsed_ms, messages),
+    };
+    if !doc.is_object() {
+        doc = Value::Object(serde_json::Map::new());
+    }
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("step".into(), step.into());
+        obj.insert("elapsedMs".into(), elapsed_ms.into());
+        match obj.get_mut("messages").and_then(Value::as_array_mut) {
+            Some(list) => list.extend(messages),
+            None => {
+                obj.insert("messages".into(), Value::Array(messages));
+            }
+        }
+    }
+    doc
+}
+
+/// The stored step of a row of `execution_checkpoints`.
+fn step_of(row: execution_checkpoints::Model) -> StateWrite {
+    StateWrite::Extend {
+        step: u32::try_from(row.step).unwrap_or_default(),
+        elapsed_ms: u64::try_from(row.elapsed_ms).unwrap_or_default(),
+        messages: match row.messages {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// The current checkpoint of each of `rows` (by id): its `run_state` with the steps stored
+/// since folded onto it. Only running executions have such steps; the others' is their
+/// `run_state` as it is. One query for all of them.
+pub async fn current_states(
+    db: &impl ConnectionTrait,
+    rows: &[agent_executions::Model],
+) -> Result<std::collections::HashMap<i32, Value>, DbErr> {
+    let running: Vec<i32> = rows
+        .iter()
+        .filter(|r| r.status == Status::Running.as_str())
+        .map(|r| r.id)
+        .collect();
+    let mut states = std::collections::HashMap::new();
+    if running.is_empty() {
+        return Ok(states);
+    }
+    let steps = execution_checkpoints::Entity::find()
+        .filter(execution_checkpoints::Column::ExecutionId.is_in(running))
+        .order_by_asc(execution_checkpoints::Column::Id)
+        .all(db)
+        .await?;
+    for step in steps {
+        let id = step.execution_id;
+        let doc = match states.remove(&id) {
+            Some(doc) => doc,
+            None => rows
+                .iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.run_state.clone())
+                .unwrap_or(Value::Null),
+        };
+        states.insert(id, extended(doc, step_of(step)));
+    }
+    Ok(states)
+}
+
+/// The `run_state` execution `id` stops with, inside the transaction that stops it: `write`
+/// (the checkpoint its log had not stored yet) applied on the stored one, with the steps
+/// stored since (`execution_checkpoints`) folded in first and deleted — when `folded` says
+/// there may be such steps. `None` leaves `run_state` as it is.
+async fn final_state(
+    txn: &impl ConnectionTrait,
+    id: i32,
+    write: Option<StateWrite>,
+    folded: bool,
+) -> Result<Option<Value>, DbErr> {
+    let mut steps = if folded {
+        execution_checkpoints::Entity::delete_many()
+            .filter(execution_checkpoints::Column::ExecutionId.eq(id))
+            .exec_with_returning(txn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    match write {
+        Some(StateWrite::Replace { doc, .. }) => return Ok(Some(doc)),
+        None if steps.is_empty() => return Ok(None),
+        _ => {}
+    }
+    let stored: Option<Option<Value>> = agent_executions::Entity::find_by_id(id)
+        .select_only()
+        .column(C::RunState)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    steps.sort_by_key(|s| s.id);
+    let mut doc = stored.flatten().unwrap_or(Value::Null);
+    for step in steps {
+        doc = extended(doc, step_of(step));
+    }
+    Ok(Some(match write {
+        Some(write) => extended(doc, write),
+        None => doc,
+    }))
+}
+
+/// The fenced INSERT of a step into `execution_checkpoints`: nothing is inserted unless
+/// `owner` (when given) still holds the running execution's lease.
+fn step_insert(
+    id: i32,
+    step: u32,
+    elapsed_ms: u64,
+    messages: Vec<Value>,
+    owner: Option<&str>,
+) -> Result<sea_orm::sea_query::InsertStatement, DbErr> {
+    use execution_checkpoints::Column as K;
+    let mut values = Query::select();
+    values.exprs([
+        Expr::val(id),
+        Expr::val(i64::from(step)),
+        Expr::val(i64::try_from(elapsed_ms).unwrap_or(i64::MAX)),
+        Expr::val(Value::Array(messages)),
+    ]);
+    if let Some(owner) = owner {
+        values.and_where(Expr::exists(held_by(id, owner)));
+    }
+    Ok(Query::insert()
+        .into_table(execution_checkpoints::Entity)
+        .columns([K::ExecutionId, K::Step, K::ElapsedMs, K::Messages])
+        .select_from(values)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned())
+}
+
 /// Values of an execution row that a run writes as it goes: its checkpoint (`runState`) and
 /// the versions of its custom tools (`toolVersions`). `None` leaves a column as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowUpdate {
     /// The checkpoint.
-    pub run_state: Option<Value>,
+    pub run_state: Option<StateWrite>,
     /// `[{toolName, version}]`.
     pub tool_versions: Option<Value>,
     /// Fencing: write only while this instance holds the run's lease (and it is running).
@@ -433,10 +631,14 @@ impl RowUpdate {
         self.run_state.is_none() && self.tool_versions.is_none()
     }
 
-    /// Takes the values `later` sets (a later value replaces an earlier one).
+    /// Takes the values `later` sets (a later value replaces an earlier one; a later
+    /// extension of the checkpoint applies after the earlier write).
     pub fn merge(&mut self, later: RowUpdate) {
-        if later.run_state.is_some() {
-            self.run_state = later.run_state;
+        if let Some(state) = later.run_state {
+            self.run_state = Some(match self.run_state.take() {
+                Some(earlier) => earlier.then(state),
+                None => state,
+            });
         }
         if later.tool_versions.is_some() {
             self.tool_versions = later.tool_versions;
@@ -447,35 +649,90 @@ impl RowUpdate {
     }
 }
 
-/// The fenced UPDATE of [`update_run_row`], or `None` when there is nothing to write.
-fn run_row_update(
-    id: i32,
-    update: RowUpdate,
-) -> Option<sea_orm::UpdateMany<agent_executions::Entity>> {
-    if update.is_empty() {
-        return None;
+/// The statements that write `update` to execution `id`, in order: an UPDATE of the row (a
+/// replacing checkpoint, tool versions) and an INSERT of a step, each changing exactly one
+/// row while the fence (`update.owner`) holds; before them, when a replacing checkpoint
+/// drops the steps stored so far, their (fenced) DELETE.
+struct RowWrites {
+    drop_steps: Option<sea_orm::Statement>,
+    writes: Vec<sea_orm::Statement>,
+    fenced: bool,
+}
+
+impl RowWrites {
+    fn of(backend: sea_orm::DbBackend, id: i32, update: RowUpdate) -> Result<Self, DbErr> {
+        use sea_orm::QueryTrait;
+        let owner = update.owner.as_deref();
+        let mut writes = Vec::new();
+        let mut drop_steps = None;
+        let mut row = agent_executions::Entity::update_many().filter(C::Id.eq(id));
+        if let Some(owner) = owner {
+            row = row
+                .filter(C::LeaseOwner.eq(owner))
+                .filter(C::Status.eq(Status::Running.as_str()));
+        }
+        let mut row_changed = false;
+        let mut step = None;
+        match update.run_state {
+            Some(StateWrite::Replace {
+                doc,
+                drop_steps: drop,
+            }) => {
+                row = row.col_expr(C::RunState, Expr::value(doc));
+                row_changed = true;
+                if drop {
+                    let mut delete = Query::delete();
+                    delete
+                        .from_table(execution_checkpoints::Entity)
+                        .and_where(Expr::col(execution_checkpoints::Column::ExecutionId).eq(id));
+                    if let Some(owner) = owner {
+                        delete.and_where(Expr::exists(held_by(id, owner)));
+                    }
+                    drop_steps = Some(backend.build(&delete));
+                }
+            }
+            Some(StateWrite::Extend {
+                step: n,
+                elapsed_ms,
+                messages,
+            }) => step = Some(step_insert(id, n, elapsed_ms, messages, owner)?),
+            None => {}
+        }
+        if let Some(versions) = update.tool_versions {
+            row = row.col_expr(C::ToolVersions, Expr::value(versions));
+            row_changed = true;
+        }
+        if row_changed {
+            writes.push(row.build(backend));
+        }
+        if let Some(step) = step {
+            writes.push(backend.build(&step));
+        }
+        Ok(Self {
+            drop_steps,
+            writes,
+            fenced: owner.is_some(),
+        })
     }
-    let mut query = agent_executions::Entity::update_many().filter(C::Id.eq(id));
-    if let Some(owner) = &update.owner {
-        query = query
-            .filter(C::LeaseOwner.eq(owner.as_str()))
-            .filter(C::Status.eq(Status::Running.as_str()));
-    }
-    if let Some(state) = update.run_state {
-        query = query.col_expr(C::RunState, Expr::value(state));
-    }
-    if let Some(versions) = update.tool_versions {
-        query = query.col_expr(C::ToolVersions, Expr::value(versions));
-    }
-    Some(query)
+}
+
+/// `SELECT 1` of execution `id` while `owner` holds its lease and it runs.
+fn held_by(id: i32, owner: &str) -> sea_orm::sea_query::SelectStatement {
+    let mut held = Query::select();
+    held.expr(Expr::val(1))
+        .from(agent_executions::Entity)
+        .and_where(Expr::col(C::Id).eq(id))
+        .and_where(Expr::col(C::LeaseOwner).eq(owner))
+        .and_where(Expr::col(C::Status).eq(Status::Running.as_str()));
+    held
 }
 
 /// Stores events of execution `id` and then the row update that goes with them (a run's
-/// checkpoint): what an execution's event log writes behind the run. On SQLite both
+/// checkpoint): what an execution's event log writes behind the run. On SQLite the
 /// statements travel to the database in one round trip (each still commits on its own, as
-/// two separate writes would); on PostgreSQL they are sent one after the other. Returns
-/// `Ok(false)` when the fenced update found the run no longer held by `update.owner` (the
-/// events before it are stored either way, as with two separate writes).
+/// separate writes would); on PostgreSQL they are sent one after the other. Returns
+/// `Ok(false)` when the fenced writes found the run no longer held by `update.owner` (the
+/// events before them are stored either way, as with separate writes).
 pub async fn store_log(
     db: &DatabaseConnection,
     id: i32,
@@ -488,41 +745,50 @@ pub async fn store_log(
         append_events(db, id, events).await?;
         return update_run_row(db, id, update).await;
     }
-    let fenced = update.owner.is_some();
-    let Some(query) = run_row_update(id, update) else {
+    let row = RowWrites::of(backend, id, update)?;
+    if row.writes.is_empty() || row.drop_steps.is_some() {
         append_events(db, id, events).await?;
-        return Ok(true);
-    };
+        return write_row(db, row).await;
+    }
     let insert = events_insert(id, events).build(backend);
-    let update = query.build(backend);
+    let mut sql = insert.sql;
     let mut values = insert.values.map(|v| v.0).unwrap_or_default();
-    values.extend(update.values.map(|v| v.0).unwrap_or_default());
-    let both = sea_orm::Statement::from_sql_and_values(
-        backend,
-        format!("{}; {}", insert.sql, update.sql),
-        values,
-    );
-    // SQLite reports the rows both statements changed: the events, then 1 if the row was.
-    let changed = db.execute_raw(both).await?.rows_affected();
+    let writes = u64::try_from(row.writes.len()).unwrap_or(u64::MAX);
+    for write in row.writes {
+        sql.push_str("; ");
+        sql.push_str(&write.sql);
+        values.extend(write.values.map(|v| v.0).unwrap_or_default());
+    }
+    let all = sea_orm::Statement::from_sql_and_values(backend, sql, values);
+    // SQLite reports the rows all the statements changed: the events, then 1 per write made
+    // (the writes share one fence: all of them are made, or none).
+    let changed = db.execute_raw(all).await?.rows_affected();
     let inserted = u64::try_from(events.len()).unwrap_or(u64::MAX);
-    Ok(!fenced || changed > inserted)
+    Ok(!row.fenced || changed >= inserted.saturating_add(writes))
 }
 
-/// Writes `update` to execution `id`: one UPDATE by primary key (nothing when it is empty).
-/// Fenced by `update.owner` when set: `Ok(false)`, and nothing written, when that instance
-/// no longer holds the lease of a running row (a cut-off instance never overwrites a peer's
-/// progress).
+/// Writes `update` to execution `id`: an UPDATE by primary key and/or the INSERT of a step
+/// (nothing when it is empty). Fenced by `update.owner` when set: `Ok(false)`, and nothing
+/// written, when that instance no longer holds the lease of a running row (a cut-off
+/// instance never overwrites a peer's progress).
 pub async fn update_run_row(
     db: &impl ConnectionTrait,
     id: i32,
     update: RowUpdate,
 ) -> Result<bool, DbErr> {
-    let fenced = update.owner.is_some();
-    let Some(query) = run_row_update(id, update) else {
-        return Ok(true);
-    };
-    let result = query.exec(db).await?;
-    Ok(!fenced || result.rows_affected > 0)
+    write_row(db, RowWrites::of(db.get_database_backend(), id, update)?).await
+}
+
+async fn write_row(db: &impl ConnectionTrait, row: RowWrites) -> Result<bool, DbErr> {
+    if let Some(delete) = row.drop_steps {
+        db.execute_raw(delete).await?;
+    }
+    for write in row.writes {
+        if db.execute_raw(write).await?.rows_affected() == 0 && row.fenced {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Lets an execution that is still `from` run over its budgets (an admin's resume).
@@ -709,6 +975,9 @@ pub struct Finished {
     /// The run's checkpoint and tool versions not written yet (its event log's last row
     /// update), written by the same UPDATE.
     pub row: RowUpdate,
+    /// Steps of the checkpoint may be stored apart from it (`execution_checkpoints`): fold
+    /// them into `run_state` in the same transaction.
+    pub fold_steps: bool,
 }
 
 /// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
@@ -733,8 +1002,10 @@ pub async fn finish(
     if let Some(before) = result.lease_expired_before {
         update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
     }
-    if let Some(state) = &result.row.run_state {
-        update = update.col_expr(C::RunState, Expr::value(state.clone()));
+    if let Some(state) =
+        final_state(&txn, id, result.row.run_state.clone(), result.fold_steps).await?
+    {
+        update = update.col_expr(C::RunState, Expr::value(state));
     }
     if let Some(versions) = &result.row.tool_versions {
         update = update.col_expr(C::ToolVersions, Expr::value(versions.clone()));
@@ -819,6 +1090,9 @@ pub async fn suspend(
     let mut update = agent_executions::Entity::update_many();
     if let Some(owner) = &result.lease_owner {
         update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+    }
+    if let Some(state) = final_state(&txn, id, None, result.fold_steps).await? {
+        update = update.col_expr(C::RunState, Expr::value(state));
     }
     let updated = update
         .col_expr(C::Status, Expr::value(status.as_str()))
@@ -930,4 +1204,51 @@ pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i
         .into_tuple::<(String, i64)>()
         .all(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn extend(step: u32, items: &[&str]) -> StateWrite {
+        StateWrite::Extend {
+            step,
+            elapsed_ms: 7,
+            messages: items.iter().map(|i| json!(i)).collect(),
+        }
+    }
+
+    #[test]
+    fn writes_merge_in_order() {
+        let mut row = RowUpdate::default();
+        row.merge(RowUpdate {
+            run_state: Some(extend(1, &["a"])),
+            ..RowUpdate::default()
+        });
+        row.merge(RowUpdate {
+            run_state: Some(extend(2, &["b", "c"])),
+            ..RowUpdate::default()
+        });
+        assert_eq!(row.run_state, Some(extend(2, &["a", "b", "c"])));
+        row.merge(RowUpdate {
+            run_state: Some(StateWrite::Replace {
+                doc: json!({"step": 0, "messages": ["z"]}),
+                drop_steps: true,
+            }),
+            ..RowUpdate::default()
+        });
+        row.merge(RowUpdate {
+            run_state: Some(extend(3, &["y"])),
+            ..RowUpdate::default()
+        });
+        assert_eq!(
+            row.run_state,
+            Some(StateWrite::Replace {
+                doc: json!({"step": 3, "elapsedMs": 7, "messages": ["z", "y"]}),
+                drop_steps: true,
+            })
+        );
+    }
 }

@@ -19,6 +19,7 @@ pub mod departments;
 pub mod eval_case_results;
 pub mod eval_datasets;
 pub mod eval_runs;
+pub mod execution_checkpoints;
 pub mod execution_events;
 pub mod execution_feedback;
 pub mod experiments;

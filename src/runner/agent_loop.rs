@@ -23,6 +23,7 @@ use super::spans;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
+use crate::db::executions::StateWrite;
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -80,6 +81,11 @@ pub(crate) struct LoopState {
     pub started: Instant,
     /// The checkpoint (its number in the event log) that holds the latest tool result.
     answered: u64,
+    /// How many of `request.messages` the checkpoints queued so far hold, while those are
+    /// the conversation's first messages (a checkpoint then sends only the messages after
+    /// them); `None` when the next checkpoint must write the whole state (none queued yet,
+    /// or the conversation was trimmed since).
+    checkpointed: Option<usize>,
     warned_no_usage: bool,
 }
 
@@ -96,6 +102,7 @@ impl LoopState {
             elapsed_before: 0,
             started: Instant::now(),
             answered: 0,
+            checkpointed: None,
             warned_no_usage: false,
         }
     }
@@ -110,15 +117,31 @@ impl LoopState {
         }
     }
 
-    /// The checkpoint of this point of the run, as stored (serialized from the conversation
-    /// in place, without copying it first).
-    fn run_state_json(&self) -> Value {
+    /// The checkpoint of this point of the run, as written: the whole state (serialized from
+    /// the conversation in place, without copying it first), or — when an earlier checkpoint
+    /// holds the start of the conversation — what was added since. Each step thus writes
+    /// only its own messages, not the whole conversation again.
+    fn run_state_write(&mut self) -> StateWrite {
         let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        RunState::json_of(
-            self.step,
-            &self.request.messages,
-            self.elapsed_before.saturating_add(now),
-        )
+        let elapsed = self.elapsed_before.saturating_add(now);
+        let messages = &self.request.messages;
+        let write = match self.checkpointed {
+            Some(held) if held <= messages.len() => {
+                RunState::extension_of(self.step, &messages[held..], elapsed)
+            }
+            _ => StateWrite::Replace {
+                doc: RunState::json_of(self.step, messages, elapsed),
+                drop_steps: false,
+            },
+        };
+        self.checkpointed = Some(messages.len());
+        write
+    }
+
+    /// The conversation was changed other than by appending to it: the next checkpoint
+    /// writes the whole state.
+    pub(crate) fn rewritten(&mut self) {
+        self.checkpointed = None;
     }
 }
 
@@ -129,11 +152,12 @@ impl LoopState {
 /// the previous tool result is stored ([`answered_stored`]); the finishing transaction stores
 /// the last one; a model call waits for none. So a resumed run can repeat only the tool call
 /// that was in flight at a crash or whose result was still being stored.
-fn checkpoint(cx: &LoopCx<'_>, st: &LoopState, log: &mut EventLog) -> Result<u64, DbErr> {
+fn checkpoint(cx: &LoopCx<'_>, st: &mut LoopState, log: &mut EventLog) -> Result<u64, DbErr> {
     if !cx.core.checkpoints_on() {
+        st.rewritten();
         return Ok(0);
     }
-    log.checkpoint(st.run_state_json(), &cx.core.instance_id)
+    log.checkpoint(st.run_state_write(), &cx.core.instance_id)
 }
 
 /// Waits until the checkpoint holding the latest tool result is stored (usually long done:

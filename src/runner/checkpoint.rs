@@ -1,5 +1,6 @@
 //! Durable run state: after every step an execution's `runState` (the provider-neutral
-//! messages, the number of model calls made and the run time spent) is written in one UPDATE,
+//! messages, the number of model calls made and the run time spent) is stored — the first
+//! time whole, then as steps that add only the new messages ([`RunState::extension_of`]) —
 //! so a run that stopped — interrupted, timed out, paused — continues from there on the same
 //! row, and a new run can start from a finished run's whole conversation
 //! (`previousExecution`).
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::providers::Message;
+use crate::db::executions::StateWrite;
 
 /// An execution's checkpoint (`runState`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +50,20 @@ impl RunState {
             elapsed_ms,
         })
         .unwrap_or_default()
+    }
+
+    /// The write that brings a stored state up to this one when the stored state already
+    /// holds the conversation up to `added`: the new step and run time, and `added`
+    /// appended to its messages.
+    pub fn extension_of(step: u32, added: &[Message], elapsed_ms: u64) -> StateWrite {
+        StateWrite::Extend {
+            step,
+            elapsed_ms,
+            messages: added
+                .iter()
+                .map(|m| serde_json::to_value(m).unwrap_or_default())
+                .collect(),
+        }
     }
 
     /// The tool calls of the last assistant turn that have no result yet: the calls a

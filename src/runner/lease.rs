@@ -3,7 +3,7 @@
 //! A claimed run is leased to this instance (`lease_owner`, `lease_expires_at`) for
 //! `RUNNER_LEASE_TTL_MS`; the heartbeat renews every lease every third of it. Each write of a
 //! run's ending and checkpoint is fenced on `lease_owner` (see `finish::Fence`,
-//! `db::executions::save_owned_run_state`). When renewing fails — a database error, or a run
+//! `db::executions::store_log`). When renewing fails — a database error, or a run
 //! that is no longer this instance's — the runs concerned are stopped at once, so a cut-off
 //! instance never keeps calling a provider for a run a peer has recovered. Runs whose lease
 //! expired are recovered by any live instance: `failed`/`interrupted`, then continued from

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::event::{Event, StreamItem};
 use super::hub::Hub;
-use crate::db::executions::{self, NewEvent, RowUpdate};
+use crate::db::executions::{self, NewEvent, RowUpdate, StateWrite};
 
 /// Most rows in one INSERT (far below the bind-parameter limits of SQLite and PostgreSQL).
 const MAX_BATCH: usize = 500;
@@ -60,6 +60,10 @@ pub(crate) struct EventLog {
     failure: Failure,
     /// Checkpoints queued so far.
     checkpoints: u64,
+    /// Steps (checkpoints that extend the stored one) queued since the last replacing
+    /// checkpoint, and whether any was queued at all.
+    steps_since_replace: bool,
+    any_steps: bool,
     /// Checkpoints stored so far (the write-behind task counts them).
     stored: watch::Receiver<u64>,
 }
@@ -118,6 +122,8 @@ impl EventLog {
             queue,
             failure,
             checkpoints: 0,
+            steps_since_replace: false,
+            any_steps: false,
             stored,
         }
     }
@@ -162,15 +168,30 @@ impl EventLog {
     /// number for [`EventLog::stored`]. Fails if an earlier write failed.
     /// Fenced: stored only while `owner` holds the run's lease (else the log fails with
     /// [`super::lease::lost`]).
-    pub(crate) fn checkpoint(&mut self, state: Value, owner: &str) -> Result<u64, DbErr> {
+    pub(crate) fn checkpoint(&mut self, mut state: StateWrite, owner: &str) -> Result<u64, DbErr> {
         self.check()?;
         self.checkpoints += 1;
+        match &mut state {
+            StateWrite::Replace { drop_steps, .. } => {
+                *drop_steps = std::mem::take(&mut self.steps_since_replace);
+            }
+            StateWrite::Extend { .. } => {
+                self.steps_since_replace = true;
+                self.any_steps = true;
+            }
+        }
         self.send(Command::Row(RowUpdate {
             run_state: Some(state),
             owner: Some(owner.to_owned()),
             ..RowUpdate::default()
         }))?;
         Ok(self.checkpoints)
+    }
+
+    /// Whether steps of the checkpoint may be stored apart from it (`execution_checkpoints`):
+    /// the write that stops the run folds them in.
+    pub(crate) fn has_steps(&self) -> bool {
+        self.any_steps
     }
 
     /// Queues the versions of the run's custom tools (`toolVersions`).

@@ -268,6 +268,7 @@ fn fit_window(candidate: &Candidate, st: &mut LoopState, log: &mut EventLog) -> 
     let Some(trimmed) = context::trim_to_window(&mut st.request, window) else {
         return Ok(());
     };
+    st.rewritten();
     log.append(Event::Warning {
         message: format!(
             "The conversation was trimmed to fit {}'s context window of {window} tokens: \

@@ -8,6 +8,7 @@ use aladdin::db;
 use aladdin::domain::users::Role;
 use aladdin::runner::{RunContext, Runner, RunnerOptions};
 use aladdin::testing::fake_llm::Reply;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use super::support::{Rig, Wire, rig, standalone, within};
@@ -17,6 +18,8 @@ use crate::on_both_wires;
 on_both_wires!(
     a_timed_out_run_resumes_where_it_stopped_without_repeating_its_tool_calls,
     a_new_run_continues_a_previous_execution_with_its_tool_calls,
+    the_checkpoint_of_a_long_run_holds_its_whole_conversation_once,
+    a_running_runs_checkpoint_reads_whole_and_is_folded_when_it_stops,
 );
 
 /// The roles of a checkpoint's messages, in order.
@@ -264,4 +267,99 @@ async fn an_interrupted_run_resumes_in_a_fresh_process_without_repeating_its_too
     // Resuming again is refused: it finished
     assert!(second.resume(queued.id, None).await.is_err());
     second.shutdown().await;
+}
+
+async fn the_checkpoint_of_a_long_run_holds_its_whole_conversation_once(wire: Wire) {
+    // Arrange: three steps that call a tool, then the answer (each step's checkpoint adds
+    // its messages to the stored one)
+    let rig = rig(wire).await;
+    for id in ["c1", "c2", "c3"] {
+        rig.fake
+            .push(Reply::tool_call(id, "getProjectContext", json!({})).with_usage(10, 1));
+    }
+    rig.fake.push(Reply::text("Done.").with_usage(10, 1));
+
+    // Act
+    let done = rig.run("story-head-001", "Look three times").await;
+
+    // Assert: every message once, in order, and the last step's number
+    assert_eq!(done.status, "completed", "{:?}", done.error_message);
+    let state = done.run_state.expect("a checkpoint");
+    assert_eq!(state["step"], 4);
+    assert_eq!(
+        roles(&state),
+        [
+            "user",
+            "assistant",
+            "tool_result",
+            "assistant",
+            "tool_result",
+            "assistant",
+            "tool_result",
+            "assistant"
+        ]
+    );
+    for (at, id) in [(1, "c1"), (3, "c2"), (5, "c3")] {
+        assert_eq!(state["messages"][at]["toolCalls"][0]["id"], id);
+        assert_eq!(state["messages"][at + 1]["toolCallId"], id);
+    }
+    assert_eq!(state["messages"][0]["content"], "Look three times");
+    assert_eq!(state["messages"][7]["text"], "Done.");
+    assert!(state["elapsedMs"].as_u64().is_some(), "{state}");
+}
+
+async fn a_running_runs_checkpoint_reads_whole_and_is_folded_when_it_stops(wire: Wire) {
+    // Arrange: two steps that call a tool, then a model that never answers
+    let rig = rig(wire).await;
+    for id in ["c1", "c2"] {
+        rig.fake
+            .push(Reply::tool_call(id, "getProjectContext", json!({})).with_usage(10, 1));
+    }
+    rig.fake.push(Reply::Hang);
+    let queued = rig.execute("story-head-001", "Look twice").await;
+    let api = Api::as_role(&rig.app, Role::Viewer).await;
+    let path = format!("/api/agent-executions/{}", queued.id);
+
+    // Act: read the running run until its checkpoint holds the second tool result
+    let state = within(async {
+        loop {
+            let reply = api.get(&path).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let state = reply.body["runState"].clone();
+            if state["messages"].as_array().map_or(0, Vec::len) >= 5 {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // Assert: the whole conversation so far, though each step stored only its own messages
+    assert_eq!(state["step"], 2);
+    assert_eq!(
+        roles(&state),
+        [
+            "user",
+            "assistant",
+            "tool_result",
+            "assistant",
+            "tool_result"
+        ]
+    );
+    assert_eq!(state["messages"][3]["toolCalls"][0]["id"], "c2");
+    let editor = Api::as_role(&rig.app, Role::Editor).await;
+    let cancel = editor.post(&format!("{path}/cancel"), json!({})).await;
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    let stopped = rig.wait(queued.id).await;
+    assert_eq!(stopped.status, "cancelled");
+    // Folded into the row when the run stopped: the stored checkpoint is the whole one
+    let stored = stopped.run_state.expect("a checkpoint");
+    assert_eq!(stored["messages"], state["messages"]);
+    assert_eq!(stored["step"], 2);
+    let left = aladdin::entities::execution_checkpoints::Entity::find()
+        .filter(aladdin::entities::execution_checkpoints::Column::ExecutionId.eq(queued.id))
+        .count(&rig.app.db)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
 }
