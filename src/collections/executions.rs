@@ -340,7 +340,7 @@ pub async fn render(
     } else {
         (HashMap::new(), HashMap::new(), HashMap::new())
     };
-    // A running execution's checkpoint is its stored one with the steps made since.
+    // An execution's checkpoint is its `run_state` with the steps stored since on top.
     let mut states = crate::db::executions::current_states(db, rows).await?;
     Ok(rows
         .iter()

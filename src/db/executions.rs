@@ -428,8 +428,8 @@ pub enum StateWrite {
     },
     /// A step: the new step number and run time, and the messages it added to the
     /// conversation. Stored as one row of `execution_checkpoints` — never a rewrite of the
-    /// conversation so far — and folded into `run_state` when the run stops or waits
-    /// ([`finish`], [`suspend`]), or onto it when a running run is read ([`current_states`]).
+    /// conversation so far — and folded onto `run_state` when the checkpoint is read
+    /// ([`run_state`], [`current_states`]).
     Extend {
         /// Model calls made so far.
         step: u32,
@@ -509,25 +509,21 @@ fn step_of(row: execution_checkpoints::Model) -> StateWrite {
     }
 }
 
-/// The current checkpoint of each of `rows` (by id): its `run_state` with the steps stored
-/// since folded onto it. Only running executions have such steps; the others' is their
-/// `run_state` as it is. One query for all of them.
+/// The checkpoint of each of `rows` that has steps stored apart (by id): its `run_state` with
+/// those steps folded onto it, in one query for all of them. A row missing from the map has
+/// no steps: its checkpoint is its `run_state` as it is.
 pub async fn current_states(
     db: &impl ConnectionTrait,
     rows: &[agent_executions::Model],
 ) -> Result<std::collections::HashMap<i32, Value>, DbErr> {
-    let running: Vec<i32> = rows
-        .iter()
-        .filter(|r| r.status == Status::Running.as_str())
-        .map(|r| r.id)
-        .collect();
     let mut states = std::collections::HashMap::new();
-    if running.is_empty() {
+    if rows.is_empty() {
         return Ok(states);
     }
     let steps = execution_checkpoints::Entity::find()
-        .filter(execution_checkpoints::Column::ExecutionId.is_in(running))
-        .order_by_asc(execution_checkpoints::Column::Id)
+        .filter(execution_checkpoints::Column::ExecutionId.is_in(rows.iter().map(|r| r.id)))
+        .order_by_asc(execution_checkpoints::Column::ExecutionId)
+        .order_by_asc(execution_checkpoints::Column::N)
         .all(db)
         .await?;
     for step in steps {
@@ -545,44 +541,14 @@ pub async fn current_states(
     Ok(states)
 }
 
-/// The `run_state` execution `id` stops with, inside the transaction that stops it: `write`
-/// (the checkpoint its log had not stored yet) applied on the stored one, with the steps
-/// stored since (`execution_checkpoints`) folded in first and deleted — when `folded` says
-/// there may be such steps. `None` leaves `run_state` as it is.
-async fn final_state(
-    txn: &impl ConnectionTrait,
-    id: i32,
-    write: Option<StateWrite>,
-    folded: bool,
+/// The checkpoint (`runState`) of execution `row`: its `run_state` with the steps stored
+/// since folded onto it.
+pub async fn run_state(
+    db: &impl ConnectionTrait,
+    row: &agent_executions::Model,
 ) -> Result<Option<Value>, DbErr> {
-    let mut steps = if folded {
-        execution_checkpoints::Entity::delete_many()
-            .filter(execution_checkpoints::Column::ExecutionId.eq(id))
-            .exec_with_returning(txn)
-            .await?
-    } else {
-        Vec::new()
-    };
-    match write {
-        Some(StateWrite::Replace { doc, .. }) => return Ok(Some(doc)),
-        None if steps.is_empty() => return Ok(None),
-        _ => {}
-    }
-    let stored: Option<Option<Value>> = agent_executions::Entity::find_by_id(id)
-        .select_only()
-        .column(C::RunState)
-        .into_tuple()
-        .one(txn)
-        .await?;
-    steps.sort_by_key(|s| s.id);
-    let mut doc = stored.flatten().unwrap_or(Value::Null);
-    for step in steps {
-        doc = extended(doc, step_of(step));
-    }
-    Ok(Some(match write {
-        Some(write) => extended(doc, write),
-        None => doc,
-    }))
+    let mut states = current_states(db, std::slice::from_ref(row)).await?;
+    Ok(states.remove(&row.id).or_else(|| row.run_state.clone()))
 }
 
 /// The fenced INSERT of a step into `execution_checkpoints`: nothing is inserted unless
@@ -595,9 +561,18 @@ fn step_insert(
     owner: Option<&str>,
 ) -> Result<sea_orm::sea_query::InsertStatement, DbErr> {
     use execution_checkpoints::Column as K;
+    // Numbered after the execution's last step (one seek: the key is (execution_id, n)).
+    let mut next = Query::select();
+    next.expr(Expr::expr(Expr::col(K::N).max()).if_null(0).add(1))
+        .from(execution_checkpoints::Entity)
+        .and_where(Expr::col(K::ExecutionId).eq(id));
     let mut values = Query::select();
     values.exprs([
         Expr::val(id),
+        sea_orm::sea_query::SimpleExpr::SubQuery(
+            None,
+            Box::new(sea_orm::sea_query::SubQueryStatement::SelectStatement(next)),
+        ),
         Expr::val(i64::from(step)),
         Expr::val(i64::try_from(elapsed_ms).unwrap_or(i64::MAX)),
         Expr::val(Value::Array(messages)),
@@ -607,7 +582,7 @@ fn step_insert(
     }
     Ok(Query::insert()
         .into_table(execution_checkpoints::Entity)
-        .columns([K::ExecutionId, K::Step, K::ElapsedMs, K::Messages])
+        .columns([K::ExecutionId, K::N, K::Step, K::ElapsedMs, K::Messages])
         .select_from(values)
         .map_err(|e| DbErr::Custom(e.to_string()))?
         .to_owned())
@@ -807,7 +782,8 @@ pub async fn allow_over_budget(
 }
 
 /// Puts a stopped execution that is still `from` back in the queue (`pending`, its error,
-/// lease, pause reason and end time cleared; its `runState` replaced by `state` when given)
+/// lease, pause reason and end time cleared; its `runState` replaced by `state` when given,
+/// the steps stored apart with it)
 /// and appends `events` after its last one, in one transaction. Returns the first seq used,
 /// or `None` (and writes nothing) when the row is no longer `from`.
 pub async fn reopen(
@@ -838,12 +814,20 @@ pub async fn reopen(
         .col_expr(C::UpdatedAt, Expr::value(ts))
         .filter(C::Id.eq(id))
         .filter(C::Status.eq(from.as_str()));
+    let replaced = state.is_some();
     if let Some(state) = state {
         update = update.col_expr(C::RunState, Expr::value(state));
     }
     if update.exec(&txn).await?.rows_affected == 0 {
         txn.rollback().await?;
         return Ok(None);
+    }
+    if replaced {
+        // The whole state was given: the steps stored apart are part of what it replaces.
+        execution_checkpoints::Entity::delete_many()
+            .filter(execution_checkpoints::Column::ExecutionId.eq(id))
+            .exec(&txn)
+            .await?;
     }
     let first = max_seq(&txn, id).await? + 1;
     append_numbered(&txn, id, first, events).await?;
@@ -975,9 +959,6 @@ pub struct Finished {
     /// The run's checkpoint and tool versions not written yet (its event log's last row
     /// update), written by the same UPDATE.
     pub row: RowUpdate,
-    /// Steps of the checkpoint may be stored apart from it (`execution_checkpoints`): fold
-    /// them into `run_state` in the same transaction.
-    pub fold_steps: bool,
 }
 
 /// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
@@ -1002,10 +983,25 @@ pub async fn finish(
     if let Some(before) = result.lease_expired_before {
         update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
     }
-    if let Some(state) =
-        final_state(&txn, id, result.row.run_state.clone(), result.fold_steps).await?
-    {
-        update = update.col_expr(C::RunState, Expr::value(state));
+    // The checkpoint the run's log had not stored: a whole state replaces the column (and
+    // the steps before it); a step is inserted once the row is known to be this run's.
+    let mut step = None;
+    match result.row.run_state.clone() {
+        Some(StateWrite::Replace { doc, drop_steps }) => {
+            update = update.col_expr(C::RunState, Expr::value(doc));
+            if drop_steps {
+                execution_checkpoints::Entity::delete_many()
+                    .filter(execution_checkpoints::Column::ExecutionId.eq(id))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        Some(StateWrite::Extend {
+            step: n,
+            elapsed_ms,
+            messages,
+        }) => step = Some(step_insert(id, n, elapsed_ms, messages, None)?),
+        None => {}
     }
     if let Some(versions) = &result.row.tool_versions {
         update = update.col_expr(C::ToolVersions, Expr::value(versions.clone()));
@@ -1057,6 +1053,10 @@ pub async fn finish(
         txn.rollback().await?;
         return Ok(None);
     };
+    if let Some(step) = step {
+        txn.execute_raw(txn.get_database_backend().build(&step))
+            .await?;
+    }
     let first = match result.first_seq {
         Some(seq) => seq,
         None => max_seq(&txn, id).await? + 1,
@@ -1090,9 +1090,6 @@ pub async fn suspend(
     let mut update = agent_executions::Entity::update_many();
     if let Some(owner) = &result.lease_owner {
         update = update.filter(C::LeaseOwner.eq(owner.as_str()));
-    }
-    if let Some(state) = final_state(&txn, id, None, result.fold_steps).await? {
-        update = update.col_expr(C::RunState, Expr::value(state));
     }
     let updated = update
         .col_expr(C::Status, Expr::value(status.as_str()))

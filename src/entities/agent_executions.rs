@@ -58,6 +58,8 @@ pub struct Model {
     pub cache_write_tokens: i64,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub usage_by_model: Option<Json>,
+    /// The base of the checkpoint: the steps in `execution_checkpoints` come on top of it
+    /// (`db::executions::run_state` reads the whole one).
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub run_state: Option<Json>,
     pub paused_reason: Option<String>,

@@ -5,9 +5,10 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
 #[sea_orm(table_name = "execution_checkpoints")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i32,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub execution_id: i32,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub n: i32,
     pub step: i32,
     pub elapsed_ms: i64,
     #[sea_orm(column_type = "JsonBinary")]

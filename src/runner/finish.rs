@@ -140,11 +140,6 @@ pub(crate) async fn write_fenced(
     // A running execution ended without its log is ended by someone else than its loop (a
     // recovery, a failure outside the loop): a reservation it held mid-call is given back.
     let release_reservations = log.is_none() && from.contains(&Status::Running);
-    // Ended by its loop: its log knows whether it stored steps apart from the checkpoint;
-    // ended by someone else, it may have.
-    let fold_steps = log
-        .as_ref()
-        .map_or(from.contains(&Status::Running), EventLog::has_steps);
     if let Some(log) = log {
         let next_seq = log.next_seq();
         let unstored = log.close().await;
@@ -207,7 +202,6 @@ pub(crate) async fn write_fenced(
         },
         release_reservations,
         row: row_update,
-        fold_steps,
         ..usage_columns(ending.usage)
     };
     let Some((first, row)) =
@@ -242,7 +236,6 @@ pub(crate) async fn suspend(
         first_seq: Some(log.next_seq()),
         aggregate_usage: Some(aggregate.to_json()),
         lease_owner: Some(core.instance_id.clone()),
-        fold_steps: log.has_steps(),
         ..usage_columns(usage)
     };
     let Some(first) = db::executions::suspend(&core.writer, id, &state, &rows).await? else {
@@ -285,7 +278,6 @@ pub(crate) async fn pause(
         paused_reason: Some(reason.to_owned()),
         first_seq,
         lease_owner: Some(core.instance_id.clone()),
-        fold_steps: log.has_steps(),
         ..usage_columns(usage)
     };
     let Some((first, _)) =

@@ -190,7 +190,7 @@ async fn try_hand_back(core: &Core, id: i32) -> Result<(), DbErr> {
     if !interrupted || row.chain_id.is_some() {
         return Ok(());
     }
-    let state = RunState::from_stored(row.run_state.as_ref());
+    let state = RunState::from_stored(db::executions::run_state(&core.db, &row).await?.as_ref());
     let items: Vec<StreamItem> = [
         Event::Resume {
             from: Status::Failed,

@@ -60,10 +60,9 @@ pub(crate) struct EventLog {
     failure: Failure,
     /// Checkpoints queued so far.
     checkpoints: u64,
-    /// Steps (checkpoints that extend the stored one) queued since the last replacing
-    /// checkpoint, and whether any was queued at all.
+    /// Steps (checkpoints that extend the stored one) were queued since the last replacing
+    /// checkpoint.
     steps_since_replace: bool,
-    any_steps: bool,
     /// Checkpoints stored so far (the write-behind task counts them).
     stored: watch::Receiver<u64>,
 }
@@ -94,7 +93,10 @@ impl EventLog {
         execution_id: i32,
     ) -> Result<Self, DbErr> {
         let last = executions::max_seq(&write, execution_id).await?;
-        Ok(Self::starting_at(write, hub, execution_id, last + 1))
+        let mut log = Self::starting_at(write, hub, execution_id, last + 1);
+        // Its earlier attempts may have stored steps: its first whole checkpoint replaces them.
+        log.steps_since_replace = true;
+        Ok(log)
     }
 
     fn starting_at(
@@ -123,7 +125,6 @@ impl EventLog {
             failure,
             checkpoints: 0,
             steps_since_replace: false,
-            any_steps: false,
             stored,
         }
     }
@@ -175,10 +176,7 @@ impl EventLog {
             StateWrite::Replace { drop_steps, .. } => {
                 *drop_steps = std::mem::take(&mut self.steps_since_replace);
             }
-            StateWrite::Extend { .. } => {
-                self.steps_since_replace = true;
-                self.any_steps = true;
-            }
+            StateWrite::Extend { .. } => self.steps_since_replace = true,
         }
         self.send(Command::Row(RowUpdate {
             run_state: Some(state),
@@ -186,12 +184,6 @@ impl EventLog {
             ..RowUpdate::default()
         }))?;
         Ok(self.checkpoints)
-    }
-
-    /// Whether steps of the checkpoint may be stored apart from it (`execution_checkpoints`):
-    /// the write that stops the run folds them in.
-    pub(crate) fn has_steps(&self) -> bool {
-        self.any_steps
     }
 
     /// Queues the versions of the run's custom tools (`toolVersions`).

@@ -127,7 +127,8 @@ async fn continued_from(core: &Core, previous: i32, prompt: &str) -> Result<Valu
     let row = db::executions::find_by_id(&core.db, previous)
         .await?
         .ok_or_else(|| RunError::PreviousExecution(format!("Execution not found: {previous}")))?;
-    let Some(mut state) = checkpoint::RunState::from_stored(row.run_state.as_ref()) else {
+    let stored = db::executions::run_state(&core.db, &row).await?;
+    let Some(mut state) = checkpoint::RunState::from_stored(stored.as_ref()) else {
         return Err(RunError::PreviousExecution(format!(
             "Execution {previous} has no run state to continue from."
         )));
@@ -579,7 +580,8 @@ pub(crate) async fn reopen(
                 .unwrap_or_default()
         )));
     }
-    let mut state = checkpoint::RunState::from_stored(row.run_state.as_ref());
+    let stored = db::executions::run_state(&core.db, &row).await?;
+    let mut state = checkpoint::RunState::from_stored(stored.as_ref());
     if status == Status::Timeout
         && let Some(state) = state.as_mut()
     {

@@ -75,7 +75,8 @@ async fn run(
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
     // A checkpoint means a resumed run (or one continuing another): it goes on from there.
-    let checkpoint = RunState::from_stored(row.run_state.as_ref());
+    let checkpoint =
+        RunState::from_stored(db::executions::run_state(&core.db, row).await?.as_ref());
     // A row that ran before (a resumed one) has an execution time and events already.
     let ran_before = row.execution_time_ms.is_some();
     let mut log = if ran_before {

@@ -19,7 +19,7 @@ on_both_wires!(
     a_timed_out_run_resumes_where_it_stopped_without_repeating_its_tool_calls,
     a_new_run_continues_a_previous_execution_with_its_tool_calls,
     the_checkpoint_of_a_long_run_holds_its_whole_conversation_once,
-    a_running_runs_checkpoint_reads_whole_and_is_folded_when_it_stops,
+    a_checkpoint_stored_in_steps_reads_whole_while_running_and_after,
 );
 
 /// The roles of a checkpoint's messages, in order.
@@ -32,6 +32,14 @@ fn roles(state: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The whole checkpoint of execution `row`, as the API and a resume read it.
+async fn state_of(rig: &Rig, row: &aladdin::entities::agent_executions::Model) -> Value {
+    db::executions::run_state(&rig.app.db, row)
+        .await
+        .expect("read")
+        .expect("a checkpoint")
 }
 
 /// Whether a request body (either wire format) answers tool call `id`.
@@ -57,7 +65,7 @@ async fn a_timed_out_run_resumes_where_it_stopped_without_repeating_its_tool_cal
     rig.fake.push(Reply::Hang);
     let stopped = rig.run("story-head-001", "Open the story").await;
     assert_eq!(stopped.status, "timeout");
-    let state = stopped.run_state.clone().expect("a checkpoint");
+    let state = state_of(&rig, &stopped).await;
     assert_eq!(state["step"], 1);
     assert_eq!(roles(&state), ["user", "assistant", "tool_result"]);
     assert_eq!(state["messages"][1]["toolCalls"][0]["id"], "c1");
@@ -94,7 +102,7 @@ async fn a_timed_out_run_resumes_where_it_stopped_without_repeating_its_tool_cal
         .filter_map(|e| e.seq)
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
-    let after = done.run_state.expect("final checkpoint");
+    let after = state_of(&rig, &done).await;
     assert_eq!(after["step"], 2);
     assert_eq!(
         roles(&after),
@@ -284,7 +292,7 @@ async fn the_checkpoint_of_a_long_run_holds_its_whole_conversation_once(wire: Wi
 
     // Assert: every message once, in order, and the last step's number
     assert_eq!(done.status, "completed", "{:?}", done.error_message);
-    let state = done.run_state.expect("a checkpoint");
+    let state = state_of(&rig, &done).await;
     assert_eq!(state["step"], 4);
     assert_eq!(
         roles(&state),
@@ -308,7 +316,7 @@ async fn the_checkpoint_of_a_long_run_holds_its_whole_conversation_once(wire: Wi
     assert!(state["elapsedMs"].as_u64().is_some(), "{state}");
 }
 
-async fn a_running_runs_checkpoint_reads_whole_and_is_folded_when_it_stops(wire: Wire) {
+async fn a_checkpoint_stored_in_steps_reads_whole_while_running_and_after(wire: Wire) {
     // Arrange: two steps that call a tool, then a model that never answers
     let rig = rig(wire).await;
     for id in ["c1", "c2"] {
@@ -352,14 +360,27 @@ async fn a_running_runs_checkpoint_reads_whole_and_is_folded_when_it_stops(wire:
     assert_eq!(cancel.status, 200, "{}", cancel.body);
     let stopped = rig.wait(queued.id).await;
     assert_eq!(stopped.status, "cancelled");
-    // Folded into the row when the run stopped: the stored checkpoint is the whole one
-    let stored = stopped.run_state.expect("a checkpoint");
-    assert_eq!(stored["messages"], state["messages"]);
-    assert_eq!(stored["step"], 2);
-    let left = aladdin::entities::execution_checkpoints::Entity::find()
+    // After it stopped, the API and a resume read the same whole checkpoint
+    let reply = api.get(&path).await;
+    assert_eq!(reply.body["runState"]["messages"], state["messages"]);
+    assert_eq!(
+        state_of(&rig, &stopped).await["messages"],
+        state["messages"]
+    );
+    // …though each step after the first stored only its own messages
+    assert!(
+        stopped
+            .run_state
+            .as_ref()
+            .map_or(0, |s| s["messages"].as_array().map_or(0, Vec::len))
+            < 5,
+        "{:?}",
+        stopped.run_state
+    );
+    let steps = aladdin::entities::execution_checkpoints::Entity::find()
         .filter(aladdin::entities::execution_checkpoints::Column::ExecutionId.eq(queued.id))
         .count(&rig.app.db)
         .await
         .expect("count");
-    assert_eq!(left, 0);
+    assert!(steps >= 1, "{steps}");
 }
