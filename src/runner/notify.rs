@@ -235,6 +235,7 @@ fn pieces(text: &str) -> Vec<&str> {
 
 /// Listens to the other instances until the runner halts, reconnecting after a failure.
 async fn listen(core: Arc<Core>, pool: PgPool) {
+    let rereads = Rereads::default();
     loop {
         let listener = tokio::select! {
             l = subscribe(&pool) => l,
@@ -260,7 +261,7 @@ async fn listen(core: Arc<Core>, pool: PgPool) {
                     if let Ok(payload) = serde_json::from_str::<Payload>(n.payload())
                         && payload.o != core.instance_id
                     {
-                        apply(&core, payload).await;
+                        apply(&core, &rereads, payload).await;
                     }
                 }
                 Err(e) => {
@@ -284,8 +285,10 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
     Ok(listener)
 }
 
-/// Acts on another instance's signal.
-async fn apply(core: &Arc<Core>, payload: Payload) {
+/// Acts on another instance's signal. Never waits for a read of stored events: those run
+/// beside the listener (one at a time per execution), so a signal is never held up behind
+/// the reads the signals before it asked for.
+async fn apply(core: &Arc<Core>, rereads: &Rereads, payload: Payload) {
     if payload.queued && !core.options.only_own_runs {
         core.wake.notify_one();
     }
@@ -308,15 +311,54 @@ async fn apply(core: &Arc<Core>, payload: Payload) {
     if core.hub.watcher_count(id) == 0 {
         return;
     }
-    match db::executions::events_after(&core.db, id, from - 1).await {
-        Ok(rows) => {
-            for row in &rows {
-                core.hub.deliver(id, StreamItem::from_row(row));
+    rereads.want(core, id, from - 1);
+}
+
+/// The reads of stored events under way, per execution: `true` when a signal came while one
+/// was under way (it reads again when done, after the last event it got).
+#[derive(Clone, Default)]
+struct Rereads(Arc<std::sync::Mutex<std::collections::HashMap<i32, bool>>>);
+
+impl Rereads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, bool>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Delivers execution `id`'s events after `after` to its watchers here: reads them now, or
+    /// once more after the read under way for it (in order, and never one twice).
+    fn want(&self, core: &Arc<Core>, id: i32, after: i64) {
+        {
+            let mut reads = self.lock();
+            if let Some(again) = reads.get_mut(&id) {
+                *again = true;
+                return;
             }
+            reads.insert(id, false);
         }
-        Err(e) => {
-            tracing::warn!(run.id = id, error = %e, "could not read the events another instance stored");
-        }
+        let (core, reads) = (core.clone(), self.clone());
+        tokio::spawn(async move {
+            let mut after = after;
+            loop {
+                match db::executions::events_after(&core.db, id, after).await {
+                    Ok(rows) => {
+                        for row in &rows {
+                            after = after.max(row.seq);
+                            core.hub.deliver(id, StreamItem::from_row(row));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(run.id = id, error = %e, "could not read the events another instance stored");
+                    }
+                }
+                // Signals that came meanwhile name events this read may have missed: read
+                // again, after the last one delivered.
+                let mut pending = reads.lock();
+                if !pending.get_mut(&id).is_some_and(std::mem::take) {
+                    pending.remove(&id);
+                    return;
+                }
+            }
+        });
     }
 }
 
