@@ -74,11 +74,15 @@ async fn run(
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
-    // A checkpoint means a resumed run (or one continuing another): it goes on from there.
-    let checkpoint =
-        RunState::from_stored(db::executions::run_state(&core.db, row).await?.as_ref());
     // A row that ran before (a resumed one) has an execution time and events already.
     let ran_before = row.execution_time_ms.is_some();
+    // A checkpoint means a resumed run (or one continuing another): it goes on from there.
+    // Only an attempt stores steps apart from `run_state`: a row that never ran has none.
+    let checkpoint = if ran_before {
+        RunState::from_stored(db::executions::run_state(&core.db, row).await?.as_ref())
+    } else {
+        RunState::from_stored(row.run_state.as_ref())
+    };
     let mut log = if ran_before {
         EventLog::continuing(core.writer.clone(), core.hub.clone(), row.id).await?
     } else {
