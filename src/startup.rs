@@ -146,6 +146,9 @@ fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .configure(|cfg| web::configure(cfg, &state))
     })
     .workers(workers)
+    // Live streams write small frames one after another: without it, each waits for the
+    // client to acknowledge the one before (Nagle), up to its delayed-ACK timer (40 ms).
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?

@@ -242,6 +242,18 @@ pub async fn record_execution(
     succeeded: bool,
     duration_ms: i64,
 ) -> Result<(), DbErr> {
+    execution_recorded(id, succeeded, duration_ms)
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// The update of [`record_execution`].
+pub(crate) fn execution_recorded(
+    id: i32,
+    succeeded: bool,
+    duration_ms: i64,
+) -> sea_orm::UpdateMany<agents::Entity> {
     use agents::Column as C;
     agents::Entity::update_many()
         .col_expr(C::TotalExecutions, Expr::col(C::TotalExecutions).add(1))
@@ -259,9 +271,6 @@ pub async fn record_execution(
         )
         .col_expr(C::LastExecutedAt, Expr::value(now()))
         .filter(C::Id.eq(id))
-        .exec(db)
-        .await
-        .map(|_| ())
 }
 
 /// Every agent by agentId (the execution history's agent filter).

@@ -27,9 +27,10 @@ use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
 };
 
 use crate::domain::budgets::{self, BudgetInput, PAUSED_REASON, RunScope};
@@ -202,27 +203,14 @@ pub async fn reserve(
     force: bool,
 ) -> Result<Reserved, DbErr> {
     let at = now();
-    let txn = db.begin().await?;
-    let held = if super::is_postgres(&txn) {
-        reserve_locked(&txn, scope, amount, force, at).await?
+    let held = if super::is_postgres(db) {
+        reserve_locked(db, execution_id, scope, amount, force, at).await?
     } else {
-        reserve_sqlite(&txn, scope, amount, force, at).await?
+        reserve_sqlite(db, execution_id, scope, amount, force, at).await?
     };
     if let Some(ids) = held {
-        let created_at = now();
-        holds::Entity::insert_many(ids.iter().map(|&budget_id| holds::ActiveModel {
-            execution_id: Set(execution_id),
-            budget_id: Set(budget_id),
-            amount_micros: Set(amount),
-            created_at: Set(created_at),
-            ..Default::default()
-        }))
-        .exec_without_returning(&txn)
-        .await?;
-        txn.commit().await?;
         return Ok(Reserved::Held { ids, amount });
     }
-    txn.rollback().await?;
     // Nothing was reserved: no budget matches (the usual case without budgets: one read
     // more), or one has no room.
     if matching_active(db, scope).await?.is_empty() {
@@ -243,22 +231,35 @@ pub async fn reserve(
     }
 }
 
-/// SQLite serializes writers, so one statement is atomic: the rollover and the reservation
-/// on every matching budget, provided none of them lacks room (`NOT EXISTS`). The budgets
-/// reserved on; `None` when no row was updated.
+/// The reservation update: the rollover and `amount` more reserved on every budget matching
+/// `scope`.
+fn reservation(
+    scope: RunScope,
+    amount: i64,
+    at: DateTime<FixedOffset>,
+) -> sea_orm::UpdateMany<rows::Entity> {
+    with_rollover(rows::Entity::update_many(), at)
+        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
+        .filter(matching(scope))
+}
+
+/// SQLite serializes writers, so one UPDATE is atomic: the rollover and the reservation on
+/// every matching budget, provided none of them lacks room (`NOT EXISTS`). Its
+/// `budget_reservations` rows are inserted by the next statement, for the same budgets when
+/// the UPDATE changed any (`changes()`); both go in one transaction, in one round trip. The
+/// budgets reserved on; `None` when no row was updated.
 async fn reserve_sqlite(
-    txn: &DatabaseTransaction,
+    db: &DatabaseConnection,
+    execution_id: i32,
     scope: RunScope,
     amount: i64,
     force: bool,
     at: DateTime<FixedOffset>,
 ) -> Result<Option<Vec<i32>>, DbErr> {
-    let mut update = with_rollover(rows::Entity::update_many(), at)
-        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
-        .filter(matching(scope));
+    let mut update = reservation(scope, amount, at);
     if !force {
         // Unqualified columns in the subquery name its own row.
-        let full = sea_orm::sea_query::Query::select()
+        let full = Query::select()
             .expr(Expr::value(1))
             .from(rows::Entity)
             .cond_where(matching(scope))
@@ -266,33 +267,76 @@ async fn reserve_sqlite(
             .to_owned();
         update = update.filter(Expr::exists(full).not());
     }
-    let updated = update.exec_with_returning(txn).await?;
-    Ok((!updated.is_empty()).then(|| updated.iter().map(|b| b.id).collect()))
+    let mut update = update.into_query();
+    update.returning_col(C::Id);
+    let held = Query::select()
+        .expr(Expr::value(execution_id))
+        .column(C::Id)
+        .expr(Expr::value(amount))
+        .expr(Expr::value(now()))
+        .from(rows::Entity)
+        .cond_where(matching(scope))
+        .and_where(Expr::cust("changes() > 0"))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(holds::Entity)
+        .columns([
+            holds::Column::ExecutionId,
+            holds::Column::BudgetId,
+            holds::Column::AmountMicros,
+            holds::Column::CreatedAt,
+        ])
+        .select_from(held)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    let backend = DbBackend::Sqlite;
+    let rows =
+        super::batch::sqlite_transaction(db, vec![backend.build(&update), backend.build(&insert)])
+            .await?;
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get_by_index::<i32>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    Ok((!ids.is_empty()).then_some(ids))
 }
 
-/// PostgreSQL: the matching budgets locked in id order, then rolled over and reserved on;
-/// `None` (the caller rolls back) when none matches or one has no room afterwards.
+/// PostgreSQL: the matching budgets locked in id order, then rolled over and reserved on,
+/// and the reservation's rows inserted, in one transaction; `None` (rolled back) when none
+/// matches or one has no room afterwards.
 async fn reserve_locked(
-    txn: &DatabaseTransaction,
+    db: &DatabaseConnection,
+    execution_id: i32,
     scope: RunScope,
     amount: i64,
     force: bool,
     at: DateTime<FixedOffset>,
 ) -> Result<Option<Vec<i32>>, DbErr> {
-    lock_in_order(txn, matching(scope)).await?;
-    let updated = with_rollover(rows::Entity::update_many(), at)
-        .col_expr(C::ReservedMicros, Expr::col(C::ReservedMicros).add(amount))
-        .filter(matching(scope))
-        .exec_with_returning(txn)
+    let txn = db.begin().await?;
+    lock_in_order(&txn, matching(scope)).await?;
+    let updated = reservation(scope, amount, at)
+        .exec_with_returning(&txn)
         .await?;
     let room = updated
         .iter()
         .all(|b| force || b.spent_micros + b.reserved_micros <= b.limit_micros);
     if updated.is_empty() || !room {
+        txn.rollback().await?;
         return Ok(None);
     }
     let mut ids: Vec<i32> = updated.iter().map(|b| b.id).collect();
     ids.sort_unstable();
+    let created_at = now();
+    holds::Entity::insert_many(ids.iter().map(|&budget_id| holds::ActiveModel {
+        execution_id: Set(execution_id),
+        budget_id: Set(budget_id),
+        amount_micros: Set(amount),
+        created_at: Set(created_at),
+        ..Default::default()
+    }))
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
     Ok(Some(ids))
 }
 
@@ -310,23 +354,35 @@ pub async fn settle(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = db.begin().await?;
-    lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids.iter().copied()))).await?;
-    let settled = rows::Entity::update_many()
+    let update = rows::Entity::update_many()
         .col_expr(
             C::ReservedMicros,
             Expr::col(C::ReservedMicros).sub(reserved),
         )
         .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
-        .filter(C::Id.is_in(ids.iter().copied()))
-        .exec_with_returning(&txn)
-        .await?;
-    holds::Entity::delete_many()
+        .filter(C::Id.is_in(ids.iter().copied()));
+    let release = holds::Entity::delete_many()
         .filter(holds::Column::ExecutionId.eq(execution_id))
-        .filter(holds::Column::BudgetId.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
+        .filter(holds::Column::BudgetId.is_in(ids.iter().copied()));
+    let settled = if super::is_postgres(db) {
+        let txn = db.begin().await?;
+        lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids.iter().copied()))).await?;
+        let settled = update.exec_with_returning(&txn).await?;
+        release.exec(&txn).await?;
+        txn.commit().await?;
+        settled
+    } else {
+        // One transaction in one round trip (SQLite serializes writers: nothing to lock).
+        let mut update = update.into_query();
+        update.returning_all();
+        let backend = DbBackend::Sqlite;
+        let statements = vec![backend.build(&update), backend.build(&release.into_query())];
+        super::batch::sqlite_transaction(db, statements)
+            .await?
+            .iter()
+            .map(|r| rows::Model::from_query_result(r, ""))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let mut crossed = Vec::new();
     if actual <= 0 {
         return Ok(crossed);

@@ -842,15 +842,19 @@ async fn append_numbered(
     first: i64,
     events: &[NewEvent],
 ) -> Result<(), DbErr> {
-    let numbered: Vec<NewEvent> = events
+    append_events(db, id, &numbered(first, events)).await
+}
+
+/// `events` numbered from `first` on.
+fn numbered(first: i64, events: &[NewEvent]) -> Vec<NewEvent> {
+    events
         .iter()
         .zip(first..)
         .map(|(event, seq)| NewEvent {
             seq,
             ..event.clone()
         })
-        .collect();
-    append_events(db, id, &numbered).await
+        .collect()
 }
 
 /// The highest event seq of an execution (0 when it has none).
@@ -974,86 +978,24 @@ pub async fn finish(
     events: &[NewEvent],
 ) -> Result<Option<(i64, agent_executions::Model)>, DbErr> {
     let status = result.status.unwrap_or(Status::Failed);
-    let ts = now();
+    let writes = FinishWrites::of(id, from, result, status)?;
+    if let (false, Some(first), false) = (
+        super::is_postgres(db),
+        result.first_seq,
+        result.release_reservations,
+    ) {
+        return finish_sqlite(db, id, result, status, writes, first, events).await;
+    }
     let txn = db.begin().await?;
-    let mut update = agent_executions::Entity::update_many();
-    if let Some(owner) = &result.lease_owner {
-        update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+    if let Some(delete) = writes.drop_steps {
+        delete.exec(&txn).await?;
     }
-    if let Some(before) = result.lease_expired_before {
-        update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
-    }
-    // The checkpoint the run's log had not stored: a whole state replaces the column (and
-    // the steps before it); a step is inserted once the row is known to be this run's.
-    let mut step = None;
-    match result.row.run_state.clone() {
-        Some(StateWrite::Replace { doc, drop_steps }) => {
-            update = update.col_expr(C::RunState, Expr::value(doc));
-            if drop_steps {
-                execution_checkpoints::Entity::delete_many()
-                    .filter(execution_checkpoints::Column::ExecutionId.eq(id))
-                    .exec(&txn)
-                    .await?;
-            }
-        }
-        Some(StateWrite::Extend {
-            step: n,
-            elapsed_ms,
-            messages,
-        }) => step = Some(step_insert(id, n, elapsed_ms, messages, None)?),
-        None => {}
-    }
-    if let Some(versions) = &result.row.tool_versions {
-        update = update.col_expr(C::ToolVersions, Expr::value(versions.clone()));
-    }
-    let updated = update
-        .col_expr(C::Status, Expr::value(status.as_str()))
-        .col_expr(C::Output, Expr::value(result.output.clone()))
-        .col_expr(C::OutputText, Expr::value(result.output_text.clone()))
-        .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
-        .col_expr(C::InputTokens, Expr::value(result.input_tokens))
-        .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
-        .col_expr(C::CacheReadTokens, Expr::value(result.cache_read_tokens))
-        .col_expr(C::CacheWriteTokens, Expr::value(result.cache_write_tokens))
-        .col_expr(C::UsageByModel, Expr::value(result.usage_by_model.clone()))
-        .col_expr(
-            C::TotalTokens,
-            Expr::value(
-                result.input_tokens
-                    + result.output_tokens
-                    + result.cache_read_tokens
-                    + result.cache_write_tokens,
-            ),
-        )
-        .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
-        .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))
-        .col_expr(C::ErrorMessage, Expr::value(result.error_message.clone()))
-        .col_expr(C::ErrorCode, Expr::value(result.error_code.clone()))
-        .col_expr(C::ErrorDetails, Expr::value(result.error_details.clone()))
-        .col_expr(
-            C::AggregateUsage,
-            Expr::value(result.aggregate_usage.clone()),
-        )
-        // A waiting run has not ended.
-        .col_expr(
-            C::CompletedAt,
-            Expr::value(Some(ts).filter(|_| status.is_terminal())),
-        )
-        .col_expr(C::PausedReason, Expr::value(result.paused_reason.clone()))
-        .col_expr(C::UpdatedAt, Expr::value(ts))
-        .col_expr(
-            C::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<FixedOffset>>::None),
-        )
-        .filter(C::Id.eq(id))
-        .filter(C::Status.is_in(from.iter().map(|s| s.as_str())))
-        .exec_with_returning(&txn)
-        .await?;
+    let updated = writes.update.exec_with_returning(&txn).await?;
     let Some(row) = updated.into_iter().next() else {
         txn.rollback().await?;
         return Ok(None);
     };
-    if let Some(step) = step {
+    if let Some(step) = writes.step {
         txn.execute_raw(txn.get_database_backend().build(&step))
             .await?;
     }
@@ -1074,25 +1016,54 @@ pub async fn finish(
     Ok(Some((first, row)))
 }
 
-/// Stops a running execution to wait (`awaiting_approval`, `paused`): its usage and run
-/// time so far are written, its lease released, and `events` appended (numbered from
-/// `first_seq`, else after the last stored one), in one transaction. It has not ended: no end
-/// time, no agent metrics. Returns the first seq used, or `None` when it was no longer
-/// running.
-pub async fn suspend(
+/// [`finish`] on SQLite when the events' numbering is known and no reservation is left to
+/// give back (a run ending through its own log): two round trips, the fenced UPDATE and then
+/// everything else with the COMMIT.
+async fn finish_sqlite(
     db: &DatabaseConnection,
     id: i32,
     result: &Finished,
+    status: Status,
+    writes: FinishWrites,
+    first: i64,
     events: &[NewEvent],
-) -> Result<Option<i64>, DbErr> {
-    let status = result.status.unwrap_or(Status::AwaitingApproval);
-    let txn = db.begin().await?;
-    let mut update = agent_executions::Entity::update_many();
-    if let Some(owner) = &result.lease_owner {
-        update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+) -> Result<Option<(i64, agent_executions::Model)>, DbErr> {
+    use sea_orm::{FromQueryResult, QueryTrait};
+    let backend = sea_orm::DbBackend::Sqlite;
+    let mut txn = super::batch::SqliteTransaction::open(db).await?;
+    let mut update = writes.update.into_query();
+    update.returning_all();
+    let updated = txn.run(vec![backend.build(&update)]).await?;
+    let Some(row) = updated.first() else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    let row = agent_executions::Model::from_query_result(row, "")?;
+    let mut rest = Vec::new();
+    if let Some(delete) = writes.drop_steps {
+        rest.push(delete.build(backend));
     }
-    let updated = update
-        .col_expr(C::Status, Expr::value(status.as_str()))
+    if let Some(step) = writes.step {
+        rest.push(backend.build(&step));
+    }
+    if !events.is_empty() {
+        rest.push(events_insert(id, &numbered(first, events)).build(backend));
+    }
+    if let Some(agent_id) = result.count_for_agent {
+        let succeeded = status == Status::Completed;
+        let duration = result.execution_time_ms.unwrap_or(0);
+        rest.push(super::agents::execution_recorded(agent_id, succeeded, duration).build(backend));
+    }
+    txn.commit(rest).await?;
+    Ok(Some((first, row)))
+}
+
+/// `update` also writing `result`'s run time, token usage and cost.
+fn with_usage(
+    update: sea_orm::UpdateMany<agent_executions::Entity>,
+    result: &Finished,
+) -> sea_orm::UpdateMany<agent_executions::Entity> {
+    update
         .col_expr(C::ExecutionTimeMs, Expr::value(result.execution_time_ms))
         .col_expr(C::InputTokens, Expr::value(result.input_tokens))
         .col_expr(C::OutputTokens, Expr::value(result.output_tokens))
@@ -1110,6 +1081,102 @@ pub async fn suspend(
         )
         .col_expr(C::EstimatedCost, Expr::value(result.estimated_cost))
         .col_expr(C::CostSource, Expr::value(result.cost_source.clone()))
+}
+
+/// What [`finish`] writes besides the events: the fenced UPDATE of the row and the
+/// checkpoint its log had not stored (a whole state replaces the column, and the steps
+/// before it; a step is inserted once the row is known to be this run's).
+struct FinishWrites {
+    update: sea_orm::UpdateMany<agent_executions::Entity>,
+    drop_steps: Option<sea_orm::DeleteMany<execution_checkpoints::Entity>>,
+    step: Option<sea_orm::sea_query::InsertStatement>,
+}
+
+impl FinishWrites {
+    fn of(id: i32, from: &[Status], result: &Finished, status: Status) -> Result<Self, DbErr> {
+        let ts = now();
+        let mut update = agent_executions::Entity::update_many();
+        if let Some(owner) = &result.lease_owner {
+            update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+        }
+        if let Some(before) = result.lease_expired_before {
+            update = update.filter(C::LeaseExpiresAt.is_null().or(C::LeaseExpiresAt.lt(before)));
+        }
+        let (mut step, mut drop_steps) = (None, None);
+        match result.row.run_state.clone() {
+            Some(StateWrite::Replace {
+                doc,
+                drop_steps: drop,
+            }) => {
+                update = update.col_expr(C::RunState, Expr::value(doc));
+                if drop {
+                    drop_steps = Some(
+                        execution_checkpoints::Entity::delete_many()
+                            .filter(execution_checkpoints::Column::ExecutionId.eq(id)),
+                    );
+                }
+            }
+            Some(StateWrite::Extend {
+                step: n,
+                elapsed_ms,
+                messages,
+            }) => step = Some(step_insert(id, n, elapsed_ms, messages, None)?),
+            None => {}
+        }
+        if let Some(versions) = &result.row.tool_versions {
+            update = update.col_expr(C::ToolVersions, Expr::value(versions.clone()));
+        }
+        let update = with_usage(update, result)
+            .col_expr(C::Status, Expr::value(status.as_str()))
+            .col_expr(C::Output, Expr::value(result.output.clone()))
+            .col_expr(C::OutputText, Expr::value(result.output_text.clone()))
+            .col_expr(C::ErrorMessage, Expr::value(result.error_message.clone()))
+            .col_expr(C::ErrorCode, Expr::value(result.error_code.clone()))
+            .col_expr(C::ErrorDetails, Expr::value(result.error_details.clone()))
+            .col_expr(
+                C::AggregateUsage,
+                Expr::value(result.aggregate_usage.clone()),
+            )
+            // A waiting run has not ended.
+            .col_expr(
+                C::CompletedAt,
+                Expr::value(Some(ts).filter(|_| status.is_terminal())),
+            )
+            .col_expr(C::PausedReason, Expr::value(result.paused_reason.clone()))
+            .col_expr(C::UpdatedAt, Expr::value(ts))
+            .col_expr(
+                C::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<FixedOffset>>::None),
+            )
+            .filter(C::Id.eq(id))
+            .filter(C::Status.is_in(from.iter().map(|s| s.as_str())));
+        Ok(Self {
+            update,
+            drop_steps,
+            step,
+        })
+    }
+}
+
+/// Stops a running execution to wait (`awaiting_approval`, `paused`): its usage and run
+/// time so far are written, its lease released, and `events` appended (numbered from
+/// `first_seq`, else after the last stored one), in one transaction. It has not ended: no end
+/// time, no agent metrics. Returns the first seq used, or `None` when it was no longer
+/// running.
+pub async fn suspend(
+    db: &DatabaseConnection,
+    id: i32,
+    result: &Finished,
+    events: &[NewEvent],
+) -> Result<Option<i64>, DbErr> {
+    let status = result.status.unwrap_or(Status::AwaitingApproval);
+    let txn = db.begin().await?;
+    let mut update = agent_executions::Entity::update_many();
+    if let Some(owner) = &result.lease_owner {
+        update = update.filter(C::LeaseOwner.eq(owner.as_str()));
+    }
+    let updated = with_usage(update, result)
+        .col_expr(C::Status, Expr::value(status.as_str()))
         .col_expr(
             C::AggregateUsage,
             Expr::value(result.aggregate_usage.clone()),

@@ -5,6 +5,7 @@ pub mod agent_chains;
 pub mod agents;
 pub mod api_tokens;
 pub mod approvals;
+mod batch;
 pub mod budgets;
 pub mod custom_tools;
 pub mod dashboard;

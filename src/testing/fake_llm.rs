@@ -134,6 +134,8 @@ impl FakeLlm {
                             .default_service(web::to(handle))
                     })
                     .workers(1)
+                    // As providers' servers do: a streamed answer's chunks go out at once.
+                    .tcp_nodelay(true)
                     .disable_signals()
                     .shutdown_timeout(0)
                     .listen(listener)
