@@ -8,7 +8,15 @@
 //! (a) Runs/s: 400 runs submitted round-robin to the instances at once; wall time from the
 //!     first submit until every run completed. The fan-out figures of this pass include the
 //!     queueing of 400 runs' writes for 20 connections per instance.
-//! (a') The same at a steady load: 200 runs, 20 at a time.
+//! (a') Steady load: 200 runs, 20 in flight (a run is submitted as soon as one ends), the
+//!      load the fan-out target is stated for.
+//! (a'') The same 200 runs in lockstep waves of 20 (a wave is submitted at once when the last
+//!      one has ended): every run of a wave starts, calls the provider and ends at the same
+//!      moment, so its fan-out figures show bursts of 20 run starts rather than a steady
+//!      load.
+//! Each pass starts on fresh instances with a warm-up of 60 runs (20 in flight), whose fan-out
+//! p99 is reported apart: the cost of a cold start (pools opening their connections,
+//! statements being prepared), which a long-running instance does not pay.
 //! (b) Cross-instance fan-out: for every run, a watcher on the *next* instance (the run's
 //!     instance itself when there is one); latency from an event's creation on the running
 //!     instance (its `createdAt`, taken before it is stored) to its delivery to the watcher;
@@ -22,13 +30,43 @@ use aladdin::config::Settings;
 use aladdin::runner::{RunContext, Runner, RunnerOptions};
 use aladdin::testing::fake_llm::FakeLlm;
 use futures_util::StreamExt;
-use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 use sea_orm::{ConnectionTrait, Database};
 
 const RUNS: usize = 400;
 /// The steady-load pass: this many runs, this many at a time.
 const STEADY_RUNS: usize = 200;
-const STEADY_WAVE: usize = 20;
+const STEADY_IN_FLIGHT: usize = 20;
+/// Untimed runs before each pass.
+const WARM_UP: usize = 60;
+
+/// How the runs of one pass are submitted.
+#[derive(Clone, Copy)]
+enum Load {
+    /// This many at a time, the next ones as soon as one ends.
+    InFlight(usize),
+    /// Waves of this many, the next one when the whole last one has ended.
+    Waves(usize),
+}
+
+impl Load {
+    fn size(self) -> usize {
+        match self {
+            Load::InFlight(n) | Load::Waves(n) => n,
+        }
+    }
+
+    fn refills(self) -> bool {
+        matches!(self, Load::InFlight(_))
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Load::InFlight(n) => format!("{n} in flight"),
+            Load::Waves(n) => format!("waves of {n}"),
+        }
+    }
+}
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -41,17 +79,21 @@ fn main() {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let fake = FakeLlm::start_with_latency(Duration::from_millis(100)).await;
         for instances in 1..=3 {
-            measure(&admin, &fake, instances, RUNS, RUNS).await;
+            measure(&admin, &fake, instances, RUNS, Load::InFlight(RUNS)).await;
         }
         for instances in 1..=3 {
-            measure(&admin, &fake, instances, STEADY_RUNS, STEADY_WAVE).await;
+            let load = Load::InFlight(STEADY_IN_FLIGHT);
+            measure(&admin, &fake, instances, STEADY_RUNS, load).await;
+        }
+        for instances in 1..=3 {
+            let load = Load::Waves(STEADY_IN_FLIGHT);
+            measure(&admin, &fake, instances, STEADY_RUNS, load).await;
         }
     });
 }
 
-/// `runs` runs on `instances` instances, `wave` at a time (the next wave starts when the
-/// last one has ended).
-async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, wave: usize) {
+/// `runs` runs on `instances` instances, submitted as `load` says.
+async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, load: Load) {
     let name = format!("aladdin_bench_scale_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(admin).await.expect("BENCH_DATABASE_URL");
     server
@@ -90,47 +132,16 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, wav
     // Every LISTEN is in place before the first run.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // Fresh instances open their pools' connections and prepare their statements on their
+    // first runs: a warm-up wave first, reported apart (a long-running instance is warm).
+    let warm_up = submit(&runners, WARM_UP, Load::InFlight(STEADY_IN_FLIGHT), 0).await;
     let started = Instant::now();
-    let mut latencies: Vec<f64> = Vec::new();
-    for first in (0..runs).step_by(wave) {
-        let batch = (first..(first + wave).min(runs)).map(|i| {
-            let runner = runners[i % instances].clone();
-            let watcher = runners[(i + 1) % instances].clone();
-            async move {
-                let row = runner
-                    .execute(
-                        "video-head-001",
-                        &format!("bench {i}"),
-                        RunContext::default(),
-                    )
-                    .await
-                    .expect("queued");
-                let subscribed = chrono::Utc::now();
-                let mut events = watcher.subscribe(row.id, 0).await.expect("stream");
-                let mut latencies = Vec::new();
-                while let Some(item) = events.next().await {
-                    if item.seq.is_some() && item.created_at > subscribed {
-                        let ms = (chrono::Utc::now() - item.created_at).num_microseconds();
-                        latencies.push(ms.unwrap_or(0) as f64 / 1000.0);
-                    }
-                }
-                let done = runner.wait(row.id).await.expect("ended");
-                assert_eq!(done.status, "completed", "{:?}", done.error_message);
-                latencies
-            }
-        });
-        latencies.extend(join_all(batch).await.into_iter().flatten());
-    }
+    let timed = submit(&runners, runs, load, WARM_UP).await;
     let wall = started.elapsed();
-    latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let (p50, p99, max) = percentiles(timed.clone());
     println!(
-        "instances={instances} runs={runs} ({wave} at a time) wall={:.2}s runs/s={:.1} fan-out ({}) p50={:.1}ms p99={:.1}ms max={:.1}ms (events {})",
+        "instances={instances} runs={runs} ({}) wall={:.2}s runs/s={:.1} fan-out ({}) p50={p50:.1}ms p99={p99:.1}ms max={max:.1}ms (events {}; warm-up of {WARM_UP} runs on fresh pools: p99 {:.1}ms)",
+        load.describe(),
         wall.as_secs_f64(),
         runs as f64 / wall.as_secs_f64(),
         if instances == 1 {
@@ -138,10 +149,8 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, wav
         } else {
             "cross-instance"
         },
-        pick(0.5),
-        pick(0.99),
-        pick(1.0),
-        latencies.len(),
+        timed.len(),
+        percentiles(warm_up).1,
     );
     for runner in &runners {
         runner.shutdown().await;
@@ -151,4 +160,65 @@ async fn measure(admin: &str, fake: &FakeLlm, instances: usize, runs: usize, wav
     let _ = server
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await;
+}
+
+/// Submits `runs` runs (numbered from `first`) round-robin to `runners` as `load` says, each
+/// watched on the next instance; the fan-out latencies (ms) of the events they stored while
+/// watched.
+async fn submit(runners: &[Arc<Runner>], runs: usize, load: Load, first: usize) -> Vec<f64> {
+    let one = |i: usize| {
+        let runner = runners[i % runners.len()].clone();
+        let watcher = runners[(i + 1) % runners.len()].clone();
+        async move {
+            let row = runner
+                .execute(
+                    "video-head-001",
+                    &format!("bench {i}"),
+                    RunContext::default(),
+                )
+                .await
+                .expect("queued");
+            let subscribed = chrono::Utc::now();
+            let mut events = watcher.subscribe(row.id, 0).await.expect("stream");
+            let mut latencies = Vec::new();
+            while let Some(item) = events.next().await {
+                if item.seq.is_some() && item.created_at > subscribed {
+                    let ms = (chrono::Utc::now() - item.created_at).num_microseconds();
+                    latencies.push(ms.unwrap_or(0) as f64 / 1000.0);
+                }
+            }
+            let done = runner.wait(row.id).await.expect("ended");
+            assert_eq!(done.status, "completed", "{:?}", done.error_message);
+            latencies
+        }
+    };
+    let mut latencies = Vec::new();
+    let mut pending = FuturesUnordered::new();
+    let mut next = first;
+    loop {
+        // Waves start together once the last one has ended; a window is refilled as runs end.
+        if load.refills() || pending.is_empty() {
+            while next < first + runs && pending.len() < load.size() {
+                pending.push(one(next));
+                next += 1;
+            }
+        }
+        match pending.next().await {
+            Some(some) => latencies.extend(some),
+            None => break,
+        }
+    }
+    latencies
+}
+
+/// p50, p99 and max of `latencies`.
+fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (pick(0.5), pick(0.99), pick(1.0))
 }

@@ -27,6 +27,7 @@ mod m20261204_000021_scale_out;
 mod m20261204_000022_budget_reservations;
 mod m20261204_000023_trace_parent;
 mod m20261205_000024_checkpoint_steps;
+mod m20261205_000025_drop_duplicate_execution_index;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000022_budget_reservations::Migration),
             Box::new(m20261204_000023_trace_parent::Migration),
             Box::new(m20261205_000024_checkpoint_steps::Migration),
+            Box::new(m20261205_000025_drop_duplicate_execution_index::Migration),
         ]
     }
 }

@@ -11,8 +11,9 @@
 //! parent's `aggregateUsage`.
 //!
 //! What the parent already holds is handed to the child instead of being read again (its
-//! agent and department, checked by the parent; the project), and the child hands its
-//! finished row back the same way ([`Inherited`]).
+//! agent and department, checked by the parent; the project), its tools are read while its
+//! row is being inserted, and the child hands its finished row back the same way
+//! ([`Inherited`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -23,6 +24,7 @@ use futures_util::future::{BoxFuture, Shared};
 use sea_orm::DbErr;
 use serde_json::json;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Core;
 use super::candidates::KnownPrice;
@@ -31,6 +33,7 @@ use super::event::Event;
 use super::log::EventLog;
 use super::queue;
 use super::snapshot::AgentConfig;
+use super::tools::loader::{self, Loaded};
 use crate::db;
 use crate::domain::executions::{AggregateUsage, Status};
 use crate::entities::{agent_executions, agents, departments, projects};
@@ -48,6 +51,8 @@ pub(crate) struct Inherited {
     pub prices: Vec<KnownPrice>,
     /// Where the child leaves its finished row for the parent.
     pub ended: Arc<OnceLock<agent_executions::Model>>,
+    /// Its tools, loaded while its row was being inserted; `None`: load them.
+    pub tools: Option<AbortOnDropHandle<Result<Loaded, DbErr>>>,
 }
 
 /// A started child.
@@ -147,6 +152,15 @@ impl Family {
     ) -> Result<Child, DbErr> {
         let core = &self.core;
         let config = AgentConfig::resolve(agent, department, &core.settings.runner);
+        // Its tools are read (from the read pool) while its row is inserted (through the
+        // writer): the child would otherwise read them only once it has started.
+        let tools = AbortOnDropHandle::new(tokio::spawn({
+            let (core, config) = (core.clone(), config.clone());
+            async move {
+                let stdio = core.settings.runner.mcp_allow_stdio;
+                loader::load(&core.db, &core.tools, &config, stdio).await
+            }
+        }));
         let new = db::executions::NewExecution {
             agent_id: Some(agent.id),
             agent_slug: agent.agent_id.clone(),
@@ -188,6 +202,7 @@ impl Family {
                 .unwrap_or_default(),
             prices: self.prices.clone(),
             ended: ended.clone(),
+            tools: Some(tools),
         };
         let id = row.id;
         let handle = queue::supervise(

@@ -70,7 +70,7 @@ async fn run(
     row: &agent_executions::Model,
     control: &Arc<RunControl>,
     cap: Option<Instant>,
-    inherited: Option<Inherited>,
+    mut inherited: Option<Inherited>,
 ) -> Result<(), DbErr> {
     let started = Instant::now();
     let config = AgentConfig::from_snapshot(&row.agent_snapshot, &core.settings.runner);
@@ -128,13 +128,15 @@ async fn run(
         return Ok(());
     }
 
-    let loaded = loader::load(
-        &core.db,
-        &core.tools,
-        &config,
-        core.settings.runner.mcp_allow_stdio,
-    )
-    .await?;
+    let loaded = match inherited.as_mut().and_then(|given| given.tools.take()) {
+        Some(loading) => loading
+            .await
+            .map_err(|e| DbErr::Custom(format!("loading the run's tools stopped: {e}")))??,
+        None => {
+            let stdio = core.settings.runner.mcp_allow_stdio;
+            loader::load(&core.db, &core.tools, &config, stdio).await?
+        }
+    };
     super::experiments::stamp_tools(&mut log, &loaded.tool_versions)?;
     let known = inherited
         .as_ref()
