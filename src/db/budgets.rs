@@ -7,7 +7,8 @@
 //! EXISTS` over the matching rows and the update see the same state); on PostgreSQL the
 //! matching rows are locked first and the update is rolled back when one has no room. Either
 //! way concurrent runs can never reserve past a limit. A settlement is one UPDATE and one
-//! DELETE; only a call that takes a budget past its `warnAt` costs more.
+//! DELETE (on SQLite the settlement of a run's last call travels with the run's ending,
+//! `executions::finish`); only a call that takes a budget past its `warnAt` costs more.
 //!
 //! **Lock order.** A run matches several budgets (global, department, agent, project), and
 //! an UPDATE of several rows locks them in the order it finds them, which on PostgreSQL
@@ -340,43 +341,85 @@ async fn reserve_locked(
     Ok(Some(ids))
 }
 
-/// Settles execution `execution_id`'s reservation: releases `reserved` and adds `actual`
-/// micro-USD spent, on each budget of `ids`, and deletes its `budget_reservations` rows.
-/// Returns the budgets whose spend crossed their `warnAt` for the first time this period (at
-/// most one caller sees each crossing).
+/// A model call's reservation, settled at what the call cost: `reserved` micro-USD given
+/// back and `actual` spent, on each budget of `ids`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The budgets reserved on.
+    pub ids: Vec<i32>,
+    /// Micro-USD reserved on each.
+    pub reserved: i64,
+    /// Micro-USD the call cost.
+    pub actual: i64,
+}
+
+impl Settlement {
+    /// The UPDATE of the budgets and the DELETE of the execution's `budget_reservations`
+    /// rows for them.
+    fn writes(
+        &self,
+        execution_id: i32,
+    ) -> (
+        sea_orm::UpdateMany<rows::Entity>,
+        sea_orm::DeleteMany<holds::Entity>,
+    ) {
+        let update = rows::Entity::update_many()
+            .col_expr(
+                C::ReservedMicros,
+                Expr::col(C::ReservedMicros).sub(self.reserved),
+            )
+            .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(self.actual))
+            .filter(C::Id.is_in(self.ids.iter().copied()));
+        let release = holds::Entity::delete_many()
+            .filter(holds::Column::ExecutionId.eq(execution_id))
+            .filter(holds::Column::BudgetId.is_in(self.ids.iter().copied()));
+        (update, release)
+    }
+
+    /// The settlement as SQLite statements for a caller's transaction: the UPDATE (returning
+    /// the budgets as settled) and the DELETE. Nothing when no budget was reserved on.
+    pub(crate) fn sqlite_statements(&self, execution_id: i32) -> Vec<sea_orm::Statement> {
+        if self.ids.is_empty() {
+            return Vec::new();
+        }
+        let (update, release) = self.writes(execution_id);
+        let mut update = update.into_query();
+        update.returning_all();
+        let backend = DbBackend::Sqlite;
+        vec![backend.build(&update), backend.build(&release.into_query())]
+    }
+
+    /// Whether settling took budget `b` (as returned by the settlement) past its `warnAt`
+    /// with no warning given yet this period: then someone must warn, once.
+    pub fn may_warn(&self, b: &rows::Model) -> bool {
+        let past = b.spent_micros as f64 >= b.warn_at * b.limit_micros as f64;
+        self.actual > 0 && past && b.warned_period != Some(b.period_start)
+    }
+}
+
+/// Settles execution `execution_id`'s reservation `settlement` and deletes its
+/// `budget_reservations` rows. Returns the budgets whose spend crossed their `warnAt` for the
+/// first time this period (at most one caller sees each crossing).
 pub async fn settle(
     db: &DatabaseConnection,
     execution_id: i32,
-    ids: &[i32],
-    reserved: i64,
-    actual: i64,
+    settlement: &Settlement,
 ) -> Result<Vec<rows::Model>, DbErr> {
-    if ids.is_empty() {
+    if settlement.ids.is_empty() {
         return Ok(Vec::new());
     }
-    let update = rows::Entity::update_many()
-        .col_expr(
-            C::ReservedMicros,
-            Expr::col(C::ReservedMicros).sub(reserved),
-        )
-        .col_expr(C::SpentMicros, Expr::col(C::SpentMicros).add(actual))
-        .filter(C::Id.is_in(ids.iter().copied()));
-    let release = holds::Entity::delete_many()
-        .filter(holds::Column::ExecutionId.eq(execution_id))
-        .filter(holds::Column::BudgetId.is_in(ids.iter().copied()));
     let settled = if super::is_postgres(db) {
+        let (update, release) = settlement.writes(execution_id);
         let txn = db.begin().await?;
-        lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids.iter().copied()))).await?;
+        let ids = settlement.ids.iter().copied();
+        lock_in_order(&txn, Condition::all().add(C::Id.is_in(ids))).await?;
         let settled = update.exec_with_returning(&txn).await?;
         release.exec(&txn).await?;
         txn.commit().await?;
         settled
     } else {
         // One transaction in one round trip (SQLite serializes writers: nothing to lock).
-        let mut update = update.into_query();
-        update.returning_all();
-        let backend = DbBackend::Sqlite;
-        let statements = vec![backend.build(&update), backend.build(&release.into_query())];
+        let statements = settlement.sqlite_statements(execution_id);
         super::batch::sqlite_transaction(db, statements)
             .await?
             .iter()
@@ -384,12 +427,8 @@ pub async fn settle(
             .collect::<Result<Vec<_>, _>>()?
     };
     let mut crossed = Vec::new();
-    if actual <= 0 {
-        return Ok(crossed);
-    }
     for b in settled {
-        let past = b.spent_micros as f64 >= b.warn_at * b.limit_micros as f64;
-        if !past || b.warned_period == Some(b.period_start) {
+        if !settlement.may_warn(&b) {
             continue;
         }
         // Several calls may cross together: the conditional UPDATE lets one of them warn.

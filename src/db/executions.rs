@@ -963,20 +963,40 @@ pub struct Finished {
     /// The run's checkpoint and tool versions not written yet (its event log's last row
     /// update), written by the same UPDATE.
     pub row: RowUpdate,
+    /// The reservation of the run's last model call, to settle in the same transaction (on
+    /// SQLite; elsewhere [`Finishing::SettleFirst`]).
+    pub settle: Option<super::budgets::Settlement>,
+}
+
+/// What [`finish`] did.
+#[derive(Debug)]
+pub enum Finishing {
+    /// Written: the seq of the first final event, and the row as written.
+    Done(i64, Box<agent_executions::Model>),
+    /// Nothing written: the execution is no longer in one of the given statuses, or no
+    /// longer this instance's.
+    Lost,
+    /// Nothing written: settle [`Finished::settle`] first (with its own budget warnings),
+    /// then finish without it. Where the settlement cannot travel with the ending, or when
+    /// it took a budget past its `warnAt` (its `budget_warning` must precede the final
+    /// events).
+    SettleFirst,
 }
 
 /// Moves an execution from one of `from` to its terminal state (or a waiting one), appends its last events and
 /// counts it into its agent's metrics (atomic increments), in one transaction. The events are
 /// numbered from `first_seq`, or after the execution's last stored seq; the first seq used and
-/// the finished row are returned. Returns `None` (and writes nothing) when the row is no longer
-/// in one of `from` (someone else finished it) or fails the lease fencing of `result`.
+/// the finished row are returned ([`Finishing::Done`]). Writes nothing when the row is no
+/// longer in one of `from` (someone else finished it) or fails the lease fencing of `result`
+/// ([`Finishing::Lost`]), or when the caller must settle `result.settle` itself first
+/// ([`Finishing::SettleFirst`]).
 pub async fn finish(
     db: &DatabaseConnection,
     id: i32,
     from: &[Status],
     result: &Finished,
     events: &[NewEvent],
-) -> Result<Option<(i64, agent_executions::Model)>, DbErr> {
+) -> Result<Finishing, DbErr> {
     let status = result.status.unwrap_or(Status::Failed);
     let writes = FinishWrites::of(id, from, result, status)?;
     if let (false, Some(first), false) = (
@@ -986,6 +1006,9 @@ pub async fn finish(
     ) {
         return finish_sqlite(db, id, result, status, writes, first, events).await;
     }
+    if result.settle.is_some() {
+        return Ok(Finishing::SettleFirst);
+    }
     let txn = db.begin().await?;
     if let Some(delete) = writes.drop_steps {
         delete.exec(&txn).await?;
@@ -993,7 +1016,7 @@ pub async fn finish(
     let updated = writes.update.exec_with_returning(&txn).await?;
     let Some(row) = updated.into_iter().next() else {
         txn.rollback().await?;
-        return Ok(None);
+        return Ok(Finishing::Lost);
     };
     if let Some(step) = writes.step {
         txn.execute_raw(txn.get_database_backend().build(&step))
@@ -1013,12 +1036,12 @@ pub async fn finish(
         super::agents::record_execution(&txn, agent_id, succeeded, duration).await?;
     }
     txn.commit().await?;
-    Ok(Some((first, row)))
+    Ok(Finishing::Done(first, Box::new(row)))
 }
 
 /// [`finish`] on SQLite when the events' numbering is known and no reservation is left to
-/// give back (a run ending through its own log): two round trips, the fenced UPDATE and then
-/// everything else with the COMMIT.
+/// give back (a run ending through its own log): two round trips, the fenced UPDATE (with the
+/// settlement of the last call) and then everything else with the COMMIT.
 async fn finish_sqlite(
     db: &DatabaseConnection,
     id: i32,
@@ -1027,17 +1050,35 @@ async fn finish_sqlite(
     writes: FinishWrites,
     first: i64,
     events: &[NewEvent],
-) -> Result<Option<(i64, agent_executions::Model)>, DbErr> {
+) -> Result<Finishing, DbErr> {
     use sea_orm::{FromQueryResult, QueryTrait};
     let backend = sea_orm::DbBackend::Sqlite;
     let mut txn = super::batch::SqliteTransaction::open(db).await?;
     let mut update = writes.update.into_query();
     update.returning_all();
-    let updated = txn.run(vec![backend.build(&update)]).await?;
-    let Some(row) = updated.first() else {
+    let mut opening = vec![backend.build(&update)];
+    if let Some(settle) = &result.settle {
+        opening.extend(settle.sqlite_statements(id));
+    }
+    let returned = txn.run(opening).await?;
+    // The execution's row (when the fence let the UPDATE through), then the settled budgets.
+    let (own, settled): (Vec<_>, Vec<_>) = returned
+        .iter()
+        .partition(|r| r.try_get::<String>("", "agent_slug").is_ok());
+    let Some(row) = own.first() else {
         txn.rollback().await?;
-        return Ok(None);
+        return Ok(Finishing::Lost);
     };
+    if let Some(settle) = &result.settle {
+        for budget in settled {
+            if settle.may_warn(&crate::entities::budgets::Model::from_query_result(
+                budget, "",
+            )?) {
+                txn.rollback().await?;
+                return Ok(Finishing::SettleFirst);
+            }
+        }
+    }
     let row = agent_executions::Model::from_query_result(row, "")?;
     let mut rest = Vec::new();
     if let Some(delete) = writes.drop_steps {
@@ -1055,7 +1096,7 @@ async fn finish_sqlite(
         rest.push(super::agents::execution_recorded(agent_id, succeeded, duration).build(backend));
     }
     txn.commit(rest).await?;
-    Ok(Some((first, row)))
+    Ok(Finishing::Done(first, Box::new(row)))
 }
 
 /// `update` also writing `result`'s run time, token usage and cost.

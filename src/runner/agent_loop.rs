@@ -23,6 +23,7 @@ use super::spans;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
+use crate::db::budgets::Settlement;
 use crate::db::executions::StateWrite;
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
@@ -87,6 +88,8 @@ pub(crate) struct LoopState {
     /// or the conversation was trimmed since).
     checkpointed: Option<usize>,
     warned_no_usage: bool,
+    /// The reservation of the answer the loop ended on, left for the run's ending to settle.
+    pub unsettled: Option<Settlement>,
 }
 
 impl LoopState {
@@ -104,6 +107,7 @@ impl LoopState {
             answered: 0,
             checkpointed: None,
             warned_no_usage: false,
+            unsettled: None,
         }
     }
 
@@ -259,7 +263,14 @@ pub(crate) async fn run(
         return Ok(structured(output.clone()));
     }
     while st.step < cx.max_steps {
-        let mut response = retry::call_model(cx, st, log).await?;
+        let (mut response, settlement) = retry::call_model(cx, st, log).await?;
+        if response.tool_calls.is_empty() {
+            // The run ends with this answer: its reservation is settled by the ending's write
+            // (one write fewer; a `budget_warning` it causes still precedes the final events).
+            st.unsettled = Some(settlement);
+        } else {
+            super::budget::settle(cx, &settlement, log).await?;
+        }
         // Tools are called by their wire names (`server__tool` for `server/tool`).
         for call in &mut response.tool_calls {
             let name = cx.tools.resolve_wire(&call.name).to_owned();

@@ -1,7 +1,8 @@
 //! Budgets around each model call (lifecycle rule 6c): before the call its worst case is
 //! reserved against every active budget that matches the run (`db::budgets::reserve`, all or
-//! nothing, atomic on both engines); after it the reservation is settled to the actual cost,
-//! or released when the call failed or was stopped. A call that does not fit stops the loop
+//! nothing, atomic on both engines); after it the reservation is settled to the actual cost
+//! (the run's last call: with the run's ending, `finish`), or released when the call failed
+//! or was stopped. A call that does not fit stops the loop
 //! with [`LoopError::Budget`]: the run becomes `paused` (`pausedReason: "budget"`).
 //!
 //! The worst case is `input × input price + max output × output price`, where the input is
@@ -21,7 +22,10 @@ use super::candidates::Candidate;
 use super::event::Event;
 use super::log::EventLog;
 use super::providers::{ChatRequest, Usage};
-use crate::db::{self, budgets::Reserved};
+use crate::db::{
+    self,
+    budgets::{Reserved, Settlement},
+};
 use crate::domain::budgets::{RunScope, to_micros, to_usd};
 use crate::entities::{budgets, models};
 
@@ -122,18 +126,24 @@ pub(crate) async fn reserve(
     }
 }
 
-/// Settles `hold` to what the call cost; `budget_warning` for each budget this call took past
-/// its `warnAt` (once per budget and period).
+/// What `hold` settles to once the call answered with `usage`.
+pub(crate) fn spent(candidate: &Candidate, hold: Hold, usage: Option<Usage>) -> Settlement {
+    Settlement {
+        actual: actual(candidate.price.as_ref(), usage, hold.amount),
+        reserved: hold.amount,
+        ids: hold.ids,
+    }
+}
+
+/// Settles a call's reservation to what it cost; `budget_warning` for each budget this call
+/// took past its `warnAt` (once per budget and period).
 pub(crate) async fn settle(
     cx: &LoopCx<'_>,
-    candidate: &Candidate,
-    hold: Hold,
-    usage: Option<Usage>,
+    settlement: &Settlement,
     log: &mut EventLog,
 ) -> Result<(), LoopError> {
-    let spent = actual(candidate.price.as_ref(), usage, hold.amount);
     let run = cx.tool_ctx.execution_id;
-    let crossed = db::budgets::settle(&cx.core.writer, run, &hold.ids, hold.amount, spent).await?;
+    let crossed = db::budgets::settle(&cx.core.writer, run, settlement).await?;
     for b in crossed {
         log.append(warning(&b))?;
     }
@@ -143,7 +153,12 @@ pub(crate) async fn settle(
 /// Gives `hold` back (the call failed or was stopped).
 pub(crate) async fn release(cx: &LoopCx<'_>, hold: Hold) -> Result<(), LoopError> {
     let run = cx.tool_ctx.execution_id;
-    db::budgets::settle(&cx.core.writer, run, &hold.ids, hold.amount, 0).await?;
+    let nothing = Settlement {
+        actual: 0,
+        reserved: hold.amount,
+        ids: hold.ids,
+    };
+    db::budgets::settle(&cx.core.writer, run, &nothing).await?;
     Ok(())
 }
 
@@ -156,7 +171,8 @@ pub(crate) fn reached(b: &budgets::Model) -> Event {
     }
 }
 
-fn warning(b: &budgets::Model) -> Event {
+/// `budget_warning` for a budget a call took past its `warnAt`.
+pub(crate) fn warning(b: &budgets::Model) -> Event {
     Event::BudgetWarning {
         budget_id: b.id,
         spent_usd: to_usd(b.spent_micros),

@@ -184,6 +184,7 @@ pub(crate) async fn run(
         usage: TokenUsage::default(),
         execution_time_ms: Some(elapsed()),
         aggregate: Some(family.usage()),
+        settle: None,
     };
     super::spans::ended(core, &ending);
     finish::write(

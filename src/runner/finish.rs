@@ -12,7 +12,8 @@ use super::event::{Event, StreamItem, TokenUsage};
 use super::log::{EventLog, to_row};
 use crate::db::{
     self,
-    executions::{Finished, RowUpdate},
+    budgets::Settlement,
+    executions::{Finished, Finishing, RowUpdate},
 };
 use crate::domain::executions::{AggregateUsage, Status, codes};
 use crate::domain::now;
@@ -46,6 +47,8 @@ pub(crate) struct Ending {
     pub execution_time_ms: Option<i64>,
     /// Usage of the run and its descendants, when it ran.
     pub aggregate: Option<AggregateUsage>,
+    /// The reservation of the run's last model call, settled with the ending.
+    pub settle: Option<Settlement>,
 }
 
 impl Ending {
@@ -63,6 +66,7 @@ impl Ending {
             usage: TokenUsage::default(),
             execution_time_ms: None,
             aggregate: None,
+            settle: None,
         }
     }
 }
@@ -161,25 +165,9 @@ pub(crate) async fn write_fenced(
             }
         }
     }
-    let mut events = Vec::with_capacity(3);
-    if let Some(failure) = &ending.error {
-        events.push(Event::Error {
-            message: failure.message.clone(),
-            code: failure.code.clone(),
-        });
-    }
-    events.push(Event::Finish {
-        status: ending.status,
-        output: ending.output.clone().unwrap_or(Value::Null),
-        total_cost: ending.usage.estimated_cost,
-        token_usage: ending.usage.clone(),
-    });
-    events.push(Event::Status {
-        status: ending.status,
-    });
-    items.extend(events.into_iter().map(|e| StreamItem::stored(0, e)));
-    let rows: Vec<_> = items.iter().map(to_row).collect();
-    let finished = Finished {
+    let tail = items.len();
+    items.extend(final_events(&ending));
+    let mut finished = Finished {
         status: Some(ending.status),
         output: ending.output,
         output_text: ending.output_text,
@@ -202,16 +190,58 @@ pub(crate) async fn write_fenced(
         },
         release_reservations,
         row: row_update,
+        settle: ending.settle,
         ..usage_columns(ending.usage)
     };
-    let Some((first, row)) =
-        db::executions::finish(&core.writer, id, from, &finished, &rows).await?
-    else {
-        return Ok(None);
-    };
-    publish_numbered(core, id, items, first);
-    core.finished(id);
-    Ok(Some(row))
+    loop {
+        let rows: Vec<_> = items.iter().map(to_row).collect();
+        match db::executions::finish(&core.writer, id, from, &finished, &rows).await? {
+            Finishing::Done(first, row) => {
+                publish_numbered(core, id, items, first);
+                core.finished(id);
+                return Ok(Some(*row));
+            }
+            Finishing::Lost => return Ok(None),
+            // Settled apart, its warnings before the final events; then finished again.
+            Finishing::SettleFirst => {
+                let Some(settlement) = finished.settle.take() else {
+                    return Err(DbErr::Custom(
+                        "a settlement was asked for, none was held".into(),
+                    ));
+                };
+                let crossed = db::budgets::settle(&core.writer, id, &settlement).await?;
+                let warnings = crossed
+                    .iter()
+                    .map(|b| StreamItem::stored(0, super::budget::warning(b)));
+                items.splice(tail..tail, warnings);
+            }
+        }
+    }
+}
+
+/// The last events of a run ending as `ending`: `error` (unless it completed), `finish` and
+/// its terminal `status`.
+fn final_events(ending: &Ending) -> Vec<StreamItem> {
+    let mut events = Vec::with_capacity(3);
+    if let Some(failure) = &ending.error {
+        events.push(Event::Error {
+            message: failure.message.clone(),
+            code: failure.code.clone(),
+        });
+    }
+    events.push(Event::Finish {
+        status: ending.status,
+        output: ending.output.clone().unwrap_or(Value::Null),
+        total_cost: ending.usage.estimated_cost,
+        token_usage: ending.usage.clone(),
+    });
+    events.push(Event::Status {
+        status: ending.status,
+    });
+    events
+        .into_iter()
+        .map(|e| StreamItem::stored(0, e))
+        .collect()
 }
 
 /// Stops running execution `id` to wait for an approval: its events are stored, then its
@@ -280,10 +310,12 @@ pub(crate) async fn pause(
         lease_owner: Some(core.instance_id.clone()),
         ..usage_columns(usage)
     };
-    let Some((first, _)) =
-        db::executions::finish(&core.writer, id, &[Status::Running], &finished, &rows).await?
-    else {
-        return Ok(false);
+    let first = match db::executions::finish(&core.writer, id, &[Status::Running], &finished, &rows)
+        .await?
+    {
+        Finishing::Done(first, _) => first,
+        // A pause settles nothing: its call never got an answer.
+        Finishing::Lost | Finishing::SettleFirst => return Ok(false),
     };
     publish_numbered(core, id, items, first);
     core.finished(id);

@@ -21,7 +21,7 @@ use super::event::Event;
 use super::log::EventLog;
 use super::providers::{ChatRequest, ChatResponse, ProviderError};
 use super::spans;
-use crate::db;
+use crate::db::{self, budgets::Settlement};
 use crate::telemetry_metrics::{self, CallTokens};
 
 /// Exponential backoff with full jitter: attempt `n` (0-based) waits a uniformly random time
@@ -65,11 +65,12 @@ impl Backoff {
 /// Sends the loop's next request, retrying transient failures, and moving to the next model
 /// of the chain when a model's retries are spent on a fallback reason (or it overflows its
 /// context window, or its circuit breaker is open). Text deltas go to the hub as they arrive.
+/// Returns the answer with its reservation, for the caller to settle.
 pub(crate) async fn call_model(
     cx: &LoopCx<'_>,
     st: &mut LoopState,
     log: &mut EventLog,
-) -> Result<ChatResponse, LoopError> {
+) -> Result<(ChatResponse, Settlement), LoopError> {
     loop {
         let candidate = &cx.chain.candidates[st.current];
         let next = cx.chain.candidates.get(st.current + 1);
@@ -107,8 +108,8 @@ pub(crate) async fn call_model(
         let result = attempts(cx, candidate, &st.request, log, probe).await;
         let failed = match result {
             Ok(response) => {
-                budget::settle(cx, candidate, hold, response.usage, log).await?;
-                return Ok(response);
+                let settlement = budget::spent(candidate, hold, response.usage);
+                return Ok((response, settlement));
             }
             Err(failed) => {
                 budget::release(cx, hold).await?;

@@ -331,6 +331,8 @@ async fn run(
     }
     let mut ending = ending(outcome, &state, usage, elapsed());
     ending.aggregate = Some(aggregate);
+    // The answer the loop ended on is settled with the ending.
+    ending.settle = state.unsettled.take();
     spans::ended(core, &ending);
     let finished = finish::write_row(
         core,
@@ -433,6 +435,7 @@ pub(crate) fn ending(
         usage,
         execution_time_ms: Some(ms),
         aggregate: None,
+        settle: None,
     }
 }
 

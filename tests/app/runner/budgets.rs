@@ -284,6 +284,19 @@ async fn a_warning_is_sent_once_when_spend_crosses_warn_at(wire: Wire) {
     assert_eq!(warned[0]["warnAt"], 0.5);
     assert!((usd(&warned[0]["spentUsd"]) - 2.0 * CALL_USD).abs() < 1e-9);
     assert!(rig.events_of(three.id, "budget_warning").await.is_empty());
+    // The call a run ends on is settled with its ending: the warning still comes before the
+    // final events, and nothing stays reserved.
+    let kinds = rig.kinds(two.id).await;
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["budget_warning", "finish", "status"]
+    );
+    let doc = budget(&rig, &created["id"]).await;
+    assert!(
+        (usd(&doc["spentUsd"]) - 2.0 * CALL_USD).abs() < 1e-9,
+        "{doc}"
+    );
+    assert_eq!(usd(&doc["reservedUsd"]), 0.0, "{doc}");
 }
 
 async fn a_new_period_starts_the_spend_again_from_zero(wire: Wire) {
