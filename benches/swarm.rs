@@ -13,6 +13,10 @@
 //!     run) / 20 — inserting, starting, running and finishing the child and reporting it back,
 //!     minus a plain tool call. Target: median ≤ 1 ms. The SQL statements of each kind of run
 //!     (sqlx's statement log) are counted once after the timed runs.
+//! (b') The same against the tests' fake, which pauses 5 ms inside the first line of each
+//!     text answer (the children's; the baseline's calls are tool calls). Excluded as provider
+//!     time, the pause still leaves every thread idle: each child then finishes on threads
+//!     that must be woken, as after a real provider's answer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,7 +46,8 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         wide_swarm().await;
-        overhead_per_child().await;
+        overhead_per_child(false).await;
+        overhead_per_child(true).await;
     });
 }
 
@@ -196,8 +201,13 @@ async fn wide_swarm() {
     );
 }
 
-async fn overhead_per_child() {
+/// (b), against a fake that answers at once (`paused`: one that pauses 5 ms inside each text
+/// answer, as the tests' fake does).
+async fn overhead_per_child(paused: bool) {
     let fake = FakeLlm::start().await;
+    if !paused {
+        fake.without_pauses();
+    }
     let (runner, db, dir) = prepared(&fake).await;
     let mut per_child = Vec::new();
     let mut raw = Vec::new();
@@ -227,9 +237,15 @@ async fn overhead_per_child() {
     runner.shutdown().await;
     drop(db);
     let _ = std::fs::remove_dir_all(dir);
-    println!(
-        "(b) overhead per child execution, {SEQUENTIAL} spawn_agents calls of one child per run, {RUNS} runs, SQLite, zero-latency fake:"
-    );
+    if paused {
+        println!(
+            "(b') the same, the fake pausing 5 ms inside each text answer (the children's, not the baseline's tool calls): the threads go idle during each child's call and wake cold after it, as after any real provider's:"
+        );
+    } else {
+        println!(
+            "(b) overhead per child execution, {SEQUENTIAL} spawn_agents calls of one child per run, {RUNS} runs, SQLite, zero-latency fake:"
+        );
+    }
     println!(
         "    per child (spawning run − baseline run of getProjectContext calls, provider time excluded): median {:.3} ms, p90 {:.3} ms, min {:.3} ms, max {:.3} ms (target ≤ 1 ms)",
         median(per_child.clone()),

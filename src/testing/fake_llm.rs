@@ -56,6 +56,8 @@ struct Shared {
     gate: Mutex<Option<Arc<Gate>>>,
     recorded: Mutex<Vec<RecordedRequest>>,
     latency: Duration,
+    /// Streamed answers are written without the pause inside their first line.
+    unpaused: std::sync::atomic::AtomicBool,
 }
 
 /// Holds the requests whose last message mentions `needle` until `size` of them are
@@ -162,6 +164,13 @@ impl FakeLlm {
     /// Base URL for the Anthropic client (`ANTHROPIC_BASE_URL`).
     pub fn anthropic_base(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// Streams answers without the 5 ms pause otherwise put inside their first line (there
+    /// so that clients must put a line together from two writes): for benches, where a
+    /// request must take the latency asked for and no more.
+    pub fn without_pauses(&self) {
+        self.shared.unpaused.store(true, Ordering::Relaxed);
     }
 
     /// Appends a reply to the script.
@@ -331,11 +340,14 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         arrived_at: std::time::Instant::now(),
     });
     if !json.is_object() {
-        return respond(Rendered::error(
-            400,
-            None,
-            error_body(wire, 400, "the body is not a JSON object"),
-        ))
+        return respond(
+            Rendered::error(
+                400,
+                None,
+                error_body(wire, 400, "the body is not a JSON object"),
+            ),
+            false,
+        )
         .await;
     }
     let gate = lock(&shared.gate).clone();
@@ -368,7 +380,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             Wire::Anthropic => anthropic_wire::render(&reply, &json),
         },
     };
-    respond(rendered).await
+    respond(rendered, !shared.unpaused.load(Ordering::Relaxed)).await
 }
 
 /// The routed reply for a request, if its last message mentions a routed needle.
@@ -402,7 +414,7 @@ fn status_code(status: u16) -> actix_web::http::StatusCode {
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-async fn respond(rendered: Rendered) -> HttpResponse {
+async fn respond(rendered: Rendered, pauses: bool) -> HttpResponse {
     match rendered {
         Rendered::Hang => std::future::pending().await,
         Rendered::Json {
@@ -417,23 +429,27 @@ async fn respond(rendered: Rendered) -> HttpResponse {
             response.json(body)
         }
         Rendered::Stream(frames) => {
-            let body = futures_util::stream::unfold(frames.into_iter(), |mut frames| async move {
-                loop {
-                    match frames.next()? {
-                        Frame::Data(text) => return Some((Ok(web::Bytes::from(text)), frames)),
-                        Frame::Pause => tokio::time::sleep(Duration::from_millis(5)).await,
-                        Frame::Hang => std::future::pending::<()>().await,
-                        Frame::Abort => {
-                            // Let the earlier writes reach the client before the break.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            let err = actix_web::error::ErrorInternalServerError(
-                                "stream dropped on purpose",
-                            );
-                            return Some((Err(err), frames));
+            let body =
+                futures_util::stream::unfold(frames.into_iter(), move |mut frames| async move {
+                    loop {
+                        match frames.next()? {
+                            Frame::Data(text) => return Some((Ok(web::Bytes::from(text)), frames)),
+                            Frame::Pause if pauses => {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            Frame::Pause => {}
+                            Frame::Hang => std::future::pending::<()>().await,
+                            Frame::Abort => {
+                                // Let the earlier writes reach the client before the break.
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                let err = actix_web::error::ErrorInternalServerError(
+                                    "stream dropped on purpose",
+                                );
+                                return Some((Err(err), frames));
+                            }
                         }
                     }
-                }
-            });
+                });
             HttpResponse::Ok()
                 .content_type("text/event-stream")
                 .insert_header(("cache-control", "no-cache"))
