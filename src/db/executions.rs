@@ -968,6 +968,14 @@ pub struct Finished {
     pub settle: Option<super::budgets::Settlement>,
 }
 
+/// Whether the ending of a run on `db` settles the reservation of its last model call
+/// ([`Finished::settle`]) in its own transaction: on SQLite, in the ending's first round trip.
+/// On PostgreSQL a settlement locks the budgets first, and is better made before the ending
+/// (the events the ending stores would wait for it).
+pub fn ending_settles(db: &impl ConnectionTrait) -> bool {
+    !super::is_postgres(db)
+}
+
 /// What [`finish`] did.
 #[derive(Debug)]
 pub enum Finishing {

@@ -23,8 +23,8 @@ use super::spans;
 use super::swarm;
 use super::tools::builtin::SetOutput;
 use super::tools::{SET_OUTPUT, SPAWN_AGENTS, ToolContext, ToolOutcome, ToolSet};
-use crate::db::budgets::Settlement;
 use crate::db::executions::StateWrite;
+use crate::db::{self, budgets::Settlement};
 use crate::domain::executions::{Status, codes};
 use crate::telemetry_metrics;
 
@@ -264,7 +264,7 @@ pub(crate) async fn run(
     }
     while st.step < cx.max_steps {
         let (mut response, settlement) = retry::call_model(cx, st, log).await?;
-        if response.tool_calls.is_empty() {
+        if response.tool_calls.is_empty() && db::executions::ending_settles(&cx.core.writer) {
             // The run ends with this answer: its reservation is settled by the ending's write
             // (one write fewer; a `budget_warning` it causes still precedes the final events).
             st.unsettled = Some(settlement);

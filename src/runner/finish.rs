@@ -210,10 +210,14 @@ pub(crate) async fn write_fenced(
                     ));
                 };
                 let crossed = db::budgets::settle(&core.writer, id, &settlement).await?;
-                let warnings = crossed
-                    .iter()
-                    .map(|b| StreamItem::stored(0, super::budget::warning(b)));
-                items.splice(tail..tail, warnings);
+                // The final events happen after the settlement: stamped again.
+                let mut finals = items.split_off(tail);
+                for item in &mut finals {
+                    item.created_at = super::event::now_millis();
+                }
+                let warnings = crossed.iter().map(super::budget::warning);
+                items.extend(warnings.map(|w| StreamItem::stored(0, w)));
+                items.extend(finals);
             }
         }
     }

@@ -284,13 +284,12 @@ async fn a_warning_is_sent_once_when_spend_crosses_warn_at(wire: Wire) {
     assert_eq!(warned[0]["warnAt"], 0.5);
     assert!((usd(&warned[0]["spentUsd"]) - 2.0 * CALL_USD).abs() < 1e-9);
     assert!(rig.events_of(three.id, "budget_warning").await.is_empty());
-    // The call a run ends on is settled with its ending: the warning still comes before the
-    // final events, and nothing stays reserved.
+    // On SQLite the call a run ends on is settled with its ending: the warning still comes
+    // before the final events either way, and nothing stays reserved.
     let kinds = rig.kinds(two.id).await;
-    assert_eq!(
-        kinds[kinds.len() - 3..],
-        ["budget_warning", "finish", "status"]
-    );
+    assert_eq!(kinds[kinds.len() - 2..], ["finish", "status"], "{kinds:?}");
+    let warning = kinds.iter().position(|k| *k == "budget_warning");
+    assert!(warning.is_some_and(|at| at < kinds.len() - 2), "{kinds:?}");
     let doc = budget(&rig, &created["id"]).await;
     assert!(
         (usd(&doc["spentUsd"]) - 2.0 * CALL_USD).abs() < 1e-9,
