@@ -1,9 +1,9 @@
 //! Budgets around each model call (lifecycle rule 6c): before the call its worst case is
 //! reserved against every active budget that matches the run (`db::budgets::reserve`, all or
 //! nothing, atomic on both engines); after it the reservation is settled to the actual cost
-//! (the run's last call: with the run's ending, `finish`), or released when the call failed
-//! or was stopped. A call that does not fit stops the loop
-//! with [`LoopError::Budget`]: the run becomes `paused` (`pausedReason: "budget"`).
+//! (on SQLite the run's last call is settled by the run's ending, `finish`), or released when
+//! the call failed or was stopped. A call that does not fit stops the loop with
+//! [`LoopError::Budget`]: the run becomes `paused` (`pausedReason: "budget"`).
 //!
 //! The worst case is `input × input price + max output × output price`, where the input is
 //! estimated from the request's characters (system prompt, messages and tool definitions, as
