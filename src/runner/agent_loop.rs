@@ -39,6 +39,9 @@ pub(crate) struct LoopCx<'a> {
     pub chain: &'a Chain,
     /// The run's tools.
     pub tools: &'a ToolSet,
+    /// Characters of their definitions as sent (`context::tool_chars`), for the estimates
+    /// made before each model call.
+    pub tool_chars: usize,
     /// The structured output tool, when the agent has an outputSchema.
     pub set_output: Option<&'a SetOutput>,
     /// Passed to every tool call.

@@ -50,18 +50,18 @@ pub(crate) struct Hold {
     amount: i64,
 }
 
-/// The worst case of sending `req` to a model priced by `price`, in micro-USD (at least 1).
-pub(crate) fn worst_case(price: Option<&models::Model>, req: &ChatRequest) -> i64 {
+/// The worst case of sending `req` (whose tools are `tool_chars` characters long) to a model
+/// priced by `price`, in micro-USD (at least 1).
+pub(crate) fn worst_case(
+    price: Option<&models::Model>,
+    req: &ChatRequest,
+    tool_chars: usize,
+) -> i64 {
     let Some(p) = price else {
         return 1;
     };
-    let tools: usize = req
-        .tools
-        .iter()
-        .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
-        .sum();
-    let messages = serde_json::to_string(&req.messages).map_or(0, |s| s.len());
-    let chars = req.system.len() + messages + tools;
+    let messages = super::context::json_chars(&req.messages);
+    let chars = req.system.chars().count() + messages + tool_chars;
     let input = chars.div_ceil(CHARS_PER_TOKEN) as f64;
     let output = f64::from(req.max_tokens.unwrap_or(DEFAULT_MAX_OUTPUT));
     let input_price = p
@@ -109,7 +109,7 @@ pub(crate) async fn reserve(
     candidate: &Candidate,
     req: &ChatRequest,
 ) -> Result<Hold, LoopError> {
-    let amount = worst_case(candidate.price.as_ref(), req);
+    let amount = worst_case(candidate.price.as_ref(), req, cx.tool_chars);
     let budget = cx.budget;
     let run = cx.tool_ctx.execution_id;
     match db::budgets::reserve(
@@ -218,13 +218,16 @@ mod tests {
     fn the_worst_case_prices_the_estimated_input_and_the_output_bound() {
         // 2 chars of "[]" + 7 of system = 9 chars = 3 tokens at 2 µUSD; 4096 at 1000 µUSD.
         let req = request("abcdefg");
-        assert_eq!(worst_case(Some(&price(2.0, 1000.0)), &req), 6 + 4_096_000);
-        assert_eq!(worst_case(None, &req), 1);
+        assert_eq!(
+            worst_case(Some(&price(2.0, 1000.0)), &req, 0),
+            6 + 4_096_000
+        );
+        assert_eq!(worst_case(None, &req, 0), 1);
         let capped = ChatRequest {
             max_tokens: Some(10),
             ..request("")
         };
-        assert_eq!(worst_case(Some(&price(0.0, 0.15)), &capped), 2);
+        assert_eq!(worst_case(Some(&price(0.0, 0.15)), &capped, 0), 2);
     }
 
     #[test]

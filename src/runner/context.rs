@@ -7,20 +7,45 @@
 //! with BPE tokenizers. Room is kept for the answer: the request's output cap, or 4,096
 //! tokens, at most a quarter of the window.
 
-use super::providers::{ChatRequest, Message};
+use super::providers::{ChatRequest, Message, ToolSpec};
 
 /// Characters per estimated token.
 pub const CHARS_PER_TOKEN: usize = 4;
 /// Output room when the request sets no cap.
 const DEFAULT_OUTPUT_ROOM: u64 = 4096;
 
-/// Estimated prompt tokens of `req`.
-pub fn estimate_tokens(req: &ChatRequest) -> u64 {
-    let mut chars = req.system.chars().count();
-    for tool in &req.tools {
-        chars += tool.name.len() + tool.description.chars().count();
-        chars += tool.input_schema.to_string().chars().count();
+/// Characters of `tools` as sent: names, descriptions and JSON schemas. A run's tools do not
+/// change, so the loop counts them once (`LoopCx::tool_chars`), not at every model call.
+pub fn tool_chars(tools: &[ToolSpec]) -> usize {
+    tools
+        .iter()
+        .map(|t| t.name.len() + t.description.chars().count() + json_chars(&t.input_schema))
+        .sum()
+}
+
+/// Characters of `value` as compact JSON, counted as it is written out, without building
+/// the text.
+pub fn json_chars(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // Every byte but a UTF-8 continuation byte starts a character.
+            self.0 += buf.iter().filter(|&&b| (b as i8) >= -0x40).count();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let mut count = Count(0);
+    // Writing into a counter cannot fail, nor can serializing a JSON value.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// Estimated prompt tokens of `req`, whose tools are `tool_chars` characters long.
+pub fn estimate_tokens(req: &ChatRequest, tool_chars: usize) -> u64 {
+    let mut chars = req.system.chars().count() + tool_chars;
     chars += req.messages.iter().map(message_chars).sum::<usize>();
     u64::try_from(chars.div_ceil(CHARS_PER_TOKEN)).unwrap_or(u64::MAX)
 }
@@ -33,7 +58,7 @@ fn message_chars(m: &Message) -> usize {
                 + 8
                 + tool_calls
                     .iter()
-                    .map(|c| c.id.len() + c.name.len() + c.input.to_string().chars().count())
+                    .map(|c| c.id.len() + c.name.len() + json_chars(&c.input))
                     .sum::<usize>()
         }
         Message::ToolResult {
@@ -58,13 +83,13 @@ pub struct Trimmed {
 /// Leaves out the oldest earlier turns (a user message and what followed it, up to the
 /// next user message) until the estimate fits `window`, never the last user message and
 /// what follows it. `None` when nothing had to go.
-pub fn trim_to_window(req: &mut ChatRequest, window: u64) -> Option<Trimmed> {
+pub fn trim_to_window(req: &mut ChatRequest, window: u64, tool_chars: usize) -> Option<Trimmed> {
     let room = req
         .max_tokens
         .map_or(DEFAULT_OUTPUT_ROOM, u64::from)
         .min(window / 4);
     let budget = window.saturating_sub(room);
-    let before = estimate_tokens(req);
+    let before = estimate_tokens(req, tool_chars);
     if before <= budget {
         return None;
     }
@@ -92,7 +117,7 @@ pub fn trim_to_window(req: &mut ChatRequest, window: u64) -> Option<Trimmed> {
     Some(Trimmed {
         messages: cut,
         before,
-        after: estimate_tokens(req),
+        after: estimate_tokens(req, tool_chars),
     })
 }
 
@@ -132,7 +157,7 @@ mod tests {
     fn the_oldest_turns_go_first_and_the_current_prompt_stays() {
         let mut req = request(5);
         // Five 1,000-token turns, a 100-token system prompt: a 3,000-token window keeps two.
-        let trimmed = trim_to_window(&mut req, 3_000).expect("trimmed");
+        let trimmed = trim_to_window(&mut req, 3_000, 0).expect("trimmed");
         assert_eq!(trimmed.messages, 6);
         assert!(
             trimmed.after <= 2_900 && trimmed.before > 5_000,
@@ -146,9 +171,9 @@ mod tests {
     #[test]
     fn a_conversation_that_fits_is_left_alone() {
         let mut req = request(2);
-        assert_eq!(trim_to_window(&mut req, 200_000), None);
+        assert_eq!(trim_to_window(&mut req, 200_000, 0), None);
         assert_eq!(req.messages.len(), 5);
         let mut tiny = request(0);
-        assert_eq!(trim_to_window(&mut tiny, 10), None);
+        assert_eq!(trim_to_window(&mut tiny, 10, 0), None);
     }
 }

@@ -94,7 +94,7 @@ pub(crate) async fn call_model(
                 }
             },
         };
-        fit_window(candidate, st, log)?;
+        fit_window(cx, candidate, st, log)?;
         st.request.model.clone_from(&candidate.id);
         let hold = match budget::reserve(cx, candidate, &st.request).await {
             Ok(hold) => hold,
@@ -262,11 +262,16 @@ fn breaker_event(cx: &LoopCx<'_>, model: &str, state: &str) -> Event {
 }
 
 /// Trims the conversation to the model's context window; a `warning` says so.
-fn fit_window(candidate: &Candidate, st: &mut LoopState, log: &mut EventLog) -> Result<(), DbErr> {
+fn fit_window(
+    cx: &LoopCx<'_>,
+    candidate: &Candidate,
+    st: &mut LoopState,
+    log: &mut EventLog,
+) -> Result<(), DbErr> {
     let Some(window) = candidate.context_window() else {
         return Ok(());
     };
-    let Some(trimmed) = context::trim_to_window(&mut st.request, window) else {
+    let Some(trimmed) = context::trim_to_window(&mut st.request, window, cx.tool_chars) else {
         return Ok(());
     };
     st.rewritten();

@@ -258,6 +258,7 @@ async fn run(
         core,
         chain: &chain,
         tools: &loaded.tools,
+        tool_chars: super::context::tool_chars(&request.tools),
         set_output: loaded.set_output.as_deref(),
         tool_ctx: &tool_ctx,
         interrupts: &interrupts,
