@@ -35,6 +35,13 @@ pub(crate) struct Job {
 enum Failure {
     Caught(Caught),
     Tool(ToolError),
+    /// The returned promise is pending and no job is left to run. Either it awaits something
+    /// that never comes, or the job that would have gone on failed. A job's exception is not
+    /// seen here (QuickJS drops it), so the GC threshold at that moment tells whether the heap
+    /// was near the limit (see [`Caught::Null`]).
+    Unsettled {
+        gc_threshold: usize,
+    },
 }
 
 impl From<ToolError> for Failure {
@@ -82,6 +89,22 @@ impl Sandboxed {
         let caught = match failure {
             Failure::Tool(e) => return e,
             Failure::Caught(c) => c,
+            // A chain of promises that each wait for the next grows until the memory limit
+            // stops the job that would have scheduled the next one.
+            Failure::Unsettled { gc_threshold } if !self.interrupted.get() => {
+                return if gc_threshold >= self.memory_limit / 2 || self.near_memory_limit() {
+                    ToolError::OutOfMemory {
+                        limit_bytes: self.memory_limit,
+                    }
+                } else {
+                    ToolError::Thrown(
+                        "tool returned a promise that never settled (it awaits something that \
+                         never resolves; timers are not available)"
+                            .into(),
+                    )
+                };
+            }
+            Failure::Unsettled { .. } => Caught::Interrupted,
         };
         if self.interrupted.get() {
             return ToolError::Timeout {
@@ -220,12 +243,9 @@ fn settle<'js>(
             .into());
         }
         if !ctx.execute_pending_job() {
-            return Err(ToolError::Thrown(
-                "tool returned a promise that never settled (it awaits something that never \
-                 resolves; timers are not available)"
-                    .into(),
-            )
-            .into());
+            return Err(Failure::Unsettled {
+                gc_threshold: js::gc_threshold(ctx),
+            });
         }
     }
 }

@@ -103,7 +103,7 @@ fn classify<'js>(ctx: &Ctx<'js>, thrown: Value<'js>) -> Caught {
 
 /// The runtime's current GC threshold (rquickjs has a setter but no getter).
 #[allow(unsafe_code)]
-fn gc_threshold(ctx: &Ctx<'_>) -> usize {
+pub(crate) fn gc_threshold(ctx: &Ctx<'_>) -> usize {
     // SAFETY: `ctx` is a live context borrowed for the duration of this call, so its runtime
     // pointer is valid; `JS_GetGCThreshold` only reads one field of the runtime.
     let threshold = unsafe {
