@@ -262,7 +262,7 @@ async fn reserve_sqlite(
 /// The two statements of [`reserve_sqlite`], written out: every model call of every run makes
 /// them, and composing them with the query builder took longer (about 25 µs) than SQLite
 /// takes to run them. They say what [`reservation`] and [`matching`] say, with the room
-/// check of the module's comment (the budget tests run them on both databases).
+/// check of the module's comment (the budget tests run them on SQLite).
 fn sqlite_reservation(
     execution_id: i32,
     scope: RunScope,

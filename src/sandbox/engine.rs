@@ -92,7 +92,7 @@ impl Sandboxed {
             // A chain of promises that each wait for the next grows until the memory limit
             // stops the job that would have scheduled the next one.
             Failure::Unsettled { gc_threshold } if !self.interrupted.get() => {
-                return if gc_threshold >= self.memory_limit / 2 || self.near_memory_limit() {
+                return if self.heap_was_near_limit(gc_threshold) {
                     ToolError::OutOfMemory {
                         limit_bytes: self.memory_limit,
                     }
@@ -122,9 +122,7 @@ impl Sandboxed {
             // QuickJS throws `null` when it cannot even allocate the "out of memory" error.
             // A script can `throw null` too, so require signs that the heap was near the limit:
             // the GC threshold (1.5 x the heap after the last GC) or the heap as it is now.
-            Caught::Null { gc_threshold }
-                if gc_threshold >= self.memory_limit / 2 || self.near_memory_limit() =>
-            {
+            Caught::Null { gc_threshold } if self.heap_was_near_limit(gc_threshold) => {
                 ToolError::OutOfMemory {
                     limit_bytes: self.memory_limit,
                 }
@@ -134,9 +132,11 @@ impl Sandboxed {
         }
     }
 
-    fn near_memory_limit(&self) -> bool {
+    /// Signs that the heap was near the limit when something failed without saying why: the
+    /// GC threshold then (1.5 x the heap after the last GC) or the heap as it is now.
+    fn heap_was_near_limit(&self, gc_threshold: usize) -> bool {
         let used = usize::try_from(self.rt.memory_usage().malloc_size).unwrap_or(usize::MAX);
-        used >= self.memory_limit / 4 * 3
+        gc_threshold >= self.memory_limit / 2 || used >= self.memory_limit / 4 * 3
     }
 }
 
